@@ -1,0 +1,107 @@
+/**
+ * Agent wiring: start and stop order of the store, catalog, health checks, HTTP API and DNS.
+ *
+ * Start: store -> catalog -> health -> HTTP -> DNS.
+ * Stop:  HTTP stops accepting and finishes in-flight requests -> DNS -> health -> catalog (pending writes
+ *        become durable) -> store closed.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Catalog } from './catalog/index.ts';
+import type { Clock } from './clock.ts';
+import type { AgentConfig, HostPort } from './config/index.ts';
+import { createHttpApi, type HttpApi } from './http/index.ts';
+import { createMemoryStore, createSqliteStore, type Store } from './store/index.ts';
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  /** Resolved config (see `resolveAgentConfig`). */
+  config: AgentConfig;
+  /** @default a pino logger at `config.logLevel` writing to stderr */
+  logger?: Logger;
+  /** @default memory in dev mode, else sqlite under `config.dataDir` */
+  store?: Store;
+  /** @default the system clock */
+  clock?: Clock;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  readonly config: AgentConfig;
+  readonly catalog: Catalog;
+  /** `http://host:port` of the HTTP API (the real port when started on port 0). */
+  readonly httpUrl: string;
+  readonly httpAddress: HostPort;
+  /** Where DNS listens, or null when turned off. */
+  readonly dnsAddress: HostPort | null;
+  /** Stops in order; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an agent.
+ *
+ * @example
+ * const agent = await startAgent({ config: resolveAgentConfig({ flags: { dev: true, 'http-addr': '127.0.0.1:0' } }) });
+ * console.log(agent.httpUrl); // http://127.0.0.1:41234
+ * await agent.close();
+ */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'agent' } }, pino.destination(2));
+  const store =
+    options.store ??
+    (config.store === 'memory' ? createMemoryStore() : createSqliteStore({ path: join(config.dataDir, 'phare.db') }));
+  const nodeId = config.store === 'memory' ? randomUUID() : persistentNodeId(config.dataDir);
+  const catalog = await Catalog.open({
+    store,
+    node: { name: config.node, id: nodeId, address: config.advertiseAddr },
+    datacenter: config.datacenter,
+    clock: options.clock,
+  });
+  let http: HttpApi | undefined;
+  try {
+    http = await createHttpApi({ catalog, config, logger: logger.child({ component: 'http' }) });
+    const addr = await http.listen(config.httpAddr);
+    const httpUrl = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+    logger.info({ httpUrl, store: store.kind, node: config.node }, 'agent started');
+    let closing: Promise<void> | undefined;
+    const api = http;
+    return {
+      config,
+      catalog,
+      httpUrl,
+      httpAddress: addr,
+      dnsAddress: null,
+      close() {
+        closing ??= (async () => {
+          await api.close();
+          await catalog.close();
+          await store.close();
+          logger.info('agent stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await http?.close().catch(() => {});
+    await catalog.close();
+    await store.close();
+    throw err;
+  }
+}
+
+/** The node ID survives restarts of a persistent agent, as Consul's `node-id` file does. */
+function persistentNodeId(dataDir: string): string {
+  const file = join(dataDir, 'node-id');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    const id = randomUUID();
+    writeFileSync(file, id);
+    return id;
+  }
+}

@@ -1,0 +1,2 @@
+export { Catalog, type CatalogEvent, type CatalogOptions, type LocalNode, MAINTENANCE, Topic } from './catalog.ts';
+export * from './model.ts';

@@ -1,0 +1,102 @@
+/**
+ * The catalog's own records. Adapters (HTTP, DNS) render them into Consul's wire shapes; the store
+ * persists them as JSON.
+ */
+import type { CheckStatus, ServiceAddress, Weights } from '../../api/index.ts';
+
+/** A node in the catalog (the agent's own, or one written through `catalog/register`). */
+export interface NodeRecord {
+  id: string;
+  node: string;
+  address: string;
+  taggedAddresses: Record<string, string>;
+  meta: Record<string, string>;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** One service instance. */
+export interface ServiceRecord {
+  node: string;
+  id: string;
+  name: string;
+  kind: string;
+  tags: string[];
+  address: string;
+  port: number;
+  meta: Record<string, string>;
+  taggedAddresses?: Record<string, ServiceAddress>;
+  weights: Weights;
+  enableTagOverride: boolean;
+  /** Registered through the agent API (owned by this agent) rather than `catalog/register`. */
+  agent: boolean;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** Kinds of check. `''` is a check nobody runs (maintenance, serfHealth, catalog-written checks). */
+export type CheckType = 'http' | 'tcp' | 'ttl' | '';
+
+/** How a check is run. Durations are milliseconds. */
+export interface CheckDefinition {
+  type: CheckType;
+  http?: string;
+  method?: string;
+  header?: Record<string, string[]>;
+  body?: string;
+  tlsSkipVerify?: boolean;
+  tlsServerName?: string;
+  disableRedirects?: boolean;
+  tcp?: string;
+  ttlMs?: number;
+  intervalMs?: number;
+  timeoutMs?: number;
+  deregisterCriticalServiceAfterMs?: number;
+  successBeforePassing: number;
+  failuresBeforeWarning: number;
+  failuresBeforeCritical: number;
+  outputMaxSize: number;
+}
+
+/** One health check. */
+export interface CheckRecord {
+  node: string;
+  checkId: string;
+  name: string;
+  status: CheckStatus;
+  notes: string;
+  output: string;
+  serviceId: string;
+  serviceName: string;
+  def: CheckDefinition;
+  /** Registered through the agent API (run by this agent). */
+  agent: boolean;
+  /** Epoch ms since when the check has been critical (for DeregisterCriticalServiceAfter). */
+  criticalSince?: number;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** What a service registration carries before the catalog stamps indexes on it. */
+export type ServiceInput = Omit<ServiceRecord, 'createIndex' | 'modifyIndex' | 'node' | 'agent'>;
+
+/** What a check registration carries before the catalog stamps indexes on it. */
+export type CheckInput = Omit<
+  CheckRecord,
+  'createIndex' | 'modifyIndex' | 'node' | 'agent' | 'criticalSince' | 'serviceName' | 'output' | 'status'
+> & { status?: CheckStatus; output?: string };
+
+/** The worst of a set of statuses (critical > warning > passing). */
+export function worstStatus(statuses: Iterable<CheckStatus>): CheckStatus {
+  let worst: CheckStatus = 'passing';
+  for (const s of statuses) {
+    if (s === 'critical') return 'critical';
+    if (s === 'warning') worst = 'warning';
+  }
+  return worst;
+}
+
+/** Key of a record inside its node (`node/id`), used by the store and the maps. */
+export function recordKey(node: string, id: string): string {
+  return `${node}\u0000${id}`;
+}

@@ -1,0 +1,207 @@
+/**
+ * Agent configuration: defaults < `--dev` layer < config file < `PHARE_*` environment < flags.
+ * Every value is validated with the name of the flag it came from; the resolved config is frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { parseDuration, phareError } from '../../api/index.ts';
+
+/** Log levels pino understands. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A `host:port` pair. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The resolved, frozen agent configuration. Durations are milliseconds. */
+export interface AgentConfig {
+  /** In-memory store and short check intervals. */
+  readonly dev: boolean;
+  /** Where the sqlite store lives. @default "./.phare/data" */
+  readonly dataDir: string;
+  /** `memory` in dev mode, else `sqlite`. */
+  readonly store: 'memory' | 'sqlite';
+  /** @default 127.0.0.1:8500 */
+  readonly httpAddr: HostPort;
+  /** DNS interface (UDP+TCP); `null` when turned off with `--dns-addr ""`. @default 127.0.0.1:8600 */
+  readonly dnsAddr: HostPort | null;
+  /** DNS domain. @default "consul" */
+  readonly domain: string;
+  /** Upstream DNS servers for names outside the domain. @default [] */
+  readonly recursors: readonly HostPort[];
+  /** Node name. @default the host name */
+  readonly node: string;
+  /** @default "dc1" */
+  readonly datacenter: string;
+  /** Address other nodes and DNS answers use for this node. @default the HTTP bind host, or 127.0.0.1 */
+  readonly advertiseAddr: string;
+  /** @default "info" ("warn" under test runners is up to the caller) */
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** How often the reaper looks for services critical past DeregisterCriticalServiceAfter. @default 30s (dev 1s) */
+  readonly reapIntervalMs: number;
+  /** Lower bound of DeregisterCriticalServiceAfter. @default 1m (dev 1s) */
+  readonly minDeregisterAfterMs: number;
+  /** Lower bound of check intervals. @default 1s (dev 100ms) */
+  readonly minCheckIntervalMs: number;
+}
+
+/** Raw, unvalidated values by their flag name (as strings from argv/env, or any type from a file). */
+export type RawAgentConfig = Partial<Record<FlagName, unknown>>;
+
+/** Every settable option, by flag name. */
+export const FLAGS = {
+  dev: { env: 'PHARE_DEV', describe: 'in-memory store and short check intervals' },
+  'data-dir': { env: 'PHARE_DATA_DIR', describe: 'directory of the embedded store' },
+  'http-addr': { env: 'PHARE_HTTP_ADDR', describe: 'HTTP API address (host:port; port 0 picks a free one)' },
+  'dns-addr': { env: 'PHARE_DNS_ADDR', describe: 'DNS address (host:port; "" turns DNS off)' },
+  domain: { env: 'PHARE_DOMAIN', describe: 'DNS domain' },
+  recursor: { env: 'PHARE_RECURSOR', describe: 'upstream DNS server for other names (repeatable / comma list)' },
+  node: { env: 'PHARE_NODE', describe: 'node name' },
+  datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
+  'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
+  'log-level': { env: 'PHARE_LOG_LEVEL', describe: `log level (${LOG_LEVELS.join(', ')})` },
+} as const;
+
+/** A flag name. */
+export type FlagName = keyof typeof FLAGS;
+
+/**
+ * Resolves the agent configuration from its layers. Throws PHARE_ERR_INVALID_ARGUMENT naming the flag
+ * and the bad value, or PHARE_ERR_INVALID_CONFIG naming the file.
+ *
+ * @example
+ * const cfg = resolveAgentConfig({ flags: { dev: true, 'http-addr': '127.0.0.1:0' }, env: process.env });
+ */
+export function resolveAgentConfig(input: {
+  flags?: RawAgentConfig;
+  env?: NodeJS.ProcessEnv;
+  configFile?: string;
+}): AgentConfig {
+  const env = input.env ?? {};
+  const layers: RawAgentConfig = {};
+  const configFile = input.configFile ?? env['PHARE_CONFIG'];
+  if (configFile) Object.assign(layers, readConfigFile(configFile));
+  for (const [flag, spec] of Object.entries(FLAGS) as [FlagName, { env: string }][]) {
+    const v = env[spec.env];
+    if (v !== undefined) layers[flag] = v;
+  }
+  for (const [k, v] of Object.entries(input.flags ?? {})) if (v !== undefined) layers[k as FlagName] = v;
+
+  const dev = bool('dev', layers.dev ?? false);
+  const httpAddr = hostPort('http-addr', layers['http-addr'] ?? '127.0.0.1:8500');
+  const dnsRaw = layers['dns-addr'] ?? '127.0.0.1:8600';
+  const dnsAddr = dnsRaw === '' ? null : hostPort('dns-addr', dnsRaw);
+  const recursorRaw = layers.recursor ?? [];
+  const recursorList = (Array.isArray(recursorRaw) ? recursorRaw : String(recursorRaw).split(','))
+    .map((s) => String(s).trim())
+    .filter((s) => s !== '');
+  const recursors = recursorList.map((r) => hostPort('recursor', r.includes(':') ? r : `${r}:53`));
+  const node = name('node', layers.node ?? (hostname() || 'phare'));
+  const datacenter = name('datacenter', layers.datacenter ?? 'dc1');
+  const domain = name('domain', String(layers.domain ?? 'consul').replace(/\.$/, '')).toLowerCase();
+  const logLevel = String(layers['log-level'] ?? 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw bad('log-level', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const wildcard = httpAddr.host === '0.0.0.0' || httpAddr.host === '::' || httpAddr.host === '';
+  const advertiseAddr = String(layers['advertise-addr'] ?? (wildcard || !isIP(httpAddr.host) ? '127.0.0.1' : httpAddr.host));
+  if (!isIP(advertiseAddr)) throw bad('advertise-addr', advertiseAddr, 'an IPv4 or IPv6 address');
+  const dataDir = String(layers['data-dir'] ?? './.phare/data');
+  if (dataDir.trim() === '') throw bad('data-dir', dataDir, 'a directory path');
+
+  return Object.freeze({
+    dev,
+    dataDir,
+    store: dev ? 'memory' : 'sqlite',
+    httpAddr: Object.freeze(httpAddr),
+    dnsAddr: dnsAddr ? Object.freeze(dnsAddr) : null,
+    domain,
+    recursors: Object.freeze(recursors.map((r) => Object.freeze(r))),
+    node,
+    datacenter,
+    advertiseAddr,
+    logLevel: logLevel as AgentConfig['logLevel'],
+    reapIntervalMs: dev ? 1000 : 30_000,
+    minDeregisterAfterMs: dev ? 1000 : 60_000,
+    minCheckIntervalMs: dev ? 100 : 1000,
+  } satisfies AgentConfig);
+}
+
+function readConfigFile(path: string): RawAgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw phareError('PHARE_ERR_INVALID_CONFIG', `--config: cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (cause) {
+    throw phareError('PHARE_ERR_INVALID_CONFIG', `${path}: not valid YAML/JSON: ${(cause as Error).message}`, { cause });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw phareError('PHARE_ERR_INVALID_CONFIG', `${path}: expected a mapping of option names to values`);
+  }
+  const out: RawAgentConfig = {};
+  for (const [k, v] of Object.entries(doc)) {
+    // accept the flag spelling (http-addr), camelCase (httpAddr) and snake_case (http_addr)
+    const flag = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/_/g, '-');
+    if (!(flag in FLAGS)) {
+      throw phareError(
+        'PHARE_ERR_INVALID_CONFIG',
+        `${path}: unknown option ${JSON.stringify(k)}; expected one of ${Object.keys(FLAGS).join(', ')}`,
+      );
+    }
+    out[flag as FlagName] = v;
+  }
+  return out;
+}
+
+function bad(flag: string, value: unknown, expected: string) {
+  return phareError('PHARE_ERR_INVALID_ARGUMENT', `--${flag}: ${JSON.stringify(value)} is not valid; expected ${expected}`);
+}
+
+function bool(flag: string, v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  const s = String(v).toLowerCase();
+  if (['1', 'true', 'yes', 'on', ''].includes(s)) return true;
+  if (['0', 'false', 'no', 'off'].includes(s)) return false;
+  throw bad(flag, v, 'true or false');
+}
+
+function name(flag: string, v: unknown): string {
+  const s = String(v);
+  if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$/.test(s)) {
+    throw bad(flag, v, 'letters, digits, "-", "_" or "." (at most 63, starting with a letter or digit)');
+  }
+  return s;
+}
+
+/** Parses `host:port`, `[v6]:port` or `:port`. */
+export function hostPort(flag: string, v: unknown): HostPort {
+  const s = String(v).trim();
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s);
+  if (!m) throw bad(flag, v, 'host:port, e.g. 127.0.0.1:8500');
+  const host = m[1] ?? (m[2] || '127.0.0.1');
+  const port = Number(m[3]);
+  if (port > 65535) throw bad(flag, v, 'a port from 0 to 65535');
+  if (m[1] !== undefined && isIP(host) !== 6) throw bad(flag, v, 'an IPv6 address inside [ ]');
+  return { host, port };
+}
+
+/** Parses a duration flag value ("10s") into ms, naming the flag on error. */
+export function durationFlag(flag: string, v: unknown): number {
+  try {
+    const ms = parseDuration(String(v));
+    if (ms < 0) throw new Error('negative');
+    return ms;
+  } catch {
+    throw bad(flag, v, 'a duration such as 10s or 500ms');
+  }
+}

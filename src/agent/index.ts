@@ -1,0 +1,2 @@
+export { type AgentOptions, type RunningAgent, startAgent } from './agent.ts';
+export { type AgentConfig, resolveAgentConfig } from './config/index.ts';

@@ -1,0 +1,53 @@
+/**
+ * The one table of Phare error codes. Users match on `err.code`; codes are never reused.
+ * `docs/errors.md` lists the same table; a test keeps the two in step.
+ */
+
+/** Every error code Phare throws, with its HTTP status and what it means. */
+export const ERRORS = {
+  PHARE_ERR_INVALID_ARGUMENT: { status: 400, summary: 'An option, flag or request field has a bad value.' },
+  PHARE_ERR_INVALID_CONFIG: { status: 400, summary: 'A configuration file or environment variable is invalid.' },
+  PHARE_ERR_NOT_FOUND: { status: 404, summary: 'The named service, check or node does not exist.' },
+  PHARE_ERR_STORE: { status: 500, summary: 'The store could not read or durably write state.' },
+  PHARE_ERR_STORE_CLOSED: { status: 503, summary: 'The store was closed (the agent is shutting down).' },
+  PHARE_ERR_AGENT_UNREACHABLE: { status: 503, summary: 'The registry agent did not answer.' },
+  PHARE_ERR_AGENT_RESPONSE: { status: 502, summary: 'The registry agent answered with an error status.' },
+  PHARE_ERR_FILTER_SYNTAX: { status: 400, summary: 'A ?filter= expression could not be parsed.' },
+} as const;
+
+/** A code from the error table. */
+export type PhareErrorCode = keyof typeof ERRORS;
+
+/**
+ * The error class behind every code in {@link ERRORS}.
+ *
+ * @example
+ * try { await client.agent.self(); }
+ * catch (err) { if (err instanceof PhareError && err.code === 'PHARE_ERR_AGENT_UNREACHABLE') retryLater(); }
+ */
+export class PhareError extends Error {
+  readonly code: PhareErrorCode;
+  /** HTTP status the agent answers with when this error reaches a request. */
+  readonly status: number;
+
+  constructor(code: PhareErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PhareError';
+    this.code = code;
+    this.status = options?.status ?? ERRORS[code].status;
+  }
+}
+
+/**
+ * Makes a {@link PhareError}. Messages say what failed and what to do: `--http-addr: "x" is not host:port`.
+ *
+ * @example
+ * throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'health.timeoutMs: expected a positive number, got -1');
+ */
+export function phareError(
+  code: PhareErrorCode,
+  message: string,
+  options?: { cause?: unknown; status?: number },
+): PhareError {
+  return new PhareError(code, message, options);
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { FLAGS, type FlagName, resolveAgentConfig } from '../../agent/config/index.ts';
+import { startAgent } from '../../agent/index.ts';
+import type { RegisterCommand } from '../io.ts';
+
+/**
+ * `phare agent`: runs the registry until SIGINT/SIGTERM, then stops accepting, finishes in-flight writes,
+ * closes the store and exits 0.
+ */
+export const register: RegisterCommand = (program: Command, io, state) => {
+  const cmd = program.command('agent').description('run the Phare agent (Consul-compatible registry)');
+  cmd.option('--config <file>', 'YAML or JSON config file (env PHARE_CONFIG)');
+  for (const [flag, spec] of Object.entries(FLAGS)) {
+    if (flag === 'dev') cmd.option('--dev', `${spec.describe} (env ${spec.env})`);
+    else cmd.option(`--${flag} <value>`, `${spec.describe} (env ${spec.env})`);
+  }
+  cmd.action(async (opts: Record<string, unknown>) => {
+    const flags: Record<string, unknown> = {};
+    for (const flag of Object.keys(FLAGS) as FlagName[]) {
+      const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+      if (opts[key] !== undefined) flags[flag] = opts[key];
+    }
+    const config = resolveAgentConfig({ flags, env: io.env, configFile: opts['config'] as string | undefined });
+    const agent = await startAgent({ config });
+    io.stdout(
+      `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
+        `  HTTP API: ${agent.httpUrl}/v1/\n` +
+        `  Web UI:   ${agent.httpUrl}/ui/\n` +
+        `  Metrics:  ${agent.httpUrl}/v1/agent/metrics?format=prometheus\n` +
+        (agent.dnsAddress ? `  DNS:      ${agent.dnsAddress.host}:${agent.dnsAddress.port} (udp+tcp)\n` : ''),
+    );
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          io.stderr(`phare agent: ${signal} again, exiting now\n`);
+          process.exit(1);
+        }
+        stopping = true;
+        agent.close().then(
+          () => resolve(),
+          (err: unknown) => {
+            io.stderr(`phare agent: error while stopping: ${String(err)}\n`);
+            state.code = 1;
+            resolve();
+          },
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+  });
+};

@@ -1,0 +1,48 @@
+/**
+ * `phare` CLI: argv -> command -> exit code. Each command lives in `commands/<name>.ts` and exports a
+ * `register(program, io)` function; this file only wires them.
+ */
+import { Command, CommanderError } from 'commander';
+import { PhareError } from '../api/index.ts';
+import { register as registerAgent } from './commands/agent.ts';
+import type { CliIo } from './io.ts';
+
+/** Commands known to the CLI, in help order. */
+const COMMANDS = [registerAgent];
+
+/**
+ * Runs the CLI and resolves to the process exit code. Long-running commands (the agent) resolve when
+ * they stop.
+ *
+ * @example
+ * process.exitCode = await main(['agent', '--dev']);
+ */
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const program = new Command('phare')
+    .description('Service discovery for TypeScript microservices')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
+  const state = { code: 0 };
+  for (const reg of COMMANDS) reg(program, io, state);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return state.code;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof PhareError) {
+      io.stderr(`phare: ${err.message}\n`);
+      return err.code === 'PHARE_ERR_INVALID_ARGUMENT' || err.code === 'PHARE_ERR_INVALID_CONFIG' ? 2 : 1;
+    }
+    io.stderr(`phare: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+function defaultIo(): CliIo {
+  return {
+    stdout: (s) => void process.stdout.write(s),
+    stderr: (s) => void process.stderr.write(s),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
