@@ -13,6 +13,8 @@ export const ERRORS = {
   PHARE_ERR_AGENT_UNREACHABLE: { status: 503, summary: 'The registry agent did not answer.' },
   PHARE_ERR_AGENT_RESPONSE: { status: 502, summary: 'The registry agent answered with an error status.' },
   PHARE_ERR_FILTER_SYNTAX: { status: 400, summary: 'A ?filter= expression could not be parsed.' },
+  PHARE_ERR_LOCKED: { status: 409, summary: 'Another process holds the lock (e.g. a concurrent `phare ports sync`).' },
+  PHARE_ERR_FILE_WRITE: { status: 500, summary: 'A file could not be written; nothing was changed.' },
 } as const;
 
 /** A code from the error table. */
