@@ -1,0 +1,1 @@
+export { type CompiledFilter, compileFilter } from './filter.ts';
