@@ -13,6 +13,7 @@ import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig, HostPort } from './config/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
+import { createAgentMetrics } from './metrics.ts';
 import { createMemoryStore, createSqliteStore, type Store } from './store/index.ts';
 
 /** Options of {@link startAgent}. */
@@ -63,7 +64,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   let http: HttpApi | undefined;
   try {
-    http = await createHttpApi({ catalog, config, logger: logger.child({ component: 'http' }) });
+    const metrics = createAgentMetrics(catalog);
+    http = await createHttpApi({ catalog, config, metrics, logger: logger.child({ component: 'http' }) });
     const addr = await http.listen(config.httpAddr);
     const httpUrl = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     logger.info({ httpUrl, store: store.kind, node: config.node }, 'agent started');

@@ -281,6 +281,11 @@ export class Catalog {
     return out.sort(byNodeThenId);
   }
 
+  /** One instance by node name and service ID. */
+  serviceOn(node: string, id: string): ServiceRecord | undefined {
+    return this.#services.get(recordKey(node, id));
+  }
+
   /** Instances on one node, ordered by service ID. */
   servicesOnNode(node: string): ServiceRecord[] {
     const n = this.node(node);
@@ -521,6 +526,8 @@ export class Catalog {
         this.#nodes.set(lower, rec);
         tx.put('nodes', lower, rec);
         tx.touch(Topic.nodes, Topic.node(nodeName));
+        // health/service entries embed the node: its watchers must see a node change too
+        for (const s of this.servicesOnNode(nodeName)) tx.touch(Topic.service(s.name));
       }
       let svc: ServiceRecord | undefined;
       if (req.service) {

@@ -1,0 +1,374 @@
+/**
+ * `/v1/agent/*` (consul-api.md §3): the agent's own services and checks. Agent-local reads carry no index
+ * headers, as in Consul.
+ */
+import { createHash } from 'node:crypto';
+import type { CheckStatus } from '../../api/index.ts';
+import { type CheckRecord, MAINTENANCE, Topic, worstStatus } from '../catalog/index.ts';
+import { compileFilter } from '../filter/index.ts';
+import type { Route, RouteContext } from './context.ts';
+import { tail } from './context.ts';
+import { checkRegisterSchema, checkUpdateSchema, decodeBody, serviceRegisterSchema } from './decode.ts';
+import { HttpError } from './errors.ts';
+import { blocking, one, type Query } from './query.ts';
+import { renderAgentService, renderCheck } from './render.ts';
+import { sendEmpty, sendJson, sendText } from './respond.ts';
+import { checkFromBody, serviceFromBody } from './validate.ts';
+
+const VERSION = '1.20.1';
+
+function applyFilter<T>(items: T[], q: Query): T[] {
+  const expr = one(q, 'filter');
+  if (!expr) return items;
+  const f = compileFilter(expr);
+  return items.filter((i) => f(i));
+}
+
+function parseEnable(q: Query): boolean {
+  const v = one(q, 'enable');
+  if (v === undefined) throw new HttpError(400, 'Missing value for enable');
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new HttpError(400, `Invalid value for enable: ${JSON.stringify(v)}`);
+}
+
+/** Consul truncates TTL output to OutputMaxSize as `<first N> ... (captured N of M bytes)`. */
+function truncateOutput(out: string, max: number): string {
+  const bytes = Buffer.byteLength(out);
+  if (bytes <= max) return out;
+  return `${Buffer.from(out).subarray(0, max).toString('utf8')} ... (captured ${max} of ${bytes} bytes)`;
+}
+
+async function ttlUpdate(ctx: RouteContext, checkId: string, status: CheckStatus, output: string): Promise<void> {
+  const c = ctx.catalog.check(ctx.catalog.local.name, checkId);
+  if (!c || !(c.agent || c.checkId.startsWith('_'))) {
+    throw new HttpError(
+      404,
+      `Unknown check ID ${JSON.stringify(checkId)}. Ensure that the check ID is passed, not the check name.`,
+    );
+  }
+  if (c.def.type !== 'ttl') throw new HttpError(500, `CheckID ${JSON.stringify(checkId)} does not have associated TTL`);
+  await ctx.catalog.updateCheck(c.node, c.checkId, status, truncateOutput(output, c.def.outputMaxSize), { announce: true });
+  ctx.onTtlUpdate(c.checkId);
+}
+
+function aggregated(checks: CheckRecord[]): CheckStatus | 'maintenance' {
+  if (checks.some((c) => c.checkId === MAINTENANCE.nodeCheckId || c.checkId.startsWith('_service_maintenance:'))) {
+    return 'maintenance';
+  }
+  return worstStatus(checks.map((c) => c.status));
+}
+
+const HEALTH_CODE: Record<string, number> = { passing: 200, warning: 429, critical: 503, maintenance: 503 };
+
+function contentHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/** The agent route table. */
+export const agentRoutes: Route[] = [
+  {
+    path: '/v1/agent/self',
+    methods: ['GET'],
+    handler: (_req, reply, { catalog, config }) => {
+      const member = memberOf(catalog.local, config.datacenter);
+      sendJson(reply, {
+        Config: {
+          Datacenter: config.datacenter,
+          PrimaryDatacenter: config.datacenter,
+          NodeName: catalog.local.name,
+          NodeID: catalog.local.id,
+          Revision: 'phare',
+          Server: true,
+          Version: VERSION,
+          BuildDate: '2026-11-23T00:00:00Z',
+        },
+        DebugConfig: { Phare: true, Store: config.store, DataDir: config.dev ? '' : config.dataDir },
+        Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
+        Member: member,
+        Stats: {
+          agent: { check_monitors: '0', check_ttls: String(catalog.agentChecks().filter((c) => c.def.type === 'ttl').length), checks: String(catalog.agentChecks().length), services: String(catalog.agentServices().length) },
+          build: { version: VERSION, revision: 'phare', prerelease: '' },
+          consul: {
+            leader: 'true',
+            leader_addr: `${catalog.local.address}:8300`,
+            server: 'true',
+            known_datacenters: '1',
+            bootstrap: 'true',
+          },
+          runtime: { arch: process.arch, os: process.platform, version: process.version },
+        },
+        Meta: { 'consul-network-segment': '' },
+        xDS: { SupportedProxies: {}, Port: -1 },
+      });
+    },
+  },
+  {
+    path: '/v1/agent/members',
+    methods: ['GET'],
+    handler: (_req, reply, { catalog, config }) => sendJson(reply, [memberOf(catalog.local, config.datacenter)]),
+  },
+  {
+    path: '/v1/agent/version',
+    methods: ['GET'],
+    handler: (_req, reply) => sendJson(reply, { SHA: 'phare', BuildDate: '2026-11-23T00:00:00Z', HumanVersion: VERSION, FIPS: '' }),
+  },
+  {
+    path: '/v1/agent/services',
+    methods: ['GET'],
+    handler: (req, reply, { catalog, config }) => {
+      const items = applyFilter(
+        catalog.agentServices().map((s) => renderAgentService(s, config.datacenter)),
+        req.query as Query,
+      );
+      sendJson(reply, Object.fromEntries(items.map((s) => [s.ID, s])));
+    },
+  },
+  {
+    path: '/v1/agent/service/*',
+    methods: ['GET'],
+    handler: async (req, reply, { catalog, config }) => {
+      const id = tail(req);
+      const q = req.query as Query;
+      const render = () => {
+        const s = catalog.agentService(id);
+        if (!s) return undefined;
+        const body = renderAgentService(s, config.datacenter);
+        return { ...body, ContentHash: contentHash(body) };
+      };
+      let body = render();
+      const hash = one(q, 'hash');
+      if (body && hash && hash === body.ContentHash) {
+        // hash-based blocking (consul-api.md §2.1): wait until the service's content changes
+        const b = blocking(q);
+        const deadline = Date.now() + b.waitMs;
+        const ac = new AbortController();
+        reply.raw.once('close', () => ac.abort());
+        while (body && body.ContentHash === hash && Date.now() < deadline && !ac.signal.aborted) {
+          const idx = catalog.indexOf([Topic.service(body.Service)]);
+          await catalog.waitForChange([Topic.service(body.Service)], idx, deadline - Date.now(), ac.signal);
+          body = render();
+        }
+        if (ac.signal.aborted) return;
+      }
+      if (!body) throw new HttpError(404, `unknown service ID: ${id}`);
+      reply.header('X-Consul-ContentHash', body.ContentHash);
+      sendJson(reply, body);
+    },
+  },
+  {
+    path: '/v1/agent/checks',
+    methods: ['GET'],
+    handler: (req, reply, { catalog }) => {
+      const items = applyFilter(
+        catalog.agentChecks().map((c) => renderCheck(c, catalog)),
+        req.query as Query,
+      );
+      sendJson(reply, Object.fromEntries(items.map((c) => [c.CheckID, c])));
+    },
+  },
+  {
+    path: '/v1/agent/health/service/id/*',
+    methods: ['GET'],
+    handler: (req, reply, { catalog, config }) => {
+      const id = tail(req);
+      const q = req.query as Query;
+      const s = catalog.agentService(id);
+      if (!s) {
+        if (one(q, 'format') === 'text') return sendText(reply, 404, `ServiceId ${id} not found`);
+        throw new HttpError(404, `ServiceId ${id} not found`);
+      }
+      const checks = catalog.checksFor(s.node, s.id);
+      const status = aggregated(checks);
+      reply.code(HEALTH_CODE[status] ?? 503);
+      reply.header('X-Consul-Reason', status);
+      if (one(q, 'format') === 'text') return sendText(reply, HEALTH_CODE[status] ?? 503, status);
+      sendJson(
+        reply,
+        {
+          AggregatedStatus: status,
+          Service: renderAgentService(s, config.datacenter),
+          Checks: checks.map((c) => renderCheck(c, catalog)),
+        },
+        HEALTH_CODE[status],
+      );
+    },
+  },
+  {
+    path: '/v1/agent/health/service/name/*',
+    methods: ['GET'],
+    handler: (req, reply, { catalog, config }) => {
+      const name = tail(req);
+      const q = req.query as Query;
+      const services = catalog.agentServices().filter((s) => s.name.toLowerCase() === name.toLowerCase());
+      if (services.length === 0) {
+        if (one(q, 'format') === 'text') return sendText(reply, 404, `ServiceName ${name} Not Found`);
+        throw new HttpError(404, `ServiceName ${name} Not Found`);
+      }
+      const entries = services.map((s) => {
+        const checks = catalog.checksFor(s.node, s.id);
+        return {
+          AggregatedStatus: aggregated(checks),
+          Service: renderAgentService(s, config.datacenter),
+          Checks: checks.map((c) => renderCheck(c, catalog)),
+        };
+      });
+      const order = ['passing', 'warning', 'critical', 'maintenance'];
+      const worst = entries.reduce((w, e) => (order.indexOf(e.AggregatedStatus) > order.indexOf(w) ? e.AggregatedStatus : w), 'passing' as string);
+      if (one(q, 'format') === 'text') return sendText(reply, HEALTH_CODE[worst] ?? 503, worst);
+      sendJson(reply, entries, HEALTH_CODE[worst]);
+    },
+  },
+  {
+    path: '/v1/agent/service/register',
+    methods: ['PUT'],
+    handler: async (req, reply, { catalog, limits }) => {
+      const body = decodeBody(req.body as Buffer, serviceRegisterSchema);
+      const { service, checks } = serviceFromBody(body, limits);
+      const q = req.query as Query;
+      const rec = one(q, 'replace-existing-checks');
+      const replace = rec !== undefined && (rec === '' || rec === 'true' || rec === '1');
+      await catalog.registerService(service, checks, { replaceExistingChecks: replace });
+      sendEmpty(reply);
+    },
+  },
+  {
+    // GET as well as PUT: python-consul 0.7.1 deregisters with GET (consul-api.md §16)
+    path: '/v1/agent/service/deregister/*',
+    methods: ['PUT', 'GET'],
+    handler: async (req, reply, { catalog }) => {
+      const id = tail(req);
+      if (id === '') throw new HttpError(400, 'Missing service ID');
+      await catalog.deregisterService(id);
+      sendEmpty(reply);
+    },
+  },
+  {
+    path: '/v1/agent/service/maintenance/*',
+    methods: ['PUT'],
+    handler: async (req, reply, { catalog }) => {
+      const id = tail(req);
+      if (id === '') throw new HttpError(400, 'Missing service ID');
+      const q = req.query as Query;
+      const enable = parseEnable(q);
+      await catalog.setServiceMaintenance(id, enable, one(q, 'reason') ?? '');
+      sendEmpty(reply);
+    },
+  },
+  {
+    path: '/v1/agent/maintenance',
+    methods: ['PUT'],
+    handler: async (req, reply, { catalog }) => {
+      const q = req.query as Query;
+      await catalog.setNodeMaintenance(parseEnable(q), one(q, 'reason') ?? '');
+      sendEmpty(reply);
+    },
+  },
+  {
+    path: '/v1/agent/check/register',
+    methods: ['PUT'],
+    handler: async (req, reply, { catalog, limits }) => {
+      const body = decodeBody(req.body as Buffer, checkRegisterSchema);
+      const name = body.Name ?? '';
+      if (name.trim() === '') throw new HttpError(400, 'Missing check name');
+      const serviceId = body.ServiceID ?? '';
+      if (serviceId && !catalog.agentService(serviceId)) {
+        throw new HttpError(404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
+      }
+      const input = checkFromBody(body, limits, {
+        checkId: body.CheckID || body.ID || name,
+        name,
+        serviceId,
+        badStatus: () => 'Bad check status',
+      });
+      await catalog.registerCheck(input);
+      sendEmpty(reply);
+    },
+  },
+  {
+    path: '/v1/agent/check/deregister/*',
+    methods: ['PUT', 'GET'],
+    handler: async (req, reply, { catalog }) => {
+      const id = tail(req);
+      if (id === '') throw new HttpError(400, 'Missing check ID');
+      await catalog.deregisterCheck(id);
+      sendEmpty(reply);
+    },
+  },
+  ...(['pass', 'warn', 'fail'] as const).map(
+    (verb): Route => ({
+      path: `/v1/agent/check/${verb}/*`,
+      methods: ['PUT', 'GET'],
+      handler: async (req, reply, ctx) => {
+        const id = tail(req);
+        if (id === '') throw new HttpError(400, 'Missing check ID');
+        const status = verb === 'pass' ? 'passing' : verb === 'warn' ? 'warning' : 'critical';
+        await ttlUpdate(ctx, id, status, one(req.query as Query, 'note') ?? '');
+        sendEmpty(reply);
+      },
+    }),
+  ),
+  {
+    path: '/v1/agent/check/update/*',
+    methods: ['PUT'],
+    handler: async (req, reply, ctx) => {
+      const id = tail(req);
+      if (id === '') throw new HttpError(400, 'Missing check ID');
+      const body = decodeBody(req.body as Buffer, checkUpdateSchema);
+      const status = body.Status ?? '';
+      if (!['passing', 'warning', 'critical'].includes(status)) {
+        throw new HttpError(400, `Invalid check status: '${status}'`);
+      }
+      await ttlUpdate(ctx, id, status as CheckStatus, body.Output ?? '');
+      sendEmpty(reply);
+    },
+  },
+  {
+    path: '/v1/agent/metrics',
+    methods: ['GET'],
+    handler: async (req, reply, ctx) => {
+      const q = req.query as Query;
+      const accept = String(req.headers.accept ?? '');
+      if (one(q, 'format') === 'prometheus' || accept.includes('openmetrics') || accept.includes('version=0.0.4')) {
+        reply
+          .code(200)
+          .header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+          .send(await ctx.metricsText());
+        return;
+      }
+      sendJson(reply, await ctx.metricsJson());
+    },
+  },
+];
+
+function memberOf(local: { name: string; id: string; address: string }, dc: string) {
+  return {
+    Name: local.name,
+    Addr: local.address,
+    Port: 8301,
+    Tags: {
+      role: 'consul',
+      dc,
+      port: '8300',
+      id: local.id,
+      build: `${VERSION}:phare`,
+      vsn: '2',
+      vsn_min: '2',
+      vsn_max: '3',
+      raft_vsn: '3',
+      bootstrap: '1',
+      segment: '',
+      acls: '0',
+      wan_join_port: '8302',
+      ft_fs: '1',
+      ft_si: '1',
+    },
+    Status: 1,
+    ProtocolMin: 1,
+    ProtocolMax: 5,
+    ProtocolCur: 2,
+    DelegateMin: 2,
+    DelegateMax: 5,
+    DelegateCur: 4,
+  };
+}

@@ -1,0 +1,39 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Catalog } from '../catalog/index.ts';
+import type { AgentConfig } from '../config/index.ts';
+import type { BodyCache } from './blocking.ts';
+import type { ValidationLimits } from './validate.ts';
+
+/** What every route handler gets. */
+export interface RouteContext {
+  catalog: Catalog;
+  config: AgentConfig;
+  logger: Logger;
+  cache: BodyCache;
+  limits: ValidationLimits;
+  /** Called after a TTL check got a pass/warn/fail/update, so its expiry timer restarts. */
+  onTtlUpdate(checkId: string): void;
+  /** Prometheus text of the agent's metrics. */
+  metricsText(): Promise<string>;
+  /** Consul-style JSON metrics. */
+  metricsJson(): Promise<unknown>;
+  startedAt: number;
+  /** Aborted when the server shuts down: parked blocking queries answer at once. */
+  closing: AbortSignal;
+}
+
+/** HTTP methods the router knows; anything else on a known path is a 405. */
+export type Method = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD' | 'PATCH';
+
+/** One row of the route table. */
+export interface Route {
+  path: string;
+  methods: readonly Method[];
+  handler: (req: FastifyRequest, reply: FastifyReply, ctx: RouteContext) => unknown;
+}
+
+/** The wildcard tail of a path (`/v1/agent/service/deregister/*`), URL-decoded. */
+export function tail(req: FastifyRequest): string {
+  return (req.params as Record<string, string>)['*'] ?? '';
+}

@@ -1,0 +1,238 @@
+/**
+ * Request body decoding with Consul's rules (consul-api.md §1.1, §3): JSON keys match case-insensitively
+ * and snake_case aliases bind (`enable_tag_override`, `service_id`), unknown keys are a 400
+ * `Request decode failed: json: unknown field "Foo"`, durations are Go strings or nanosecond numbers.
+ * Semantic validation (ranges, required fields) follows in `validate.ts`.
+ */
+import { z } from 'zod';
+import { DurationError, durationFromJson } from '../../api/index.ts';
+import { HttpError } from './errors.ts';
+
+/** Folds a key the way Consul's decoder matches it: case-insensitive, snake_case aliases allowed. */
+function fold(key: string): string {
+  return key.toLowerCase().replace(/_/g, '');
+}
+
+/**
+ * A strict object schema whose keys match case-insensitively (and with underscores ignored), so
+ * `{"name": "web"}`, `{"NAME": "web"}` and `{"Name": "web"}` all bind to `Name`.
+ */
+function ci<T extends z.ZodRawShape>(shape: T) {
+  const canon = new Map<string, string>();
+  for (const k of Object.keys(shape)) canon.set(fold(k), k);
+  return z.preprocess((v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, val] of Object.entries(v)) out[canon.get(fold(k)) ?? k] = val;
+    return out;
+  }, z.strictObject(shape));
+}
+
+/** A Go duration: `"10s"` or a number of nanoseconds; decoded to milliseconds. */
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return durationFromJson(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof DurationError ? err.message : String(err), input: v });
+    return z.NEVER;
+  }
+});
+
+const int = z.number().int();
+const strMap = z.record(z.string(), z.string());
+/** Fields Consul accepts that Phare stores nowhere (mesh, enterprise); accepted so bodies stay portable. */
+const ignored = z.unknown().optional();
+
+const checkShape = {
+  CheckID: z.string().optional(),
+  ID: z.string().optional(),
+  Name: z.string().optional(),
+  Notes: z.string().optional(),
+  Status: z.string().optional(),
+  ServiceID: z.string().optional(),
+  HTTP: z.string().optional(),
+  Method: z.string().optional(),
+  Header: z.record(z.string(), z.array(z.string())).optional(),
+  Body: z.string().optional(),
+  TLSSkipVerify: z.boolean().optional(),
+  TLSServerName: z.string().optional(),
+  DisableRedirects: z.boolean().optional(),
+  TCP: z.string().optional(),
+  TTL: duration.optional(),
+  Interval: duration.optional(),
+  Timeout: duration.optional(),
+  DeregisterCriticalServiceAfter: duration.optional(),
+  SuccessBeforePassing: int.optional(),
+  FailuresBeforeWarning: int.optional(),
+  FailuresBeforeCritical: int.optional(),
+  OutputMaxSize: int.optional(),
+  // other check types: decoded so the validator can say they are unsupported, not "unknown field"
+  GRPC: z.string().optional(),
+  GRPCUseTLS: z.boolean().optional(),
+  UDP: z.string().optional(),
+  H2PING: z.string().optional(),
+  H2PingUseTLS: z.boolean().optional(),
+  TCPUseTLS: z.boolean().optional(),
+  Args: z.array(z.string()).optional(),
+  ScriptArgs: z.array(z.string()).optional(),
+  Script: z.string().optional(),
+  Shell: z.string().optional(),
+  DockerContainerID: z.string().optional(),
+  OSService: z.string().optional(),
+  AliasNode: z.string().optional(),
+  AliasService: z.string().optional(),
+  Definition: ignored,
+  Type: ignored,
+  Namespace: ignored,
+  Partition: ignored,
+  Node: ignored,
+  ServiceName: ignored,
+  ServiceTags: ignored,
+  Output: z.string().optional(),
+  CreateIndex: ignored,
+  ModifyIndex: ignored,
+  ExposedPort: ignored,
+};
+
+/** A check as decoded from a body (durations in ms). */
+export type CheckBody = z.output<ReturnType<typeof ci<typeof checkShape>>>;
+
+const checkSchema = ci(checkShape);
+
+const weightsSchema = ci({ Passing: int, Warning: int });
+const taggedAddressSchema = ci({ Address: z.string(), Port: int });
+
+const serviceShape = {
+  Name: z.string().optional(),
+  ID: z.string().optional(),
+  Tags: z.array(z.string()).nullable().optional(),
+  Address: z.string().optional(),
+  Port: int.optional(),
+  Meta: strMap.nullable().optional(),
+  TaggedAddresses: z.record(z.string(), taggedAddressSchema).nullable().optional(),
+  Weights: weightsSchema.nullable().optional(),
+  EnableTagOverride: z.boolean().optional(),
+  Check: checkSchema.nullable().optional(),
+  Checks: z.array(checkSchema).nullable().optional(),
+  Kind: z.string().optional(),
+  Proxy: ignored,
+  Connect: ignored,
+  SocketPath: ignored,
+  Locality: ignored,
+  Namespace: ignored,
+  Partition: ignored,
+  // catalog-style spelling accepted in catalog/register's Service object
+  Service: z.string().optional(),
+  CreateIndex: ignored,
+  ModifyIndex: ignored,
+  ContentHash: ignored,
+  Datacenter: ignored,
+  PeerName: ignored,
+};
+
+/** `PUT /v1/agent/service/register` body. */
+export const serviceRegisterSchema = ci(serviceShape);
+/** Decoded service registration. */
+export type ServiceBody = z.output<typeof serviceRegisterSchema>;
+
+/** `PUT /v1/agent/check/register` body (a check definition with `ID`/`Name`/`ServiceID`). */
+export const checkRegisterSchema = checkSchema;
+
+/** `PUT /v1/agent/check/update/:id` body. */
+export const checkUpdateSchema = ci({ Status: z.string().optional(), Output: z.string().optional() });
+
+const catalogCheckSchema = ci({
+  ...checkShape,
+  Definition: ci({
+    HTTP: z.string().optional(),
+    TCP: z.string().optional(),
+    Interval: duration.optional(),
+    Timeout: duration.optional(),
+    DeregisterCriticalServiceAfter: duration.optional(),
+    TLSSkipVerify: z.boolean().optional(),
+    TLSServerName: z.string().optional(),
+    Header: z.record(z.string(), z.array(z.string())).nullable().optional(),
+    Method: z.string().optional(),
+    Body: z.string().optional(),
+  }).optional(),
+});
+
+/** `PUT /v1/catalog/register` body. */
+export const catalogRegisterSchema = ci({
+  ID: z.string().optional(),
+  Node: z.string().optional(),
+  Address: z.string().optional(),
+  Datacenter: z.string().optional(),
+  TaggedAddresses: strMap.nullable().optional(),
+  NodeMeta: strMap.nullable().optional(),
+  Service: serviceRegisterSchema.nullable().optional(),
+  Check: catalogCheckSchema.nullable().optional(),
+  Checks: z.array(catalogCheckSchema).nullable().optional(),
+  SkipNodeUpdate: z.boolean().optional(),
+  WriteRequest: ignored,
+  Partition: ignored,
+  Namespace: ignored,
+  Locality: ignored,
+  PeerName: ignored,
+});
+/** Decoded catalog registration. */
+export type CatalogRegisterBody = z.output<typeof catalogRegisterSchema>;
+
+/** `PUT /v1/catalog/deregister` body. */
+export const catalogDeregisterSchema = ci({
+  Node: z.string().optional(),
+  ServiceID: z.string().optional(),
+  CheckID: z.string().optional(),
+  Datacenter: z.string().optional(),
+  WriteRequest: ignored,
+  Partition: ignored,
+  Namespace: ignored,
+});
+
+const GO_TYPE: Record<string, string> = { number: 'int', string: 'string', boolean: 'bool', object: 'object', array: 'array' };
+
+/**
+ * Parses a JSON body and decodes it with `schema`. Throws a 400 {@link HttpError} with Consul's
+ * `Request decode failed: …` text naming the field.
+ */
+export function decodeBody<S extends z.ZodType>(body: Buffer | undefined, schema: S): z.output<S> {
+  const text = body && body.length > 0 ? body.toString('utf8') : '';
+  if (text.trim() === '') throw new HttpError(400, 'Request decode failed: EOF');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `Request decode failed: invalid JSON: ${(err as Error).message}`);
+  }
+  return decodeValue(json, schema);
+}
+
+/** Decodes an already-parsed value; see {@link decodeBody}. */
+export function decodeValue<S extends z.ZodType>(json: unknown, schema: S): z.output<S> {
+  const r = schema.safeParse(json, { reportInput: true });
+  if (r.success) return r.data;
+  throw new HttpError(400, `Request decode failed: ${describeIssue(r.error.issues)}`);
+}
+
+function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
+  // Report an unknown field first, as Go's decoder does (it stops at the first one).
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? (issues[0] as z.core.$ZodIssue);
+  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `json: unknown field ${JSON.stringify(issue.keys[0])}${path ? ` in ${path}` : ''}`;
+    case 'invalid_type': {
+      const got = issue.input === null ? 'null' : Array.isArray(issue.input) ? 'array' : typeof issue.input;
+      if (issue.input === undefined) return `json: missing value for field ${path}`;
+      const want = GO_TYPE[issue.expected] ?? issue.expected;
+      if (path === '') return `json: cannot unmarshal ${GO_TYPE[got] ?? got} into a ${want}: expected a JSON object`;
+      return `json: cannot unmarshal ${GO_TYPE[got] ?? got} into field ${path} of type ${want}`;
+    }
+    case 'invalid_union':
+      return `json: field ${path} has the wrong type: expected a duration string like "10s" or a number of nanoseconds`;
+    case 'custom':
+      return `${path ? `${path}: ` : ''}${issue.message}`;
+    default:
+      return `${path || 'body'}: ${issue.message}`;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * HTTP errors: Consul answers errors as plain text with its own status codes (consul-api.md §9).
+ * Handlers throw HttpError (or a PhareError, whose status the table gives); the error handler in
+ * server.ts writes the text.
+ */
+import { PhareError } from '../../api/index.ts';
+
+/** An error answered as `status` with a plain-text body. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** The status and text for any error that reaches a request. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof PhareError) return new HttpError(err.status, err.message);
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new HttpError(413, 'Request body too large: the limit is 1 MiB (1048576 bytes)');
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new HttpError(e.statusCode, e.message ?? 'Bad request');
+  }
+  return new HttpError(500, `Internal error: ${e?.message ?? String(err)}`);
+}

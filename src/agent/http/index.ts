@@ -1,0 +1,1 @@
+export { createHttpApi, type HttpApi, type HttpApiOptions } from './server.ts';

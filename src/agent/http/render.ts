@@ -1,0 +1,150 @@
+/**
+ * Catalog records -> Consul wire shapes (field names and order as Consul emits them; consul-api.md §3.4,
+ * §4, §5). Lists are `[]`, never null.
+ */
+import {
+  type AgentService,
+  type CatalogService,
+  formatDuration,
+  type HealthCheck,
+  type HealthCheckDefinition,
+  type Node,
+  type NodeService,
+} from '../../api/index.ts';
+import type { Catalog, CheckRecord, NodeRecord, ServiceRecord } from '../catalog/index.ts';
+
+/** A node. */
+export function renderNode(n: NodeRecord, datacenter: string): Node {
+  return {
+    ID: n.id,
+    Node: n.node,
+    Address: n.address,
+    Datacenter: datacenter,
+    TaggedAddresses: n.taggedAddresses,
+    Meta: n.meta,
+    CreateIndex: n.createIndex,
+    ModifyIndex: n.modifyIndex,
+  };
+}
+
+/** A service inside `health/service` and `catalog/node`. */
+export function renderNodeService(s: ServiceRecord): NodeService {
+  const out: NodeService = {
+    ID: s.id,
+    Service: s.name,
+    Tags: s.tags,
+    Address: s.address,
+    Meta: s.meta,
+    Weights: s.weights,
+    EnableTagOverride: s.enableTagOverride,
+    Proxy: { MeshGateway: {}, Expose: {} },
+    Connect: {},
+    PeerName: '',
+    CreateIndex: s.createIndex,
+    ModifyIndex: s.modifyIndex,
+  };
+  // Consul's NodeService: TaggedAddresses and Port are omitempty; keep Consul's field order.
+  const ordered: Record<string, unknown> = { ID: out.ID, Service: out.Service, Tags: out.Tags, Address: out.Address };
+  if (s.taggedAddresses) ordered['TaggedAddresses'] = s.taggedAddresses;
+  ordered['Meta'] = out.Meta;
+  if (s.port !== 0) ordered['Port'] = s.port;
+  Object.assign(ordered, {
+    Weights: out.Weights,
+    EnableTagOverride: out.EnableTagOverride,
+    Proxy: out.Proxy,
+    Connect: out.Connect,
+    PeerName: out.PeerName,
+    CreateIndex: out.CreateIndex,
+    ModifyIndex: out.ModifyIndex,
+  });
+  return ordered as unknown as NodeService;
+}
+
+/** An agent service (`agent/services` values). */
+export function renderAgentService(s: ServiceRecord, datacenter: string): AgentService {
+  const out: Record<string, unknown> = {
+    ID: s.id,
+    Service: s.name,
+    Tags: s.tags,
+    Meta: s.meta,
+    Port: s.port,
+    Address: s.address,
+  };
+  if (s.taggedAddresses) out['TaggedAddresses'] = s.taggedAddresses;
+  out['Weights'] = s.weights;
+  out['EnableTagOverride'] = s.enableTagOverride;
+  out['Datacenter'] = datacenter;
+  return out as unknown as AgentService;
+}
+
+/** A catalog service entry. */
+export function renderCatalogService(s: ServiceRecord, n: NodeRecord, datacenter: string): CatalogService {
+  const out: Record<string, unknown> = {
+    ID: n.id,
+    Node: n.node,
+    Address: n.address,
+    Datacenter: datacenter,
+    TaggedAddresses: n.taggedAddresses,
+    NodeMeta: n.meta,
+    ServiceKind: s.kind,
+    ServiceID: s.id,
+    ServiceName: s.name,
+    ServiceTags: s.tags,
+    ServiceAddress: s.address,
+  };
+  if (s.taggedAddresses) out['ServiceTaggedAddresses'] = s.taggedAddresses;
+  Object.assign(out, {
+    ServiceWeights: s.weights,
+    ServiceMeta: s.meta,
+    ServicePort: s.port,
+    ServiceSocketPath: '',
+    ServiceEnableTagOverride: s.enableTagOverride,
+    ServiceProxy: { MeshGateway: {}, Expose: {} },
+    ServiceConnect: {},
+    ServiceLocality: null,
+    CreateIndex: s.createIndex,
+    ModifyIndex: s.modifyIndex,
+  });
+  return out as unknown as CatalogService;
+}
+
+function renderDefinition(c: CheckRecord): HealthCheckDefinition {
+  const d = c.def;
+  const out: HealthCheckDefinition = {};
+  if (d.http) out.HTTP = d.http;
+  if (d.tlsServerName) out.TLSServerName = d.tlsServerName;
+  if (d.tlsSkipVerify) out.TLSSkipVerify = true;
+  if (d.header) out.Header = d.header;
+  if (d.method && d.type === 'http') out.Method = d.method;
+  if (d.body) out.Body = d.body;
+  if (d.tcp) out.TCP = d.tcp;
+  if (d.intervalMs) out.Interval = formatDuration(d.intervalMs);
+  if (d.timeoutMs && d.type !== 'ttl' && d.type !== '') out.Timeout = formatDuration(d.timeoutMs);
+  if (d.deregisterCriticalServiceAfterMs) out.DeregisterCriticalServiceAfter = formatDuration(d.deregisterCriticalServiceAfterMs);
+  if (d.ttlMs) out.TTL = formatDuration(d.ttlMs);
+  return out;
+}
+
+/** A health check; `ServiceTags` come from the owning service. */
+export function renderCheck(c: CheckRecord, catalog: Catalog): HealthCheck {
+  const svc = c.serviceId ? catalog.serviceOn(c.node, c.serviceId) : undefined;
+  const d = c.def;
+  return {
+    Node: c.node,
+    CheckID: c.checkId,
+    Name: c.name,
+    Status: c.status,
+    Notes: c.notes,
+    Output: c.output,
+    ServiceID: c.serviceId,
+    ServiceName: c.serviceName,
+    ServiceTags: svc?.tags ?? [],
+    Type: d.type,
+    Interval: d.intervalMs ? formatDuration(d.intervalMs) : '',
+    Timeout: d.timeoutMs && (d.type === 'http' || d.type === 'tcp') ? formatDuration(d.timeoutMs) : '',
+    ExposedPort: 0,
+    Definition: renderDefinition(c),
+    CreateIndex: c.createIndex,
+    ModifyIndex: c.modifyIndex,
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The fastify adapter: registers the route table, Consul's cross-cutting conventions (plain-text errors,
+ * 404/405 texts, `Allow`, `X-Consul-Default-ACL-Policy`), 1 MiB body limit, and graceful close.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Catalog } from '../catalog/index.ts';
+import type { AgentConfig, HostPort } from '../config/index.ts';
+import type { AgentMetrics } from '../metrics.ts';
+import { BodyCache } from './blocking.ts';
+import type { Method, RouteContext } from './context.ts';
+import { toHttpError } from './errors.ts';
+import { routes } from './routes.ts';
+
+const ALL_METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'PATCH'];
+const BODY_LIMIT = 1024 * 1024;
+const NOT_FOUND = 'Invalid URL path: not a recognized HTTP API endpoint\n';
+
+/** Options of {@link createHttpApi}. */
+export interface HttpApiOptions {
+  catalog: Catalog;
+  config: AgentConfig;
+  logger: Logger;
+  metrics: AgentMetrics;
+  /** Restarts a TTL check's timer after pass/warn/fail/update. */
+  onTtlUpdate?: (checkId: string) => void;
+}
+
+/** The HTTP API server. */
+export interface HttpApi {
+  readonly app: FastifyInstance;
+  /** Listens; resolves to the bound address (the real port when asked for port 0). */
+  listen(addr: HostPort): Promise<HostPort>;
+  /** Stops accepting, answers parked blocking queries, waits for in-flight requests. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the HTTP API.
+ *
+ * @example
+ * const api = await createHttpApi({ catalog, config, logger, metrics });
+ * const { port } = await api.listen({ host: '127.0.0.1', port: 0 });
+ */
+export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
+  const { catalog, config, logger, metrics } = options;
+  const closing = new AbortController();
+  const ctx: RouteContext = {
+    catalog,
+    config,
+    logger,
+    cache: new BodyCache(),
+    limits: { minCheckIntervalMs: config.minCheckIntervalMs, minDeregisterAfterMs: config.minDeregisterAfterMs },
+    onTtlUpdate: options.onTtlUpdate ?? (() => {}),
+    metricsText: () => metrics.text(),
+    metricsJson: () => metrics.json(),
+    startedAt: Date.now(),
+    closing: closing.signal,
+  };
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    exposeHeadRoutes: false,
+    routerOptions: { maxParamLength: 4096 },
+    // blocking queries may be parked for up to 10m + jitter: no request timeout
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+
+  // Bodies are decoded by the routes (Consul's rules), so take every content type as raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+
+  const sendError = (reply: FastifyReply, err: unknown, route: string) => {
+    const e = toHttpError(err);
+    if (e.status >= 500) logger.warn({ err, route }, 'request failed');
+    for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+    reply.code(e.status).header('Content-Type', 'text/plain; charset=utf-8').send(e.message);
+  };
+
+  for (const route of routes) {
+    const allow = `OPTIONS,${route.methods.join(',')}`;
+    app.route({
+      method: [...ALL_METHODS, 'OPTIONS'],
+      url: route.path,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        reply.header('X-Consul-Default-ACL-Policy', 'allow');
+        if (req.method === 'OPTIONS') {
+          reply.code(200).header('Allow', allow).send();
+        } else if (!route.methods.includes(req.method as Method)) {
+          reply.code(405).header('Allow', allow).header('Content-Type', 'text/plain; charset=utf-8');
+          reply.send(`method ${req.method} not allowed`);
+        } else {
+          try {
+            await route.handler(req, reply, ctx);
+          } catch (err) {
+            sendError(reply, err, route.path);
+          }
+        }
+        metrics.httpRequest(req.method, route.path, reply.statusCode);
+        return reply;
+      },
+    });
+  }
+
+  app.get('/', (_req, reply) => {
+    reply
+      .header('Content-Type', 'text/plain; charset=utf-8')
+      .send('Phare agent: the Consul-compatible HTTP API is under /v1/. See the README for a tour.');
+  });
+
+  app.setNotFoundHandler((_req, reply) => {
+    reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').send(NOT_FOUND);
+  });
+  app.setErrorHandler((err, req, reply) => sendError(reply, err, req.url));
+
+  await app.ready();
+
+  return {
+    app,
+    async listen(addr: HostPort): Promise<HostPort> {
+      await app.listen({ host: addr.host, port: addr.port });
+      const a = app.server.address();
+      if (a === null || typeof a === 'string') throw new Error('HTTP server has no TCP address');
+      return { host: a.address, port: a.port };
+    },
+    async close(): Promise<void> {
+      closing.abort();
+      await app.close();
+    },
+  };
+}
