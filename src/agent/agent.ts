@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig, HostPort } from './config/index.ts';
@@ -51,10 +51,13 @@ export interface RunningAgent {
  */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'agent' } }, pino.destination(2));
+  const logger =
+    options.logger ?? pino({ level: config.logLevel, base: { component: 'agent' } }, pino.destination(2));
   const store =
     options.store ??
-    (config.store === 'memory' ? createMemoryStore() : createSqliteStore({ path: join(config.dataDir, 'phare.db') }));
+    (config.store === 'memory'
+      ? createMemoryStore()
+      : createSqliteStore({ path: join(config.dataDir, 'phare.db') }));
   const nodeId = config.store === 'memory' ? randomUUID() : persistentNodeId(config.dataDir);
   const catalog = await Catalog.open({
     store,

@@ -46,8 +46,16 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
     });
   };
   gauge('phare_catalog_index', 'Current catalog index', () => catalog.index);
-  gauge('phare_catalog_services', 'Registered service names', () => new Set(catalog.allServices().map((s) => s.name)).size);
-  gauge('phare_catalog_service_instances', 'Registered service instances', () => catalog.allServices().length);
+  gauge(
+    'phare_catalog_services',
+    'Registered service names',
+    () => new Set(catalog.allServices().map((s) => s.name)).size,
+  );
+  gauge(
+    'phare_catalog_service_instances',
+    'Registered service instances',
+    () => catalog.allServices().length,
+  );
   gauge('phare_catalog_nodes', 'Known nodes', () => catalog.nodes().length);
   gauge(
     'phare_catalog_checks',
@@ -78,7 +86,13 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
           else gauges.push(item);
         }
       }
-      return { Timestamp: new Date().toISOString(), Gauges: gauges, Points: [], Counters: counters, Samples: [] };
+      return {
+        Timestamp: new Date().toISOString(),
+        Gauges: gauges,
+        Points: [],
+        Counters: counters,
+        Samples: [],
+      };
     },
   };
 }

@@ -6,14 +6,20 @@
 /** Every error code Phare throws, with its HTTP status and what it means. */
 export const ERRORS = {
   PHARE_ERR_INVALID_ARGUMENT: { status: 400, summary: 'An option, flag or request field has a bad value.' },
-  PHARE_ERR_INVALID_CONFIG: { status: 400, summary: 'A configuration file or environment variable is invalid.' },
+  PHARE_ERR_INVALID_CONFIG: {
+    status: 400,
+    summary: 'A configuration file or environment variable is invalid.',
+  },
   PHARE_ERR_NOT_FOUND: { status: 404, summary: 'The named service, check or node does not exist.' },
   PHARE_ERR_STORE: { status: 500, summary: 'The store could not read or durably write state.' },
   PHARE_ERR_STORE_CLOSED: { status: 503, summary: 'The store was closed (the agent is shutting down).' },
   PHARE_ERR_AGENT_UNREACHABLE: { status: 503, summary: 'The registry agent did not answer.' },
   PHARE_ERR_AGENT_RESPONSE: { status: 502, summary: 'The registry agent answered with an error status.' },
   PHARE_ERR_FILTER_SYNTAX: { status: 400, summary: 'A ?filter= expression could not be parsed.' },
-  PHARE_ERR_LOCKED: { status: 409, summary: 'Another process holds the lock (e.g. a concurrent `phare ports sync`).' },
+  PHARE_ERR_LOCKED: {
+    status: 409,
+    summary: 'Another process holds the lock (e.g. a concurrent `phare ports sync`).',
+  },
   PHARE_ERR_FILE_WRITE: { status: 500, summary: 'A file could not be written; nothing was changed.' },
 } as const;
 

@@ -61,7 +61,8 @@ export const MAINTENANCE = {
   nodeName: 'Node Maintenance Mode',
   serviceNotes:
     'Maintenance mode is enabled for this service, but no reason was provided. This is a default message.',
-  nodeNotes: 'Maintenance mode is enabled for this node, but no reason was provided. This is a default message.',
+  nodeNotes:
+    'Maintenance mode is enabled for this node, but no reason was provided. This is a default message.',
 } as const;
 
 const SERF_CHECK_ID = 'serfHealth';
@@ -162,7 +163,13 @@ export class Catalog {
       output: 'Agent alive and reachable',
       serviceId: '',
       serviceName: '',
-      def: { type: '', successBeforePassing: 0, failuresBeforeWarning: 0, failuresBeforeCritical: 0, outputMaxSize: 4096 },
+      def: {
+        type: '',
+        successBeforePassing: 0,
+        failuresBeforeWarning: 0,
+        failuresBeforeCritical: 0,
+        outputMaxSize: 4096,
+      },
       agent: false,
       createIndex: idx,
       modifyIndex: idx,
@@ -179,7 +186,12 @@ export class Catalog {
           tags: [],
           address: '',
           port: 8300,
-          meta: { raft_version: '3', serf_protocol_current: '2', serf_protocol_max: '5', serf_protocol_min: '1' },
+          meta: {
+            raft_version: '3',
+            serf_protocol_current: '2',
+            serf_protocol_max: '5',
+            serf_protocol_min: '1',
+          },
           weights: { Passing: 1, Warning: 1 },
           enableTagOverride: false,
           agent: false,
@@ -207,7 +219,8 @@ export class Catalog {
   indexOf(topics: readonly string[]): number {
     let max = 0;
     for (const t of topics) {
-      const i = this.#topicIndex.get(t) ?? this.#topicIndex.get(t.startsWith('node:') ? Topic.nodes : Topic.services);
+      const i =
+        this.#topicIndex.get(t) ?? this.#topicIndex.get(t.startsWith('node:') ? Topic.nodes : Topic.services);
       if (i !== undefined && i > max) max = i;
     }
     return max > 0 ? max : this.#index;
@@ -217,7 +230,12 @@ export class Catalog {
    * Resolves once `indexOf(topics) > minIndex`, after `timeoutMs`, or when `signal` aborts — whichever is
    * first. Never rejects.
    */
-  waitForChange(topics: readonly string[], minIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  waitForChange(
+    topics: readonly string[],
+    minIndex: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
     if (this.indexOf(topics) > minIndex || this.#closed || signal?.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = () => {
@@ -412,7 +430,11 @@ export class Catalog {
       let svc: ServiceRecord | undefined;
       if (input.serviceId) {
         svc = this.agentService(input.serviceId);
-        if (!svc) throw phareError('PHARE_ERR_NOT_FOUND', `ServiceID ${JSON.stringify(input.serviceId)} does not exist`);
+        if (!svc)
+          throw phareError(
+            'PHARE_ERR_NOT_FOUND',
+            `ServiceID ${JSON.stringify(input.serviceId)} does not exist`,
+          );
       }
       this.#putCheck(tx, input, svc);
     });
@@ -450,7 +472,8 @@ export class Catalog {
       if (!cur) throw unknownCheck(checkId);
       const changed = cur.status !== status;
       const next: CheckRecord = { ...cur, status, output, modifyIndex: tx.index };
-      if (status === 'critical') next.criticalSince = changed ? this.clock.now() : (cur.criticalSince ?? this.clock.now());
+      if (status === 'critical')
+        next.criticalSince = changed ? this.clock.now() : (cur.criticalSince ?? this.clock.now());
       else delete next.criticalSince;
       this.#storeCheck(tx, next);
       if (changed) tx.events.push({ type: 'check-status', check: next });
@@ -461,7 +484,8 @@ export class Catalog {
   setServiceMaintenance(serviceId: string, enable: boolean, reason: string): Promise<void> {
     return this.#write((tx) => {
       const s = this.agentService(serviceId);
-      if (!s) throw phareError('PHARE_ERR_NOT_FOUND', `No service registered with ID ${JSON.stringify(serviceId)}`);
+      if (!s)
+        throw phareError('PHARE_ERR_NOT_FOUND', `No service registered with ID ${JSON.stringify(serviceId)}`);
       const id = MAINTENANCE.serviceCheckId(serviceId);
       const existing = this.check(s.node, id);
       if (enable && !existing) {
@@ -534,7 +558,8 @@ export class Catalog {
         const key = recordKey(nodeName, req.service.id);
         const prev = this.#services.get(key);
         if (prev) this.#unindexService(prev);
-        if (prev && prev.name.toLowerCase() !== req.service.name.toLowerCase()) tx.touch(Topic.service(prev.name));
+        if (prev && prev.name.toLowerCase() !== req.service.name.toLowerCase())
+          tx.touch(Topic.service(prev.name));
         svc = {
           ...req.service,
           node: nodeName,
@@ -580,7 +605,8 @@ export class Catalog {
       }
       const isLocal = n.node === this.local.name;
       for (const s of this.servicesOnNode(n.node)) if (!isLocal || !s.agent) this.#deleteService(tx, s);
-      for (const c of this.checksOnNode(n.node)) if (!isLocal || (!c.agent && c.checkId !== SERF_CHECK_ID)) this.#deleteCheck(tx, c);
+      for (const c of this.checksOnNode(n.node))
+        if (!isLocal || (!c.agent && c.checkId !== SERF_CHECK_ID)) this.#deleteCheck(tx, c);
       if (!isLocal) {
         this.#nodes.delete(n.node.toLowerCase());
         tx.del('nodes', n.node.toLowerCase());
@@ -599,7 +625,8 @@ export class Catalog {
   // ---------------------------------------------------------------- internals
 
   #write(fn: (tx: Tx) => void): Promise<void> {
-    if (this.#closed) return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'catalog: the agent is shutting down'));
+    if (this.#closed)
+      return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'catalog: the agent is shutting down'));
     const tx = new Tx(this.#index + 1);
     try {
       fn(tx);
@@ -682,7 +709,8 @@ export class Catalog {
       createIndex: prev?.createIndex ?? tx.index,
       modifyIndex: tx.index,
     };
-    if (rec.status === 'critical') rec.criticalSince = prev?.status === 'critical' ? prev.criticalSince : this.clock.now();
+    if (rec.status === 'critical')
+      rec.criticalSince = prev?.status === 'critical' ? prev.criticalSince : this.clock.now();
     if (prev) tx.events.push({ type: 'check-removed', check: prev });
     this.#storeCheck(tx, rec);
     tx.events.push({ type: 'check-added', check: rec });
@@ -716,7 +744,13 @@ function unknownCheck(id: string) {
 }
 
 function emptyDef() {
-  return { type: '' as const, successBeforePassing: 0, failuresBeforeWarning: 0, failuresBeforeCritical: 0, outputMaxSize: 4096 };
+  return {
+    type: '' as const,
+    successBeforePassing: 0,
+    failuresBeforeWarning: 0,
+    failuresBeforeCritical: 0,
+    outputMaxSize: 4096,
+  };
 }
 
 function cmp(a: string, b: string): number {

@@ -1,2 +1,9 @@
-export { Catalog, type CatalogEvent, type CatalogOptions, type LocalNode, MAINTENANCE, Topic } from './catalog.ts';
+export {
+  Catalog,
+  type CatalogEvent,
+  type CatalogOptions,
+  type LocalNode,
+  MAINTENANCE,
+  Topic,
+} from './catalog.ts';
 export * from './model.ts';

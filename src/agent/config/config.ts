@@ -3,8 +3,8 @@
  * Every value is validated with the name of the flag it came from; the resolved config is frozen.
  */
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, phareError } from '../../api/index.ts';
 
@@ -59,7 +59,10 @@ export const FLAGS = {
   'http-addr': { env: 'PHARE_HTTP_ADDR', describe: 'HTTP API address (host:port; port 0 picks a free one)' },
   'dns-addr': { env: 'PHARE_DNS_ADDR', describe: 'DNS address (host:port; "" turns DNS off)' },
   domain: { env: 'PHARE_DOMAIN', describe: 'DNS domain' },
-  recursor: { env: 'PHARE_RECURSOR', describe: 'upstream DNS server for other names (repeatable / comma list)' },
+  recursor: {
+    env: 'PHARE_RECURSOR',
+    describe: 'upstream DNS server for other names (repeatable / comma list)',
+  },
   node: { env: 'PHARE_NODE', describe: 'node name' },
   datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
   'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
@@ -108,7 +111,9 @@ export function resolveAgentConfig(input: {
     throw bad('log-level', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
   }
   const wildcard = httpAddr.host === '0.0.0.0' || httpAddr.host === '::' || httpAddr.host === '';
-  const advertiseAddr = String(layers['advertise-addr'] ?? (wildcard || !isIP(httpAddr.host) ? '127.0.0.1' : httpAddr.host));
+  const advertiseAddr = String(
+    layers['advertise-addr'] ?? (wildcard || !isIP(httpAddr.host) ? '127.0.0.1' : httpAddr.host),
+  );
   if (!isIP(advertiseAddr)) throw bad('advertise-addr', advertiseAddr, 'an IPv4 or IPv6 address');
   const dataDir = String(layers['data-dir'] ?? './.phare/data');
   if (dataDir.trim() === '') throw bad('data-dir', dataDir, 'a directory path');
@@ -136,13 +141,21 @@ function readConfigFile(path: string): RawAgentConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw phareError('PHARE_ERR_INVALID_CONFIG', `--config: cannot read ${path}: ${(cause as Error).message}`, { cause });
+    throw phareError(
+      'PHARE_ERR_INVALID_CONFIG',
+      `--config: cannot read ${path}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (cause) {
-    throw phareError('PHARE_ERR_INVALID_CONFIG', `${path}: not valid YAML/JSON: ${(cause as Error).message}`, { cause });
+    throw phareError(
+      'PHARE_ERR_INVALID_CONFIG',
+      `${path}: not valid YAML/JSON: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) {
@@ -164,7 +177,10 @@ function readConfigFile(path: string): RawAgentConfig {
 }
 
 function bad(flag: string, value: unknown, expected: string) {
-  return phareError('PHARE_ERR_INVALID_ARGUMENT', `--${flag}: ${JSON.stringify(value)} is not valid; expected ${expected}`);
+  return phareError(
+    'PHARE_ERR_INVALID_ARGUMENT',
+    `--${flag}: ${JSON.stringify(value)} is not valid; expected ${expected}`,
+  );
 }
 
 function bool(flag: string, v: unknown): boolean {

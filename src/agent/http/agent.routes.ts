@@ -39,7 +39,12 @@ function truncateOutput(out: string, max: number): string {
   return `${Buffer.from(out).subarray(0, max).toString('utf8')} ... (captured ${max} of ${bytes} bytes)`;
 }
 
-async function ttlUpdate(ctx: RouteContext, checkId: string, status: CheckStatus, output: string): Promise<void> {
+async function ttlUpdate(
+  ctx: RouteContext,
+  checkId: string,
+  status: CheckStatus,
+  output: string,
+): Promise<void> {
   const c = ctx.catalog.check(ctx.catalog.local.name, checkId);
   if (!c || !(c.agent || c.checkId.startsWith('_'))) {
     throw new HttpError(
@@ -47,13 +52,18 @@ async function ttlUpdate(ctx: RouteContext, checkId: string, status: CheckStatus
       `Unknown check ID ${JSON.stringify(checkId)}. Ensure that the check ID is passed, not the check name.`,
     );
   }
-  if (c.def.type !== 'ttl') throw new HttpError(500, `CheckID ${JSON.stringify(checkId)} does not have associated TTL`);
-  await ctx.catalog.updateCheck(c.node, c.checkId, status, truncateOutput(output, c.def.outputMaxSize), { announce: true });
+  if (c.def.type !== 'ttl')
+    throw new HttpError(500, `CheckID ${JSON.stringify(checkId)} does not have associated TTL`);
+  await ctx.catalog.updateCheck(c.node, c.checkId, status, truncateOutput(output, c.def.outputMaxSize), {
+    announce: true,
+  });
   ctx.onTtlUpdate(c.checkId);
 }
 
 function aggregated(checks: CheckRecord[]): CheckStatus | 'maintenance' {
-  if (checks.some((c) => c.checkId === MAINTENANCE.nodeCheckId || c.checkId.startsWith('_service_maintenance:'))) {
+  if (
+    checks.some((c) => c.checkId === MAINTENANCE.nodeCheckId || c.checkId.startsWith('_service_maintenance:'))
+  ) {
     return 'maintenance';
   }
   return worstStatus(checks.map((c) => c.status));
@@ -87,7 +97,12 @@ export const agentRoutes: Route[] = [
         Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
         Member: member,
         Stats: {
-          agent: { check_monitors: '0', check_ttls: String(catalog.agentChecks().filter((c) => c.def.type === 'ttl').length), checks: String(catalog.agentChecks().length), services: String(catalog.agentServices().length) },
+          agent: {
+            check_monitors: '0',
+            check_ttls: String(catalog.agentChecks().filter((c) => c.def.type === 'ttl').length),
+            checks: String(catalog.agentChecks().length),
+            services: String(catalog.agentServices().length),
+          },
           build: { version: VERSION, revision: 'phare', prerelease: '' },
           consul: {
             leader: 'true',
@@ -106,12 +121,14 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/members',
     methods: ['GET'],
-    handler: (_req, reply, { catalog, config }) => sendJson(reply, [memberOf(catalog.local, config.datacenter)]),
+    handler: (_req, reply, { catalog, config }) =>
+      sendJson(reply, [memberOf(catalog.local, config.datacenter)]),
   },
   {
     path: '/v1/agent/version',
     methods: ['GET'],
-    handler: (_req, reply) => sendJson(reply, { SHA: 'phare', BuildDate: '2026-11-23T00:00:00Z', HumanVersion: VERSION, FIPS: '' }),
+    handler: (_req, reply) =>
+      sendJson(reply, { SHA: 'phare', BuildDate: '2026-11-23T00:00:00Z', HumanVersion: VERSION, FIPS: '' }),
   },
   {
     path: '/v1/agent/services',
@@ -214,7 +231,10 @@ export const agentRoutes: Route[] = [
         };
       });
       const order = ['passing', 'warning', 'critical', 'maintenance'];
-      const worst = entries.reduce((w, e) => (order.indexOf(e.AggregatedStatus) > order.indexOf(w) ? e.AggregatedStatus : w), 'passing' as string);
+      const worst = entries.reduce(
+        (w, e) => (order.indexOf(e.AggregatedStatus) > order.indexOf(w) ? e.AggregatedStatus : w),
+        'passing' as string,
+      );
       if (one(q, 'format') === 'text') return sendText(reply, HEALTH_CODE[worst] ?? 503, worst);
       sendJson(reply, entries, HEALTH_CODE[worst]);
     },
@@ -329,7 +349,11 @@ export const agentRoutes: Route[] = [
     handler: async (req, reply, ctx) => {
       const q = req.query as Query;
       const accept = String(req.headers.accept ?? '');
-      if (one(q, 'format') === 'prometheus' || accept.includes('openmetrics') || accept.includes('version=0.0.4')) {
+      if (
+        one(q, 'format') === 'prometheus' ||
+        accept.includes('openmetrics') ||
+        accept.includes('version=0.0.4')
+      ) {
         reply
           .code(200)
           .header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

@@ -64,7 +64,8 @@ export async function indexedRead(
     if (gone.signal.aborted) return;
   }
   const index = catalog.indexOf(topics);
-  const key = cacheKey(req.routeOptions.url ?? '', q) + `#${(req.params as Record<string, string>)['*'] ?? ''}`;
+  const key =
+    cacheKey(req.routeOptions.url ?? '', q) + `#${(req.params as Record<string, string>)['*'] ?? ''}`;
   let body = cache.get(key, index);
   if (!body) {
     body = serialize(build(), flag(q, 'pretty'));

@@ -48,7 +48,11 @@ export const catalogRoutes: Route[] = [
           if (!n) continue;
           if (nodeMeta && !nodeMeta(n.meta)) continue;
           if (filter && !filter(renderCatalogService(s, n, config.datacenter))) continue;
-          const tags = (out[s.name] ??= []);
+          let tags = out[s.name];
+          if (!tags) {
+            tags = [];
+            out[s.name] = tags;
+          }
           for (const t of s.tags) if (!tags.includes(t)) tags.push(t);
         }
         return out;

@@ -33,7 +33,11 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {
     return durationFromJson(v);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: err instanceof DurationError ? err.message : String(err), input: v });
+    ctx.addIssue({
+      code: 'custom',
+      message: err instanceof DurationError ? err.message : String(err),
+      input: v,
+    });
     return z.NEVER;
   }
 });
@@ -189,7 +193,13 @@ export const catalogDeregisterSchema = ci({
   Namespace: ignored,
 });
 
-const GO_TYPE: Record<string, string> = { number: 'int', string: 'string', boolean: 'bool', object: 'object', array: 'array' };
+const GO_TYPE: Record<string, string> = {
+  number: 'int',
+  string: 'string',
+  boolean: 'bool',
+  object: 'object',
+  array: 'array',
+};
 
 /**
  * Parses a JSON body and decodes it with `schema`. Throws a 400 {@link HttpError} with Consul's
@@ -217,7 +227,10 @@ export function decodeValue<S extends z.ZodType>(json: unknown, schema: S): z.ou
 function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
   // Report an unknown field first, as Go's decoder does (it stops at the first one).
   const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? (issues[0] as z.core.$ZodIssue);
-  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  const path = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[');
   switch (issue.code) {
     case 'unrecognized_keys':
       return `json: unknown field ${JSON.stringify(issue.keys[0])}${path ? ` in ${path}` : ''}`;
@@ -225,7 +238,8 @@ function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
       const got = issue.input === null ? 'null' : Array.isArray(issue.input) ? 'array' : typeof issue.input;
       if (issue.input === undefined) return `json: missing value for field ${path}`;
       const want = GO_TYPE[issue.expected] ?? issue.expected;
-      if (path === '') return `json: cannot unmarshal ${GO_TYPE[got] ?? got} into a ${want}: expected a JSON object`;
+      if (path === '')
+        return `json: cannot unmarshal ${GO_TYPE[got] ?? got} into a ${want}: expected a JSON object`;
       return `json: cannot unmarshal ${GO_TYPE[got] ?? got} into field ${path} of type ${want}`;
     }
     case 'invalid_union':

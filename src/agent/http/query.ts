@@ -49,7 +49,8 @@ export function flag(q: Query, key: string): boolean {
 export function blocking(q: Query, random: () => number = Math.random): Blocking {
   const stale = flag(q, 'stale');
   const consistent = flag(q, 'consistent');
-  if (stale && consistent) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+  if (stale && consistent)
+    throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
   const consistency = stale ? 'stale' : consistent ? 'consistent' : 'leader';
   const rawIndex = one(q, 'index');
   let index = 0;
@@ -94,7 +95,15 @@ export function nodeMetaFilter(q: Query): ((meta: Record<string, string>) => boo
 /** A stable cache key for a read: path plus every parameter except the blocking ones. */
 export function cacheKey(path: string, q: Query): string {
   const keys = Object.keys(q)
-    .filter((k) => k !== 'index' && k !== 'wait' && k !== 'stale' && k !== 'consistent' && k !== 'token' && k !== 'cached')
+    .filter(
+      (k) =>
+        k !== 'index' &&
+        k !== 'wait' &&
+        k !== 'stale' &&
+        k !== 'consistent' &&
+        k !== 'token' &&
+        k !== 'cached',
+    )
     .sort();
   if (keys.length === 0) return path;
   return `${path}?${keys.map((k) => `${k}=${many(q, k).join('\u0001')}`).join('&')}`;

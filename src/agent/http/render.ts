@@ -44,7 +44,12 @@ export function renderNodeService(s: ServiceRecord): NodeService {
     ModifyIndex: s.modifyIndex,
   };
   // Consul's NodeService: TaggedAddresses and Port are omitempty; keep Consul's field order.
-  const ordered: Record<string, unknown> = { ID: out.ID, Service: out.Service, Tags: out.Tags, Address: out.Address };
+  const ordered: Record<string, unknown> = {
+    ID: out.ID,
+    Service: out.Service,
+    Tags: out.Tags,
+    Address: out.Address,
+  };
   if (s.taggedAddresses) ordered['TaggedAddresses'] = s.taggedAddresses;
   ordered['Meta'] = out.Meta;
   if (s.port !== 0) ordered['Port'] = s.port;
@@ -120,7 +125,8 @@ function renderDefinition(c: CheckRecord): HealthCheckDefinition {
   if (d.tcp) out.TCP = d.tcp;
   if (d.intervalMs) out.Interval = formatDuration(d.intervalMs);
   if (d.timeoutMs && d.type !== 'ttl' && d.type !== '') out.Timeout = formatDuration(d.timeoutMs);
-  if (d.deregisterCriticalServiceAfterMs) out.DeregisterCriticalServiceAfter = formatDuration(d.deregisterCriticalServiceAfterMs);
+  if (d.deregisterCriticalServiceAfterMs)
+    out.DeregisterCriticalServiceAfter = formatDuration(d.deregisterCriticalServiceAfterMs);
   if (d.ttlMs) out.TTL = formatDuration(d.ttlMs);
   return out;
 }

@@ -50,7 +50,10 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     config,
     logger,
     cache: new BodyCache(),
-    limits: { minCheckIntervalMs: config.minCheckIntervalMs, minDeregisterAfterMs: config.minDeregisterAfterMs },
+    limits: {
+      minCheckIntervalMs: config.minCheckIntervalMs,
+      minDeregisterAfterMs: config.minDeregisterAfterMs,
+    },
     onTtlUpdate: options.onTtlUpdate ?? (() => {}),
     metricsText: () => metrics.text(),
     metricsJson: () => metrics.json(),
@@ -73,7 +76,9 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 
   // Bodies are decoded by the routes (Consul's rules), so take every content type as raw bytes.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) =>
+    done(null, body),
+  );
 
   const sendError = (reply: FastifyReply, err: unknown, route: string) => {
     const e = toHttpError(err);

@@ -39,7 +39,8 @@ const bad = (msg: string) => new HttpError(400, msg);
 export function validateMeta(meta: Record<string, string>, what: 'Service' | 'Node'): void {
   const entries = Object.entries(meta);
   const prefix = what === 'Service' ? 'Invalid Service Meta' : 'Invalid Node Meta';
-  if (entries.length > 64) throw bad(`${prefix}: ${what} metadata cannot contain more than 64 key/value pairs`);
+  if (entries.length > 64)
+    throw bad(`${prefix}: ${what} metadata cannot contain more than 64 key/value pairs`);
   for (const [k, v] of entries) {
     const pair = `Couldn't load metadata pair ('${k}', '${v}')`;
     if (k === '') throw bad(`${prefix}: ${pair}: Key cannot be blank`);
@@ -82,9 +83,13 @@ export function serviceFromBody(
   const weights = body.Weights ?? { Passing: 1, Warning: 1 };
   if (weights.Passing < 1) throw bad('Invalid Weights: Passing must be greater than 0');
   if (weights.Warning < 0) throw bad('Invalid Weights: Warning must be greater or equal than 0');
-  if (weights.Passing > 65535 || weights.Warning > 65535) throw bad('Invalid Weights: DNS Weight must be between 0 and 65535');
+  if (weights.Passing > 65535 || weights.Warning > 65535)
+    throw bad('Invalid Weights: DNS Weight must be between 0 and 65535');
   const kind = body.Kind ?? '';
-  if (kind !== '') throw bad(`Invalid service Kind ${JSON.stringify(kind)}: Phare registers typical services only (Kind "")`);
+  if (kind !== '')
+    throw bad(
+      `Invalid service Kind ${JSON.stringify(kind)}: Phare registers typical services only (Kind "")`,
+    );
 
   let tagged: Record<string, ServiceAddress> | undefined;
   if (body.TaggedAddresses && Object.keys(body.TaggedAddresses).length > 0) {
@@ -147,7 +152,13 @@ export function serviceFromBody(
 export function checkFromBody(
   c: CheckBody,
   limits: ValidationLimits,
-  ctx: { checkId: string; name: string; serviceId: string; badStatus: (s: string) => string; catalog?: boolean },
+  ctx: {
+    checkId: string;
+    name: string;
+    serviceId: string;
+    badStatus: (s: string) => string;
+    catalog?: boolean;
+  },
 ): CheckInput {
   for (const f of UNSUPPORTED_CHECK_FIELDS) {
     if (c[f] !== undefined) {
@@ -174,20 +185,29 @@ export function checkFromBody(
 
 function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boolean): CheckDefinition {
   const kinds = [c.HTTP ? 'HTTP' : '', c.TCP ? 'TCP' : '', c.TTL !== undefined ? 'TTL' : ''].filter(Boolean);
-  if (c.Interval !== undefined && c.TTL !== undefined) throw bad('Invalid check: Interval and TTL cannot both be specified');
-  if (kinds.length > 1) throw bad(`Invalid check: only one of HTTP, TCP or TTL may be set, got ${kinds.join(' and ')}`);
+  if (c.Interval !== undefined && c.TTL !== undefined)
+    throw bad('Invalid check: Interval and TTL cannot both be specified');
+  if (kinds.length > 1)
+    throw bad(`Invalid check: only one of HTTP, TCP or TTL may be set, got ${kinds.join(' and ')}`);
   const successBeforePassing = nonNegative(c.SuccessBeforePassing, 'SuccessBeforePassing');
   const failuresBeforeCritical = nonNegative(c.FailuresBeforeCritical, 'FailuresBeforeCritical');
-  const failuresBeforeWarning = c.FailuresBeforeWarning === undefined ? failuresBeforeCritical : nonNegative(c.FailuresBeforeWarning, 'FailuresBeforeWarning');
+  const failuresBeforeWarning =
+    c.FailuresBeforeWarning === undefined
+      ? failuresBeforeCritical
+      : nonNegative(c.FailuresBeforeWarning, 'FailuresBeforeWarning');
   if (failuresBeforeWarning > failuresBeforeCritical) {
     throw bad("Invalid check: FailuresBeforeWarning can't be higher than FailuresBeforeCritical");
   }
-  if (c.OutputMaxSize !== undefined && c.OutputMaxSize < 0) throw bad('Invalid check: MaxOutputMaxSize must be positive');
+  if (c.OutputMaxSize !== undefined && c.OutputMaxSize < 0)
+    throw bad('Invalid check: MaxOutputMaxSize must be positive');
   const outputMaxSize = Math.min(c.OutputMaxSize || OUTPUT_MAX, OUTPUT_MAX);
   const base = { successBeforePassing, failuresBeforeWarning, failuresBeforeCritical, outputMaxSize };
   let deregisterCriticalServiceAfterMs: number | undefined;
   if (c.DeregisterCriticalServiceAfter !== undefined && c.DeregisterCriticalServiceAfter > 0) {
-    deregisterCriticalServiceAfterMs = Math.max(c.DeregisterCriticalServiceAfter, limits.minDeregisterAfterMs);
+    deregisterCriticalServiceAfterMs = Math.max(
+      c.DeregisterCriticalServiceAfter,
+      limits.minDeregisterAfterMs,
+    );
   }
   const withReap = <T extends object>(d: T) =>
     deregisterCriticalServiceAfterMs === undefined ? d : { ...d, deregisterCriticalServiceAfterMs };
@@ -213,7 +233,8 @@ function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boo
         throw bad(`Invalid check: HTTP must be an http:// or https:// URL, got ${JSON.stringify(c.HTTP)}`);
       }
       const method = (c.Method || 'GET').toUpperCase();
-      if (!/^[A-Z]+$/.test(method)) throw bad(`Invalid check: Method ${JSON.stringify(c.Method)} is not an HTTP method`);
+      if (!/^[A-Z]+$/.test(method))
+        throw bad(`Invalid check: Method ${JSON.stringify(c.Method)} is not an HTTP method`);
       const d: CheckDefinition = { type: 'http', http: c.HTTP, method, intervalMs, timeoutMs, ...base };
       if (c.Header) d.header = c.Header;
       if (c.Body !== undefined) d.body = c.Body;
@@ -224,7 +245,8 @@ function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boo
     }
     const tcp = c.TCP as string;
     const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(tcp);
-    if (!m || Number(m[3]) > 65535) throw bad(`Invalid check: TCP must be host:port, got ${JSON.stringify(tcp)}`);
+    if (!m || Number(m[3]) > 65535)
+      throw bad(`Invalid check: TCP must be host:port, got ${JSON.stringify(tcp)}`);
     return withReap({ type: 'tcp', tcp, intervalMs, timeoutMs, ...base });
   }
   if (c.TTL !== undefined) {
@@ -246,7 +268,8 @@ export function catalogRegisterFromBody(body: CatalogRegisterBody, limits: Valid
   const node = (body.Node ?? '').trim();
   if (node === '') throw new HttpError(500, 'Must provide node');
   const address = body.Address ?? '';
-  if (address === '' && !body.SkipNodeUpdate) throw new HttpError(500, 'Must provide address if SkipNodeUpdate is not set');
+  if (address === '' && !body.SkipNodeUpdate)
+    throw new HttpError(500, 'Must provide address if SkipNodeUpdate is not set');
   const meta = body.NodeMeta ?? {};
   validateMeta(meta, 'Node');
   let service: ServiceInput | undefined;

@@ -21,17 +21,22 @@ const TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks'];
  * const store = createSqliteStore({ path: '.phare/data/phare.db' });
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
-  mkdirSync(dirname(options.path), { recursive: true });
   let db: DatabaseSync;
   try {
+    mkdirSync(dirname(options.path), { recursive: true });
     db = new DatabaseSync(options.path);
     db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
-    for (const t of TABLES) db.exec(`CREATE TABLE IF NOT EXISTS ${t} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    for (const t of TABLES)
+      db.exec(`CREATE TABLE IF NOT EXISTS ${t} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
   } catch (cause) {
-    throw phareError('PHARE_ERR_STORE', `store: cannot open SQLite database ${options.path}: ${String(cause)}`, {
-      cause,
-    });
+    throw phareError(
+      'PHARE_ERR_STORE',
+      `store: cannot open SQLite database ${options.path}: ${String(cause)}`,
+      {
+        cause,
+      },
+    );
   }
   const put: Record<StoreTable, StatementSync> = Object.fromEntries(
     TABLES.map((t) => [t, db.prepare(`INSERT OR REPLACE INTO ${t} (key, value) VALUES (?, ?)`)]),
@@ -90,8 +95,15 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         (db.prepare(`SELECT value FROM ${t} ORDER BY key`).all() as { value: string }[]).map((r) =>
           JSON.parse(r.value),
         );
-      const row = db.prepare("SELECT value FROM meta WHERE key = 'index'").get() as { value: string } | undefined;
-      return { index: row ? Number(row.value) : 0, nodes: read('nodes'), services: read('services'), checks: read('checks') };
+      const row = db.prepare("SELECT value FROM meta WHERE key = 'index'").get() as
+        | { value: string }
+        | undefined;
+      return {
+        index: row ? Number(row.value) : 0,
+        nodes: read('nodes'),
+        services: read('services'),
+        checks: read('checks'),
+      };
     },
     write(ops: readonly StoreOp[], index: number): Promise<void> {
       if (closed) return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'store: write after close'));

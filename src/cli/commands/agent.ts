@@ -20,7 +20,11 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
       if (opts[key] !== undefined) flags[flag] = opts[key];
     }
-    const config = resolveAgentConfig({ flags, env: io.env, configFile: opts['config'] as string | undefined });
+    const config = resolveAgentConfig({
+      flags,
+      env: io.env,
+      configFile: opts['config'] as string | undefined,
+    });
     const agent = await startAgent({ config });
     io.stdout(
       `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
