@@ -90,7 +90,13 @@ test('a check slower than its timeout fails and its signal is aborted', async ()
 test('results are cached for minIntervalMs and concurrent probes share one run', async () => {
   let now = 1_000_000;
   let runs = 0;
-  let release: (() => void) | undefined;
+  const gate: { release?: (() => void) | undefined } = {};
+  const releaseRun = async () => {
+    while (!gate.release) await new Promise((r) => setImmediate(r));
+    const release = gate.release;
+    gate.release = undefined;
+    release();
+  };
   const health = createHealth({
     logger,
     now: () => now,
@@ -100,7 +106,7 @@ test('results are cached for minIntervalMs and concurrent probes share one run',
         run: async () => {
           runs++;
           await new Promise<void>((r) => {
-            release = r;
+            gate.release = r;
           });
         },
       },
@@ -109,18 +115,15 @@ test('results are cached for minIntervalMs and concurrent probes share one run',
   health.markReady();
   const a = health.report('ready');
   const b = health.report('ready');
-  while (!release) await new Promise((r) => setImmediate(r));
-  release();
+  await releaseRun();
   await Promise.all([a, b]);
   assert.equal(runs, 1, 'concurrent probes share one run');
   await health.report('ready');
   await health.report('summary');
   assert.equal(runs, 1, 'probes within the interval get the cached result');
   now += 5000;
-  release = undefined;
   const c = health.report('ready');
-  while (!release) await new Promise((r) => setImmediate(r));
-  release();
+  await releaseRun();
   await c;
   assert.equal(runs, 2, 'a probe after the interval runs the check again');
 });
