@@ -1,0 +1,156 @@
+/**
+ * HTTP read benchmark (issue 2, perf.md §B1 / §C row 2): `GET /v1/health/service/web?passing` with 50
+ * passing instances, wrk 1 thread 50 keep-alive connections, against a bare `node:http` server that serves
+ * the very same bytes (the agent's body, fetched once, from a Buffer, with the same Consul headers). Both
+ * servers are pinned to the server CPU and measured alternately in the same run; wrk is on the loadgen CPU.
+ *
+ *   npx node bench/http.ts                 # 3 alternating 10 s runs each, after a 2 s warm-up
+ *   BENCH_DURATION=5 npx node bench/http.ts
+ *
+ * `--serve <file>` is the child mode: the bare node:http baseline serving <file>.json with <file>.headers.
+ */
+import { createServer } from 'node:http';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import {
+  DURATION,
+  fmt,
+  isMain,
+  machine,
+  median,
+  pinSelfToLoadgen,
+  QUICK,
+  SERVER_CPU,
+  spawnPinned,
+  startAgent,
+  table,
+  verdict,
+  type WrkResult,
+  wrk,
+  wrkArgs,
+} from './lib.ts';
+
+const INSTANCES = 50;
+const PATH = '/v1/health/service/web?passing';
+const TARGET_RATIO = 0.8;
+
+/** Registers `n` instances of `web` with a passing TTL check each (Status given, so no pass call needed). */
+export async function registerWeb(url: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const res = await request(`${url}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        ID: `web-${i}`,
+        Name: 'web',
+        Address: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+        Port: 8080,
+        Tags: ['v1', 'primary'],
+        Meta: { version: '1.4.2', zone: `zone-${i % 3}` },
+        Check: { CheckID: `web-${i}-ttl`, Name: 'web alive', TTL: '30m', Status: 'passing' },
+      }),
+    });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`register web-${i}: HTTP ${res.statusCode}`);
+  }
+}
+
+function serve(file: string): void {
+  const body = readFileSync(`${file}.json`);
+  const headers = JSON.parse(readFileSync(`${file}.headers`, 'utf8')) as Record<string, string>;
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { ...headers, 'content-length': body.length });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => {
+    const addr = server.address();
+    process.stdout.write(`baseline on http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+  });
+  process.on('SIGTERM', () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  });
+}
+
+/** Runs the benchmark; returns its markdown section. */
+export async function run(): Promise<string> {
+  const runs = QUICK ? 1 : Number(process.env.BENCH_HTTP_RUNS ?? 3);
+  const agent = await startAgent('dev');
+  const file = join(tmpdir(), `phare-bench-http-${process.pid}`);
+  let baseline: Awaited<ReturnType<typeof spawnPinned>> | undefined;
+  try {
+    await registerWeb(agent.url, INSTANCES);
+    const res = await request(`${agent.url}${PATH}`);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const parsed = JSON.parse(body.toString()) as unknown[];
+    if (res.statusCode !== 200 || parsed.length !== INSTANCES) {
+      throw new Error(`expected ${INSTANCES} passing instances, got HTTP ${res.statusCode} with ${parsed.length}`);
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) && v) {
+        headers[k] = String(v);
+      }
+    }
+    writeFileSync(`${file}.json`, body);
+    writeFileSync(`${file}.headers`, JSON.stringify(headers));
+    baseline = await spawnPinned(SERVER_CPU, [import.meta.filename, '--serve', file], /baseline on (\S+)/);
+    const targets = { agent: `${agent.url}${PATH}`, baseline: `${baseline.match}${PATH}` };
+    // the same bytes from both, checked once
+    const b = Buffer.from(await (await request(targets.baseline)).body.arrayBuffer());
+    if (!b.equals(body)) throw new Error('baseline body differs from the agent body');
+
+    for (const u of Object.values(targets)) wrk(u, 2); // warm-up: JIT, caches, connection setup paths
+    const results: Record<keyof typeof targets, WrkResult[]> = { agent: [], baseline: [] };
+    for (let r = 0; r < runs; r++) {
+      // alternate, so drift on a shared VM hits both sides alike
+      results.agent.push(wrk(targets.agent, DURATION));
+      results.baseline.push(wrk(targets.baseline, DURATION));
+    }
+    const rps = (k: keyof typeof targets) => median(results[k].map((x) => x.rps));
+    const p99 = (k: keyof typeof targets) => median(results[k].map((x) => x.p99Ms));
+    const p50 = (k: keyof typeof targets) => median(results[k].map((x) => x.p50Ms));
+    const ratio = rps('agent') / rps('baseline');
+    const errs = [...results.agent, ...results.baseline].map((x) => x.errors).filter(Boolean);
+    const row = (name: string, k: keyof typeof targets) => [
+      name,
+      fmt(rps(k)),
+      fmt(p50(k), 2),
+      fmt(p99(k), 2),
+      results[k].map((x) => fmt(x.rps)).join(' / '),
+    ];
+    return [
+      `### HTTP read: \`GET ${PATH}\` (${INSTANCES} passing instances, ${fmt(body.length)} B body)`,
+      '',
+      `Command: \`taskset ${wrkArgs('<url>', DURATION).join(' ')}\`, ${runs} run(s) each after a 2 s warm-up, agent and baseline alternating; median shown. Agent: \`phare agent --dev\` on CPU ${SERVER_CPU}; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
+      '',
+      table(
+        ['server', 'req/s', 'p50 ms', 'p99 ms', 'runs (req/s)'],
+        [row('phare agent', 'agent'), row('bare node:http, same bytes', 'baseline')],
+      ),
+      '',
+      `Ratio agent / node:http: **${ratio.toFixed(2)}×** — target ≥ ${TARGET_RATIO}×: ${verdict(
+        ratio >= TARGET_RATIO,
+        `by ${fmt((TARGET_RATIO - ratio) * 100, 0)} points`,
+      )}. Reference (perf.md B1, node:http pre-serialized 50-instance body): 16,292 req/s, p99 9.78 ms.${
+        errs.length ? `\n\nwrk reported errors: ${errs.join(' | ')}` : ''
+      }`,
+    ].join('\n');
+  } finally {
+    await baseline?.stop();
+    await agent.stop();
+    rmSync(`${file}.json`, { force: true });
+    rmSync(`${file}.headers`, { force: true });
+  }
+}
+
+if (isMain(import.meta)) {
+  if (process.argv[2] === '--serve') serve(process.argv[3] as string);
+  else {
+    const m = machine();
+    pinSelfToLoadgen();
+    process.stdout.write(`${m}\n\n${await run()}\n`);
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * Shared plumbing of the benchmarks: CPU pinning, spawning a pinned agent, wrk runs, percentiles, /proc
+ * sampling and markdown. The method follows ../shared/research/perf.md §0: on this 2-core box the server
+ * gets CPU 1 and the load generator CPU 0, so each side has exactly one core.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REPO_ROOT = join(import.meta.dirname, '..');
+export const SERVER_CPU = process.env.SERVER_CPU ?? '1';
+export const LOADGEN_CPU = process.env.LOADGEN_CPU ?? '0';
+/** `BENCH_QUICK=1`: a ~2 s smoke run of everything. */
+export const QUICK = process.env.BENCH_QUICK === '1';
+/** Seconds per measured run (`BENCH_DURATION`, default 10; 2 under `BENCH_QUICK=1`). */
+export const DURATION = QUICK ? 2 : Number(process.env.BENCH_DURATION ?? 10);
+
+/**
+ * Pins this process (all its threads) to the load-generator CPU, so a benchmark run alone behaves like
+ * one run from bench/run.ts. Children inherit the mask; the agent is started under its own `taskset`.
+ */
+export function pinSelfToLoadgen(): void {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', LOADGEN_CPU, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    // no taskset or a 1-CPU box: run unpinned; the machine line in the report shows nproc
+  }
+}
+
+/** A process started by a benchmark. */
+export interface Proc {
+  child: ChildProcess;
+  /** The OS pid of the node process (taskset execs, so it is the child's pid). */
+  pid: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
+export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Spawns `node <args>` pinned to `cpu` and resolves once its output matches `ready` (first group returned).
+ */
+export async function spawnPinned(
+  cpu: string,
+  args: string[],
+  ready: RegExp,
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<Proc & { match: string }> {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const match = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${args.join(' ')}: not ready within ${options.timeoutMs ?? 20_000} ms:\n${out}`)),
+      options.timeoutMs ?? 20_000,
+    );
+    const check = () => {
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', check);
+        child.stderr?.off('data', check);
+        resolve(m[1] ?? m[0]);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code}:\n${out}`));
+    });
+  });
+  return { child, pid: child.pid as number, match, output: () => out, stop: () => stopChild(child) };
+}
+
+/** A pinned agent child process. */
+export interface BenchAgent extends Proc {
+  url: string;
+  /** The mode it runs in, for table rows: `sqlite` or `memory (--dev)`. */
+  store: string;
+}
+
+/**
+ * Starts `phare agent` on `127.0.0.1:0` pinned to the server CPU: `--dev` (memory store) or with a fresh
+ * temp `--data-dir` (the durable sqlite store), DNS off so it does not compete for the port.
+ */
+export async function startAgent(mode: 'dev' | 'sqlite', extra: string[] = []): Promise<BenchAgent> {
+  const dir = mode === 'sqlite' ? mkdtempSync(join(tmpdir(), 'phare-bench-data-')) : undefined;
+  const args = [
+    join(REPO_ROOT, 'bin', 'phare.js'),
+    'agent',
+    '--http-addr',
+    '127.0.0.1:0',
+    '--dns-addr',
+    '',
+    '--node',
+    'bench',
+    '--log-level',
+    'warn',
+    ...(dir ? ['--data-dir', dir] : ['--dev']),
+    ...extra,
+  ];
+  const p = await spawnPinned(SERVER_CPU, args, /HTTP API: (http:\/\/[^/\s]+)\//);
+  return {
+    ...p,
+    url: p.match,
+    store: dir ? 'sqlite' : 'memory (--dev)',
+    async stop() {
+      await p.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Result of one wrk run. */
+export interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Non-2xx responses and socket errors, as wrk reports them ('' if none). */
+  errors: string;
+  raw: string;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
+  if (!m) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+/** The exact wrk command line a run uses (printed in the reports). */
+export function wrkArgs(url: string, seconds: number, connections = 50): string[] {
+  return [
+    '-c',
+    LOADGEN_CPU,
+    'wrk',
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '10s',
+    '--latency',
+    url,
+  ];
+}
+
+/** Runs wrk pinned to the load-generator CPU and parses req/s, p50 and p99 from `--latency`. */
+export function wrk(url: string, seconds: number, connections = 50): WrkResult {
+  const raw = execFileSync('taskset', wrkArgs(url, seconds, connections), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: (seconds + 30) * 1000,
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(raw)?.[1] ?? Number.NaN);
+  const p50Ms = toMs(/^\s+50%\s+(\S+)/m.exec(raw)?.[1] ?? '');
+  const p99Ms = toMs(/^\s+99%\s+(\S+)/m.exec(raw)?.[1] ?? '');
+  const errors = [/Non-2xx or 3xx responses: \d+/.exec(raw)?.[0], /Socket errors: [^\n]+/.exec(raw)?.[0]]
+    .filter(Boolean)
+    .join('; ');
+  return { rps, p50Ms, p99Ms, errors, raw };
+}
+
+/** The `q`-quantile (0..1) of `values` by nearest rank; NaN when empty. Sorts a copy. */
+export function quantile(values: ArrayLike<number>, q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const s = Float64Array.from(values).sort();
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
+}
+
+/** The median of a few numbers. */
+export function median(values: number[]): number {
+  return quantile(values, 0.5);
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // fields after the parenthesised comm; utime and stime are fields 14 and 15 (1-based)
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(rest[11]) + Number(rest[12]);
+  return ticks / clockTicks();
+}
+
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+/** Resident set size of a process in MiB, from /proc/<pid>/status. */
+export function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
+  return kb / 1024;
+}
+
+/** Formats a number with thousands separators and `digits` decimals. */
+export function fmt(n: number, digits = 0): string {
+  if (!Number.isFinite(n)) return 'n/a';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A markdown table. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  const align = header.map((_, i) => (i === 0 ? '---' : '---:'));
+  return [line(header), line(align), ...rows.map(line)].join('\n');
+}
+
+/** `met` / `missed by …` against a target. */
+export function verdict(ok: boolean, miss = ''): string {
+  return ok ? '**met**' : `**missed**${miss ? ` (${miss})` : ''}`;
+}
+
+/** The machine lines every report starts with. Call before pinning (`nproc` honours the affinity mask). */
+export function machine(): string {
+  let model = cpus()[0]?.model ?? '?';
+  try {
+    model = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? model;
+  } catch {}
+  let nproc = String(cpus().length);
+  try {
+    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {}
+  let kernel = '';
+  try {
+    kernel = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
+  } catch {}
+  let commit = '';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+  } catch {}
+  const mem = (() => {
+    try {
+      return `${Math.round(Number(/MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) / 1048576)} GiB RAM`;
+    } catch {
+      return '';
+    }
+  })();
+  let load = '';
+  try {
+    load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {}
+  return [
+    `- machine: \`nproc\` = ${nproc}, CPU "${model}", ${mem}, kernel ${kernel}; load average at start ${load}`,
+    `- node ${process.version}; phare commit ${commit}; ${new Date().toISOString()}`,
+    `- pinning: agent / server on CPU ${SERVER_CPU}, load generator on CPU ${LOADGEN_CPU} (\`taskset\`)`,
+  ].join('\n');
+}
+
+/** Sleeps. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** True when this module file is the process entry point (a benchmark run alone). */
+export function isMain(meta: ImportMeta): boolean {
+  return process.argv[1] !== undefined && meta.filename === process.argv[1];
+}
