@@ -459,7 +459,19 @@ function schemaProblem(issue: z.core.$ZodIssue): Omit<PortsProblem, 'file' | 'ke
         fix: 'use one of the expected values',
       };
     case 'invalid_union': {
-      const isTarget = issue.path.at(-2) === 'targets';
+      // A target with an unknown `type` reports at targets[n].type (discriminator) or targets[n].
+      const isType = issue.path.at(-1) === 'type' && issue.path.at(-3) === 'targets';
+      const isTarget = isType || issue.path.at(-2) === 'targets';
+      if (isType) {
+        const type = (input as { type?: unknown } | undefined)?.type;
+        return {
+          ...base,
+          message: 'unknown target type',
+          expected: 'yaml | json | dotenv | compose-port | compose-env',
+          found: type === undefined ? 'nothing' : shortJson(type),
+          fix: 'set type: to one of the expected values',
+        };
+      }
       return {
         ...base,
         message: isTarget ? 'target has no valid type' : issue.message,
