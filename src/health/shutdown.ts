@@ -113,9 +113,13 @@ export function createGracefulShutdown(options: GracefulShutdownOptions): Gracef
 
   let running: Promise<void> | undefined;
   let exited = false;
+  // Set when the sequence is cut short, so a waiting step returns at once (matters when `exit` is injected
+  // and the process lives on, as in tests).
+  let cutShort: (() => void) | undefined;
   const doExit = (code: number) => {
     if (exited) return;
     exited = true;
+    cutShort?.();
     exit(code);
   };
 
@@ -166,7 +170,16 @@ export function createGracefulShutdown(options: GracefulShutdownOptions): Gracef
       options.health?.markShuttingDown();
       for (const s of servers) s.prependListener('request', markClose);
       ok = (await runHooks('beforeShutdown', before)) && ok;
-      if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
+      if (drainDelayMs > 0 && !exited) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainDelayMs);
+          cutShort = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      if (exited) return;
       logger.info('drain delay over; closing listeners and idle connections');
       await Promise.all(servers.map(closeServer));
       ok = (await runHooks('onShutdown', after)) && ok;
