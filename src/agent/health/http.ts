@@ -1,0 +1,160 @@
+/**
+ * HTTP checks, as Consul runs them (consul-api.md §3.2, §11): `Method` (GET) to `HTTP` with `Header` and
+ * `Body`, keep-alives off, redirects followed unless `DisableRedirects`, a client timeout of `Timeout`
+ * (10 s). 2xx ⇒ passing, 429 ⇒ warning, anything else ⇒ critical. Output is
+ * `HTTP GET <url>: 200 OK Output: <body>` with at most `OutputMaxSize` bytes of body.
+ */
+import { STATUS_CODES } from 'node:http';
+import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import type { CheckDefinition } from '../catalog/index.ts';
+import {
+  type CheckResult,
+  type CheckRunner,
+  DEFAULT_OUTPUT_MAX_SIZE,
+  errorCode,
+  goDialError,
+  timeoutOf,
+} from './runner.ts';
+
+/** Consul's default headers, added unless the check sets them (agent/checks/check.go). */
+const DEFAULT_HEADERS = { 'user-agent': 'Consul Health Check', accept: 'text/plain, text/*, */*' } as const;
+
+/** Go's http.Client follows at most 10 redirects. */
+const MAX_REDIRECTS = 10;
+
+/**
+ * Makes the HTTP check runner. It owns its undici dispatchers (one per TLS setting); call `close()` on
+ * shutdown.
+ *
+ * @example
+ * const http = createHttpRunner();
+ * const r = await http.run({ type: 'http', http: 'http://127.0.0.1:8080/health', ...rest }, signal);
+ * // { status: 'passing', output: 'HTTP GET http://127.0.0.1:8080/health: 200 OK Output: ok' }
+ * await http.close();
+ */
+export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
+  const dispatchers = new Map<string, { base: Agent; follow: Dispatcher; direct: Dispatcher }>();
+
+  function dispatcherFor(def: CheckDefinition): Dispatcher {
+    const key = `${def.tlsSkipVerify ? 1 : 0}|${def.tlsServerName ?? ''}`;
+    let d = dispatchers.get(key);
+    if (!d) {
+      // pipelining 0 turns keep-alive off: Consul's check transport sets DisableKeepAlives so a probe
+      // always measures a fresh connect, and a backend never sees thousands of idle sockets from us.
+      const base = new Agent({
+        pipelining: 0,
+        connect: {
+          rejectUnauthorized: !def.tlsSkipVerify,
+          ...(def.tlsServerName ? { servername: def.tlsServerName } : {}),
+        },
+      });
+      d = {
+        base,
+        direct: base,
+        follow: base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS })),
+      };
+      dispatchers.set(key, d);
+    }
+    return def.disableRedirects ? d.direct : d.follow;
+  }
+
+  async function run(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult> {
+    const url = def.http ?? '';
+    const method = def.method || 'GET';
+    const op = method.charAt(0).toUpperCase() + method.slice(1).toLowerCase(); // Go's url.Error Op
+    const timeoutMs = timeoutOf(def);
+    // A probe's deadline is wall-clock time: it bounds real network I/O (Go's http.Client.Timeout covers
+    // connect, headers and body), unlike the schedule which follows the injected clock.
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const both = AbortSignal.any([signal, deadline]);
+    const maxSize = def.outputMaxSize > 0 ? def.outputMaxSize : DEFAULT_OUTPUT_MAX_SIZE;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: method as Dispatcher.HttpMethod,
+        headers: headersOf(def),
+        body: def.body ? def.body : undefined,
+        dispatcher: dispatcherFor(def),
+        signal: both,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      return {
+        status: 'critical',
+        output: `${op} ${JSON.stringify(url)}: ${transportError(url, err, deadline)}`,
+      };
+    }
+    const body = await readPrefix(res.body, maxSize);
+    const code = res.statusCode;
+    const status = code >= 200 && code <= 299 ? 'passing' : code === 429 ? 'warning' : 'critical';
+    const statusLine = `${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
+    return { status, output: `HTTP ${method} ${url}: ${statusLine} Output: ${body}` };
+  }
+
+  return {
+    run,
+    async close() {
+      const all = [...dispatchers.values()];
+      dispatchers.clear();
+      await Promise.allSettled(all.map((d) => d.base.destroy()));
+    },
+  };
+}
+
+/** The check's headers plus Consul's defaults; `Host` becomes the request's Host. */
+function headersOf(def: CheckDefinition): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const seen = new Set<string>();
+  for (const [name, values] of Object.entries(def.header ?? {})) {
+    if (!Array.isArray(values) || values.length === 0) continue;
+    const lower = name.toLowerCase();
+    seen.add(lower);
+    // undici takes a single Host value; Go uses the first one too (req.Host = values[0]).
+    out[name] = lower === 'host' ? (values[0] as string) : values;
+  }
+  for (const [name, value] of Object.entries(DEFAULT_HEADERS)) if (!seen.has(name)) out[name] = value;
+  return out;
+}
+
+/**
+ * Keeps the first `max` bytes of the body and stops reading there (the connection is not reused, so
+ * dropping the rest costs nothing). A body that fails midway keeps what arrived, as Go's check does (it
+ * logs the read error and still reports the status code).
+ */
+async function readPrefix(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      const take = Math.min(chunk.length, max - size);
+      if (take > 0) {
+        chunks.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+        size += take;
+      }
+      if (size >= max) break;
+    }
+  } catch {
+    // keep the partial body
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+function transportError(url: string, err: unknown, deadline: AbortSignal): string {
+  const code = errorCode(err);
+  if (deadline.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)';
+  }
+  if ((err as Error | undefined)?.name === 'AbortError') return 'context canceled';
+  if (code === 'UND_ERR_SOCKET') return 'EOF'; // the server closed the connection without an answer
+  let addr = url;
+  try {
+    const u = new URL(url);
+    addr = `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  } catch {
+    // not a URL: undici's own message says so
+  }
+  return goDialError(addr, err);
+}

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FakeClock } from '../../../test/helpers/fake-clock.ts';
+import type { Clock } from '../clock.ts';
+import { IntervalScheduler } from './scheduler.ts';
+
+/** A deterministic random source (LCG) so spread assertions never flake. */
+function seeded(seed = 42): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Lets the jobs' promise callbacks run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+describe('IntervalScheduler', () => {
+  test('first runs are staggered over [0, interval)', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 10_000, random: seeded() });
+    const first = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      const key = `c${i}`;
+      s.add(key, 10_000, async () => {
+        if (!first.has(key)) first.set(key, clock.now());
+      });
+    }
+    await clock.tick(10_000, 100);
+    assert.equal(first.size, 1000);
+    const buckets = new Array<number>(10).fill(0);
+    for (const at of first.values()) {
+      assert.ok(at >= t0 && at < t0 + 10_000, `first run at +${at - t0} ms`);
+      buckets[Math.floor((at - t0) / 1000)]! += 1;
+    }
+    // 1000 checks over 10 buckets: no second holds the herd
+    for (const b of buckets) assert.ok(b > 50 && b < 150, `bucket sizes ${buckets.join(',')}`);
+    await s.stop();
+  });
+
+  test('runs every interval from the scheduled time, not drifting by run duration', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 10, random: () => 0.25 });
+    const starts: number[] = [];
+    let gate = deferred();
+    s.add('a', 1000, async () => {
+      starts.push(clock.now() - t0);
+      await gate.promise;
+    });
+    await clock.tick(250, 50);
+    for (let i = 0; i < 3; i++) {
+      await clock.tick(300, 50); // each run takes 300 ms of (fake) time
+      gate.resolve();
+      gate = deferred();
+      await settle();
+      await clock.tick(700, 50);
+    }
+    assert.deepEqual(starts, [250, 1250, 2250, 3250]);
+    gate.resolve();
+    await s.stop();
+  });
+
+  test('a job still running when due is skipped, not stacked', async () => {
+    const clock = new FakeClock();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 10, random: () => 0 });
+    let runs = 0;
+    const gate = deferred();
+    s.add('a', 1000, async () => {
+      runs++;
+      if (runs === 1) await gate.promise;
+    });
+    await clock.tick(3500, 100);
+    assert.equal(runs, 1);
+    assert.equal(s.skipped, 3);
+    gate.resolve();
+    await settle();
+    await clock.tick(1000, 100);
+    assert.equal(runs, 2);
+    await s.stop();
+  });
+
+  test('caps probes in flight and starts waiting ones as slots free up', async () => {
+    const clock = new FakeClock();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 3, random: () => 0 });
+    const gates = new Map<string, ReturnType<typeof deferred>>();
+    const started: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const key = `c${i}`;
+      gates.set(key, deferred());
+      s.add(key, 60_000, async () => {
+        started.push(key);
+        await gates.get(key)!.promise;
+      });
+    }
+    await clock.tick(10, 10);
+    assert.equal(s.running, 3);
+    assert.deepEqual(started, ['c0', 'c1', 'c2']); // same due time: first come, first served
+    clock.advance(40); // the waiting ones are 40 ms late when they start
+    gates.get('c1')!.resolve();
+    await settle();
+    assert.equal(s.running, 3);
+    assert.deepEqual(started, ['c0', 'c1', 'c2', 'c3']);
+    for (const g of gates.values()) g.resolve();
+    for (let i = 0; i < 10 && started.length < 10; i++) await settle();
+    assert.equal(started.length, 10);
+    assert.equal(s.lateness().max >= 40, true);
+    await s.stop();
+  });
+
+  test('remove() and stop() abort the run in flight', async () => {
+    const clock = new FakeClock();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 10, random: () => 0 });
+    const aborted: string[] = [];
+    const job = (key: string) => (signal: AbortSignal) =>
+      new Promise<void>((resolve) =>
+        signal.addEventListener('abort', () => {
+          aborted.push(key);
+          resolve();
+        }),
+      );
+    s.add('a', 1000, job('a'));
+    s.add('b', 1000, job('b'));
+    await clock.tick(1, 1);
+    assert.equal(s.running, 2);
+    s.remove('a');
+    assert.deepEqual(aborted, ['a']);
+    assert.equal(s.has('a'), false);
+    await s.stop();
+    assert.deepEqual(aborted, ['a', 'b']);
+    assert.equal(s.running, 0);
+    assert.equal(clock.pending, 0);
+  });
+
+  test('re-adding a key replaces its schedule', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 10, random: () => 0.5 });
+    const runs: string[] = [];
+    s.add('a', 1000, async () => void runs.push(`old@${clock.now() - t0}`));
+    await clock.tick(200, 100);
+    s.add('a', 2000, async () => void runs.push(`new@${clock.now() - t0}`));
+    assert.equal(s.size, 1);
+    await clock.tick(4000, 100);
+    assert.deepEqual(runs, ['new@1200', 'new@3200']);
+    await s.stop();
+  });
+
+  test('tracks lateness against the schedule', async () => {
+    const fake = new FakeClock();
+    // a clock whose timers fire 25 ms late, like a busy event loop
+    const late: Clock = {
+      now: () => fake.now(),
+      setTimeout: (fn, ms) => fake.setTimeout(fn, ms + 25),
+      clearTimeout: (t) => fake.clearTimeout(t),
+    };
+    const s = new IntervalScheduler({ clock: late, maxConcurrent: 10, random: () => 0 });
+    s.add('a', 1000, async () => {});
+    await fake.tick(5000, 5);
+    const l = s.lateness();
+    assert.equal(l.p50, 25);
+    assert.equal(l.max, 25);
+    await s.stop();
+  });
+
+  test('keeps up with 10,000 checks at a 10 s interval', async () => {
+    const clock = new FakeClock();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 512, random: seeded(7) });
+    let runs = 0;
+    for (let i = 0; i < 10_000; i++) s.add(`c${i}`, 10_000, async () => void runs++);
+    await clock.tick(29_999, 50);
+    assert.equal(runs, 30_000); // three runs each: the first lands in [0, 10 s)
+    assert.equal(s.skipped, 0);
+    assert.equal(s.lateness().max, 0);
+    await s.stop();
+  });
+});

@@ -1,0 +1,54 @@
+/**
+ * TCP checks: connect to `TCP` within `Timeout` and close again. Passing output is Consul's
+ * `TCP connect <addr>: Success`; a failure is critical with Go's dial error text (consul-api.md §11).
+ */
+import net from 'node:net';
+import type { CheckDefinition } from '../catalog/index.ts';
+import { type CheckResult, type CheckRunner, goDialError, splitHostPort, timeoutOf } from './runner.ts';
+
+/**
+ * Makes the TCP check runner.
+ *
+ * @example
+ * const tcp = createTcpRunner();
+ * await tcp.run(def, AbortSignal.timeout(15_000)); // { status: 'passing', output: 'TCP connect 127.0.0.1:5432: Success' }
+ */
+export function createTcpRunner(): CheckRunner {
+  return { run: runTcp };
+}
+
+function runTcp(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult> {
+  const addr = def.tcp ?? '';
+  const target = splitHostPort(addr);
+  if (!target) {
+    return Promise.resolve({
+      status: 'critical',
+      output: `dial tcp: address ${addr}: missing port in address`,
+    });
+  }
+  if (signal.aborted)
+    return Promise.resolve({ status: 'critical', output: `dial tcp ${addr}: operation was canceled` });
+  return new Promise((resolve) => {
+    let settled = false;
+    const socket = net.connect({ host: target.host, port: target.port });
+    const finish = (result: CheckResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(result);
+    };
+    // A probe's deadline is wall-clock time: it bounds real network I/O, unlike the schedule which follows
+    // the injected clock.
+    const timer = setTimeout(
+      () => finish({ status: 'critical', output: `dial tcp ${addr}: i/o timeout` }),
+      timeoutOf(def),
+    );
+    timer.unref();
+    const onAbort = () => finish({ status: 'critical', output: `dial tcp ${addr}: operation was canceled` });
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => finish({ status: 'passing', output: `TCP connect ${addr}: Success` }));
+    socket.once('error', (err) => finish({ status: 'critical', output: goDialError(addr, err) }));
+  });
+}
