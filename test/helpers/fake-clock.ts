@@ -69,9 +69,12 @@ export class FakeClock implements Clock {
 
   /** Like {@link advance} in steps of `stepMs`, letting promise callbacks and I/O run between steps. */
   async tick(ms: number, stepMs = ms): Promise<void> {
-    for (let left = ms; left > 0; left -= stepMs) {
-      this.advance(Math.min(stepMs, left));
+    let left = ms;
+    do {
+      const step = stepMs > 0 ? Math.min(stepMs, left) : left;
+      this.advance(step);
+      left -= step;
       await new Promise((r) => setImmediate(r));
-    }
+    } while (left > 0);
   }
 }

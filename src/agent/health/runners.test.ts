@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CheckDefinition } from '../catalog/index.ts';
 import { createHttpRunner } from './http.ts';
@@ -14,7 +19,7 @@ const base: CheckDefinition = {
   outputMaxSize: 4096,
 };
 
-function listen(server: http.Server | net.Server): Promise<number> {
+function listen(server: http.Server | https.Server | net.Server): Promise<number> {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
   );
@@ -237,5 +242,59 @@ describe('tcp runner', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('http runner over TLS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phare-health-tls-'));
+  let server: https.Server | undefined;
+  let port = 0;
+  const runner = createHttpRunner();
+  const signal = new AbortController().signal;
+
+  before(async () => {
+    // A throwaway self-signed certificate; skip the suite where openssl is missing.
+    const gen = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=phare.test',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+      ],
+      { cwd: dir, timeout: 30_000, stdio: 'ignore' },
+    );
+    if (gen.status !== 0) return;
+    server = https.createServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+      (_req, res) => res.end('secure'),
+    );
+    port = await listen(server);
+  });
+  after(async () => {
+    await runner.close();
+    if (server) await new Promise((r) => server?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a self-signed certificate is critical unless TLSSkipVerify', async (t) => {
+    if (!server) return t.skip('openssl not available');
+    const url = `https://127.0.0.1:${port}/`;
+    const strict = await runner.run({ ...base, http: url }, signal);
+    assert.equal(strict.status, 'critical');
+    assert.match(strict.output, /^Get "https:\/\/127\.0\.0\.1:\d+\/": /);
+    assert.deepEqual(await runner.run({ ...base, http: url, tlsSkipVerify: true }, signal), {
+      status: 'passing',
+      output: `HTTP GET ${url}: 200 OK Output: secure`,
+    });
   });
 });
