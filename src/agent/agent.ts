@@ -12,6 +12,7 @@ import { type Logger, pino } from 'pino';
 import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig, HostPort } from './config/index.ts';
+import { createHealthChecker } from './health/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { createMemoryStore, createSqliteStore, type Store } from './store/index.ts';
@@ -65,10 +66,36 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     datacenter: config.datacenter,
     clock: options.clock,
   });
+  const health = createHealthChecker({
+    catalog,
+    logger,
+    clock: options.clock,
+    reapIntervalMs: config.reapIntervalMs,
+    minDeregisterAfterMs: config.minDeregisterAfterMs,
+    minIntervalMs: config.minCheckIntervalMs,
+  });
+  health.start();
   let http: HttpApi | undefined;
   try {
     const metrics = createAgentMetrics(catalog);
-    http = await createHttpApi({ catalog, config, metrics, logger: logger.child({ component: 'http' }) });
+    metrics.gauge('phare_health_checks_scheduled', 'Health checks this agent runs', () => health.stats().checks);
+    metrics.gauge('phare_health_checks_running', 'Health check probes in flight', () => health.stats().running);
+    metrics.gauge(
+      'phare_health_check_lateness_ms',
+      'How late check runs started versus their schedule, over recent runs',
+      () => {
+        const l = health.stats().lateness;
+        return { p50: l.p50, p99: l.p99, max: l.max };
+      },
+      'quantile',
+    );
+    http = await createHttpApi({
+      catalog,
+      config,
+      metrics,
+      logger: logger.child({ component: 'http' }),
+      onTtlUpdate: (id) => health.touchTtl(id),
+    });
     const addr = await http.listen(config.httpAddr);
     const httpUrl = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
     logger.info({ httpUrl, store: store.kind, node: config.node }, 'agent started');
@@ -83,6 +110,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       close() {
         closing ??= (async () => {
           await api.close();
+          await health.stop();
           await catalog.close();
           await store.close();
           logger.info('agent stopped');
@@ -92,6 +120,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     };
   } catch (err) {
     await http?.close().catch(() => {});
+    await health.stop();
     await catalog.close();
     await store.close();
     throw err;
