@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { checkPorts } from './check.ts';
+import { checkPorts, checkRules } from './check.ts';
 import { parsePorts } from './model.ts';
 import { syncPorts } from './sync.ts';
 import { makeProject, PROJECT_PORTS } from './testing.ts';
@@ -36,9 +37,25 @@ test('a synced project passes; an out-of-sync one names file, key, expected and 
     assert.equal(before.ok, false);
     const api = before.problems.find((x) => x.file === 'api/production.yaml')!;
     assert.deepEqual(
-      { rule: api.rule, key: api.key, expected: api.expected, found: api.found, fix: api.fix },
-      { rule: 'out-of-sync', key: 'server.port', expected: '3000', found: '1', fix: 'run phare ports sync' },
+      {
+        rule: api.rule,
+        line: api.line,
+        key: api.key,
+        expected: api.expected,
+        found: api.found,
+        fix: api.fix,
+      },
+      {
+        rule: 'out-of-sync',
+        line: 4,
+        key: 'server.port',
+        expected: '3000',
+        found: '1',
+        fix: 'run phare ports sync',
+      },
     );
+    assert.equal(before.problems.find((x) => x.key === 'services.bridge.environment.BUS_URL')!.line, 12);
+    assert.equal(before.problems.find((x) => x.file === 'env/production.env' && x.key === 'PGPORT')!.line, 3);
     assert.ok(before.problems.some((x) => x.file === 'env/development.env' && x.found === 'missing'));
     await syncPorts(p.path('ports.yaml'));
     const after = await checkPorts(p.path('ports.yaml'));
@@ -163,4 +180,35 @@ test('a target env that is unknown, or that the component has no port for', () =
   assert.equal(noPort.length, 1);
   assert.equal(noPort[0]!.message, 'api has no port for environment "development"');
   assert.equal(noPort[0]!.key, 'components.api.targets[2].env');
+});
+
+test('the ports.yaml shown in docs/ports.md is valid', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../../docs/ports.md', import.meta.url)), 'utf8');
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
+  const { model, problems } = parsePorts(yaml, '/p/ports.yaml');
+  assert.deepEqual(problems, []);
+  assert.deepEqual(checkRules(model!), []);
+  const example = readFileSync(
+    fileURLToPath(new URL('../../examples/ports/ports.yaml', import.meta.url)),
+    'utf8',
+  );
+  assert.deepEqual(
+    parsePorts(example, '/p/ports.yaml').model!.config,
+    model!.config,
+    'docs and example differ',
+  );
+});
+
+test('a key under a scalar is a target problem, not a crash', async () => {
+  const p = makeProject();
+  try {
+    p.write('api/development.yaml', 'server: 5\n');
+    const report = await checkPorts(p.path('ports.yaml'));
+    const prob = report.problems.find((x) => x.rule === 'target')!;
+    assert.equal(prob.file, 'api/development.yaml');
+    assert.match(prob.message, /^api\/development\.yaml: /);
+    assert.equal(report.problems.filter((x) => x.file === 'api/development.yaml').length, 1);
+  } finally {
+    p.cleanup();
+  }
 });

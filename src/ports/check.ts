@@ -196,6 +196,7 @@ export async function checkPorts(file: string, options: CheckOptions = {}): Prom
           rule: 'out-of-sync',
           severity: 'error',
           file: t.file,
+          ...(s.line ? { line: s.line } : {}),
           key: t.where.slice(t.file.length + 1),
           message: `out of sync: ${t.type} target of ${describeAllocation(t.allocation)}`,
           expected: JSON.stringify(s.expected),

@@ -19,6 +19,8 @@ import { EDITORS } from './targets/index.ts';
 /** One target's value in its file now, and the value ports.yaml gives it. */
 export interface TargetState {
   target: ResolvedTarget;
+  /** Line of the value in the file, when known. */
+  line?: number;
   /** Value found in the file (`undefined`: absent). */
   found: unknown;
   expected: string | number;
@@ -110,8 +112,11 @@ export function planSync(model: PortsModel): SyncPlan {
       try {
         const found = editor.read(text, t);
         const inSync = found === t.value;
-        states.push({ target: t, found, expected: t.value, inSync });
-        if (inSync) continue;
+        if (inSync) {
+          states.push({ target: t, found, expected: t.value, inSync });
+          continue;
+        }
+        const line = editor.line?.(text, t);
         const next = editor.write(text, t);
         // Read back what we wrote: an edit that does not land where we think is a bug, not a sync.
         const landed = editor.read(next, t);
@@ -121,10 +126,15 @@ export function planSync(model: PortsModel): SyncPlan {
             `${t.file}: writing ${t.where} did not read back (got ${JSON.stringify(landed)})`,
           );
         }
+        // Recorded only once the write is known to work: a target that cannot be written is reported
+        // as that, not also as out of sync.
+        states.push({ target: t, found, expected: t.value, inSync, ...(line ? { line } : {}) });
         text = next;
       } catch (err) {
-        if (!(err instanceof PhareError)) throw err;
-        fail(t, err.message, 'fix the file or the target in ports.yaml');
+        // Editors throw PhareErrors for what they recognise; anything else (e.g. yaml refusing to set a
+        // key under a scalar) is still a problem with this target, not a crash.
+        const message = err instanceof PhareError ? err.message : `${t.file}: ${(err as Error).message}`;
+        fail(t, message, 'fix the file or the target in ports.yaml');
       }
     }
     if (text !== before) changes.push({ file: first.file, path, before, after: text });

@@ -31,7 +31,7 @@ test('ports check: exit 1 with a table, --json for CI, exit 0 with a summary onc
     assert.match(bad.stdout, /^SEVERITY +WHERE +KEY +PROBLEM +EXPECTED +FOUND +FIX$/m);
     assert.match(
       bad.stdout,
-      /^error +api\/production\.yaml +server\.port +out of sync: .* +3000 +1 +run phare ports sync$/m,
+      /^error +api\/production\.yaml:4 +server\.port +out of sync: .* +3000 +1 +run phare ports sync$/m,
     );
     assert.match(bad.stdout, /\d+ error\(s\) in ports\.yaml/);
 

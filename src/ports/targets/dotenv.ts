@@ -36,6 +36,10 @@ export const dotenvEditor: TargetEditor = {
     }
     return lines.join(eol);
   },
+  line(text, t) {
+    const found = scan(text.split(/\r?\n/), t.var!).at(-1);
+    return found === undefined ? undefined : found.line + 1;
+  },
 };
 
 function scan(lines: string[], name: string): Found[] {

@@ -21,7 +21,7 @@ import {
 } from 'yaml';
 import { phareError } from '../../api/index.ts';
 import type { ResolvedTarget } from '../model.ts';
-import type { TargetEditor } from './editor.ts';
+import { lineAt, type TargetEditor } from './editor.ts';
 
 /** A key path in a YAML file. */
 export const yamlEditor: TargetEditor = {
@@ -39,6 +39,9 @@ export const yamlEditor: TargetEditor = {
     doc.setIn(pathFor(doc, t.key!), t.value);
     return doc.toString({ lineWidth: 0 });
   },
+  line(text, t) {
+    return lineAt(text, (find(parse(text, t), t.key!).node as Node | undefined)?.range?.[0]);
+  },
 };
 
 /** The `published:internal` mapping of a compose service. */
@@ -48,7 +51,8 @@ export const composePortEditor: TargetEditor = {
     const entry = pickPortEntry(service, t);
     if (entry === undefined) return undefined;
     const mapping = readMapping(entry);
-    return mapping ? `${mapping.published}:${mapping.target}` : undefined;
+    if (!mapping) return undefined;
+    return mapping.published === '' ? mapping.target : `${mapping.published}:${mapping.target}`;
   },
   write(text, t) {
     const { doc, service } = composeService(text, t);
@@ -82,6 +86,11 @@ export const composePortEditor: TargetEditor = {
     let out = text;
     for (const e of edits) out = spliceScalar(out, e.node, e.value);
     return out;
+  },
+  line(text, t) {
+    const { service } = composeService(text, t);
+    const entry = pickPortEntry(service, t) as Node | undefined;
+    return lineAt(text, (entry ?? (service as Node)).range?.[0]);
   },
 };
 
@@ -120,6 +129,12 @@ export const composeEnvEditor: TargetEditor = {
     }
     service.set('environment', doc.createNode({ [t.var!]: value }));
     return doc.toString({ lineWidth: 0 });
+  },
+  line(text, t) {
+    const { service } = composeService(text, t);
+    const env = service.get('environment', true);
+    const node = isMap(env) ? env.get(t.var!, true) : isSeq(env) ? listItem(env, t.var!) : undefined;
+    return lineAt(text, ((node ?? env ?? service) as Node).range?.[0]);
   },
 };
 
