@@ -12,6 +12,7 @@ import { type Logger, pino } from 'pino';
 import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
 import type { AgentConfig, HostPort } from './config/index.ts';
+import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createHealthChecker } from './health/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
@@ -76,10 +77,19 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   health.start();
   let http: HttpApi | undefined;
+  let dns: DnsServer | undefined;
   try {
     const metrics = createAgentMetrics(catalog);
-    metrics.gauge('phare_health_checks_scheduled', 'Health checks this agent runs', () => health.stats().checks);
-    metrics.gauge('phare_health_checks_running', 'Health check probes in flight', () => health.stats().running);
+    metrics.gauge(
+      'phare_health_checks_scheduled',
+      'Health checks this agent runs',
+      () => health.stats().checks,
+    );
+    metrics.gauge(
+      'phare_health_checks_running',
+      'Health check probes in flight',
+      () => health.stats().running,
+    );
     metrics.gauge(
       'phare_health_check_lateness_ms',
       'How late check runs started versus their schedule, over recent runs',
@@ -98,18 +108,34 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     });
     const addr = await http.listen(config.httpAddr);
     const httpUrl = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
-    logger.info({ httpUrl, store: store.kind, node: config.node }, 'agent started');
+    let dnsAddress: HostPort | null = null;
+    if (config.dnsAddr) {
+      dns = createDnsServer({
+        catalog,
+        logger: logger.child({ component: 'dns' }),
+        domain: config.domain,
+        datacenter: config.datacenter,
+        recursors: [...config.recursors],
+        serviceTtlSec: { ...config.dnsServiceTtlSec },
+        nodeTtlSec: config.dnsNodeTtlSec,
+        onlyPassing: config.dnsOnlyPassing,
+      });
+      dnsAddress = await dns.listen(config.dnsAddr);
+    }
+    logger.info({ httpUrl, dns: dnsAddress, store: store.kind, node: config.node }, 'agent started');
     let closing: Promise<void> | undefined;
     const api = http;
+    const dnsServer = dns;
     return {
       config,
       catalog,
       httpUrl,
       httpAddress: addr,
-      dnsAddress: null,
+      dnsAddress,
       close() {
         closing ??= (async () => {
           await api.close();
+          await dnsServer?.close();
           await health.stop();
           await catalog.close();
           await store.close();
@@ -120,6 +146,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     };
   } catch (err) {
     await http?.close().catch(() => {});
+    await dns?.close().catch(() => {});
     await health.stop();
     await catalog.close();
     await store.close();

@@ -33,6 +33,12 @@ export interface AgentConfig {
   readonly domain: string;
   /** Upstream DNS servers for names outside the domain. @default [] */
   readonly recursors: readonly HostPort[];
+  /** DNS TTL in seconds per service name (exact, `prefix*` or `*`). @default {} (0 s) */
+  readonly dnsServiceTtlSec: Readonly<Record<string, number>>;
+  /** DNS TTL of node records in seconds. @default 0 */
+  readonly dnsNodeTtlSec: number;
+  /** DNS serves only instances whose checks all pass (default: warning still served). @default false */
+  readonly dnsOnlyPassing: boolean;
   /** Node name. @default the host name */
   readonly node: string;
   /** @default "dc1" */
@@ -59,10 +65,13 @@ export const FLAGS = {
   'http-addr': { env: 'PHARE_HTTP_ADDR', describe: 'HTTP API address (host:port; port 0 picks a free one)' },
   'dns-addr': { env: 'PHARE_DNS_ADDR', describe: 'DNS address (host:port; "" turns DNS off)' },
   domain: { env: 'PHARE_DOMAIN', describe: 'DNS domain' },
-  recursor: {
-    env: 'PHARE_RECURSOR',
-    describe: 'upstream DNS server for other names (repeatable / comma list)',
+  recursor: { env: 'PHARE_RECURSOR', describe: 'upstream DNS servers for other names (comma list)' },
+  'dns-service-ttl': {
+    env: 'PHARE_DNS_SERVICE_TTL',
+    describe: 'DNS TTLs per service, e.g. "web=5,api*=10,*=1"',
   },
+  'dns-node-ttl': { env: 'PHARE_DNS_NODE_TTL', describe: 'DNS TTL of node records in seconds' },
+  'dns-only-passing': { env: 'PHARE_DNS_ONLY_PASSING', describe: 'DNS leaves out warning instances too' },
   node: { env: 'PHARE_NODE', describe: 'node name' },
   datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
   'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
@@ -103,6 +112,9 @@ export function resolveAgentConfig(input: {
     .map((s) => String(s).trim())
     .filter((s) => s !== '');
   const recursors = recursorList.map((r) => hostPort('recursor', r.includes(':') ? r : `${r}:53`));
+  const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
+  const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
+  const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
   const node = name('node', layers.node ?? (hostname() || 'phare'));
   const datacenter = name('datacenter', layers.datacenter ?? 'dc1');
   const domain = name('domain', String(layers.domain ?? 'consul').replace(/\.$/, '')).toLowerCase();
@@ -126,6 +138,9 @@ export function resolveAgentConfig(input: {
     dnsAddr: dnsAddr ? Object.freeze(dnsAddr) : null,
     domain,
     recursors: Object.freeze(recursors.map((r) => Object.freeze(r))),
+    dnsServiceTtlSec: Object.freeze(dnsServiceTtlSec),
+    dnsNodeTtlSec,
+    dnsOnlyPassing,
     node,
     datacenter,
     advertiseAddr,
@@ -189,6 +204,32 @@ function bool(flag: string, v: unknown): boolean {
   if (['1', 'true', 'yes', 'on', ''].includes(s)) return true;
   if (['0', 'false', 'no', 'off'].includes(s)) return false;
   throw bad(flag, v, 'true or false');
+}
+
+function seconds(flag: string, v: unknown): number {
+  const n = typeof v === 'number' ? v : /^\d+$/.test(String(v)) ? Number(v) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) throw bad(flag, v, 'a whole number of seconds');
+  return n;
+}
+
+/** `web=5,api*=10,*=1` (flag/env) or a mapping (config file) of service name patterns to TTL seconds. */
+function ttlMap(flag: string, v: unknown): Record<string, number> {
+  const entries: [string, unknown][] =
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? Object.entries(v)
+      : String(v)
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+          .map((s) => {
+            const i = s.indexOf('=');
+            if (i <= 0)
+              throw bad(flag, v, 'name=seconds pairs separated by commas, e.g. "web=5,api*=10,*=1"');
+            return [s.slice(0, i).trim(), s.slice(i + 1).trim()];
+          });
+  const out: Record<string, number> = {};
+  for (const [k, n] of entries) out[k] = seconds(flag, n);
+  return out;
 }
 
 function name(flag: string, v: unknown): string {

@@ -11,7 +11,8 @@ export const register: RegisterCommand = (program: Command, io, state) => {
   const cmd = program.command('agent').description('run the Phare agent (Consul-compatible registry)');
   cmd.option('--config <file>', 'YAML or JSON config file (env PHARE_CONFIG)');
   for (const [flag, spec] of Object.entries(FLAGS)) {
-    if (flag === 'dev') cmd.option('--dev', `${spec.describe} (env ${spec.env})`);
+    if (flag === 'dev' || flag === 'dns-only-passing')
+      cmd.option(`--${flag}`, `${spec.describe} (env ${spec.env})`);
     else cmd.option(`--${flag} <value>`, `${spec.describe} (env ${spec.env})`);
   }
   cmd.action(async (opts: Record<string, unknown>) => {
