@@ -9,18 +9,18 @@
  *
  * `--serve <file>` is the child mode: the bare node:http baseline serving <file>.json with <file>.headers.
  */
-import { createServer } from 'node:http';
+
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import {
+  benchMain,
   DURATION,
   fmt,
   isMain,
-  machine,
   median,
-  pinSelfToLoadgen,
   QUICK,
   SERVER_CPU,
   spawnPinned,
@@ -66,7 +66,9 @@ function serve(file: string): void {
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => {
     const addr = server.address();
-    process.stdout.write(`baseline on http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+    process.stdout.write(
+      `baseline on http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}\n`,
+    );
   });
   process.on('SIGTERM', () => {
     server.closeAllConnections();
@@ -86,7 +88,9 @@ export async function run(): Promise<string> {
     const body = Buffer.from(await res.body.arrayBuffer());
     const parsed = JSON.parse(body.toString()) as unknown[];
     if (res.statusCode !== 200 || parsed.length !== INSTANCES) {
-      throw new Error(`expected ${INSTANCES} passing instances, got HTTP ${res.statusCode} with ${parsed.length}`);
+      throw new Error(
+        `expected ${INSTANCES} passing instances, got HTTP ${res.statusCode} with ${parsed.length}`,
+      );
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) {
@@ -149,8 +153,6 @@ export async function run(): Promise<string> {
 if (isMain(import.meta)) {
   if (process.argv[2] === '--serve') serve(process.argv[3] as string);
   else {
-    const m = machine();
-    pinSelfToLoadgen();
-    process.stdout.write(`${m}\n\n${await run()}\n`);
+    await benchMain(run);
   }
 }

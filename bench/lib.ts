@@ -73,7 +73,8 @@ export async function spawnPinned(
   child.stderr?.on('data', onData);
   const match = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${args.join(' ')}: not ready within ${options.timeoutMs ?? 20_000} ms:\n${out}`)),
+      () =>
+        reject(new Error(`${args.join(' ')}: not ready within ${options.timeoutMs ?? 20_000} ms:\n${out}`)),
       options.timeoutMs ?? 20_000,
     );
     const check = () => {
@@ -257,7 +258,10 @@ export function machine(): string {
   } catch {}
   let commit = '';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    }).trim();
   } catch {}
   const mem = (() => {
     try {
@@ -285,4 +289,14 @@ export function sleep(ms: number): Promise<void> {
 /** True when this module file is the process entry point (a benchmark run alone). */
 export function isMain(meta: ImportMeta): boolean {
   return process.argv[1] !== undefined && meta.filename === process.argv[1];
+}
+
+/**
+ * The entry point of a benchmark run alone: machine lines (unless `BENCH_NO_HEADER=1`, as bench/run.ts
+ * sets), then pin this process to the loadgen CPU and print the section `run` returns.
+ */
+export async function benchMain(run: () => Promise<string>): Promise<void> {
+  const header = process.env.BENCH_NO_HEADER === '1' ? '' : `${machine()}\n\n`;
+  pinSelfToLoadgen();
+  process.stdout.write(`${header}${await run()}\n`);
 }

@@ -10,11 +10,10 @@
 import { Pool } from 'undici';
 import {
   type BenchAgent,
+  benchMain,
   DURATION,
   fmt,
   isMain,
-  machine,
-  pinSelfToLoadgen,
   QUICK,
   quantile,
   SERVER_CPU,
@@ -121,7 +120,14 @@ export async function run(): Promise<string> {
       await agent.stop();
     }
   }
-  rows.push([`etcd 3.4 put (reference, not re-run)`, `≈ ${fmt(ETCD_REFERENCE.putsPerSecond)}`, '', '', '', '']);
+  rows.push([
+    `etcd 3.4 put (reference, not re-run)`,
+    `≈ ${fmt(ETCD_REFERENCE.putsPerSecond)}`,
+    '',
+    '',
+    '',
+    '',
+  ]);
   return [
     `### Durable registrations: ${CLIENTS} concurrent clients, \`PUT /v1/agent/service/register\`, distinct IDs`,
     '',
@@ -137,7 +143,5 @@ export async function run(): Promise<string> {
 }
 
 if (isMain(import.meta)) {
-  const m = machine();
-  pinSelfToLoadgen();
-  process.stdout.write(`${m}\n\n${await run()}\n`);
+  await benchMain(run);
 }
