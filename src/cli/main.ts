@@ -5,11 +5,12 @@
 import { Command, CommanderError } from 'commander';
 import { PhareError } from '../api/index.ts';
 import { register as registerAgent } from './commands/agent.ts';
+import { register as registerConfig } from './commands/config.ts';
 import { register as registerPorts } from './commands/ports.ts';
 import type { CliIo } from './io.ts';
 
 /** Commands known to the CLI, in help order. */
-const COMMANDS = [registerAgent, registerPorts];
+const COMMANDS = [registerAgent, registerPorts, registerConfig];
 
 /**
  * Runs the CLI and resolves to the process exit code. Long-running commands (the agent) resolve when
