@@ -8,12 +8,12 @@ import { isSecretPath } from './schema.ts';
 /** What a redacted value prints as. */
 export const REDACTED = '[redacted]';
 
-// Without a schema there are no marks; names like these are secret by convention.
+// Names like these are secret by convention, marked or not.
 const SECRET_NAME = /(passw(or)?d|secret|token|api[-_]?key|private[-_]?key|credentials?)$/i;
 
 /**
- * A copy of the config with secrets replaced by `[redacted]`: values marked `secret` in the schema (or,
- * without a schema, keys named like passwords, tokens and keys) and passwords inside URLs.
+ * A copy of the config with secrets replaced by `[redacted]`: values marked `secret` in the schema, keys
+ * named like passwords, tokens and keys, and passwords inside URLs.
  *
  * @example
  * JSON.stringify(redactConfig(config)); // safe to log
@@ -22,7 +22,9 @@ export function redactConfig(config: object): Record<string, unknown> {
   const { schema } = configInfo(config);
   const walk = (v: unknown, path: string[]): unknown => {
     const last = path[path.length - 1];
-    const secret = schema ? isSecretPath(schema, path) : last !== undefined && SECRET_NAME.test(last);
+    // Marks and names both count: printing one value too few is worse than one too many.
+    const secret =
+      (schema !== undefined && isSecretPath(schema, path)) || (last !== undefined && SECRET_NAME.test(last));
     if (secret && v !== undefined && v !== null) return REDACTED;
     if (Array.isArray(v)) return v.map((c, i) => walk(c, [...path, String(i)]));
     if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
