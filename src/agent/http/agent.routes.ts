@@ -10,7 +10,7 @@ import type { Route, RouteContext } from './context.ts';
 import { tail } from './context.ts';
 import { checkRegisterSchema, checkUpdateSchema, decodeBody, serviceRegisterSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
-import { blocking, one, type Query } from './query.ts';
+import { blocking, one, parseBool, type Query } from './query.ts';
 import { renderAgentService, renderCheck } from './render.ts';
 import { sendEmpty, sendJson, sendText } from './respond.ts';
 import { checkFromBody, serviceFromBody } from './validate.ts';
@@ -27,9 +27,9 @@ function applyFilter<T>(items: T[], q: Query): T[] {
 function parseEnable(q: Query): boolean {
   const v = one(q, 'enable');
   if (v === undefined) throw new HttpError(400, 'Missing value for enable');
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new HttpError(400, `Invalid value for enable: ${JSON.stringify(v)}`);
+  const b = parseBool(v);
+  if (b === undefined) throw new HttpError(400, `Invalid value for enable: ${JSON.stringify(v)}`);
+  return b;
 }
 
 /** Consul truncates TTL output to OutputMaxSize as `<first N> ... (captured N of M bytes)`. */

@@ -32,14 +32,22 @@ export function many(q: Query, key: string): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
-/** A presence flag: `?passing`, `?passing=`, `?passing=true|1` on; `false|0` off; other values 400. */
+const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/** Go's `strconv.ParseBool`, which Consul uses for boolean parameters; undefined if not a boolean. */
+export function parseBool(v: string): boolean | undefined {
+  return TRUE.has(v) ? true : FALSE.has(v) ? false : undefined;
+}
+
+/** A presence flag: `?passing` or `?passing=` on; otherwise Go's ParseBool; other values 400. */
 export function flag(q: Query, key: string): boolean {
   const v = one(q, key);
   if (v === undefined) return false;
-  const s = v.toLowerCase();
-  if (s === '' || s === 'true' || s === '1' || s === 't') return true;
-  if (s === 'false' || s === '0' || s === 'f') return false;
-  throw new HttpError(400, `Invalid value for ?${key}`);
+  if (v === '') return true;
+  const b = parseBool(v);
+  if (b === undefined) throw new HttpError(400, `Invalid value for ?${key}`);
+  return b;
 }
 
 /**
