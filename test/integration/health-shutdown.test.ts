@@ -16,8 +16,8 @@ import { Agent, request } from 'undici';
 import { createGracefulShutdown, createHealth } from '../../src/health/index.ts';
 
 const FIXTURE_ENV = 'PHARE_SHUTDOWN_FIXTURE';
-const DRAIN_DELAY_MS = 800;
-const SLOW_MS = 1500;
+const DRAIN_DELAY_MS = 1500;
+const SLOW_MS = 2500;
 
 /** Messages the fixture sends its parent over IPC. */
 type FixtureMessage =
