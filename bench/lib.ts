@@ -110,6 +110,8 @@ export interface BenchAgent extends Proc {
 export async function startAgent(mode: 'dev' | 'sqlite', extra: string[] = []): Promise<BenchAgent> {
   const dir = mode === 'sqlite' ? mkdtempSync(join(tmpdir(), 'phare-bench-data-')) : undefined;
   const args = [
+    // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the agent under load
+    ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
     join(REPO_ROOT, 'bin', 'phare.js'),
     'agent',
     '--http-addr',
@@ -299,4 +301,28 @@ export async function benchMain(run: () => Promise<string>): Promise<void> {
   const header = process.env.BENCH_NO_HEADER === '1' ? '' : `${machine()}\n\n`;
   pinSelfToLoadgen();
   process.stdout.write(`${header}${await run()}\n`);
+}
+
+/** Busy and total jiffies of all CPUs so far, from /proc/stat (busy = everything but idle and iowait). */
+export function systemJiffies(): { busy: number; total: number } {
+  const cpu =
+    readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** CPU seconds this process's reaped children (and their reaped descendants) used, from /proc/self/stat. */
+export function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[13]) + Number(rest[14])) / clockTicks();
+}
+
+/** Fraction (0..1) of all CPUs busy over `ms`, whoever uses them. */
+export async function machineBusy(ms = 1000): Promise<number> {
+  const a = systemJiffies();
+  await sleep(ms);
+  const b = systemJiffies();
+  return (b.busy - a.busy) / Math.max(1, b.total - a.total);
 }

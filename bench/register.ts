@@ -11,6 +11,7 @@ import { Pool } from 'undici';
 import {
   type BenchAgent,
   benchMain,
+  cpuSeconds,
   DURATION,
   fmt,
   isMain,
@@ -32,13 +33,22 @@ export const ETCD_REFERENCE = {
 };
 
 interface Phase {
+  /** CPU share of the agent and of this load generator over the phase (1 = one core). */
+  agentCpu: number;
+  loadgenCpu: number;
   ok: number;
   errors: number;
   latMs: number[];
   seconds: number;
 }
 
-async function load(pool: Pool, seconds: number, next: () => number, keep: boolean): Promise<Phase> {
+async function load(
+  pool: Pool,
+  pid: number,
+  seconds: number,
+  next: () => number,
+  keep: boolean,
+): Promise<Phase> {
   const latMs: number[] = [];
   let ok = 0;
   let errors = 0;
@@ -78,17 +88,23 @@ async function load(pool: Pool, seconds: number, next: () => number, keep: boole
     }
   };
   const t0 = performance.now();
+  const a0 = cpuSeconds(pid);
+  const l0 = process.cpuUsage();
   await Promise.all(Array.from({ length: CLIENTS }, worker));
+  const wall = (performance.now() - t0) / 1000;
+  const l1 = process.cpuUsage(l0);
+  const agentCpu = (cpuSeconds(pid) - a0) / wall;
+  const loadgenCpu = (l1.user + l1.system) / 1e6 / wall;
   if (firstError && keep) process.stderr.write(`register: first error: ${firstError}\n`);
-  return { ok, errors, latMs, seconds: (performance.now() - t0) / 1000 };
+  return { ok, errors, latMs, seconds: wall, agentCpu, loadgenCpu };
 }
 
 async function measure(agent: BenchAgent): Promise<Phase & { registered: number; stored: number }> {
   const pool = new Pool(agent.url, { connections: CLIENTS, pipelining: 1 });
   let n = 0;
   try {
-    const warm = await load(pool, QUICK ? 0.5 : 2, () => n++, false); // warm-up: JIT, connections, sqlite pages
-    const phase = await load(pool, DURATION, () => n++, true);
+    const warm = await load(pool, agent.pid, QUICK ? 0.5 : 2, () => n++, false); // warm-up: JIT, connections, sqlite pages
+    const phase = await load(pool, agent.pid, DURATION, () => n++, true);
     // every acknowledged registration must be there (and nothing went missing under load)
     const res = await pool.request({ method: 'GET', path: '/v1/agent/services' });
     const stored = Object.keys((await res.body.json()) as object).length;
@@ -114,6 +130,7 @@ export async function run(): Promise<string> {
         fmt(quantile(r.latMs, 0.5), 2),
         fmt(quantile(r.latMs, 0.99), 2),
         fmt(r.errors),
+        `${fmt(r.agentCpu * 100)} % / ${fmt(r.loadgenCpu * 100)} %`,
         `${fmt(r.stored)} of ${fmt(r.registered)} acked ${r.stored >= r.registered ? '✓' : '✗'}`,
       ]);
     } finally {
@@ -127,13 +144,17 @@ export async function run(): Promise<string> {
     '',
     '',
     '',
+    '',
   ]);
   return [
     `### Durable registrations: ${CLIENTS} concurrent clients, \`PUT /v1/agent/service/register\`, distinct IDs`,
     '',
     `Command: \`npx node bench/register.ts\` — load generator: undici \`Pool\` with ${CLIENTS} connections, ${CLIENTS} request loops, pinned to the loadgen CPU; agent \`phare agent --data-dir <tmp>\` (sqlite, WAL, group commit) and then \`phare agent --dev\` on CPU ${SERVER_CPU}; ${DURATION} s after a warm-up. "in agent" counts \`/v1/agent/services\` afterwards (warm-up included).`,
     '',
-    table(['store', 'registrations/s', 'p50 ms', 'p99 ms', 'errors', 'in agent'], rows),
+    table(
+      ['store', 'registrations/s', 'p50 ms', 'p99 ms', 'errors', 'CPU agent / loadgen', 'in agent'],
+      rows,
+    ),
     '',
     `Durable target ≥ ${fmt(TARGET)}/s: ${verdict(
       durableRate >= TARGET,

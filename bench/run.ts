@@ -11,7 +11,21 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DURATION, machine, QUICK, REPO_ROOT } from './lib.ts';
+import {
+  childrenCpuSeconds,
+  DURATION,
+  fmt,
+  machine,
+  machineBusy,
+  QUICK,
+  REPO_ROOT,
+  sleep,
+  systemJiffies,
+} from './lib.ts';
+
+/** Before each benchmark, wait up to this long for other processes to leave the CPUs alone. */
+const QUIET_WAIT_S = Number(process.env.BENCH_QUIET_WAIT ?? (QUICK ? 0 : 180));
+const QUIET_BUSY = 0.15;
 
 const BENCHES = ['http', 'register', 'blocking', 'checks', 'dns'];
 
@@ -20,11 +34,16 @@ interface Outcome {
   ok: boolean;
   markdown: string;
   seconds: number;
+  /** CPU-seconds other processes (not this benchmark's process tree) used while it ran, and the share. */
+  otherCpuS: number;
+  otherShare: number;
 }
 
 function runOne(name: string): Promise<Outcome> {
   const file = join(REPO_ROOT, 'bench', `${name}.ts`);
   const started = performance.now();
+  const sys0 = systemJiffies();
+  const ours0 = childrenCpuSeconds();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file], {
       cwd: REPO_ROOT,
@@ -52,11 +71,16 @@ function runOne(name: string): Promise<Outcome> {
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       const seconds = (performance.now() - started) / 1000;
+      const sys1 = systemJiffies();
+      // jiffies are USER_HZ (100/s) in /proc/stat; children's times come back in seconds
+      const busyS = (sys1.busy - sys0.busy) / 100;
+      const otherCpuS = Math.max(0, busyS - (childrenCpuSeconds() - ours0));
+      const otherShare = otherCpuS / Math.max(1e-9, (sys1.total - sys0.total) / 100);
       const ok = code === 0;
       const markdown = ok
         ? out.trim()
         : `### ${name}: FAILED (${signal ?? `exit ${code}`} after ${seconds.toFixed(0)} s)\n\n\`\`\`\n${(err || out).trim().slice(-2000)}\n\`\`\``;
-      resolve({ name, ok, markdown, seconds });
+      resolve({ name, ok, markdown, seconds, otherCpuS, otherShare });
     });
   });
 }
@@ -73,11 +97,20 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const name of BENCHES) {
     if (!existsSync(join(REPO_ROOT, 'bench', `${name}.ts`))) continue;
+    let busy = await machineBusy(QUICK ? 200 : 1000);
+    for (
+      const until = performance.now() + QUIET_WAIT_S * 1000;
+      busy > QUIET_BUSY && performance.now() < until;
+    ) {
+      process.stderr.write(`bench: machine ${fmt(busy * 100)} % busy, waiting for quiet before ${name} …\n`);
+      await sleep(4000);
+      busy = await machineBusy();
+    }
     process.stderr.write(`bench: ${name} …\n`);
     const o = await runOne(name);
     if (!o.ok) failed++;
     process.stderr.write(`bench: ${name} ${o.ok ? 'done' : 'FAILED'} in ${o.seconds.toFixed(0)} s\n`);
-    const section = `${o.markdown}\n\n_(${name}: ${o.seconds.toFixed(0)} s)_`;
+    const section = `${o.markdown}\n\n_(${name}: ${o.seconds.toFixed(0)} s; machine ${fmt(busy * 100)} % busy just before; other processes used ${fmt(o.otherCpuS, 1)} CPU-s during it, ${fmt(o.otherShare * 100)} % of both cores${o.otherShare > 0.1 ? ' — **figures disturbed by other load**' : ''})_`;
     sections.push(section);
     process.stdout.write(`\n${section}\n`);
   }
