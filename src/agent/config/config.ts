@@ -7,9 +7,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, phareError } from '../../api/index.ts';
-
-/** Log levels pino understands. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+import { FLAGS, type FlagName, LOG_LEVELS } from './flags.ts';
 
 /** A `host:port` pair. */
 export interface HostPort {
@@ -57,29 +55,6 @@ export interface AgentConfig {
 
 /** Raw, unvalidated values by their flag name (as strings from argv/env, or any type from a file). */
 export type RawAgentConfig = Partial<Record<FlagName, unknown>>;
-
-/** Every settable option, by flag name. */
-export const FLAGS = {
-  dev: { env: 'PHARE_DEV', describe: 'in-memory store and short check intervals' },
-  'data-dir': { env: 'PHARE_DATA_DIR', describe: 'directory of the embedded store' },
-  'http-addr': { env: 'PHARE_HTTP_ADDR', describe: 'HTTP API address (host:port; port 0 picks a free one)' },
-  'dns-addr': { env: 'PHARE_DNS_ADDR', describe: 'DNS address (host:port; "" turns DNS off)' },
-  domain: { env: 'PHARE_DOMAIN', describe: 'DNS domain' },
-  recursor: { env: 'PHARE_RECURSOR', describe: 'upstream DNS servers for other names (comma list)' },
-  'dns-service-ttl': {
-    env: 'PHARE_DNS_SERVICE_TTL',
-    describe: 'DNS TTLs per service, e.g. "web=5,api*=10,*=1"',
-  },
-  'dns-node-ttl': { env: 'PHARE_DNS_NODE_TTL', describe: 'DNS TTL of node records in seconds' },
-  'dns-only-passing': { env: 'PHARE_DNS_ONLY_PASSING', describe: 'DNS leaves out warning instances too' },
-  node: { env: 'PHARE_NODE', describe: 'node name' },
-  datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
-  'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
-  'log-level': { env: 'PHARE_LOG_LEVEL', describe: `log level (${LOG_LEVELS.join(', ')})` },
-} as const;
-
-/** A flag name. */
-export type FlagName = keyof typeof FLAGS;
 
 /**
  * Resolves the agent configuration from its layers. Throws PHARE_ERR_INVALID_ARGUMENT naming the flag

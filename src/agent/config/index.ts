@@ -1,11 +1,9 @@
 export {
   type AgentConfig,
   durationFlag,
-  FLAGS,
-  type FlagName,
   type HostPort,
   hostPort,
-  LOG_LEVELS,
   type RawAgentConfig,
   resolveAgentConfig,
 } from './config.ts';
+export { FLAGS, type FlagName, LOG_LEVELS } from './flags.ts';

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { FLAGS, type FlagName, resolveAgentConfig } from '../../agent/config/index.ts';
-import { startAgent } from '../../agent/index.ts';
+import { FLAGS, type FlagName } from '../../agent/config/flags.ts';
 import type { RegisterCommand } from '../io.ts';
 
 /**
@@ -21,6 +20,9 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
       if (opts[key] !== undefined) flags[flag] = opts[key];
     }
+    // Loaded on use, so other commands do not pay for the agent's dependencies at start.
+    const { resolveAgentConfig } = await import('../../agent/config/index.ts');
+    const { startAgent } = await import('../../agent/index.ts');
     const config = resolveAgentConfig({
       flags,
       env: io.env,
