@@ -3,6 +3,7 @@
  * AbortSignal. Kept here so `client/` stays free of imports from `agent/`.
  */
 import { type Logger, pino } from 'pino';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { phareError } from '../api/index.ts';
 
 let fallbackLogger: Logger | undefined;
@@ -61,4 +62,44 @@ export function checkNonNegative(name: string, value: number | undefined): void 
       `${name}: expected a non-negative number, got ${JSON.stringify(value)}`,
     );
   }
+}
+
+/** Reuses a metric already registered under the name (several clients may share one registry). */
+export function getOrCreateGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+): Gauge {
+  return (
+    (registry.getSingleMetric(name) as Gauge | undefined) ??
+    new Gauge({ name, help, labelNames, registers: [registry] })
+  );
+}
+
+/** Reuses a metric already registered under the name. */
+export function getOrCreateCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+): Counter {
+  return (
+    (registry.getSingleMetric(name) as Counter | undefined) ??
+    new Counter({ name, help, labelNames, registers: [registry] })
+  );
+}
+
+/** Reuses a histogram already registered under the name. */
+export function getOrCreateHistogram(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  buckets?: number[],
+): Histogram {
+  return (
+    (registry.getSingleMetric(name) as Histogram | undefined) ??
+    new Histogram({ name, help, labelNames, buckets, registers: [registry] })
+  );
 }

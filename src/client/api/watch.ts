@@ -84,7 +84,7 @@ export function watch<T>(fetch: WatchFetch<T>, options: WatchOptions<T>): Watch 
         // answer in hand is already current, so it is delivered and the next round blocks from its index.
         if (next < index) log.debug({ from: index, to: next }, 'index went backwards; resetting');
         const changed = !seen || next !== index;
-        index = next > 0 ? next : 0;
+        index = Math.max(next, 0);
         ask = index;
         if (changed) {
           seen = true;

@@ -1,0 +1,8 @@
+export { type Candidates, ServiceEndpoints } from './endpoints.ts';
+export { first } from './first.ts';
+export { type LeastRequestOptions, leastRequest, leastRequestWith } from './least-request.ts';
+export { type FailureKind, OutlierDetector, type OutlierOptions } from './outlier.ts';
+export { random } from './random.ts';
+export { roundRobin } from './round-robin.ts';
+export { type Balancer, type BalancerFactory, type Endpoint, newEndpoint } from './types.ts';
+export { weighted } from './weighted.ts';

@@ -1,0 +1,14 @@
+export { RetryBudget, type RetryBudgetOptions } from './budget.ts';
+export { IDEMPOTENT, retryAfterMs } from './classify.ts';
+export {
+  type BreakerOptions,
+  createServiceClient,
+  DEADLINE_HEADER,
+  type RequestInfo,
+  type RetryOptions,
+  type ServiceClient,
+  type ServiceClientHooks,
+  type ServiceClientOptions,
+  type ServiceRequestOptions,
+  type ServiceResponse,
+} from './client.ts';
