@@ -486,7 +486,7 @@ describe('dns: raw sockets', () => {
     assert.equal(got.length, 2, 'nothing for the 3-byte packet');
     const formerr = decode(got[0] as Buffer);
     assert.equal(formerr.id, 0x1234);
-    assert.equal(formerr.rcode, 'FORMERR');
+    assert.equal(((got[0] as Buffer)[3] as number) & 0xf, 1, 'FORMERR');
     assert.equal(decode(got[1] as Buffer).answers?.length, 2);
   });
 

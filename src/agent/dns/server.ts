@@ -55,6 +55,8 @@ interface CacheEntry {
 
 type Reply = (out: Buffer) => void;
 
+const MAX_TCP_BACKLOG = 1 << 20;
+
 /**
  * Creates the DNS server of an agent.
  *
@@ -172,6 +174,11 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
     let pending: Buffer = Buffer.alloc(0);
     const reply: Reply = (out) => {
       if (sock.destroyed || !sock.writable) return;
+      // A client that pipelines queries but never reads would make us buffer without bound.
+      if (sock.writableLength > MAX_TCP_BACKLOG) {
+        sock.destroy();
+        return;
+      }
       const len = Buffer.allocUnsafe(2);
       len.writeUInt16BE(out.length, 0);
       sock.write(Buffer.concat([len, out]));
