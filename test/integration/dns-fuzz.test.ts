@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { decode, encode } from 'dns-packet';
+import { decode, encode, type RecordType } from 'dns-packet';
 import { pino } from 'pino';
 import { Catalog } from '../../src/agent/catalog/index.ts';
 import { createDnsServer, type DnsServer } from '../../src/agent/dns/index.ts';
@@ -44,7 +44,7 @@ function validQuery(id: number, rnd: () => number): Buffer {
     type: 'query',
     id,
     flags: 1 << 8,
-    questions: [{ type, name }],
+    questions: [{ type: type as RecordType, name }], // the types omit ANY; dns-packet encodes it
     additionals:
       rnd() < 0.5
         ? [{ type: 'OPT', name: '.', udpPayloadSize: Math.floor(rnd() * 5000), options: [] } as never]
