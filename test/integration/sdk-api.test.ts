@@ -119,3 +119,28 @@ test('watch wakes on change, resets when the index goes backwards, backs off whi
     await agent.close();
   }
 });
+
+test('the phare entry point exports exactly the public SDK API', async () => {
+  const mod = await import('../../src/index.ts');
+  assert.deepEqual(Object.keys(mod).sort(), [
+    'DEADLINE_HEADER',
+    'PhareError',
+    'consulResolver',
+    'createConsulClient',
+    'createDiscovery',
+    'createServiceClient',
+    'dnsResolver',
+    'fallback',
+    'first',
+    'gracefulShutdown',
+    'leastRequest',
+    'leastRequestWith',
+    'random',
+    'registerService',
+    'resolveAgentAddress',
+    'roundRobin',
+    'staticResolver',
+    'watch',
+    'weighted',
+  ]);
+});

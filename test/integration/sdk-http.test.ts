@@ -76,7 +76,7 @@ async function staticFixture(): Promise<Fixture> {
 }
 
 async function dnsFixture(): Promise<Fixture> {
-  const dns = await startDnsServer({ a: { 'local.node.consul': ['127.0.0.1'] }, srv: {} }, 1);
+  const dns = await startDnsServer({ a: { 'local.node.consul': ['127.0.0.1'] }, srv: {} }, 0);
   const discovery = createDiscovery({
     resolver: dnsResolver({ servers: [dns.address], families: [4], minTtlMs: 100 }),
   });

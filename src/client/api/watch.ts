@@ -20,7 +20,7 @@ export type WatchFetch<T> = (q: {
 
 /** Options of {@link watch}. */
 export interface WatchOptions<T> {
-  /** Called with each new value (first answer, then each index change). */
+  /** Called with each new value (first answer, each index change, and the first answer after errors). */
   onChange: (value: T, index: number) => void;
   /** Called on each failed round with the number of consecutive failures. @default logs at debug */
   onError?: (err: unknown, failures: number) => void;
@@ -78,12 +78,15 @@ export function watch<T>(fetch: WatchFetch<T>, options: WatchOptions<T>): Watch 
     while (!signal.aborted) {
       try {
         const r = await fetch({ index: ask, waitMs, signal });
+        // The first answer after failures is delivered even when the index did not move, so listeners
+        // learn that the source is back (last-known-good caches clear their staleness on it).
+        const recovered = failures > 0;
         failures = 0;
         const next = r.index;
         // Consul: "if the index goes backwards, reset it" (agent restarted or a snapshot was restored). The
         // answer in hand is already current, so it is delivered and the next round blocks from its index.
         if (next < index) log.debug({ from: index, to: next }, 'index went backwards; resetting');
-        const changed = !seen || next !== index;
+        const changed = !seen || next !== index || recovered;
         index = Math.max(next, 0);
         ask = index;
         if (changed) {

@@ -164,6 +164,9 @@ export function createDiscovery(options: DiscoveryOptions = {}): Discovery {
   const onUpdate = (e: Entry, u: ResolverUpdate) => {
     if (closed) return;
     metrics?.updates.inc({ service: e.service });
+    // The first answer after an outage may come from an agent that restarted empty (--dev) before its
+    // services registered again: treat it like a non-authoritative answer.
+    if (e.staleSince && u.authoritative) u = { ...u, authoritative: false };
     if (e.staleSince) {
       const since = e.staleSince;
       e.staleSince = 0;

@@ -1,0 +1,125 @@
+/** One conformance suite for every balancing strategy, plus outlier ejection with a fake clock. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { makeInstance } from '../discovery/types.ts';
+import {
+  type BalancerFactory,
+  type Endpoint,
+  first,
+  leastRequest,
+  newEndpoint,
+  OutlierDetector,
+  random,
+  roundRobin,
+  ServiceEndpoints,
+  weighted,
+} from './index.ts';
+
+const ep = (port: number, weight = 1, status: 'passing' | 'warning' | 'critical' = 'passing'): Endpoint =>
+  newEndpoint(
+    makeInstance({
+      id: `i-${port}`,
+      service: 's',
+      address: '127.0.0.1',
+      port,
+      tags: [],
+      meta: {},
+      weights: { passing: weight, warning: 1 },
+      status,
+    }),
+  );
+
+const STRATEGIES: Record<string, BalancerFactory> = { roundRobin, random, first, weighted, leastRequest };
+
+for (const [name, factory] of Object.entries(STRATEGIES)) {
+  describe(`balancer conformance: ${name}`, () => {
+    test('always picks one of the candidates', () => {
+      const b = factory();
+      for (const n of [1, 2, 3, 7]) {
+        const c = Array.from({ length: n }, (_, i) => ep(8000 + i));
+        for (let i = 0; i < 200; i++) assert.ok(c.includes(b.pick(c) as Endpoint));
+      }
+    });
+    test('a single candidate is always picked', () => {
+      const c = [ep(8000)];
+      assert.equal(factory().pick(c), c[0]);
+    });
+  });
+}
+
+test('roundRobin visits every candidate evenly; first sticks to the first', () => {
+  const c = [ep(1), ep(2), ep(3)];
+  const b = roundRobin();
+  const counts = new Map<Endpoint, number>();
+  for (let i = 0; i < 300; i++) {
+    const e = b.pick(c) as Endpoint;
+    counts.set(e, (counts.get(e) ?? 0) + 1);
+  }
+  assert.deepEqual([...counts.values()], [100, 100, 100]);
+  assert.equal(first().pick(c), c[0]);
+});
+
+test('weighted follows Consul Weights; leastRequest avoids the busy instance', () => {
+  const c = [ep(1, 1), ep(2, 9)];
+  const b = weighted();
+  let heavy = 0;
+  for (let i = 0; i < 2000; i++) if (b.pick(c) === c[1]) heavy++;
+  assert.ok(heavy > 1600 && heavy < 1990, `heavy ${heavy}`);
+  const l = [ep(1), ep(2), ep(3)];
+  (l[1] as Endpoint).active = 10;
+  const lr = leastRequest();
+  for (let i = 0; i < 500; i++) assert.notEqual(lr.pick(l), l[1]);
+});
+
+test('outlier ejection: threshold, growing ejection time, 50 % cap, panic threshold', () => {
+  let now = 1_000_000;
+  const o = new OutlierDetector({
+    consecutiveFailures: 3,
+    consecutiveConnectFailures: 2,
+    baseEjectionMs: 1_000,
+    now: () => now,
+  });
+  const set = [ep(1), ep(2), ep(3), ep(4)];
+  const [a, b, c] = set as [Endpoint, Endpoint, Endpoint];
+  assert.equal(o.failure(a, 'status', set), false);
+  o.success(a);
+  assert.equal(o.failure(a, 'status', set), false);
+  assert.equal(o.failure(a, 'status', set), false);
+  assert.equal(o.failure(a, 'status', set), true);
+  assert.equal(a.ejectedUntil, now + 1_000);
+  assert.equal(o.failure(b, 'connect', set), false);
+  assert.equal(o.failure(b, 'connect', set), true);
+  // Two of four ejected = the 50 % cap: a third is not ejected.
+  for (let i = 0; i < 10; i++) assert.equal(o.failure(c, 'timeout', set), false);
+  now += 1_001;
+  for (let i = 0; i < 2; i++) o.failure(b, 'connect', set);
+  assert.equal(b.ejectedUntil, now + 2_000, 'second ejection lasts twice as long');
+
+  const table = new ServiceEndpoints();
+  const insts = [ep(1), ep(2, 1, 'critical'), ep(3, 1, 'critical')].map((e) => e.instance);
+  table.sync(
+    {
+      service: 's',
+      tag: undefined,
+      all: insts,
+      passing: insts.slice(0, 1),
+      version: 1,
+      stale: false,
+      lastError: undefined,
+    },
+    true,
+    () => {},
+  );
+  const cand = table.candidates(new OutlierDetector({ now: () => now }), undefined, undefined);
+  assert.equal(cand.panic, true, '1 of 3 healthy is under the 50 % panic threshold');
+  assert.equal(cand.list.length, 3);
+  const calm = table.candidates(
+    new OutlierDetector({ panicThresholdPercent: 0, now: () => now }),
+    undefined,
+    undefined,
+  );
+  assert.deepEqual(
+    calm.list.map((e) => e.instance.port),
+    [1],
+  );
+});

@@ -1,0 +1,68 @@
+/**
+ * `phare`: register, discover and call services by name. Small and explicit on purpose — a test snapshots
+ * these exports.
+ *
+ * @example
+ * import { createDiscovery, createServiceClient, registerService } from 'phare';
+ */
+export { PhareError, type PhareErrorCode } from './api/index.ts';
+// Registry client
+export {
+  type ConsulClient,
+  type ConsulClientOptions,
+  createConsulClient,
+  resolveAgentAddress,
+  type Watch,
+  type WatchOptions,
+  watch,
+} from './client/api/index.ts';
+// Balancing
+export {
+  type Balancer,
+  type BalancerFactory,
+  type Endpoint,
+  first,
+  leastRequest,
+  leastRequestWith,
+  type OutlierOptions,
+  random,
+  roundRobin,
+  weighted,
+} from './client/balancer/index.ts';
+// Discovery
+export {
+  consulResolver,
+  createDiscovery,
+  type Discovery,
+  type DiscoveryChange,
+  type DiscoveryOptions,
+  type DiscoveryStaleness,
+  dnsResolver,
+  fallback,
+  type Instance,
+  type InstancesOptions,
+  type Resolver,
+  type ResolverUpdate,
+  type ServiceSet,
+  staticResolver,
+} from './client/discovery/index.ts';
+// Service HTTP client
+export {
+  createServiceClient,
+  DEADLINE_HEADER,
+  type RetryBudgetOptions,
+  type RetryOptions,
+  type ServiceClient,
+  type ServiceClientHooks,
+  type ServiceClientOptions,
+  type ServiceRequestOptions,
+  type ServiceResponse,
+} from './client/http/index.ts';
+// Registration lifecycle
+export {
+  type GracefulShutdownOptions,
+  gracefulShutdown,
+  type RegisterServiceOptions,
+  type Registration,
+  registerService,
+} from './client/registration/index.ts';
