@@ -106,6 +106,10 @@ export class Catalog {
   readonly #services = new Map<string, ServiceRecord>(); // node\0id -> service
   readonly #byName = new Map<string, Set<string>>(); // lower(name) -> keys
   readonly #checks = new Map<string, CheckRecord>(); // node\0checkId -> check
+  // Secondary indexes, so reads of one service or node do not scan the whole catalog (10k+ instances).
+  readonly #servicesByNode = new Map<string, Set<string>>(); // node -> service keys
+  readonly #checksByOwner = new Map<string, Set<string>>(); // node\0serviceId ('' = node check) -> check keys
+  readonly #checksByNode = new Map<string, Set<string>>(); // node -> check keys
   readonly #topicIndex = new Map<string, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(e: CatalogEvent) => void>();
@@ -135,7 +139,7 @@ export class Catalog {
     }
     for (const ch of snap.checks as CheckRecord[]) {
       if (ch.agent) ch.node = c.local.name;
-      c.#checks.set(recordKey(ch.node, ch.checkId), ch);
+      c.#setCheck(ch);
     }
     // The agent's own node and the records a Consul server always has. Not persisted: rebuilt each start.
     const idx = c.#index;
@@ -154,7 +158,7 @@ export class Catalog {
       modifyIndex: idx,
     });
     const serfKey = recordKey(c.local.name, SERF_CHECK_ID);
-    c.#checks.set(serfKey, {
+    c.#setCheck({
       node: c.local.name,
       checkId: SERF_CHECK_ID,
       name: 'Serf Health Status',
@@ -308,7 +312,9 @@ export class Catalog {
   servicesOnNode(node: string): ServiceRecord[] {
     const n = this.node(node);
     if (!n) return [];
-    return [...this.#services.values()].filter((s) => s.node === n.node).sort(byNodeThenId);
+    return [...(this.#servicesByNode.get(n.node) ?? [])]
+      .map((k) => this.#services.get(k) as ServiceRecord)
+      .sort(byNodeThenId);
   }
 
   /** A check by node and ID. */
@@ -324,9 +330,11 @@ export class Catalog {
   /** The node-level checks of a node plus, with `serviceId`, that instance's checks — Consul's health entry. */
   checksFor(node: string, serviceId?: string): CheckRecord[] {
     const out: CheckRecord[] = [];
-    for (const c of this.#checks.values()) {
-      if (c.node !== node) continue;
-      if (c.serviceId === '' || (serviceId !== undefined && c.serviceId === serviceId)) out.push(c);
+    for (const k of this.#checksByOwner.get(recordKey(node, '')) ?? [])
+      out.push(this.#checks.get(k) as CheckRecord);
+    if (serviceId) {
+      for (const k of this.#checksByOwner.get(recordKey(node, serviceId)) ?? [])
+        out.push(this.#checks.get(k) as CheckRecord);
     }
     return out.sort((a, b) => cmp(a.checkId, b.checkId));
   }
@@ -335,8 +343,8 @@ export class Catalog {
   checksOnNode(node: string): CheckRecord[] {
     const n = this.node(node);
     if (!n) return [];
-    return [...this.#checks.values()]
-      .filter((c) => c.node === n.node)
+    return [...(this.#checksByNode.get(n.node) ?? [])]
+      .map((k) => this.#checks.get(k) as CheckRecord)
       .sort((a, b) => cmp(a.checkId, b.checkId));
   }
 
@@ -344,7 +352,8 @@ export class Catalog {
   checksOfService(name: string): CheckRecord[] {
     const out: CheckRecord[] = [];
     for (const s of this.instancesOf(name)) {
-      for (const c of this.#checks.values()) if (c.node === s.node && c.serviceId === s.id) out.push(c);
+      for (const k of this.#checksByOwner.get(recordKey(s.node, s.id)) ?? [])
+        out.push(this.#checks.get(k) as CheckRecord);
     }
     return out.sort((a, b) => cmp(a.node, b.node) || cmp(a.checkId, b.checkId));
   }
@@ -403,9 +412,7 @@ export class Catalog {
         this.#putCheck(tx, ci, rec);
       }
       if (options.replaceExistingChecks) {
-        for (const c of [...this.#checks.values()]) {
-          if (c.node === node && c.serviceId === rec.id && !keep.has(c.checkId)) this.#deleteCheck(tx, c);
-        }
+        for (const c of this.#ownedChecks(node, rec.id)) if (!keep.has(c.checkId)) this.#deleteCheck(tx, c);
       }
     });
   }
@@ -662,6 +669,7 @@ export class Catalog {
   #indexService(s: ServiceRecord): void {
     const key = recordKey(s.node, s.id);
     this.#services.set(key, s);
+    addTo(this.#servicesByNode, s.node, key);
     const lower = s.name.toLowerCase();
     let set = this.#byName.get(lower);
     if (!set) {
@@ -674,10 +682,34 @@ export class Catalog {
   #unindexService(s: ServiceRecord): void {
     const key = recordKey(s.node, s.id);
     this.#services.delete(key);
+    removeFrom(this.#servicesByNode, s.node, key);
     const lower = s.name.toLowerCase();
     const set = this.#byName.get(lower);
     set?.delete(key);
     if (set && set.size === 0) this.#byName.delete(lower);
+  }
+
+  #setCheck(c: CheckRecord): void {
+    const key = recordKey(c.node, c.checkId);
+    const prev = this.#checks.get(key);
+    if (prev) this.#removeCheck(prev);
+    this.#checks.set(key, c);
+    addTo(this.#checksByOwner, recordKey(c.node, c.serviceId), key);
+    addTo(this.#checksByNode, c.node, key);
+  }
+
+  #removeCheck(c: CheckRecord): void {
+    const key = recordKey(c.node, c.checkId);
+    this.#checks.delete(key);
+    removeFrom(this.#checksByOwner, recordKey(c.node, c.serviceId), key);
+    removeFrom(this.#checksByNode, c.node, key);
+  }
+
+  /** The checks of one instance (a copy: safe to delete while iterating). */
+  #ownedChecks(node: string, serviceId: string): CheckRecord[] {
+    return [...(this.#checksByOwner.get(recordKey(node, serviceId)) ?? [])].map(
+      (k) => this.#checks.get(k) as CheckRecord,
+    );
   }
 
   #deleteService(tx: Tx, s: ServiceRecord): void {
@@ -685,9 +717,7 @@ export class Catalog {
     this.#unindexService(s);
     tx.del('services', key, this.#ephemeral.delete(`services:${key}`));
     tx.touch(Topic.services, Topic.service(s.name), Topic.node(s.node));
-    for (const c of [...this.#checks.values()]) {
-      if (c.node === s.node && c.serviceId === s.id) this.#deleteCheck(tx, c);
-    }
+    for (const c of this.#ownedChecks(s.node, s.id)) this.#deleteCheck(tx, c);
   }
 
   #putCheck(tx: Tx, ci: CheckInput, svc?: ServiceRecord, node = this.local.name, agent = true): void {
@@ -718,7 +748,7 @@ export class Catalog {
 
   #storeCheck(tx: Tx, c: CheckRecord): void {
     const key = recordKey(c.node, c.checkId);
-    this.#checks.set(key, c);
+    this.#setCheck(c);
     tx.put('checks', key, c, this.#ephemeral.has(`checks:${key}`));
     tx.touch(Topic.checks, Topic.node(c.node));
     if (c.serviceId) tx.touch(Topic.service(c.serviceName));
@@ -727,13 +757,29 @@ export class Catalog {
 
   #deleteCheck(tx: Tx, c: CheckRecord): void {
     const key = recordKey(c.node, c.checkId);
-    this.#checks.delete(key);
+    this.#removeCheck(c);
     tx.del('checks', key, this.#ephemeral.delete(`checks:${key}`));
     tx.touch(Topic.checks, Topic.node(c.node));
     if (c.serviceId) tx.touch(Topic.service(c.serviceName));
     else for (const s of this.servicesOnNode(c.node)) tx.touch(Topic.service(s.name));
     tx.events.push({ type: 'check-removed', check: c });
   }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  let set = index.get(key);
+  if (!set) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(value);
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(value);
+  if (set.size === 0) index.delete(key);
 }
 
 function unknownCheck(id: string) {
