@@ -405,7 +405,8 @@ export class Catalog {
       };
       this.#indexService(rec);
       tx.put('services', key, rec);
-      tx.touch(Topic.services, Topic.service(rec.name), Topic.node(node));
+      // checks carry ServiceTags, so check reads (health/state) move with the service too
+      tx.touch(Topic.services, Topic.service(rec.name), Topic.node(node), Topic.checks);
       const keep = new Set<string>();
       for (const ci of checks) {
         keep.add(ci.checkId);
@@ -556,7 +557,8 @@ export class Catalog {
         };
         this.#nodes.set(lower, rec);
         tx.put('nodes', lower, rec);
-        tx.touch(Topic.nodes, Topic.node(nodeName));
+        // services (node-meta filters) and checks (health/state?node-meta) read node fields too
+        tx.touch(Topic.nodes, Topic.node(nodeName), Topic.services, Topic.checks);
         // health/service entries embed the node: its watchers must see a node change too
         for (const s of this.servicesOnNode(nodeName)) tx.touch(Topic.service(s.name));
       }
@@ -576,7 +578,7 @@ export class Catalog {
         };
         this.#indexService(svc);
         tx.put('services', key, svc);
-        tx.touch(Topic.services, Topic.service(svc.name), Topic.node(nodeName));
+        tx.touch(Topic.services, Topic.service(svc.name), Topic.node(nodeName), Topic.checks);
       }
       for (const ci of req.checks) {
         let owner: ServiceRecord | undefined;

@@ -26,7 +26,7 @@ function applyFilter<T>(items: T[], q: Query): T[] {
 
 function parseEnable(q: Query): boolean {
   const v = one(q, 'enable');
-  if (v === undefined) throw new HttpError(400, 'Missing value for enable');
+  if (v === undefined || v === '') throw new HttpError(400, 'Missing value for enable');
   const b = parseBool(v);
   if (b === undefined) throw new HttpError(400, `Invalid value for enable: ${JSON.stringify(v)}`);
   return b;
