@@ -22,11 +22,20 @@ export const ERRORS = {
   },
   PHARE_ERR_FILE_WRITE: { status: 500, summary: 'A file could not be written; nothing was changed.' },
   PHARE_ERR_SERVICE_NOT_FOUND: { status: 503, summary: 'Discovery knows no instance of the named service.' },
-  PHARE_ERR_NO_HEALTHY_INSTANCE: { status: 503, summary: 'The service has instances, but none is healthy or available.' },
+  PHARE_ERR_NO_HEALTHY_INSTANCE: {
+    status: 503,
+    summary: 'The service has instances, but none is healthy or available.',
+  },
   PHARE_ERR_DEADLINE_EXCEEDED: { status: 504, summary: 'The call did not finish within its deadline.' },
-  PHARE_ERR_RETRY_BUDGET_EXHAUSTED: { status: 503, summary: 'A retry was needed but the retry budget is spent.' },
+  PHARE_ERR_RETRY_BUDGET_EXHAUSTED: {
+    status: 503,
+    summary: 'A retry was needed but the retry budget is spent.',
+  },
   PHARE_ERR_UPSTREAM: { status: 502, summary: 'The service answered with a retryable failure on every try.' },
-  PHARE_ERR_CIRCUIT_OPEN: { status: 503, summary: 'Every instance of the service has an open circuit breaker.' },
+  PHARE_ERR_CIRCUIT_OPEN: {
+    status: 503,
+    summary: 'Every instance of the service has an open circuit breaker.',
+  },
 } as const;
 
 /** A code from the error table. */

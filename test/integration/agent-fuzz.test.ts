@@ -311,7 +311,11 @@ test('random requests: status < 500 except documented 500s, no state change on f
       if (r.status >= 400 && !healthEndpoint)
         assert.equal(await state(), before, `state changed by a failed request: ${where}`);
     }),
-    { numRuns: Number(process.env['PHARE_FUZZ_RUNS'] ?? 400), interruptAfterTimeLimit: Number(process.env['PHARE_FUZZ_MS'] ?? 20_000), markInterruptAsFailure: false },
+    {
+      numRuns: Number(process.env['PHARE_FUZZ_RUNS'] ?? 400),
+      interruptAfterTimeLimit: Number(process.env['PHARE_FUZZ_MS'] ?? 20_000),
+      markInterruptAsFailure: false,
+    },
   );
   const leader = await call(agent.url, 'GET', '/v1/status/leader');
   assert.equal(leader.status, 200);
