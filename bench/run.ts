@@ -7,6 +7,12 @@
  *   BENCH_QUICK=1 npx node bench/run.ts    # smoke run, ~2 s per measurement; written to bench/results/tmp/quick.md
  *
  * bench/dns.ts (the DNS benchmark) is run too when it exists; its markdown is included as is.
+ * Each benchmark also runs alone: `npx node bench/http.ts` (register, blocking, checks, dns).
+ *
+ * Environment: BENCH_DURATION (s per measured run, default 10), BENCH_QUICK=1, BENCH_ATTEMPTS (re-runs of a
+ * benchmark other processes disturbed, default 2), BENCH_QUIET_WAIT (s to wait for idle CPUs before each,
+ * default 180), SERVER_CPU / LOADGEN_CPU (default 1 / 0), BENCH_HTTP_RUNS (default 3), BENCH_CHECKS
+ * (instances, default 10000), BENCH_AGENT_NODE_ARGS (extra node flags for the agent, e.g. `--cpu-prof`).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +32,10 @@ import {
 /** Before each benchmark, wait up to this long for other processes to leave the CPUs alone. */
 const QUIET_WAIT_S = Number(process.env.BENCH_QUIET_WAIT ?? (QUICK ? 0 : 180));
 const QUIET_BUSY = 0.15;
+/** A run during which other processes used more than this share of the CPUs counts as disturbed. */
+const DISTURBED = 0.1;
+/** Runs per benchmark at most, while they come out disturbed (`BENCH_ATTEMPTS`, default 2; 1 when quick). */
+const ATTEMPTS = QUICK ? 1 : Number(process.env.BENCH_ATTEMPTS ?? 2);
 
 const BENCHES = ['http', 'register', 'blocking', 'checks', 'dns'];
 
@@ -85,6 +95,18 @@ function runOne(name: string): Promise<Outcome> {
   });
 }
 
+/** Waits (up to QUIET_WAIT_S) until the CPUs are mostly idle; returns the last busy fraction seen. */
+async function waitQuiet(name: string): Promise<number> {
+  let busy = await machineBusy(QUICK ? 200 : 1000);
+  const until = performance.now() + QUIET_WAIT_S * 1000;
+  while (busy > QUIET_BUSY && performance.now() < until) {
+    process.stderr.write(`bench: machine ${fmt(busy * 100)} % busy, waiting for quiet before ${name} …\n`);
+    await sleep(4000);
+    busy = await machineBusy();
+  }
+  return busy;
+}
+
 async function main(): Promise<number> {
   const header = [
     `## Phare benchmarks${QUICK ? ' (BENCH_QUICK=1 smoke run: figures are not meaningful)' : ''}`,
@@ -97,20 +119,21 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const name of BENCHES) {
     if (!existsSync(join(REPO_ROOT, 'bench', `${name}.ts`))) continue;
-    let busy = await machineBusy(QUICK ? 200 : 1000);
-    for (
-      const until = performance.now() + QUIET_WAIT_S * 1000;
-      busy > QUIET_BUSY && performance.now() < until;
-    ) {
-      process.stderr.write(`bench: machine ${fmt(busy * 100)} % busy, waiting for quiet before ${name} …\n`);
-      await sleep(4000);
-      busy = await machineBusy();
+    // on a shared box, a run that other processes disturbed is repeated; the least disturbed one is kept
+    let best: (Outcome & { busy: number }) | undefined;
+    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      const busy = await waitQuiet(name);
+      process.stderr.write(`bench: ${name}${attempt > 1 ? ` (attempt ${attempt})` : ''} …\n`);
+      const o = { ...(await runOne(name)), busy };
+      process.stderr.write(
+        `bench: ${name} ${o.ok ? 'done' : 'FAILED'} in ${o.seconds.toFixed(0)} s (others used ${fmt(o.otherShare * 100)} % of the CPUs)\n`,
+      );
+      if (!best || (o.ok && (!best.ok || o.otherShare < best.otherShare))) best = o;
+      if (!o.ok || o.otherShare <= DISTURBED) break;
     }
-    process.stderr.write(`bench: ${name} …\n`);
-    const o = await runOne(name);
+    const o = best as Outcome & { busy: number };
     if (!o.ok) failed++;
-    process.stderr.write(`bench: ${name} ${o.ok ? 'done' : 'FAILED'} in ${o.seconds.toFixed(0)} s\n`);
-    const section = `${o.markdown}\n\n_(${name}: ${o.seconds.toFixed(0)} s; machine ${fmt(busy * 100)} % busy just before; other processes used ${fmt(o.otherCpuS, 1)} CPU-s during it, ${fmt(o.otherShare * 100)} % of both cores${o.otherShare > 0.1 ? ' — **figures disturbed by other load**' : ''})_`;
+    const section = `${o.markdown}\n\n_(${name}: ${o.seconds.toFixed(0)} s; machine ${fmt(o.busy * 100)} % busy just before; other processes used ${fmt(o.otherCpuS, 1)} CPU-s during it, ${fmt(o.otherShare * 100)} % of both cores${o.otherShare > DISTURBED ? ' — **figures disturbed by other load**' : ''})_`;
     sections.push(section);
     process.stdout.write(`\n${section}\n`);
   }
