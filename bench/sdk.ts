@@ -1,206 +1,304 @@
 /**
- * SDK benchmark: `client.get(service, path)` against plain undici to a fixed URL (same backend, same run),
- * and against the pattern it replaces — one registry HTTP lookup per request plus a random pick. Then
- * failover: kill -9 of one of three backends under steady load, time until no try goes to it any more, and
- * failed calls meanwhile. Backends and the agent run pinned to the server CPU, the client to the loadgen CPU.
+ * SDK benchmark (issue 3): `client.get(service, path)` against plain undici to a fixed URL, and against the
+ * pattern it replaces — one registry lookup per request (`GET /v1/health/service/<name>?passing` to the agent,
+ * JSON.parse, random pick, then the call). Then failover: kill -9 of one of three backends under steady
+ * load, time until no try goes to it any more, and failed calls meanwhile.
  *
- *   npx node bench/sdk.ts                  # 10 s per throughput run
+ * Fairness rules:
+ * - this process (the load generator: all three clients) runs on CPU 0 (`taskset`, bench/lib.ts), the
+ *   backend and the agent on CPU 1;
+ * - one backend process for all three variants: it listens on 10 ports, registered as the 10 instances of
+ *   `bench` (a realistic service size, so the lookup answer is a realistic ~10-entry body); plain undici
+ *   talks to one of those ports;
+ * - the same number of concurrent callers for all three, each variant warmed up before each measured run;
+ * - 3 rounds (`SDK_BENCH_RUNS`), the variants alternating with the order rotated per round, each round
+ *   started on a quiet machine (waits up to `BENCH_QUIET_WAIT` s for idle CPUs); medians are reported;
+ * - the lookup baseline is written the way teams write it but with the fastest stock tools: undici
+ *   `Pool.request` (not `fetch`) with keep-alive both to the agent and to the instances (a pool per origin,
+ *   cached), `body.json()`, `Math.random()`. The SDK client runs with its defaults (retries, outlier
+ *   ejection, circuit breaker, deadline header all on).
+ *
+ *   npx node bench/sdk.ts                  # 10 s per measured run
  *   BENCH_DURATION=3 npx node bench/sdk.ts
+ *   SDK_BENCH_VARIANTS=sdk SDK_BENCH_FAILOVER=0 npx node --cpu-prof bench/sdk.ts   # profile one variant
  *
- * `--backend` is the child mode: a plain node:http server answering a small JSON body.
+ * `--backend <n>` is the child mode: a plain node:http server on n ports answering a small JSON body.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { Pool } from 'undici';
+import { Pool, request as undiciRequest } from 'undici';
 import { createConsulClient, createDiscovery, createServiceClient } from '../src/index.ts';
 import {
   benchMain,
+  cpuSeconds,
   DURATION,
   fmt,
   isMain,
+  machineBusy,
+  median,
   type Proc,
+  QUICK,
   REPO_ROOT,
   SERVER_CPU,
   sleep,
   spawnPinned,
   startAgent,
+  systemJiffies,
   table,
   verdict,
 } from './lib.ts';
 
 const CONCURRENCY = Number(process.env.SDK_BENCH_CONCURRENCY ?? 32);
+const INSTANCES = Number(process.env.SDK_BENCH_INSTANCES ?? 10);
+const RUNS = QUICK ? 1 : Number(process.env.SDK_BENCH_RUNS ?? 3);
+const WARMUP_S = QUICK ? 0.5 : 2;
+const QUIET_WAIT_S = Number(process.env.BENCH_QUIET_WAIT ?? (QUICK ? 0 : 180));
+const QUIET_BUSY = 0.15;
+const PATH = '/items/1';
+const LOOKUP = '/v1/health/service/bench?passing';
 const logger = pino({ level: 'silent' });
 
-function backendMode(): void {
-  const body = JSON.stringify({ ok: true, service: 'bench' });
-  const server = createServer((req, res) => {
+type Variant = 'plain' | 'sdk' | 'lookup';
+const ALL: Variant[] = ['plain', 'sdk', 'lookup'];
+const VARIANTS = (process.env.SDK_BENCH_VARIANTS?.split(',') ?? ALL).filter((v): v is Variant =>
+  ALL.includes(v as Variant),
+);
+
+function backendMode(n: number): void {
+  const body = JSON.stringify({ id: 1, name: 'item one', price: 42, tags: ['a', 'b'] });
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     req.resume();
-    res.setHeader('content-type', 'application/json');
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
-  });
-  server.keepAliveTimeout = 30_000;
-  server.listen(0, '127.0.0.1', () =>
-    process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`),
-  );
+  };
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = createServer(handler);
+    server.keepAliveTimeout = 30_000;
+    server.listen(0, '127.0.0.1', () => {
+      ports.push((server.address() as AddressInfo).port);
+      if (ports.length === n) process.stdout.write(`PORTS ${ports.join(',')}\n`);
+    });
+  }
 }
 
-async function backend(): Promise<Proc & { port: number }> {
-  const p = await spawnPinned(SERVER_CPU, [`${REPO_ROOT}/bench/sdk.ts`, '--backend'], /PORT (\d+)/);
-  return { ...p, port: Number(p.match) };
+async function backend(n = 1): Promise<Proc & { ports: number[] }> {
+  const p = await spawnPinned(
+    SERVER_CPU,
+    [`${REPO_ROOT}/bench/sdk.ts`, '--backend', String(n)],
+    /PORTS ([\d,]+)/,
+  );
+  return { ...p, ports: p.match.split(',').map(Number) };
 }
 
-/** Runs `fn` in `CONCURRENCY` loops for `seconds`; returns calls per second and failures. */
-async function measure(seconds: number, fn: () => Promise<void>): Promise<{ rps: number; failed: number }> {
-  // warm-up (JIT, connections)
-  const warmEnd = performance.now() + Math.min(1_000, seconds * 200);
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < warmEnd) await fn().catch(() => {});
-    }),
-  );
+interface Measured {
+  rps: number;
+  failed: number;
+  /** Load generator CPU per call, in µs (this process). */
+  clientUs: number;
+  /** Backend + agent CPU per call, in µs. */
+  serverUs: number;
+  /** Share of both CPUs other processes used during the run. */
+  others: number;
+}
+
+/** Runs `fn` in `CONCURRENCY` loops: a warm-up, then `seconds` measured. */
+async function measure(seconds: number, serverPids: number[], fn: () => Promise<void>): Promise<Measured> {
+  const loops = async (until: number, onDone: (ok: boolean) => void) =>
+    Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < until) {
+          try {
+            await fn();
+            onDone(true);
+          } catch {
+            onDone(false);
+          }
+        }
+      }),
+    );
+  await loops(performance.now() + WARMUP_S * 1000, () => {});
   let done = 0;
   let failed = 0;
+  const servers = () => serverPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+  const sys0 = systemJiffies();
+  const cpu0 = process.cpuUsage();
+  const srv0 = servers();
   const start = performance.now();
-  const end = start + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < end) {
-        try {
-          await fn();
-          done++;
-        } catch {
-          failed++;
-        }
-      }
-    }),
-  );
-  return { rps: done / ((performance.now() - start) / 1000), failed };
+  await loops(start + seconds * 1000, (ok) => {
+    if (ok) done++;
+    else failed++;
+  });
+  const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const clientS = (cpu.user + cpu.system) / 1e6;
+  const serverS = servers() - srv0;
+  const sys1 = systemJiffies();
+  // /proc/stat counts in USER_HZ (100/s)
+  const busyS = (sys1.busy - sys0.busy) / 100;
+  const totalS = (sys1.total - sys0.total) / 100;
+  const others = Math.max(0, busyS - clientS - serverS) / Math.max(1e-9, totalS);
+  return {
+    rps: done / elapsed,
+    failed,
+    clientUs: (clientS / Math.max(1, done)) * 1e6,
+    serverUs: (serverS / Math.max(1, done)) * 1e6,
+    others,
+  };
 }
 
-async function run(): Promise<string> {
-  const agent = await startAgent('dev');
-  const consul = createConsulClient({ address: agent.url });
-  const backends: (Proc & { port: number })[] = [];
-  const out: string[] = ['## SDK: service client vs plain undici vs lookup-per-request', ''];
-  try {
-    // Throughput: one backend, so every variant talks to the same server.
-    const b = await backend();
-    backends.push(b);
-    await consul.agent.register({ Name: 'bench', ID: 'bench-1', Address: '127.0.0.1', Port: b.port });
+/** Waits (up to QUIET_WAIT_S) until other processes leave the CPUs mostly idle. */
+async function waitQuiet(): Promise<number> {
+  let busy = await machineBusy(QUICK ? 200 : 1000);
+  const until = performance.now() + QUIET_WAIT_S * 1000;
+  while (busy > QUIET_BUSY && performance.now() < until) {
+    process.stderr.write(`bench sdk: machine ${fmt(busy * 100)} % busy, waiting for quiet …\n`);
+    await sleep(3000);
+    busy = await machineBusy();
+  }
+  return busy;
+}
 
-    const pool = new Pool(`http://127.0.0.1:${b.port}`, { connections: CONCURRENCY });
-    const plain = await measure(DURATION, async () => {
-      const res = await pool.request({ path: '/items/1', method: 'GET' });
+async function registerBench(agentUrl: string, ports: number[]): Promise<void> {
+  for (const [i, port] of ports.entries()) {
+    const res = await undiciRequest(`${agentUrl}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        ID: `bench-${i}`,
+        Name: 'bench',
+        Address: '127.0.0.1',
+        Port: port,
+        Tags: ['v1', 'primary'],
+        Meta: { version: '1.4.2', zone: `zone-${i % 3}` },
+        Check: { CheckID: `bench-${i}-ttl`, Name: 'bench alive', TTL: '30m', Status: 'passing' },
+      }),
+    });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`register bench-${i}: HTTP ${res.statusCode}`);
+  }
+}
+
+interface ServiceEntryLite {
+  Node: { Address: string };
+  Service: { Address: string; Port: number };
+}
+
+async function throughput(out: string[], agentUrl: string, b: Proc & { ports: number[] }, agentPid: number) {
+  await registerBench(agentUrl, b.ports);
+  const first = b.ports[0] as number;
+
+  const plainPool = new Pool(`http://127.0.0.1:${first}`, { connections: CONCURRENCY });
+  const discovery = createDiscovery({ consul: { address: agentUrl }, logger });
+  const client = createServiceClient({ discovery, logger });
+  const registry = new Pool(agentUrl, { connections: CONCURRENCY });
+  const lookupPools = new Map<string, Pool>();
+
+  const fns: Record<Variant, () => Promise<void>> = {
+    async plain() {
+      const res = await plainPool.request({ path: PATH, method: 'GET' });
       await res.body.json();
-    });
-    await pool.close();
-
-    const discovery = createDiscovery({ consul: { address: agent.url }, logger });
-    const client = createServiceClient({ discovery, logger, connections: CONCURRENCY });
-    const sdk = await measure(DURATION, async () => {
-      const res = await client.get('bench', '/items/1');
+    },
+    async sdk() {
+      const res = await client.get('bench', PATH);
       await res.json();
-    });
-
+    },
     // The wrapper teams hand-write: ask the registry on every call, pick at random, call.
-    const lookupPools = new Map<string, Pool>();
-    const naive = await measure(DURATION, async () => {
-      const { value } = await consul.health.service('bench', { passing: true });
-      const e = value[Math.floor(Math.random() * value.length)];
-      if (!e) throw new Error('no instance');
+    async lookup() {
+      const r = await registry.request({ path: LOOKUP, method: 'GET' });
+      const entries = (await r.body.json()) as ServiceEntryLite[];
+      if (r.statusCode !== 200 || entries.length === 0) throw new Error('no instance');
+      const e = entries[Math.floor(Math.random() * entries.length)] as ServiceEntryLite;
       const origin = `http://${e.Service.Address || e.Node.Address}:${e.Service.Port}`;
       let p = lookupPools.get(origin);
       if (!p) {
         p = new Pool(origin, { connections: CONCURRENCY });
         lookupPools.set(origin, p);
       }
-      const res = await p.request({ path: '/items/1', method: 'GET' });
+      const res = await p.request({ path: PATH, method: 'GET' });
       await res.body.json();
-    });
-    for (const p of lookupPools.values()) await p.close();
+    },
+  };
 
-    const vsPlain = sdk.rps / plain.rps;
-    const vsNaive = sdk.rps / naive.rps;
-    out.push(
-      table(
-        ['variant', 'calls/s', 'failed', 'ratio'],
-        [
-          ['plain undici Pool, fixed URL', fmt(plain.rps), plain.failed, '1.00×'],
-          ['phare `client.get(service, path)`', fmt(sdk.rps), sdk.failed, `${fmt(vsPlain, 2)}× of plain`],
-          [
-            'registry lookup per call + random pick',
-            fmt(naive.rps),
-            naive.failed,
-            `phare = ${fmt(vsNaive, 1)}× this`,
-          ],
-        ],
-      ),
-      '',
-      `- ${CONCURRENCY} concurrent callers, ${DURATION} s each after a warm-up; backend and agent on CPU ${SERVER_CPU}.`,
-      `- target ≥ 0.9× plain undici: ${verdict(vsPlain >= 0.9, `${fmt(vsPlain, 2)}×`)}; target ≥ 3× lookup-per-call: ${verdict(vsNaive >= 3, `${fmt(vsNaive, 1)}×`)}`,
-      '',
-    );
-    await client.close();
-    await discovery.close();
+  // sanity: the lookup answer has every instance, and every variant gets a 200
+  const check = (await (await undiciRequest(`${agentUrl}${LOOKUP}`)).body.json()) as unknown[];
+  if (check.length !== INSTANCES)
+    throw new Error(`expected ${INSTANCES} passing instances, got ${check.length}`);
+  for (const v of VARIANTS) await fns[v]();
 
-    // Failover: three backends, kill -9 one under load.
-    const three = [await backend(), await backend(), await backend()];
-    backends.push(...three);
-    for (const x of three) {
-      await consul.agent.register({ Name: 'fo', ID: `fo-${x.port}`, Address: '127.0.0.1', Port: x.port });
+  const results: Record<Variant, Measured[]> = { plain: [], sdk: [], lookup: [] };
+  const quiet: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    quiet.push(await waitQuiet());
+    // rotate the order per round so no variant always runs first (or right after the costliest one)
+    for (let i = 0; i < VARIANTS.length; i++) {
+      const v = VARIANTS[(i + r) % VARIANTS.length] as Variant;
+      process.stderr.write(`bench sdk: round ${r + 1}/${RUNS} ${v} …\n`);
+      results[v].push(await measure(DURATION, [b.pid, agentPid], fns[v]));
     }
-    const victim = three[1] as Proc & { port: number };
-    let killedAt = 0;
-    let lastTryToVictim = 0;
-    const d2 = createDiscovery({ consul: { address: agent.url }, logger });
-    const c2 = createServiceClient({
-      discovery: d2,
-      logger,
-      hooks: {
-        onTry: ({ instance }) => {
-          if (killedAt && instance.port === victim.port) lastTryToVictim = performance.now();
-        },
-      },
-    });
-    let running = true;
-    let ok = 0;
-    let failed = 0;
-    const loops = Array.from({ length: 16 }, async () => {
-      while (running) {
-        try {
-          const res = await c2.get('fo', '/');
-          await res.body.dump();
-          ok++;
-        } catch {
-          failed++;
-        }
-      }
-    });
-    await sleep(1_000);
-    killedAt = performance.now();
-    victim.child.kill('SIGKILL');
-    await sleep(3_000);
-    running = false;
-    await Promise.all(loops);
-    const stopMs = lastTryToVictim ? lastTryToVictim - killedAt : 0;
+  }
+  await client.close();
+  await discovery.close();
+  await plainPool.close();
+  await registry.close();
+  for (const p of lookupPools.values()) await p.close();
+
+  const med = (v: Variant, k: keyof Measured) => median(results[v].map((x) => x[k]));
+  const rps = (v: Variant) => med(v, 'rps');
+  const vsPlain = rps('sdk') / rps('plain');
+  const vsLookup = rps('sdk') / rps('lookup');
+  const names: Record<Variant, string> = {
+    plain: 'plain undici `Pool`, fixed URL',
+    sdk: 'phare `client.get(service, path)`',
+    lookup: 'registry lookup per call + random pick',
+  };
+  const ratio: Record<Variant, string> = {
+    plain: '1.00×',
+    sdk: `${fmt(vsPlain, 2)}× of plain`,
+    lookup: `phare = ${fmt(vsLookup, 1)}× this`,
+  };
+  const rows = VARIANTS.map((v) => [
+    names[v],
+    fmt(rps(v)),
+    results[v].map((x) => fmt(x.rps)).join(' / '),
+    fmt(med(v, 'clientUs'), 1),
+    fmt(med(v, 'serverUs'), 1),
+    results[v].reduce((s, x) => s + x.failed, 0),
+    ratio[v],
+  ]);
+  const roundRatios = (other: Variant) =>
+    results.sdk.map((x, i) => fmt(x.rps / (results[other][i]?.rps ?? Number.NaN), 2)).join(' / ');
+  const maxOthers = Math.max(...VARIANTS.flatMap((v) => results[v].map((x) => x.others)));
+  out.push(
+    table(
+      ['variant', 'calls/s (median)', 'runs', 'client CPU µs/call', 'server CPU µs/call', 'failed', 'ratio'],
+      rows,
+    ),
+    '',
+    `- ${CONCURRENCY} concurrent callers per variant; ${RUNS} round(s), variants alternating (order rotated per round), each run ${WARMUP_S} s warm-up + ${DURATION} s measured; medians shown.`,
+    `- one backend process (node:http, ${INSTANCES} ports = the ${INSTANCES} instances of \`bench\`, each with a passing TTL check) and \`phare agent --dev\` on CPU ${SERVER_CPU}; all clients in one process on the load-generator CPU. Plain undici uses one of the ${INSTANCES} ports; the lookup baseline uses undici \`Pool.request\` with keep-alive to the agent and to each instance.`,
+    `- client CPU µs/call is this process's CPU time per completed call (the cost of the client code itself, less sensitive to machine noise than calls/s); server CPU is backend + agent.`,
+    `- machine ${quiet.map((q) => `${fmt(q * 100)} %`).join(' / ')} busy before each round; other processes used at most ${fmt(maxOthers * 100)} % of both CPUs during any run${maxOthers > 0.1 ? ' — **figures disturbed by other load**' : ''}.`,
+  );
+  if (VARIANTS.length === ALL.length) {
     out.push(
-      '### Failover after kill -9 of one of three backends (16 callers, idempotent GETs)',
-      '',
-      table(
-        ['measure', 'value'],
-        [
-          ['time from kill -9 until the last try to it', `${fmt(stopMs, 1)} ms`],
-          ['failed calls', String(failed)],
-          ['calls served in the 4 s window', fmt(ok)],
-        ],
-      ),
-      '',
-      `- target < 1 s and zero failures: ${verdict(stopMs < 1_000 && failed === 0)}`,
-      '- tries to the dead backend end when outlier ejection removes it (3 consecutive connect errors); each failed try is retried on another instance.',
+      `- per-round ratios phare / plain: ${roundRatios('plain')}; phare / lookup: ${roundRatios('lookup')}.`,
+      `- target ≥ 0.9× plain undici: ${verdict(vsPlain >= 0.9, `${fmt(vsPlain, 2)}×`)}; target ≥ 3× lookup-per-call: ${verdict(vsLookup >= 3, `${fmt(vsLookup, 1)}×`)}`,
     );
-    await c2.close();
-    await d2.close();
+  }
+  out.push('');
+}
+
+async function run(): Promise<string> {
+  const agent = await startAgent('dev');
+  const consul = createConsulClient({ address: agent.url });
+  const backends: Proc[] = [];
+  const out: string[] = ['### SDK: service client vs plain undici vs lookup-per-request', ''];
+  try {
+    const b = await backend(INSTANCES);
+    backends.push(b);
+    await throughput(out, agent.url, b, agent.pid);
+    if (process.env.SDK_BENCH_FAILOVER !== '0') await failover(out, agent.url, consul, backends);
   } finally {
     await consul.close();
     for (const b of backends) await b.stop();
@@ -209,5 +307,73 @@ async function run(): Promise<string> {
   return out.join('\n');
 }
 
-if (process.argv.includes('--backend')) backendMode();
+async function failover(
+  out: string[],
+  agentUrl: string,
+  consul: ReturnType<typeof createConsulClient>,
+  backends: Proc[],
+): Promise<void> {
+  // Three backends, kill -9 one under load.
+  const three = [await backend(), await backend(), await backend()];
+  backends.push(...three);
+  for (const x of three) {
+    const port = x.ports[0] as number;
+    await consul.agent.register({ Name: 'fo', ID: `fo-${port}`, Address: '127.0.0.1', Port: port });
+  }
+  const victim = three[1] as Proc & { ports: number[] };
+  const victimPort = victim.ports[0];
+  let killedAt = 0;
+  let lastTryToVictim = 0;
+  const d2 = createDiscovery({ consul: { address: agentUrl }, logger });
+  const c2 = createServiceClient({
+    discovery: d2,
+    logger,
+    hooks: {
+      onTry: ({ instance }) => {
+        if (killedAt && instance.port === victimPort) lastTryToVictim = performance.now();
+      },
+    },
+  });
+  let running = true;
+  let ok = 0;
+  let failed = 0;
+  const loops = Array.from({ length: 16 }, async () => {
+    while (running) {
+      try {
+        const res = await c2.get('fo', '/');
+        await res.body.dump();
+        ok++;
+      } catch {
+        failed++;
+      }
+    }
+  });
+  await sleep(1_000);
+  killedAt = performance.now();
+  victim.child.kill('SIGKILL');
+  await sleep(3_000);
+  running = false;
+  await Promise.all(loops);
+  const stopMs = lastTryToVictim ? lastTryToVictim - killedAt : 0;
+  out.push(
+    '### Failover after kill -9 of one of three backends (16 callers, idempotent GETs)',
+    '',
+    table(
+      ['measure', 'value'],
+      [
+        ['time from kill -9 until the last try to it', `${fmt(stopMs, 1)} ms`],
+        ['failed calls', String(failed)],
+        ['calls served in the 4 s window', fmt(ok)],
+      ],
+    ),
+    '',
+    `- target < 1 s and zero failures: ${verdict(stopMs < 1_000 && failed === 0)}`,
+    '- tries to the dead backend end when outlier ejection removes it (3 consecutive connect errors); each failed try is retried on another instance.',
+  );
+  await c2.close();
+  await d2.close();
+}
+
+const bi = process.argv.indexOf('--backend');
+if (bi >= 0) backendMode(Number(process.argv[bi + 1] ?? 1));
 else if (isMain(import.meta)) await benchMain(run);
