@@ -4,13 +4,17 @@
  */
 import { Command, CommanderError } from 'commander';
 import { PhareError } from '../api/index.ts';
-import { register as registerAgent } from './commands/agent.ts';
-import { register as registerConfig } from './commands/config.ts';
-import { register as registerPorts } from './commands/ports.ts';
-import type { CliIo } from './io.ts';
+import type { CliIo, RegisterCommand } from './io.ts';
 
-/** Commands known to the CLI, in help order. */
-const COMMANDS = [registerAgent, registerPorts, registerConfig];
+/**
+ * Commands known to the CLI, in help order. Loaded on demand: `phare agent` does not pay for loading
+ * `ports` or `config` (cold start matters for the agent).
+ */
+const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
+  agent: () => import('./commands/agent.ts'),
+  config: () => import('./commands/config.ts'),
+  ports: () => import('./commands/ports.ts'),
+};
 
 /**
  * Runs the CLI and resolves to the process exit code. Long-running commands (the agent) resolve when
@@ -25,7 +29,12 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
   const state = { code: 0 };
-  for (const reg of COMMANDS) reg(program, io, state);
+  const first = argv[0];
+  const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
+  for (const name of names) {
+    const { register } = await (COMMANDS[name] as () => Promise<{ register: RegisterCommand }>)();
+    register(program, io, state);
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return state.code;

@@ -5,7 +5,11 @@
  * `HTTP GET <url>: 200 OK Output: <body>` with at most `OutputMaxSize` bytes of body.
  */
 import { STATUS_CODES } from 'node:http';
-import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+
+// undici is loaded with the first HTTP check, not at agent start: it is the largest import on the cold path.
+let undici: typeof import('undici') | undefined;
+
 import type { CheckDefinition } from '../catalog/index.ts';
 import {
   type CheckResult,
@@ -35,13 +39,13 @@ const MAX_REDIRECTS = 10;
 export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
   const dispatchers = new Map<string, { base: Agent; follow: Dispatcher; direct: Dispatcher }>();
 
-  function dispatcherFor(def: CheckDefinition): Dispatcher {
+  function dispatcherFor(u: typeof import('undici'), def: CheckDefinition): Dispatcher {
     const key = `${def.tlsSkipVerify ? 1 : 0}|${def.tlsServerName ?? ''}`;
     let d = dispatchers.get(key);
     if (!d) {
       // pipelining 0 turns keep-alive off: Consul's check transport sets DisableKeepAlives so a probe
       // always measures a fresh connect, and a backend never sees thousands of idle sockets from us.
-      const base = new Agent({
+      const base = new u.Agent({
         pipelining: 0,
         connect: {
           rejectUnauthorized: !def.tlsSkipVerify,
@@ -51,7 +55,7 @@ export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
       d = {
         base,
         direct: base,
-        follow: base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS })),
+        follow: base.compose(u.interceptors.redirect({ maxRedirections: MAX_REDIRECTS })),
       };
       dispatchers.set(key, d);
     }
@@ -70,11 +74,12 @@ export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
     const maxSize = def.outputMaxSize > 0 ? def.outputMaxSize : DEFAULT_OUTPUT_MAX_SIZE;
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, {
+      undici ??= await import('undici');
+      res = await undici.request(url, {
         method: method as Dispatcher.HttpMethod,
         headers: headersOf(def),
         body: def.body ? def.body : undefined,
-        dispatcher: dispatcherFor(def),
+        dispatcher: dispatcherFor(undici, def),
         signal: both,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
