@@ -21,6 +21,9 @@ export class ServiceEndpoints {
   /** Endpoints eligible by health (passing, or all when not filtering). */
   healthy: Endpoint[] = [];
   readonly #byId = new Map<string, Endpoint>();
+  // The answers of the common case, built once per discovery version (frozen: callers share them).
+  #healthyCandidates: Candidates = Object.freeze({ list: this.healthy, panic: false });
+  #allCandidates: Candidates = Object.freeze({ list: this.all, panic: true });
 
   /** Brings the endpoints in line with a discovery set; `onRemove` releases a gone endpoint's pool. */
   sync(set: ServiceSet, passingOnly: boolean, onRemove: (e: Endpoint) => void): void {
@@ -49,6 +52,8 @@ export class ServiceEndpoints {
     }
     this.all = all;
     this.healthy = passingOnly ? all.filter((e) => e.instance.status === 'passing') : all;
+    this.#healthyCandidates = Object.freeze({ list: this.healthy, panic: false });
+    this.#allCandidates = Object.freeze({ list: this.all, panic: true });
   }
 
   /**
@@ -65,8 +70,13 @@ export class ServiceEndpoints {
     const total = this.all.length;
     let base = this.healthy;
     let panic = false;
+    // One pass over the (pre-filtered) healthy list: the common case allocates nothing.
     let ejectedOrAway = 0;
-    for (const e of base) if (e.ejectedUntil > now || e.retryAfterUntil > now) ejectedOrAway++;
+    let allUsable = true;
+    for (const e of base) {
+      if (e.ejectedUntil > now || e.retryAfterUntil > now) ejectedOrAway++;
+      if (usable !== undefined && allUsable && !usable(e)) allUsable = false;
+    }
     const threshold = outlier.panicThresholdPercent;
     if (
       total > 0 &&
@@ -77,9 +87,10 @@ export class ServiceEndpoints {
       // Too few healthy instances: spread over all of them (Envoy panic mode) rather than crush the rest.
       base = this.all;
       panic = true;
+      allUsable = !usable || base.every(usable);
     }
-    if (ejectedOrAway === 0 && !exclude?.size && (!usable || base.every(usable)))
-      return { list: base, panic };
+    if (ejectedOrAway === 0 && !exclude?.size && allUsable)
+      return panic ? this.#allCandidates : this.#healthyCandidates;
     let list = base;
     const inService = list.filter((e) => e.ejectedUntil <= now && e.retryAfterUntil <= now);
     if (inService.length > 0) list = inService;

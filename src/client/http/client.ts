@@ -97,7 +97,11 @@ export interface ServiceClientOptions {
   passingOnly?: boolean;
   /** Overall deadline per call in ms (all tries and backoff). @default 30000 */
   deadlineMs?: number;
-  /** Timeout of one try in ms (bounded by the time left). @default 10000 */
+  /**
+   * Timeout of one try in ms (bounded by the time left). A try of at least 2 s that does not run into the
+   * deadline is timed by undici's `headersTimeout` from when it is written, so it may end up to ~1 s later
+   * (after a connect of at most `connectTimeoutMs`); the deadline itself is always kept. @default 10000
+   */
   tryTimeoutMs?: number;
   /** TCP connect timeout in ms. @default 2000 */
   connectTimeoutMs?: number;
@@ -189,8 +193,10 @@ export interface ServiceClient {
 }
 
 interface Attachment {
-  pool: Pool;
+  pool: InstancePool;
   breaker: CircuitBreakerPolicy | undefined;
+  /** The breaker's sampling window, fed directly on the closed-circuit fast path. */
+  sampling: SamplingBreaker | undefined;
 }
 
 interface ServiceState {
@@ -199,21 +205,61 @@ interface ServiceState {
   budget: RetryBudget;
 }
 
-type TryOutcome =
-  | { ok: true; res: Dispatcher.ResponseData }
-  | {
-      ok: false;
-      kind: FailureKind | 'circuit';
-      err: unknown;
-      res?: Dispatcher.ResponseData;
-      deadline?: boolean;
-    };
+/** A try that brought no answer to hand back (an answer with a 5xx status carries `res`). */
+class TryFailure {
+  readonly kind: FailureKind | 'circuit';
+  readonly err: unknown;
+  readonly res: Dispatcher.ResponseData | undefined;
+  readonly deadline: boolean;
+  constructor(kind: FailureKind | 'circuit', err: unknown, res?: Dispatcher.ResponseData, deadline = false) {
+    this.kind = kind;
+    this.err = err;
+    this.res = res;
+    this.deadline = deadline;
+  }
+}
 
 class RetryableStatus extends Error {
   readonly res: Dispatcher.ResponseData;
   constructor(res: Dispatcher.ResponseData) {
     super(`status ${res.statusCode}`);
     this.res = res;
+  }
+}
+
+/** A header list in undici's flat form, `[name, value, …]`. */
+type FlatHeaders = string[];
+
+/** The timed-out error a try rejects with (the same text whichever timer fired). */
+function tryTimedOut(timeoutMs: number, cause?: unknown): Error {
+  return new Error(`try timed out after ${timeoutMs}ms`, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * undici's `headersTimeout` runs on its fast timers, which tick every ~0.5 s and may fire up to 1 s late;
+ * a try only relies on it when that lateness plus a connect cannot push it past the deadline.
+ */
+const FAST_TIMER_SLACK_MS = 1_000;
+/** Tries shorter than this keep a precise timer: a fast timer's lateness would be a large share of them. */
+const MIN_FAST_TRY_MS = 2_000;
+
+/**
+ * An undici Pool that knows whether its next request would wait in its queue (every connection busy): the
+ * return value of `dispatch` says so, its `drain` event says it is over. A try that might wait there needs
+ * its own timer, as undici's `headersTimeout` only starts once the request is written.
+ */
+class InstancePool extends Pool {
+  saturated = false;
+  constructor(url: string, options: Pool.Options) {
+    super(url, options);
+    this.on('drain', () => {
+      this.saturated = false;
+    });
+  }
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const ok = super.dispatch(options, handler);
+    this.saturated = !ok;
+    return ok;
   }
 }
 
@@ -235,6 +281,9 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const deadlineDefault = positive('deadlineMs', options.deadlineMs ?? 30_000);
   const tryTimeoutDefault = positive('tryTimeoutMs', options.tryTimeoutMs ?? 10_000);
   const connectTimeout = positive('connectTimeoutMs', options.connectTimeoutMs ?? 2_000);
+  const connections = options.connections ?? 64;
+  // Shorter tries keep a precise timer of their own (a fast timer's up to 1 s lateness would matter).
+  const minFastTryMs = Math.max(connectTimeout, MIN_FAST_TRY_MS);
   const retry = options.retry === false ? undefined : (options.retry ?? {});
   const maxRetries = retry ? (retry.maxRetries ?? 2) : 0;
   const baseDelay = retry?.baseDelayMs ?? 25;
@@ -267,24 +316,30 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const attachment = (e: Endpoint): Attachment => {
     let a = e.attachment as Attachment | undefined;
     if (!a) {
+      const sampling = breakerOptions
+        ? new SamplingBreaker({
+            threshold: breakerOptions.threshold ?? 0.5,
+            duration: breakerOptions.durationMs ?? 10_000,
+            minimumRps: breakerOptions.minimumRps ?? 5,
+          })
+        : undefined;
       a = {
-        pool: new Pool(e.instance.url, {
-          connections: options.connections ?? 64,
+        pool: new InstancePool(e.instance.url, {
+          connections,
           keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
           connect: { timeout: connectTimeout },
+          // Per try, when the fast path uses it (see tryOnce); off otherwise.
           headersTimeout: 0,
           bodyTimeout: 0,
         }),
-        breaker: breakerOptions
-          ? circuitBreaker(handleAll, {
-              halfOpenAfter: breakerOptions.halfOpenAfterMs ?? 5_000,
-              breaker: new SamplingBreaker({
-                threshold: breakerOptions.threshold ?? 0.5,
-                duration: breakerOptions.durationMs ?? 10_000,
-                minimumRps: breakerOptions.minimumRps ?? 5,
-              }),
-            })
-          : undefined,
+        breaker:
+          breakerOptions && sampling
+            ? circuitBreaker(handleAll, {
+                halfOpenAfter: breakerOptions.halfOpenAfterMs ?? 5_000,
+                breaker: sampling,
+              })
+            : undefined,
+        sampling,
       };
       e.attachment = a;
     }
@@ -306,8 +361,6 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     tag: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<ServiceSet> => {
-    const ready = discovery.peek(service, tag);
-    if (ready) return ready;
     const p = discovery.set(service, tag);
     if (!signal) return p;
     return Promise.race([
@@ -319,22 +372,123 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     ]);
   };
 
+  /**
+   * Records a failed try in a closed circuit the way cockatiel's `execute` would have (sampling window,
+   * opening, events) by replaying the failure through it; the request itself ran outside `execute`.
+   */
+  const breakerFailure = async (b: CircuitBreakerPolicy, err: unknown): Promise<void> => {
+    if (b.state !== CircuitState.Closed) return;
+    await b
+      .execute(() => {
+        throw err;
+      })
+      .catch(() => {});
+  };
+
+  /**
+   * One try. Fast path (closed circuit, the common case): the pool request is awaited directly — no
+   * cockatiel wrapper promises — and its outcome is fed to the breaker's sampling window. A circuit that is
+   * not closed (half-open probes, open, isolated) goes through cockatiel's `execute`.
+   *
+   * Timeout: one timer per try at most, and no AbortController in the common case. When the pool has a
+   * free connection and the deadline leaves room for a connect plus a late fast timer after the try,
+   * undici's own per-request `headersTimeout` bounds the try once it is written (the connect is bounded by
+   * `connectTimeoutMs`) and the caller's signal, if any, goes to undici as is. Otherwise (a short try, a
+   * deadline-bound try, a saturated pool) an AbortController with one `setTimeout` bounds it from the start,
+   * queueing in the pool included.
+   */
   async function tryOnce(
     e: Endpoint,
     method: string,
     path: string,
-    headers: Record<string, string | string[]>,
+    headers: FlatHeaders,
+    body: string | Uint8Array | null | undefined,
+    timeoutMs: number,
+    deadlineBound: boolean,
+    cheapTimer: boolean,
+    userSignal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData | TryFailure> {
+    const a = attachment(e);
+    const b = a.breaker;
+    if (b !== undefined && b.state !== CircuitState.Closed)
+      return guardedTry(a, b, e, method, path, headers, body, timeoutMs, deadlineBound, userSignal);
+    const fast = cheapTimer && timeoutMs >= minFastTryMs && !a.pool.saturated;
+    let ac: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    let onUserAbort: (() => void) | undefined;
+    if (!fast) {
+      const c = new AbortController();
+      ac = c;
+      timer = setTimeout(() => {
+        timedOut = true;
+        c.abort(tryTimedOut(timeoutMs));
+      }, timeoutMs);
+      if (userSignal) {
+        onUserAbort = () => c.abort(userSignal.reason);
+        // an already aborted signal fires no event: abort now, as undici does when handed the signal
+        if (userSignal.aborted) c.abort(userSignal.reason);
+        else userSignal.addEventListener('abort', onUserAbort, { once: true });
+      }
+    }
+    e.active++;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await a.pool.request({
+        path,
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body: body ?? undefined,
+        // the caller's signal goes to undici as is when no controller of ours is needed
+        signal: ac ? ac.signal : userSignal,
+        headersTimeout: fast ? Math.ceil(timeoutMs) : undefined,
+      });
+    } catch (caught) {
+      e.active--;
+      let err = caught;
+      if (fast && (caught as { code?: string })?.code === 'UND_ERR_HEADERS_TIMEOUT') {
+        timedOut = true;
+        err = tryTimedOut(timeoutMs, caught);
+      }
+      if (timer) clearTimeout(timer);
+      if (onUserAbort) userSignal?.removeEventListener('abort', onUserAbort);
+      if (b) await breakerFailure(b, err);
+      if (timedOut) return new TryFailure('timeout', err, undefined, deadlineBound);
+      if (userSignal?.aborted) throw userSignal.reason ?? err;
+      return new TryFailure('connect', err);
+    }
+    e.active--;
+    if (timer) clearTimeout(timer);
+    if (onUserAbort) userSignal?.removeEventListener('abort', onUserAbort);
+    if (res.statusCode >= 500) {
+      // 5xx counts against the instance (breaker, outlier) even when it is not one we retry.
+      const err = new RetryableStatus(res);
+      if (b) await breakerFailure(b, err);
+      return new TryFailure('status', err, res);
+    }
+    // What cockatiel's execute does on success in the closed state.
+    a.sampling?.success(CircuitState.Closed);
+    return res;
+  }
+
+  /** A try through cockatiel's `execute` (half-open probes, open or isolated circuits). */
+  async function guardedTry(
+    a: Attachment,
+    b: CircuitBreakerPolicy,
+    e: Endpoint,
+    method: string,
+    path: string,
+    headers: FlatHeaders,
     body: string | Uint8Array | null | undefined,
     timeoutMs: number,
     deadlineBound: boolean,
     userSignal: AbortSignal | undefined,
-  ): Promise<TryOutcome> {
-    const a = attachment(e);
+  ): Promise<Dispatcher.ResponseData | TryFailure> {
     const ac = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      ac.abort(new Error(`try timed out after ${timeoutMs}ms`));
+      ac.abort(tryTimedOut(timeoutMs));
     }, timeoutMs);
     const onUserAbort = () => ac.abort(userSignal?.reason);
     userSignal?.addEventListener('abort', onUserAbort, { once: true });
@@ -342,27 +496,23 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const res = await a.pool.request({
         path,
         method: method as Dispatcher.HttpMethod,
-        headers: { ...headers, [DEADLINE_HEADER]: String(Math.max(0, Math.floor(timeoutMs))) },
+        headers,
         body: body ?? undefined,
         signal: ac.signal,
       });
-      if (res.statusCode >= 500) {
-        // 5xx counts against the instance (breaker, outlier) even when it is not one we retry.
-        throw new RetryableStatus(res);
-      }
+      if (res.statusCode >= 500) throw new RetryableStatus(res);
       return res;
     };
     e.active++;
     try {
-      const res = a.breaker ? await a.breaker.execute(send) : await send();
-      return { ok: true, res };
+      return await b.execute(send);
     } catch (err) {
-      if (err instanceof RetryableStatus) return { ok: false, kind: 'status', err, res: err.res };
+      if (err instanceof RetryableStatus) return new TryFailure('status', err, err.res);
       if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError)
-        return { ok: false, kind: 'circuit', err };
-      if (timedOut) return { ok: false, kind: 'timeout', err, deadline: deadlineBound };
+        return new TryFailure('circuit', err);
+      if (timedOut) return new TryFailure('timeout', err, undefined, deadlineBound);
       if (userSignal?.aborted) throw userSignal.reason ?? err;
-      return { ok: false, kind: 'connect', err };
+      return new TryFailure('connect', err);
     } finally {
       e.active--;
       clearTimeout(timer);
@@ -370,52 +520,73 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     }
   }
 
-  async function request(
+  function fail(
+    service: string,
+    method: string,
+    path: string,
+    started: number,
+    attempts: number,
+    instance: Instance | undefined,
+    err: PhareError | Error,
+    outcome: string,
+  ): never {
+    metrics?.requests.inc({ service, instance: instance?.url ?? '', outcome });
+    metrics?.duration.observe({ service }, (performance.now() - started) / 1000);
+    hooks.onError?.({ service, method, path, error: err, attempts, durationMs: performance.now() - started });
+    throw err;
+  }
+
+  async function call(
     service: string,
     path: string,
-    ro: ServiceRequestOptions = {},
+    ro: ServiceRequestOptions,
+    verbMethod: string | undefined,
   ): Promise<ServiceResponse> {
     if (closed)
       throw phareError('PHARE_ERR_INVALID_ARGUMENT', `service client: request to "${service}" after close()`);
-    const method = (ro.method ?? 'GET').toUpperCase();
+    const method = verbMethod ?? (ro.method ?? 'GET').toUpperCase();
     const started = performance.now();
     const deadlineMs = ro.deadlineMs ?? deadlineDefault;
     const deadlineAt = started + deadlineMs;
     const tryTimeoutMs = ro.tryTimeoutMs ?? tryTimeoutDefault;
     const idempotent = ro.idempotent ?? IDEMPOTENT.has(method);
-    const info: RequestInfo = { service, method, path };
-    let headers: Record<string, string | string[]> = options.headers
+    let headers: Record<string, string | string[]> | undefined = options.headers
       ? { ...options.headers, ...ro.headers }
-      : (ro.headers ?? {});
+      : ro.headers;
     let body = ro.body;
     if (ro.json !== undefined) {
       body = JSON.stringify(ro.json);
       headers = { 'content-type': 'application/json', ...headers };
     }
+    // Flat once per call; each try appends its own deadline header (undici may keep the list of a queued
+    // request, so tries never share one).
+    const flat = headers ? flatten(headers) : undefined;
     const fullPath = ro.query ? path + queryString(ro.query) : path;
     const key = ro.tag ? `${service}\u0000${ro.tag}` : service;
     const state = stateOf(key);
     state.budget.request();
-    const tried = new Set<Endpoint>();
+    let tried: Set<Endpoint> | undefined;
     let attempts = 0;
     let instance: Instance | undefined;
 
-    const fail = (err: PhareError | Error, outcome: string): never => {
-      metrics?.requests.inc({ service, instance: instance?.url ?? '', outcome });
-      metrics?.duration.observe({ service }, (performance.now() - started) / 1000);
-      hooks.onError?.({ ...info, error: err, attempts, durationMs: performance.now() - started });
-      throw err;
-    };
-
     for (;;) {
-      let set: ServiceSet;
-      try {
-        set = await resolveSet(service, ro.tag, ro.signal);
-      } catch (err) {
-        return fail(err as Error, 'discovery');
+      // The watched set straight from memory; only the first call for a service waits.
+      let set = discovery.peek(service, ro.tag);
+      if (set === undefined) {
+        try {
+          set = await resolveSet(service, ro.tag, ro.signal);
+        } catch (err) {
+          return fail(service, method, path, started, attempts, instance, err as Error, 'discovery');
+        }
       }
       if (set.all.length === 0) {
         return fail(
+          service,
+          method,
+          path,
+          started,
+          attempts,
+          instance,
           phareError(
             'PHARE_ERR_SERVICE_NOT_FOUND',
             `service "${service}": no instance is registered with ${discovery.resolver.kind}`,
@@ -427,6 +598,12 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const { list } = state.endpoints.candidates(outlier, tried, usable);
       if (list.length === 0) {
         return fail(
+          service,
+          method,
+          path,
+          started,
+          attempts,
+          instance,
           phareError(
             'PHARE_ERR_NO_HEALTHY_INSTANCE',
             `service "${service}": ${set.all.length} instance(s) registered, none passing`,
@@ -439,6 +616,12 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const left = deadlineAt - performance.now();
       if (left <= 0) {
         return fail(
+          service,
+          method,
+          path,
+          started,
+          attempts,
+          instance,
           phareError(
             'PHARE_ERR_DEADLINE_EXCEEDED',
             `${method} ${service}${path}: deadline of ${deadlineMs}ms exceeded after ${attempts} tries`,
@@ -448,11 +631,28 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       }
       const timeout = Math.min(tryTimeoutMs, left);
       attempts++;
-      hooks.onTry?.({ ...info, instance: e.instance, attempt: attempts });
-      const r = await tryOnce(e, method, fullPath, headers, body, timeout, timeout === left, ro.signal);
+      hooks.onTry?.({ service, method, path, instance: e.instance, attempt: attempts });
+      const deadlineValue = String(Math.max(0, Math.floor(timeout)));
+      const tryHeaders: FlatHeaders = flat
+        ? [...flat, DEADLINE_HEADER, deadlineValue]
+        : [DEADLINE_HEADER, deadlineValue];
+      const r = await tryOnce(
+        e,
+        method,
+        fullPath,
+        tryHeaders,
+        body,
+        timeout,
+        timeout === left,
+        left - timeout >= connectTimeout + FAST_TIMER_SLACK_MS,
+        ro.signal,
+      );
 
-      if (r.ok || (r.kind === 'status' && r.res && !retryStatuses.has(r.res.statusCode))) {
-        const res = r.ok ? r.res : (r.res as Dispatcher.ResponseData);
+      if (
+        !(r instanceof TryFailure) ||
+        (r.kind === 'status' && r.res && !retryStatuses.has(r.res.statusCode))
+      ) {
+        const res = r instanceof TryFailure ? (r.res as Dispatcher.ResponseData) : r;
         if (res.statusCode < 500) outlier.success(e);
         else ejectCheck(e, 'status', state, service);
         if (metrics) {
@@ -460,20 +660,23 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           metrics.duration.observe({ service }, (performance.now() - started) / 1000);
         }
         hooks.onResponse?.({
-          ...info,
+          service,
+          method,
+          path,
           instance: e.instance,
           statusCode: res.statusCode,
           attempts,
           durationMs: performance.now() - started,
         });
+        const resBody = res.body;
         return {
           statusCode: res.statusCode,
           headers: res.headers,
-          body: res.body,
+          body: resBody,
           instance: e.instance,
           attempts,
-          json: () => res.body.json() as Promise<never>,
-          text: () => res.body.text(),
+          json: () => resBody.json() as Promise<never>,
+          text: () => resBody.text(),
         };
       }
 
@@ -499,8 +702,10 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
               `${method} ${service}${path}: ${upstreamStatus ? `answered ${upstreamStatus}` : `${reason} error (${(r.err as Error)?.message ?? r.err})`} after ${attempts} tr${attempts === 1 ? 'y' : 'ies'} (last instance ${e.instance.url})`,
               { cause: r.err, status: upstreamStatus ?? 502 },
             );
+      const failNow = (err: PhareError | Error, outcome: string): never =>
+        fail(service, method, path, started, attempts, instance, err, outcome);
       if (r.kind === 'timeout' && (r.deadline || deadlineAt - performance.now() <= 1)) {
-        return fail(
+        return failNow(
           phareError(
             'PHARE_ERR_DEADLINE_EXCEEDED',
             `${method} ${service}${path}: deadline of ${deadlineMs}ms exceeded (${attempts} tr${attempts === 1 ? 'y' : 'ies'}, last instance ${e.instance.url})`,
@@ -517,11 +722,12 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           r.kind === 'circuit' ||
           (r.kind === 'connect' && notSent(r.err)));
       if (!retryable || attempts > maxRetries)
-        return fail(upstream(), r.kind === 'circuit' ? 'circuit' : 'upstream');
+        return failNow(upstream(), r.kind === 'circuit' ? 'circuit' : 'upstream');
+      tried ??= new Set<Endpoint>();
       tried.add(e);
       let delay = fullJitter(attempts - 1, baseDelay, maxDelay);
       if (retryAfter !== undefined) {
-        if (retryAfter > maxRetryAfter) return fail(upstream(), 'upstream');
+        if (retryAfter > maxRetryAfter) return failNow(upstream(), 'upstream');
         e.retryAfterUntil = outlier.now() + retryAfter;
         // Another instance can take the retry now; only when this one is all we have do we wait it out.
         const others = state.endpoints.healthy.some((x) => x !== e && x.retryAfterUntil <= outlier.now());
@@ -529,10 +735,10 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       }
       if (delay >= deadlineAt - performance.now()) {
         // The wait would outlast the deadline: fail now rather than sleep through it.
-        return fail(upstream(), 'upstream');
+        return failNow(upstream(), 'upstream');
       }
       if (r.kind !== 'circuit' && !state.budget.tryRetry()) {
-        return fail(
+        return failNow(
           phareError(
             'PHARE_ERR_RETRY_BUDGET_EXHAUSTED',
             `${method} ${service}${path}: retry budget spent (${reason} from ${e.instance.url}); the service is failing for many calls`,
@@ -542,13 +748,21 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         );
       }
       metrics?.retries.inc({ service, reason });
-      hooks.onRetry?.({ ...info, instance: e.instance, attempt: attempts, reason, delayMs: delay });
+      hooks.onRetry?.({
+        service,
+        method,
+        path,
+        instance: e.instance,
+        attempt: attempts,
+        reason,
+        delayMs: delay,
+      });
       log.debug({ service, instance: e.instance.url, reason, delay }, 'retrying');
       if (delay > 0) {
         try {
           await sleep(delay, ro.signal);
         } catch (err) {
-          return fail(err as Error, 'aborted');
+          return failNow(err as Error, 'aborted');
         }
       }
     }
@@ -563,17 +777,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     }
   }
 
-  const verb =
-    (method: string) =>
-    (service: string, path: string, o: Omit<ServiceRequestOptions, 'method'> = {}) =>
-      request(service, path, { ...o, method });
+  const none: Omit<ServiceRequestOptions, 'method'> = {};
   return {
-    request,
-    get: verb('GET'),
-    post: verb('POST'),
-    put: verb('PUT'),
-    patch: verb('PATCH'),
-    delete: verb('DELETE'),
+    request: (service, path, o = none) => call(service, path, o, undefined),
+    get: (service, path, o = none) => call(service, path, o, 'GET'),
+    post: (service, path, o = none) => call(service, path, o, 'POST'),
+    put: (service, path, o = none) => call(service, path, o, 'PUT'),
+    patch: (service, path, o = none) => call(service, path, o, 'PATCH'),
+    delete: (service, path, o = none) => call(service, path, o, 'DELETE'),
     async close() {
       if (closed) return;
       closed = true;
@@ -588,6 +799,19 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       await Promise.all(closing);
     },
   };
+}
+
+/** `{ name: value }` as undici's flat header list. */
+function flatten(headers: Record<string, string | string[]>): FlatHeaders {
+  const out: FlatHeaders = [];
+  for (const name in headers) {
+    const v = headers[name];
+    // Ours replaces a caller's deadline header, as the object spread it replaces did.
+    if (v === undefined || name === DEADLINE_HEADER) continue;
+    if (typeof v === 'string') out.push(name, v);
+    else for (const x of v) out.push(name, x);
+  }
+  return out;
 }
 
 function positive(name: string, v: number): number {

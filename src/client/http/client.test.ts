@@ -1,0 +1,173 @@
+/**
+ * The service client's hot-path shortcuts against real loopback servers: a try timed by undici's
+ * `headersTimeout` (the fast path) still ends as a timeout and is retried elsewhere, a try that would queue in
+ * a saturated pool keeps its own timer, the caller's signal still aborts, and a breaker fed outside
+ * cockatiel's `execute` still opens.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { createDiscovery } from '../discovery/discovery.ts';
+import { staticResolver } from '../discovery/static.ts';
+import { createServiceClient } from './client.ts';
+
+const logger = pino({ level: 'silent' });
+const servers: Server[] = [];
+after(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+/** A loopback server: `hang` never answers, `ok` answers 200, `fail` answers 503. */
+async function server(kind: 'hang' | 'ok' | 'fail'): Promise<{ url: string; hits: () => number }> {
+  let hits = 0;
+  const s = createServer((req, res) => {
+    hits++;
+    req.resume();
+    if (kind === 'hang') return;
+    res.statusCode = kind === 'ok' ? 200 : 503;
+    res.end(kind);
+  });
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, hits: () => hits };
+}
+
+function setup(urls: string[]) {
+  const discovery = createDiscovery({ resolver: staticResolver({ services: { svc: urls } }), logger });
+  return discovery;
+}
+
+test('a try timed by headersTimeout ends as a timeout and the retry goes elsewhere', async () => {
+  const hang = await server('hang');
+  const ok = await server('ok');
+  const discovery = setup([hang.url, ok.url]);
+  const reasons: string[] = [];
+  // a try of >= 2 s far from the deadline: undici's headersTimeout times it (the fast path)
+  const http = createServiceClient({
+    discovery,
+    logger,
+    tryTimeoutMs: 2_000,
+    connectTimeoutMs: 500,
+    balancer: () => ({
+      name: 'first-untried',
+      pick: (c) => c.find((e) => e.instance.url === hang.url) ?? c[0],
+    }),
+    hooks: { onRetry: (i) => reasons.push(i.reason) },
+  });
+  try {
+    const res = await http.get('svc', '/');
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.text(), 'ok');
+    assert.equal(res.attempts, 2);
+    assert.deepEqual(reasons, ['timeout']);
+    assert.equal(hang.hits(), 1);
+    // and without retries the error names the timeout
+    const noRetry = createServiceClient({
+      discovery,
+      logger,
+      tryTimeoutMs: 2_000,
+      connectTimeoutMs: 500,
+      retry: false,
+      balancer: () => ({ name: 'hang', pick: (c) => c.find((e) => e.instance.url === hang.url) }),
+    });
+    await assert.rejects(noRetry.get('svc', '/'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'PHARE_ERR_UPSTREAM');
+      assert.match(err.message, /timeout error \(try timed out after 2000ms\)/);
+      return true;
+    });
+    await noRetry.close();
+  } finally {
+    await http.close();
+    await discovery.close();
+  }
+});
+
+test('a call that would queue in a saturated pool is still bounded by its try timeout', async () => {
+  const hang = await server('hang');
+  const discovery = setup([hang.url]);
+  const http = createServiceClient({
+    discovery,
+    logger,
+    connections: 1,
+    connectTimeoutMs: 500,
+    retry: false,
+  });
+  try {
+    const first = http.get('svc', '/', { tryTimeoutMs: 3_000 });
+    // let the first one take the only connection
+    await new Promise((r) => setTimeout(r, 100));
+    // it would wait in the pool's queue behind the first: its own timer must end it there
+    const second = http.get('svc', '/', { tryTimeoutMs: 2_000 });
+    const results = await Promise.allSettled([first, second]);
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 'rejected');
+      const ms = i === 0 ? 3000 : 2000;
+      assert.match(
+        String((r as PromiseRejectedResult).reason?.message),
+        new RegExp(`timed out after ${ms}ms`),
+      );
+    }
+    assert.equal(hang.hits(), 1, 'the second call timed out in the queue, before it was sent');
+  } finally {
+    await http.close();
+    await discovery.close();
+  }
+});
+
+test("the caller's signal aborts a fast-path try, also when aborted before the call", async () => {
+  const hang = await server('hang');
+  const discovery = setup([hang.url]);
+  const http = createServiceClient({ discovery, logger, retry: false });
+  try {
+    const ac = new AbortController();
+    const p = http.get('svc', '/', { signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('caller gave up')), 100);
+    await assert.rejects(p, /caller gave up/);
+    await assert.rejects(
+      http.get('svc', '/', { signal: AbortSignal.abort(new Error('already gone')) }),
+      /already gone/,
+    );
+  } finally {
+    await http.close();
+    await discovery.close();
+  }
+});
+
+test('the circuit breaker still opens when tries run outside cockatiel', async () => {
+  const bad = await server('fail');
+  const discovery = setup([bad.url]);
+  const http = createServiceClient({
+    discovery,
+    logger,
+    retry: false,
+    outlier: false,
+    breaker: { threshold: 0.5, durationMs: 10_000, minimumRps: 1, halfOpenAfterMs: 60_000 },
+  });
+  try {
+    const codes: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      try {
+        const res = await http.get('svc', '/');
+        await res.body.dump();
+        codes.push(String(res.statusCode));
+      } catch (err) {
+        codes.push((err as { code?: string }).code ?? '?');
+      }
+    }
+    assert.ok(codes.includes('PHARE_ERR_CIRCUIT_OPEN'), `circuit never opened: ${codes.join(',')}`);
+    const before = bad.hits();
+    await assert.rejects(
+      http.get('svc', '/'),
+      (err: { code?: string }) => err.code === 'PHARE_ERR_CIRCUIT_OPEN',
+    );
+    assert.equal(bad.hits(), before, 'an open circuit sends nothing');
+  } finally {
+    await http.close();
+    await discovery.close();
+  }
+});
