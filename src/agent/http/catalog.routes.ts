@@ -1,30 +1,15 @@
 /**
  * `/v1/catalog/*` (consul-api.md §4). Reads are blocking-capable and indexed per topic.
  */
-import type { NodeRecord, ServiceRecord } from '../catalog/index.ts';
+import type { NodeRecord } from '../catalog/index.ts';
 import { Topic } from '../catalog/index.ts';
-import { compileFilter } from '../filter/index.ts';
-import { indexedRead } from './blocking.ts';
 import type { Route } from './context.ts';
-import { tail } from './context.ts';
 import { catalogDeregisterSchema, catalogRegisterSchema, decodeBody } from './decode.ts';
 import { HttpError } from './errors.ts';
-import { checkDatacenter, many, nodeMetaFilter, one, type Query } from './query.ts';
+import { hasTags, readRequest } from './read.ts';
 import { renderCatalogService, renderNode, renderNodeService } from './render.ts';
 import { sendJson } from './respond.ts';
 import { catalogRegisterFromBody } from './validate.ts';
-
-/** `?tag=` (repeatable, AND; case-insensitive as in Consul's state store). */
-export function hasTags(s: ServiceRecord, tags: readonly string[]): boolean {
-  if (tags.length === 0) return true;
-  const lower = s.tags.map((t) => t.toLowerCase());
-  return tags.every((t) => lower.includes(t.toLowerCase()));
-}
-
-function filterOf(q: Query): ((item: unknown) => boolean) | undefined {
-  const expr = one(q, 'filter');
-  return expr ? compileFilter(expr) : undefined;
-}
 
 /** The catalog route table. */
 export const catalogRoutes: Route[] = [
@@ -36,12 +21,10 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/services',
     methods: ['GET'],
-    handler: (req, reply, { catalog, cache, config, closing }) => {
-      const q = req.query as Query;
-      checkDatacenter(q, config.datacenter);
-      const filter = filterOf(q);
-      const nodeMeta = nodeMetaFilter(q);
-      return indexedRead(catalog, cache, closing, req, reply, [Topic.services], () => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const { filter, nodeMeta, answer } = readRequest(req, reply, ctx);
+      return answer([Topic.services], () => {
         const out: Record<string, string[]> = {};
         for (const s of catalog.allServices()) {
           const n = catalog.node(s.node);
@@ -62,15 +45,10 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/service/*',
     methods: ['GET'],
-    handler: (req, reply, { catalog, cache, config, closing }) => {
-      const name = tail(req);
-      if (name === '') throw new HttpError(400, 'Missing service name');
-      const q = req.query as Query;
-      checkDatacenter(q, config.datacenter);
-      const tags = many(q, 'tag');
-      const filter = filterOf(q);
-      const nodeMeta = nodeMetaFilter(q);
-      return indexedRead(catalog, cache, closing, req, reply, [Topic.service(name)], () => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const { name, tags, filter, nodeMeta, answer } = readRequest(req, reply, ctx, 'Missing service name');
+      return answer([Topic.service(name)], () => {
         const out = [];
         for (const s of catalog.instancesOf(name)) {
           if (!hasTags(s, tags)) continue;
@@ -87,12 +65,10 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/nodes',
     methods: ['GET'],
-    handler: (req, reply, { catalog, cache, config, closing }) => {
-      const q = req.query as Query;
-      checkDatacenter(q, config.datacenter);
-      const filter = filterOf(q);
-      const nodeMeta = nodeMetaFilter(q);
-      return indexedRead(catalog, cache, closing, req, reply, [Topic.nodes], () =>
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const { filter, nodeMeta, answer } = readRequest(req, reply, ctx);
+      return answer([Topic.nodes], () =>
         catalog
           .nodes()
           .filter((n) => !nodeMeta || nodeMeta(n.meta))
@@ -104,13 +80,10 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/node/*',
     methods: ['GET'],
-    handler: (req, reply, { catalog, cache, config, closing }) => {
-      const name = tail(req);
-      if (name === '') throw new HttpError(400, 'Missing node name');
-      const q = req.query as Query;
-      checkDatacenter(q, config.datacenter);
-      const filter = filterOf(q);
-      return indexedRead(catalog, cache, closing, req, reply, [Topic.node(name)], () => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const { name, filter, answer } = readRequest(req, reply, ctx, 'Missing node name');
+      return answer([Topic.node(name)], () => {
         const n = catalog.node(name);
         if (!n) return null;
         const services: Record<string, unknown> = {};
@@ -126,13 +99,10 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/node-services/*',
     methods: ['GET'],
-    handler: (req, reply, { catalog, cache, config, closing }) => {
-      const name = tail(req);
-      if (name === '') throw new HttpError(400, 'Missing node name');
-      const q = req.query as Query;
-      checkDatacenter(q, config.datacenter);
-      const filter = filterOf(q);
-      return indexedRead(catalog, cache, closing, req, reply, [Topic.node(name)], () => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const { name, filter, answer } = readRequest(req, reply, ctx, 'Missing node name');
+      return answer([Topic.node(name)], () => {
         const n = catalog.node(name);
         if (!n) return null;
         const services = catalog
