@@ -223,8 +223,11 @@ async function main(): Promise<void> {
   }
   if (stopping) return;
 
-  // --- 4. services (the bus first: the others connect to it, though they would retry anyway)
-  for (const name of SERVICES) start(name, [join(HERE, name, 'main.ts')], serviceEnv(name));
+  // --- 4. services: the bus first, since the others connect to it (they would retry until it is up anyway,
+  // but the logs read better this way), then api and bridge
+  start('bus', [join(HERE, 'bus', 'main.ts')], serviceEnv('bus'));
+  await waitUntil('the bus to pass its check', 20_000, async () => (await statuses()).bus === 'passing');
+  for (const name of ['api', 'bridge'] as const) start(name, [join(HERE, name, 'main.ts')], serviceEnv(name));
 
   // --- 5. wait for the agent to see them passing
   let last = '';
@@ -253,6 +256,8 @@ function printWalkthrough(allPassing: boolean): void {
   say(`  api     http://127.0.0.1:${ports.api}    pid ${pid('api')}`);
   say(`  bus     http://127.0.0.1:${ports.bus}    pid ${pid('bus')}  (ws://127.0.0.1:${ports.bus}/events)`);
   say(`  bridge  http://127.0.0.1:${ports.bridge}    pid ${pid('bridge')}`);
+  if (pgServer)
+    say(`  postgres 127.0.0.1:${ports.postgres}    pid ${pgServer.process.pid} (stop it with kill -INT)`);
   say();
   say(paint('bold', 'Try it (in another terminal):'));
   say(`  curl -s ${a}/v1/health/service/api?passing | jq '.[].Service | {ID, Port}'   # who is registered`);
@@ -279,15 +284,22 @@ function printWalkthrough(allPassing: boolean): void {
 async function stopAll(code: number): Promise<never> {
   stopping = true;
   say(
-    paint('bold', '\nstopping: services first (each drains and deregisters), then the agent and PostgreSQL'),
+    paint(
+      'bold',
+      '\nstopping: api and bridge, then the bus (each drains and deregisters), then the agent and PostgreSQL',
+    ),
   );
   const exitOf = (c: ChildProcess) =>
     c.exitCode !== null || c.signalCode !== null
       ? Promise.resolve(c.exitCode ?? 1)
       : new Promise<number>((r) => c.once('exit', (ec) => r(ec ?? 1)));
-  const services = SERVICES.map((n) => children.get(n)).filter((c): c is ChildProcess => c !== undefined);
-  for (const c of services) c.kill('SIGTERM');
-  const codes = await Promise.all(services.map(exitOf));
+  // The bus last, so api and bridge do not spend their drain delay looking for it.
+  const codes: number[] = [];
+  for (const group of [['api', 'bridge'], ['bus']]) {
+    const running = group.map((n) => children.get(n)).filter((c): c is ChildProcess => c !== undefined);
+    for (const c of running) c.kill('SIGTERM');
+    codes.push(...(await Promise.all(running.map(exitOf))));
+  }
   const agent = children.get('agent');
   if (agent) {
     agent.kill('SIGTERM');

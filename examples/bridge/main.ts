@@ -4,8 +4,8 @@
  * balances over the passing instances and retries another instance when one fails or goes away — kill an
  * api instance and watch `GET /stats` here: `lastProcessed.instance` moves, `failed` stays 0.
  *
- * After every (re)connection to the bus it also catches up (GET /notes?processed=false), so events
- * published while it was away are not lost, only late.
+ * After every (re)connection to the bus, and every 15 s, it also catches up (GET /notes?processed=false), so
+ * events published while it was away, or notes whose call failed, are not lost, only late.
  *
  *   GET /stats   -> counters, the last note processed and which api instance answered
  */
@@ -127,6 +127,13 @@ const bus = connectBus({
   logger: log,
 });
 
+// A note whose call failed (no api instance passing, say during a database outage) is picked up again by a
+// periodic sweep, not only at the next bus reconnection.
+const sweep = setInterval(() => {
+  if (bus.connected && pending.size === 0 && !graceful.shuttingDown) void catchUp();
+}, 15_000);
+sweep.unref();
+
 const health = createHealth({
   logger: log,
   checks: {
@@ -161,6 +168,7 @@ const graceful = createGracefulShutdown({
   timeoutMs: config.shutdown.timeoutMs,
   beforeShutdown: () => registration?.deregister(),
   onShutdown: [
+    () => clearInterval(sweep),
     () => clearTimeout(catchUpTimer),
     () => bus.close(),
     () => api.close(),

@@ -78,7 +78,11 @@ export function connectBus(options: BusClientOptions): BusClient {
     try {
       url = await resolve();
     } catch (err) {
-      log.warn({ err: (err as Error).message, attempt }, 'bus not found; retrying');
+      // Once per outage at warn; the retries after it are routine.
+      log[attempt === 0 ? 'warn' : 'debug'](
+        { err: (err as Error).message, attempt },
+        'bus not found; retrying',
+      );
       scheduleReconnect();
       return;
     }
