@@ -184,3 +184,17 @@ test('close() releases parked watchers and rejects later writes', async () => {
   await w;
   await assert.rejects(c.registerService(svc('a'), []), { code: 'PHARE_ERR_STORE_CLOSED' });
 });
+
+test('after a reopen, each service keeps its own index: a change to one does not move another', async () => {
+  const store = createMemoryStore();
+  const c = await open(store);
+  await c.registerService(svc('a'), []);
+  await c.registerService(svc('b'), []);
+  await c.close();
+  const again = await open(store);
+  const ia = again.indexOf([Topic.service('a')]);
+  assert.ok(ia >= 1);
+  await again.registerService(svc('b', 'b', { port: 99 }), []);
+  assert.equal(again.indexOf([Topic.service('a')]), ia);
+  assert.ok(again.indexOf([Topic.service('b')]) > ia);
+});

@@ -141,6 +141,13 @@ export class Catalog {
       if (ch.agent) ch.node = c.local.name;
       c.#setCheck(ch);
     }
+    // Topic indexes after a restart: every known service and node resumes at the stored index. Not at its
+    // records' own modifyIndex: a deletion that moved a topic is not stored, and the index must never go
+    // backwards. Watchers see one wake-up after a restart; after that each topic moves on its own.
+    for (const t of [Topic.services, Topic.nodes, Topic.checks]) c.#topicIndex.set(t, c.#index);
+    for (const sv of c.#services.values()) c.#topicIndex.set(Topic.service(sv.name), c.#index);
+    for (const n of c.#nodes.values()) c.#topicIndex.set(Topic.node(n.node), c.#index);
+    c.#topicIndex.set(Topic.node(c.local.name), c.#index);
     // The agent's own node and the records a Consul server always has. Not persisted: rebuilt each start.
     const idx = c.#index;
     c.#nodes.set(localLower, {
