@@ -1,28 +1,29 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { test } from 'node:test';
+import { startTestAgent } from '../testing/index.ts';
 import { agentUrl, checkAgent } from './agent-check.ts';
 import { parsePorts } from './model.ts';
 import { PROJECT_PORTS } from './testing.ts';
 
-// A stand-in answering like Consul's GET /v1/agent/services until the Phare agent lands; the lead should
-// add a test against a real `phare agent`.
-async function fakeAgent(services: Record<string, unknown>): Promise<{ url: string; server: Server }> {
-  const server = createServer((req, res) => {
-    if (req.url !== '/v1/agent/services') {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(services));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+/** A real Phare agent with these services registered (through its HTTP API, as any client would). */
+async function agentWith(
+  services: Record<string, { ID: string; Service: string; Port: number; Address?: string }>,
+) {
+  const agent = await startTestAgent();
+  for (const s of Object.values(services)) {
+    const res = await fetch(`${agent.url}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ ID: s.ID, Name: s.Service, Port: s.Port, Address: s.Address }),
+    });
+    assert.equal(res.status, 200, await res.text());
+  }
+  return { url: agent.url, server: { close: (cb?: () => void) => void agent.close().then(cb) } };
 }
 
 const model = parsePorts(PROJECT_PORTS, '/p/ports.yaml').model!;
 
 test('agent services on their ports pass; a wrong port is an error, an unknown service a warning', async () => {
-  const { url, server } = await fakeAgent({
+  const { url, server } = await agentWith({
     'api-1': { ID: 'api-1', Service: 'api', Port: 18000, Address: '127.0.0.1' },
     'bus-1': { ID: 'bus-1', Service: 'bus', Port: 4000 },
     'redis-1': { ID: 'redis-1', Service: 'redis', Port: 15010 },
@@ -47,7 +48,7 @@ test('agent services on their ports pass; a wrong port is an error, an unknown s
 });
 
 test('an agent that does not answer is an error naming the URL', async () => {
-  const { url, server } = await fakeAgent({});
+  const { url, server } = await agentWith({});
   await new Promise<void>((r) => server.close(() => r()));
   const problems = await checkAgent(model, { url, timeoutMs: 2000 });
   assert.equal(problems.length, 1);
