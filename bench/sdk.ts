@@ -12,7 +12,8 @@
  *   talks to one of those ports;
  * - the same number of concurrent callers for all three, each variant warmed up before each measured run;
  * - 3 rounds (`SDK_BENCH_RUNS`), the variants alternating with the order rotated per round, each round
- *   started on a quiet machine (waits up to `BENCH_QUIET_WAIT` s for idle CPUs); medians are reported;
+ *   started on a quiet machine (waits up to `BENCH_QUIET_WAIT` s for idle CPUs) and run again when other
+ *   processes disturbed it; medians are reported, and the ratios are medians of the per-round ratios;
  * - the lookup baseline is written the way teams write it but with the fastest stock tools: undici
  *   `Pool.request` (not `fetch`) with keep-alive both to the agent and to the instances (a pool per origin,
  *   cached), `body.json()`, `Math.random()`. The SDK client runs with its defaults (retries, outlier
@@ -55,6 +56,8 @@ const RUNS = QUICK ? 1 : Number(process.env.SDK_BENCH_RUNS ?? 3);
 const WARMUP_S = QUICK ? 0.5 : 2;
 const QUIET_WAIT_S = Number(process.env.BENCH_QUIET_WAIT ?? (QUICK ? 0 : 180));
 const QUIET_BUSY = 0.15;
+const DISTURBED = 0.1;
+const ROUND_ATTEMPTS = QUICK ? 1 : Number(process.env.SDK_BENCH_ROUND_ATTEMPTS ?? 3);
 const PATH = '/items/1';
 const LOOKUP = '/v1/health/service/bench?passing';
 const logger = pino({ level: 'silent' });
@@ -228,14 +231,30 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
 
   const results: Record<Variant, Measured[]> = { plain: [], sdk: [], lookup: [] };
   const quiet: number[] = [];
+  let redone = 0;
   for (let r = 0; r < RUNS; r++) {
-    quiet.push(await waitQuiet());
-    // rotate the order per round so no variant always runs first (or right after the costliest one)
-    for (let i = 0; i < VARIANTS.length; i++) {
-      const v = VARIANTS[(i + r) % VARIANTS.length] as Variant;
-      process.stderr.write(`bench sdk: round ${r + 1}/${RUNS} ${v} …\n`);
-      results[v].push(await measure(DURATION, [b.pid, agentPid], fns[v]));
+    // A round other processes disturbed (> 10 % of the CPUs in any of its runs) is run again, up to
+    // ROUND_ATTEMPTS times; the least disturbed attempt is kept.
+    let best: { round: Record<Variant, Measured>; worst: number; quiet: number } | undefined;
+    for (let attempt = 1; attempt <= ROUND_ATTEMPTS; attempt++) {
+      const q = await waitQuiet();
+      const round = {} as Record<Variant, Measured>;
+      // rotate the order per round so no variant always runs first (or right after the costliest one)
+      for (let i = 0; i < VARIANTS.length; i++) {
+        const v = VARIANTS[(i + r) % VARIANTS.length] as Variant;
+        process.stderr.write(
+          `bench sdk: round ${r + 1}/${RUNS}${attempt > 1 ? ` (attempt ${attempt})` : ''} ${v} …\n`,
+        );
+        round[v] = await measure(DURATION, [b.pid, agentPid], fns[v]);
+      }
+      const worst = Math.max(...VARIANTS.map((v) => round[v].others));
+      if (!best || worst < best.worst) best = { round, worst, quiet: q };
+      if (worst <= DISTURBED) break;
+      redone++;
     }
+    const kept = best as NonNullable<typeof best>;
+    quiet.push(kept.quiet);
+    for (const v of VARIANTS) results[v].push(kept.round[v]);
   }
   await client.close();
   await discovery.close();
@@ -245,8 +264,12 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
 
   const med = (v: Variant, k: keyof Measured) => median(results[v].map((x) => x[k]));
   const rps = (v: Variant) => med(v, 'rps');
-  const vsPlain = rps('sdk') / rps('plain');
-  const vsLookup = rps('sdk') / rps('lookup');
+  // The headline ratio is the median of the per-round ratios: the variants of a round run back to back, so
+  // their ratio is far less sensitive to this shared VM's drift than a ratio of medians over all rounds.
+  const paired = (other: Variant) =>
+    results.sdk.map((x, i) => x.rps / (results[other][i]?.rps ?? Number.NaN));
+  const vsPlain = median(paired('plain'));
+  const vsLookup = median(paired('lookup'));
   const names: Record<Variant, string> = {
     plain: 'plain undici `Pool`, fixed URL',
     sdk: 'phare `client.get(service, path)`',
@@ -267,7 +290,9 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     ratio[v],
   ]);
   const roundRatios = (other: Variant) =>
-    results.sdk.map((x, i) => fmt(x.rps / (results[other][i]?.rps ?? Number.NaN), 2)).join(' / ');
+    paired(other)
+      .map((x) => fmt(x, 2))
+      .join(' / ');
   const maxOthers = Math.max(...VARIANTS.flatMap((v) => results[v].map((x) => x.others)));
   out.push(
     table(
@@ -278,12 +303,18 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     `- ${CONCURRENCY} concurrent callers per variant; ${RUNS} round(s), variants alternating (order rotated per round), each run ${WARMUP_S} s warm-up + ${DURATION} s measured; medians shown.`,
     `- one backend process (node:http, ${INSTANCES} ports = the ${INSTANCES} instances of \`bench\`, each with a passing TTL check) and \`phare agent --dev\` on CPU ${SERVER_CPU}; all clients in one process on the load-generator CPU. Plain undici uses one of the ${INSTANCES} ports; the lookup baseline uses undici \`Pool.request\` with keep-alive to the agent and to each instance.`,
     `- client CPU µs/call is this process's CPU time per completed call (the cost of the client code itself, less sensitive to machine noise than calls/s); server CPU is backend + agent.`,
-    `- machine ${quiet.map((q) => `${fmt(q * 100)} %`).join(' / ')} busy before each round; other processes used at most ${fmt(maxOthers * 100)} % of both CPUs during any run${maxOthers > 0.1 ? ' — **figures disturbed by other load**' : ''}.`,
+    `- machine ${quiet.map((q) => `${fmt(q * 100)} %`).join(' / ')} busy before each round; other processes used at most ${fmt(maxOthers * 100)} % of both CPUs during any kept run${maxOthers > DISTURBED ? ' — **figures disturbed by other load**' : ''}${redone ? ` (${redone} disturbed round(s) run again)` : ''}.`,
   );
-  if (VARIANTS.length === ALL.length) {
+  if (VARIANTS.includes('sdk') && VARIANTS.includes('plain')) {
     out.push(
-      `- per-round ratios phare / plain: ${roundRatios('plain')}; phare / lookup: ${roundRatios('lookup')}.`,
-      `- target ≥ 0.9× plain undici: ${verdict(vsPlain >= 0.9, `${fmt(vsPlain, 2)}×`)}; target ≥ 3× lookup-per-call: ${verdict(vsLookup >= 3, `${fmt(vsLookup, 1)}×`)}`,
+      `- phare / plain per round: ${roundRatios('plain')}; ratio of the medians ${fmt(rps('sdk') / rps('plain'), 2)}×; client CPU per call plain ÷ phare ${fmt(med('plain', 'clientUs') / med('sdk', 'clientUs'), 2)}× (the throughput ratio if the load generator alone limited both).`,
+      `- target ≥ 0.9× plain undici (median of the per-round ratios): ${verdict(vsPlain >= 0.9, `${fmt(vsPlain, 2)}×`)}`,
+    );
+  }
+  if (VARIANTS.includes('sdk') && VARIANTS.includes('lookup')) {
+    out.push(
+      `- phare / lookup per round: ${roundRatios('lookup')}; ratio of the medians ${fmt(rps('sdk') / rps('lookup'), 1)}×.`,
+      `- target ≥ 3× lookup-per-call (median of the per-round ratios): ${verdict(vsLookup >= 3, `${fmt(vsLookup, 1)}×`)}`,
     );
   }
   out.push('');
