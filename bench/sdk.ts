@@ -62,8 +62,8 @@ const PATH = '/items/1';
 const LOOKUP = '/v1/health/service/bench?passing';
 const logger = pino({ level: 'silent' });
 
-type Variant = 'plain' | 'sdk' | 'lookup';
-const ALL: Variant[] = ['plain', 'sdk', 'lookup'];
+type Variant = 'plain' | 'spread' | 'sdk' | 'lookup';
+const ALL: Variant[] = ['plain', 'spread', 'sdk', 'lookup'];
 const VARIANTS = (process.env.SDK_BENCH_VARIANTS?.split(',') ?? ALL).filter((v): v is Variant =>
   ALL.includes(v as Variant),
 );
@@ -192,6 +192,10 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   const first = b.ports[0] as number;
 
   const plainPool = new Pool(`http://127.0.0.1:${first}`, { connections: CONCURRENCY });
+  // Diagnostic: what spreading over the instances costs by itself (more pools and connections, each less busy).
+  const spreadPools = b.ports.map(
+    (port) => new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY }),
+  );
   const discovery = createDiscovery({ consul: { address: agentUrl }, logger });
   const client = createServiceClient({ discovery, logger });
   const registry = new Pool(agentUrl, { connections: CONCURRENCY });
@@ -200,6 +204,11 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   const fns: Record<Variant, () => Promise<void>> = {
     async plain() {
       const res = await plainPool.request({ path: PATH, method: 'GET' });
+      await res.body.json();
+    },
+    async spread() {
+      const p = spreadPools[Math.floor(Math.random() * spreadPools.length)] as Pool;
+      const res = await p.request({ path: PATH, method: 'GET' });
       await res.body.json();
     },
     async sdk() {
@@ -229,7 +238,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     throw new Error(`expected ${INSTANCES} passing instances, got ${check.length}`);
   for (const v of VARIANTS) await fns[v]();
 
-  const results: Record<Variant, Measured[]> = { plain: [], sdk: [], lookup: [] };
+  const results: Record<Variant, Measured[]> = { plain: [], spread: [], sdk: [], lookup: [] };
   const quiet: number[] = [];
   let redone = 0;
   for (let r = 0; r < RUNS; r++) {
@@ -259,6 +268,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   await client.close();
   await discovery.close();
   await plainPool.close();
+  for (const p of spreadPools) await p.close();
   await registry.close();
   for (const p of lookupPools.values()) await p.close();
 
@@ -266,17 +276,19 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   const rps = (v: Variant) => med(v, 'rps');
   // The headline ratio is the median of the per-round ratios: the variants of a round run back to back, so
   // their ratio is far less sensitive to this shared VM's drift than a ratio of medians over all rounds.
-  const paired = (other: Variant) =>
-    results.sdk.map((x, i) => x.rps / (results[other][i]?.rps ?? Number.NaN));
+  const paired = (other: Variant, of: Variant = 'sdk') =>
+    results[of].map((x, i) => x.rps / (results[other][i]?.rps ?? Number.NaN));
   const vsPlain = median(paired('plain'));
   const vsLookup = median(paired('lookup'));
   const names: Record<Variant, string> = {
     plain: 'plain undici `Pool`, fixed URL',
+    spread: `(diagnostic) plain undici, random one of the ${INSTANCES} instances`,
     sdk: 'phare `client.get(service, path)`',
     lookup: 'registry lookup per call + random pick',
   };
   const ratio: Record<Variant, string> = {
     plain: '1.00×',
+    spread: `${fmt(median(paired('plain', 'spread')), 2)}× of plain`,
     sdk: `${fmt(vsPlain, 2)}× of plain`,
     lookup: `phare = ${fmt(vsLookup, 1)}× this`,
   };
@@ -309,6 +321,11 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     out.push(
       `- phare / plain per round: ${roundRatios('plain')}; ratio of the medians ${fmt(rps('sdk') / rps('plain'), 2)}×; client CPU per call plain ÷ phare ${fmt(med('plain', 'clientUs') / med('sdk', 'clientUs'), 2)}× (the throughput ratio if the load generator alone limited both).`,
       `- target ≥ 0.9× plain undici (median of the per-round ratios): ${verdict(vsPlain >= 0.9, `${fmt(vsPlain, 2)}×`)}`,
+    );
+  }
+  if (VARIANTS.includes('sdk') && VARIANTS.includes('spread')) {
+    out.push(
+      `- the diagnostic row spreads plain undici calls over the same ${INSTANCES} instances (a pool each, no discovery, no deadline header, no retry/outlier/breaker): it shows what balancing itself costs against one fixed URL. phare / that per round: ${roundRatios('spread')}.`,
     );
   }
   if (VARIANTS.includes('sdk') && VARIANTS.includes('lookup')) {
