@@ -198,3 +198,12 @@ test('after a reopen, each service keeps its own index: a change to one does not
   assert.equal(again.indexOf([Topic.service('a')]), ia);
   assert.ok(again.indexOf([Topic.service('b')]) > ia);
 });
+
+test('indexTime tells when a recent index was handed out', async () => {
+  const c = await open();
+  const before = Date.now();
+  await c.registerService(svc('a'), []);
+  const t = c.indexTime(c.index);
+  assert.ok(t !== undefined && t >= before && t <= Date.now());
+  assert.equal(c.indexTime(c.index + 100), undefined);
+});

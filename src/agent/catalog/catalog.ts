@@ -111,6 +111,8 @@ export class Catalog {
   readonly #checksByOwner = new Map<string, Set<string>>(); // node\0serviceId ('' = node check) -> check keys
   readonly #checksByNode = new Map<string, Set<string>>(); // node -> check keys
   readonly #topicIndex = new Map<string, number>();
+  /** When each index was handed out (epoch ms), so clients can measure change-to-update latency. */
+  readonly #indexTime = new Map<number, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(e: CatalogEvent) => void>();
   /** Records that live only in memory (the agent's node, serfHealth, the `consul` service). */
@@ -269,6 +271,11 @@ export class Catalog {
         set.add(wake);
       }
     });
+  }
+
+  /** When `index` was handed out (epoch ms), if it is recent; undefined for older or loaded indexes. */
+  indexTime(index: number): number | undefined {
+    return this.#indexTime.get(index);
   }
 
   /** Number of parked blocking queries (for metrics). */
@@ -652,6 +659,9 @@ export class Catalog {
     if (tx.topics.size === 0 && tx.ops.length === 0) return Promise.resolve();
     this.#index = tx.index;
     for (const t of tx.topics) this.#topicIndex.set(t, tx.index);
+    this.#indexTime.set(tx.index, this.clock.now());
+    // keep the times of recent indexes only: enough for any answer still in flight
+    if (this.#indexTime.size > 4096) this.#indexTime.delete(this.#indexTime.keys().next().value as number);
     for (const e of tx.events) for (const l of this.#listeners) l(e);
     const p = tx.ops.length > 0 ? this.#store.write(tx.ops, tx.index) : Promise.resolve();
     const done = p.then(

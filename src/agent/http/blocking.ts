@@ -71,6 +71,9 @@ export async function indexedRead(
     body = serialize(build(), flag(q, 'pretty'));
     cache.set(key, index, body);
   }
+  // Phare extension: when this index was made, so a client can measure change-to-update latency.
+  const changedAt = catalog.indexTime(index);
+  if (changedAt !== undefined) reply.header('X-Phare-Index-Time', String(changedAt));
   reply
     .header('X-Consul-Index', String(Math.max(1, index)))
     .header('X-Consul-KnownLeader', 'true')
