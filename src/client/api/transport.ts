@@ -31,6 +31,8 @@ export interface Indexed<T> {
   knownLeader: boolean;
   /** `X-Consul-LastContact` in ms. */
   lastContactMs: number;
+  /** Phare's `X-Phare-Index-Time`: when the agent made this index (epoch ms); absent from Consul. */
+  indexTimeMs?: number;
 }
 
 /** Options common to reads; `index` + `waitMs` make it a blocking query (consul-api.md §2.1). */
@@ -212,12 +214,15 @@ export class Transport {
       timeoutMs = waitMs + waitMs / 16 + 5_000;
     }
     const r = await this.call<T>(path, { query, signal: q.signal, timeoutMs });
-    return {
+    const out: Indexed<T> = {
       value: r.value,
       index: Number(r.headers['x-consul-index'] ?? 0) || 0,
       knownLeader: r.headers['x-consul-knownleader'] !== 'false',
       lastContactMs: Number(r.headers['x-consul-lastcontact'] ?? 0) || 0,
     };
+    const made = Number(r.headers['x-phare-index-time']);
+    if (made > 0) out.indexTimeMs = made;
+    return out;
   }
 
   /** Closes the keep-alive pool (in-flight blocking queries are aborted). */

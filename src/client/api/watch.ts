@@ -21,7 +21,7 @@ export type WatchFetch<T> = (q: {
 /** Options of {@link watch}. */
 export interface WatchOptions<T> {
   /** Called with each new value (first answer, each index change, and the first answer after errors). */
-  onChange: (value: T, index: number) => void;
+  onChange: (value: T, index: number, answer: Indexed<T>) => void;
   /** Called on each failed round with the number of consecutive failures. @default logs at debug */
   onError?: (err: unknown, failures: number) => void;
   /** Blocking wait per round in ms. @default 60000 */
@@ -91,7 +91,7 @@ export function watch<T>(fetch: WatchFetch<T>, options: WatchOptions<T>): Watch 
         ask = index;
         if (changed) {
           seen = true;
-          options.onChange(r.value, r.index);
+          options.onChange(r.value, r.index, r);
           resolveReady();
         }
         // An endpoint without X-Consul-Index cannot block; poll it gently instead of spinning.

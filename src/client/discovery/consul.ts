@@ -55,8 +55,12 @@ export function consulResolver(options: ConsulResolverOptions = {}): Resolver {
         waitMs: options.waitMs ?? 60_000,
         backoffBaseMs: options.backoffBaseMs ?? 250,
         backoffMaxMs: options.backoffMaxMs ?? 5_000,
-        onChange: (entries) =>
-          listener.update({ instances: entries.map(instanceFromEntry), authoritative: true }),
+        onChange: (entries, _index, answer) =>
+          listener.update({
+            instances: entries.map(instanceFromEntry),
+            authoritative: true,
+            ...(answer.indexTimeMs ? { changedAt: answer.indexTimeMs } : {}),
+          }),
         onError: (err) => listener.error(err),
       });
       return { stop: () => w.stop() };

@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { phareError } from '../../api/index.ts';
-import { getOrCreateCounter, getOrCreateGauge, sdkLogger } from '../shared.ts';
+import { getOrCreateCounter, getOrCreateGauge, getOrCreateHistogram, sdkLogger } from '../shared.ts';
 import { type ConsulResolverOptions, consulResolver } from './consul.ts';
 import type { Instance, Resolver, ResolverUpdate } from './types.ts';
 
@@ -164,6 +164,10 @@ export function createDiscovery(options: DiscoveryOptions = {}): Discovery {
   const onUpdate = (e: Entry, u: ResolverUpdate) => {
     if (closed) return;
     metrics?.updates.inc({ service: e.service });
+    // Time from the registry's change to this process seeing it (Phare agents stamp their answers).
+    if (u.changedAt !== undefined && e.set !== undefined) {
+      metrics?.updateLag.observe({ service: e.service }, Math.max(0, Date.now() - u.changedAt) / 1000);
+    }
     // The first answer after an outage may come from an agent that restarted empty (--dev) before its
     // services registered again: treat it like a non-authoritative answer.
     if (e.staleSince && u.authoritative) u = { ...u, authoritative: false };
@@ -321,6 +325,13 @@ function discoveryMetrics(registry: Registry) {
       'phare_discovery_instances',
       'Passing instances in the local discovery cache',
       ['service'],
+    ),
+    updateLag: getOrCreateHistogram(
+      registry,
+      'phare_discovery_update_lag_seconds',
+      'Time from a registry change to the local discovery cache seeing it',
+      ['service'],
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     ),
     updates: getOrCreateCounter(
       registry,

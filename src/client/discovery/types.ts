@@ -35,6 +35,8 @@ export interface ResolverUpdate {
    * rewritten): discovery holds a sudden empty non-authoritative answer for a while (empty-push protection).
    */
   authoritative: boolean;
+  /** When the source made this change (epoch ms), if it says (the Phare agent does); for the lag metric. */
+  changedAt?: number;
 }
 
 /** Receives a watch's answers and failures. */
