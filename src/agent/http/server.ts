@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { phareError } from '../../api/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig, HostPort } from '../config/index.ts';
 import type { AgentMetrics } from '../metrics.ts';
@@ -128,7 +129,25 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   return {
     app,
     async listen(addr: HostPort): Promise<HostPort> {
-      await app.listen({ host: addr.host, port: addr.port });
+      try {
+        await app.listen({ host: addr.host, port: addr.port });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        const where = `${addr.host}:${addr.port}`;
+        if (code === 'EADDRINUSE') {
+          throw phareError(
+            'PHARE_ERR_INVALID_ARGUMENT',
+            `--http-addr: ${where} is already in use (another agent, or Consul?); choose another with --http-addr`,
+            { cause: err },
+          );
+        }
+        if (code === 'EADDRNOTAVAIL' || code === 'EACCES' || code === 'ENOTFOUND') {
+          throw phareError('PHARE_ERR_INVALID_ARGUMENT', `--http-addr: cannot listen on ${where} (${code})`, {
+            cause: err,
+          });
+        }
+        throw err;
+      }
       const a = app.server.address();
       if (a === null || typeof a === 'string') throw new Error('HTTP server has no TCP address');
       return { host: a.address, port: a.port };
