@@ -98,6 +98,12 @@ export interface ServiceClientOptions {
   /** Overall deadline per call in ms (all tries and backoff). @default 30000 */
   deadlineMs?: number;
   /**
+   * Send the time left to the callee as `x-phare-deadline-ms` (phare/health servers honour it).
+   * @default true when a deadline is set explicitly (here or per call), false for the built-in 30 s safety
+   * net — the header costs the callee a header parse per request, worth it only for a deadline you chose
+   */
+  propagateDeadline?: boolean;
+  /**
    * Timeout of one try in ms (bounded by the time left). A try of at least 2 s that does not run into the
    * deadline is timed by undici's `headersTimeout` from when it is written, so it may end up to ~1 s later
    * (after a connect of at most `connectTimeoutMs`); the deadline itself is always kept. @default 10000
@@ -139,6 +145,8 @@ export interface ServiceRequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's deadline (e.g. from the incoming request's `x-phare-deadline-ms`). */
   deadlineMs?: number;
+  /** Overrides the client's `propagateDeadline`. @default true when `deadlineMs` is given here */
+  propagateDeadline?: boolean;
   /** Overrides the per-try timeout. */
   tryTimeoutMs?: number;
   /** Only instances with this tag. */
@@ -401,7 +409,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     e: Endpoint,
     method: string,
     path: string,
-    headers: FlatHeaders,
+    headers: FlatHeaders | undefined,
     body: string | Uint8Array | null | undefined,
     timeoutMs: number,
     deadlineBound: boolean,
@@ -478,7 +486,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     e: Endpoint,
     method: string,
     path: string,
-    headers: FlatHeaders,
+    headers: FlatHeaders | undefined,
     body: string | Uint8Array | null | undefined,
     timeoutMs: number,
     deadlineBound: boolean,
@@ -548,6 +556,10 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     const started = performance.now();
     const deadlineMs = ro.deadlineMs ?? deadlineDefault;
     const deadlineAt = started + deadlineMs;
+    const propagate =
+      ro.propagateDeadline ??
+      options.propagateDeadline ??
+      (ro.deadlineMs !== undefined || options.deadlineMs !== undefined);
     const tryTimeoutMs = ro.tryTimeoutMs ?? tryTimeoutDefault;
     const idempotent = ro.idempotent ?? IDEMPOTENT.has(method);
     let headers: Record<string, string | string[]> | undefined = options.headers
@@ -632,10 +644,11 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const timeout = Math.min(tryTimeoutMs, left);
       attempts++;
       hooks.onTry?.({ service, method, path, instance: e.instance, attempt: attempts });
-      const deadlineValue = String(Math.max(0, Math.floor(timeout)));
-      const tryHeaders: FlatHeaders = flat
-        ? [...flat, DEADLINE_HEADER, deadlineValue]
-        : [DEADLINE_HEADER, deadlineValue];
+      let tryHeaders: FlatHeaders | undefined = flat;
+      if (propagate) {
+        const deadlineValue = String(Math.max(0, Math.floor(timeout)));
+        tryHeaders = flat ? [...flat, DEADLINE_HEADER, deadlineValue] : [DEADLINE_HEADER, deadlineValue];
+      }
       const r = await tryOnce(
         e,
         method,
