@@ -2,6 +2,8 @@
  * The fastify adapter: registers the route table, Consul's cross-cutting conventions (plain-text errors,
  * 404/405 texts, `Allow`, `X-Consul-Default-ACL-Policy`), 1 MiB body limit, and graceful close.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
@@ -12,6 +14,26 @@ import { BodyCache } from './blocking.ts';
 import type { Method, RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
 import { routes } from './routes.ts';
+
+const UI_TYPES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+/** Reads the UI's files; an install without them (a trimmed build) serves no UI. */
+function loadUi(): Map<string, { type: string; body: Buffer }> {
+  const dir = join(import.meta.dirname, '..', '..', 'ui');
+  const out = new Map<string, { type: string; body: Buffer }>();
+  for (const [name, type] of Object.entries(UI_TYPES)) {
+    try {
+      out.set(name, { type, body: readFileSync(join(dir, name)) });
+    } catch {
+      // missing file: leave it out
+    }
+  }
+  return out;
+}
 
 const ALL_METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'PATCH'];
 const BODY_LIMIT = 1024 * 1024;
@@ -113,10 +135,25 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     });
   }
 
+  // The web UI: three static files read once at start, served from memory (src/ui).
+  const ui = loadUi();
   app.get('/', (_req, reply) => {
+    if (ui.size > 0) return reply.redirect('/ui/', 301);
     reply
       .header('Content-Type', 'text/plain; charset=utf-8')
       .send('Phare agent: the Consul-compatible HTTP API is under /v1/. See the README for a tour.');
+  });
+  app.get('/ui', (_req, reply) => reply.redirect('/ui/', 301));
+  app.get('/ui/*', (req, reply) => {
+    const name = (req.params as Record<string, string>)['*'] || 'index.html';
+    const file = ui.get(name);
+    if (!file) return reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').send('Not found');
+    reply
+      .header('Content-Type', file.type)
+      .header('Cache-Control', 'no-cache')
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Content-Security-Policy', "default-src 'self'; style-src 'self'; script-src 'self'")
+      .send(file.body);
   });
 
   app.setNotFoundHandler((_req, reply) => {

@@ -32,6 +32,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
     io.stdout(
       `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
         `  HTTP API: ${agent.httpUrl}/v1/\n` +
+        `  Web UI:   ${agent.httpUrl}/ui/\n` +
         `  Metrics:  ${agent.httpUrl}/v1/agent/metrics?format=prometheus\n` +
         (agent.dnsAddress ? `  DNS:      ${agent.dnsAddress.host}:${agent.dnsAddress.port} (udp+tcp)\n` : ''),
     );
