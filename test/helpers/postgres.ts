@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { startServerProcess } from './server-process.ts';
 
 /** Where Debian puts the server binaries: /usr/lib/postgresql/<major>/bin (newest first). */
 export function postgresBinDir(): string | undefined {
@@ -49,11 +49,6 @@ export interface PostgresServer {
   log(): string;
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
 /**
  * Starts PostgreSQL on a free port in a temp directory. Call `close()` in an `after` hook.
  *
@@ -80,100 +75,58 @@ export async function startPostgres(): Promise<PostgresServer> {
     throw new Error(`initdb failed (${init.status}): ${init.stderr || init.stdout}`);
   }
 
-  let port = await freePort();
-  let child: ChildProcess | undefined;
-  let logText = '';
-
-  const launch = async () => {
-    logText += `--- start on port ${port}\n`;
-    const c = spawn(
-      join(bin, 'postgres'),
-      [
-        '-D',
-        data,
-        '-p',
-        String(port),
-        '-k',
-        dir,
-        '-c',
-        'listen_addresses=127.0.0.1',
-        // Durability is irrelevant for a throw-away test database; these make start and stop fast.
-        '-c',
-        'fsync=off',
-        '-c',
-        'synchronous_commit=off',
-        '-c',
-        'full_page_writes=off',
-        '-c',
-        'max_connections=30',
-        '-c',
-        'shared_buffers=16MB',
-      ],
-      { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '', LC_ALL: 'C' } },
-    );
-    live.add(c);
-    c.stdout?.on('data', (d) => {
-      logText += String(d);
-    });
-    c.stderr?.on('data', (d) => {
-      logText += String(d);
-    });
-    c.once('exit', () => live.delete(c));
-    child = c;
-    await waitForQueries(c, port, () => logText);
-  };
-
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGINT');
-    const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
-
-  // A port found free can be taken before postgres binds it (another test); retry with a new one.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await launch();
-      break;
-    } catch (err) {
-      await stop();
-      if (attempt >= 2 || !/could not (bind|create listen)/i.test(logText)) {
-        rmSync(dir, { recursive: true, force: true });
-        throw err;
-      }
-      port = await freePort();
-    }
-  }
-
-  const isRunning = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const server = await startServerProcess({
+    dir,
+    spawn: (port) =>
+      spawn(
+        join(bin, 'postgres'),
+        [
+          '-D',
+          data,
+          '-p',
+          String(port),
+          '-k',
+          dir,
+          '-c',
+          'listen_addresses=127.0.0.1',
+          // Durability is irrelevant for a throw-away test database; these make start and stop fast.
+          '-c',
+          'fsync=off',
+          '-c',
+          'synchronous_commit=off',
+          '-c',
+          'full_page_writes=off',
+          '-c',
+          'max_connections=30',
+          '-c',
+          'shared_buffers=16MB',
+        ],
+        { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '', LC_ALL: 'C' } },
+      ),
+    ready: waitForQueries,
+    // Fast shutdown: open connections are terminated, like a database going away mid-test.
+    stopSignal: 'SIGINT',
+    stopGraceMs: 15_000,
+    portTaken: /could not (bind|create listen)/i,
+  });
 
   return {
     host: '127.0.0.1',
     get port() {
-      return port;
+      return server.port;
     },
     user: 'postgres',
     database: 'postgres',
     get url() {
-      return `postgres://postgres@127.0.0.1:${port}/postgres`;
+      return `postgres://postgres@127.0.0.1:${server.port}/postgres`;
     },
     get running() {
-      return isRunning();
+      return server.running;
     },
-    stop,
-    async start() {
-      if (isRunning()) return;
-      await launch();
-    },
-    async close() {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-    log: () => logText,
+    stop: server.stop,
+    start: server.start,
+    close: server.close,
+    log: server.log,
   };
 }
 
@@ -221,17 +174,4 @@ async function waitForQueries(child: ChildProcess, port: number, log: () => stri
     }
   }
   throw new Error(`postgres did not accept queries within 30 s: ${String(lastErr)}\n${log()}`);
-}
-
-/** A free loopback port (the OS picks it; the tiny race before the server binds is retried by callers). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }

@@ -2,12 +2,12 @@
  * A real Redis server for tests (Debian package `redis-server`) on a free loopback port in a temp dir,
  * without persistence, stoppable and restartable mid-test.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort } from './postgres.ts';
+import { startServerProcess } from './server-process.ts';
 
 /** Path of `redis-server`, if installed. */
 export function redisServerBin(): string | undefined {
@@ -41,11 +41,6 @@ export interface RedisServer {
   log(): string;
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
 /**
  * Starts `redis-server` on a free port. Call `close()` in an `after` hook.
  *
@@ -58,102 +53,63 @@ export async function startRedis(): Promise<RedisServer> {
   const bin = redisServerBin();
   if (!bin) throw new Error(REDIS_SKIP || 'no redis');
   const dir = mkdtempSync(join(tmpdir(), 'phare-redis-'));
-  let port = await freePort();
-  let child: ChildProcess | undefined;
-  let logText = '';
-
-  const launch = async () => {
-    logText += `--- start on port ${port}\n`;
-    const c = spawn(
-      bin,
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-        '--protected-mode',
-        'no',
-        '--loglevel',
-        'warning',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    live.add(c);
-    c.stdout?.on('data', (d) => {
-      logText += String(d);
-    });
-    c.stderr?.on('data', (d) => {
-      logText += String(d);
-    });
-    c.once('exit', () => live.delete(c));
-    child = c;
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (c.exitCode !== null || c.signalCode !== null) {
-        throw new Error(`redis-server exited (${c.exitCode ?? c.signalCode}) while starting:\n${logText}`);
+  const server = await startServerProcess({
+    dir,
+    spawn: (port) =>
+      spawn(
+        bin,
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--daemonize',
+          'no',
+          '--protected-mode',
+          'no',
+          '--loglevel',
+          'warning',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    async ready(c, port, log) {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        if (c.exitCode !== null || c.signalCode !== null) {
+          throw new Error(`redis-server exited (${c.exitCode ?? c.signalCode}) while starting:\n${log()}`);
+        }
+        if (await ping(port)) return;
+        await new Promise((r) => setTimeout(r, 50));
       }
-      if (await ping(port)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`redis-server did not answer PING within 20 s:\n${logText}`);
-  };
-
-  const stop = async () => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
-
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await launch();
-      break;
-    } catch (err) {
-      await stop();
-      if (attempt >= 2 || !/address already in use|could not create server/i.test(logText)) {
-        rmSync(dir, { recursive: true, force: true });
-        throw err;
-      }
-      port = await freePort();
-    }
-  }
-
-  const isRunning = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+      throw new Error(`redis-server did not answer PING within 20 s:\n${log()}`);
+    },
+    // Nothing is saved: SIGTERM is a plain stop.
+    stopSignal: 'SIGTERM',
+    stopGraceMs: 10_000,
+    portTaken: /address already in use|could not create server/i,
+  });
 
   return {
     host: '127.0.0.1',
     get port() {
-      return port;
+      return server.port;
     },
     get url() {
-      return `redis://127.0.0.1:${port}`;
+      return `redis://127.0.0.1:${server.port}`;
     },
     get running() {
-      return isRunning();
+      return server.running;
     },
-    stop,
-    async start() {
-      if (isRunning()) return;
-      await launch();
-    },
-    async close() {
-      await stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-    log: () => logText,
+    stop: server.stop,
+    start: server.start,
+    close: server.close,
+    log: server.log,
   };
 }
 

@@ -13,7 +13,8 @@ import { after, test } from 'node:test';
 import { parseEnv } from 'node:util';
 import { main } from '../../src/cli/main.ts';
 import { NODE_BIN, REPO_ROOT, waitFor } from '../helpers/agent.ts';
-import { freePort, POSTGRES_SKIP } from '../helpers/postgres.ts';
+import { POSTGRES_SKIP } from '../helpers/postgres.ts';
+import { freePort } from '../helpers/server-process.ts';
 
 const EXAMPLES = join(REPO_ROOT, 'examples');
 
