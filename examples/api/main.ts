@@ -13,13 +13,14 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
-import { createDiscovery, type Registration, registerService } from 'phare';
+import { createDiscovery, type Registration } from 'phare';
 import { createGracefulShutdown, createHealth, eventLoopDelayCheck, postgresCheck } from 'phare/health';
 import { z } from 'zod';
 import { connectBus } from '../lib/bus-client.ts';
 import { readJson, sendJson } from '../lib/http.ts';
 import { createLogger } from '../lib/logger.ts';
 import { registryAddress } from '../lib/schema.ts';
+import { listenAndRegister } from '../lib/serve.ts';
 import { loadApiConfig } from './config.ts';
 
 const config = loadApiConfig();
@@ -169,35 +170,18 @@ const graceful = createGracefulShutdown({
   onShutdown: [() => bus.close(), () => discovery.close(), () => pool.end()],
 });
 
-server.once('error', (err) => {
-  log.fatal(
-    { err: err.message, port: config.server.port },
-    'cannot listen (is the port taken? see ports.yaml)',
-  );
-  process.exit(1);
+await listenAndRegister({
+  name: 'api',
+  server,
+  config,
+  log,
+  graceful,
+  onRegistered: (r) => {
+    registration = r;
+  },
 });
-server.listen(config.server.port, config.server.host, async () => {
-  log.info({ port: config.server.port }, 'api listening');
-  try {
-    // Registered while still starting: the agent's check sees 503 until markReady(), so nobody routes here yet.
-    registration = await registerService({
-      name: 'api',
-      port: config.server.port,
-      address: config.server.advertise,
-      check: { http: '/health/ready', intervalMs: config.registry.checkIntervalMs, timeoutMs: 2000 },
-      deregisterCriticalAfter: '10m',
-      consul: { address: registryAddress(config.registry) },
-      logger: log,
-    });
-  } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'cannot register with the agent');
-    process.exit(1);
-  }
-  if (graceful.shuttingDown) {
-    await registration.deregister();
-    return;
-  }
+if (!graceful.shuttingDown) {
   await migrate();
   health.markReady();
   log.info('api ready');
-});
+}

@@ -10,19 +10,14 @@
  *   GET /stats   -> counters, the last note processed and which api instance answered
  */
 import { createServer } from 'node:http';
-import {
-  createDiscovery,
-  createServiceClient,
-  type Registration,
-  registerService,
-  staticResolver,
-} from 'phare';
+import { createDiscovery, createServiceClient, type Registration, staticResolver } from 'phare';
 import { parsePhareUrl } from 'phare/config';
 import { createGracefulShutdown, createHealth, eventLoopDelayCheck } from 'phare/health';
 import { type BusEvent, connectBus } from '../lib/bus-client.ts';
 import { sendJson } from '../lib/http.ts';
 import { createLogger } from '../lib/logger.ts';
 import { registryAddress } from '../lib/schema.ts';
+import { listenAndRegister } from '../lib/serve.ts';
 import { loadBridgeConfig } from './config.ts';
 
 const config = loadBridgeConfig();
@@ -177,29 +172,14 @@ const graceful = createGracefulShutdown({
   ],
 });
 
-server.once('error', (err) => {
-  log.fatal(
-    { err: err.message, port: config.server.port },
-    'cannot listen (is the port taken? see ports.yaml)',
-  );
-  process.exit(1);
+await listenAndRegister({
+  name: 'bridge',
+  server,
+  config,
+  log,
+  graceful,
+  onRegistered: (r) => {
+    registration = r;
+  },
 });
-server.listen(config.server.port, config.server.host, async () => {
-  log.info({ port: config.server.port }, 'bridge listening');
-  try {
-    registration = await registerService({
-      name: 'bridge',
-      port: config.server.port,
-      address: config.server.advertise,
-      check: { http: '/health/ready', intervalMs: config.registry.checkIntervalMs, timeoutMs: 2000 },
-      deregisterCriticalAfter: '10m',
-      consul: { address: registryAddress(config.registry) },
-      logger: log,
-    });
-  } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'cannot register with the agent');
-    process.exit(1);
-  }
-  if (graceful.shuttingDown) await registration.deregister();
-  health.markReady();
-});
+health.markReady();

@@ -10,11 +10,11 @@
  * clients reconnect elsewhere -> drain delay -> close the listener -> exit 0.
  */
 import { createServer } from 'node:http';
-import { type Registration, registerService } from 'phare';
+import type { Registration } from 'phare';
 import { createGracefulShutdown, createHealth, eventLoopDelayCheck } from 'phare/health';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createLogger } from '../lib/logger.ts';
-import { registryAddress } from '../lib/schema.ts';
+import { listenAndRegister } from '../lib/serve.ts';
 import { loadBusConfig } from './config.ts';
 
 const config = loadBusConfig();
@@ -149,30 +149,14 @@ const graceful = createGracefulShutdown({
   onShutdown: () => wss.close(),
 });
 
-server.once('error', (err) => {
-  log.fatal(
-    { err: err.message, port: config.server.port },
-    'cannot listen (is the port taken? see ports.yaml)',
-  );
-  process.exit(1);
+await listenAndRegister({
+  name: 'bus',
+  server,
+  config,
+  log,
+  graceful,
+  onRegistered: (r) => {
+    registration = r;
+  },
 });
-server.listen(config.server.port, config.server.host, async () => {
-  log.info({ port: config.server.port }, 'bus listening');
-  try {
-    registration = await registerService({
-      name: 'bus',
-      port: config.server.port,
-      address: config.server.advertise,
-      check: { http: '/health/ready', intervalMs: config.registry.checkIntervalMs, timeoutMs: 2000 },
-      deregisterCriticalAfter: '10m',
-      consul: { address: registryAddress(config.registry) },
-      logger: log,
-    });
-  } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'cannot register with the agent');
-    process.exit(1);
-  }
-  // A SIGTERM that arrived while registering ran the (then empty) deregistration: do it now.
-  if (graceful.shuttingDown) await registration.deregister();
-  health.markReady();
-});
+health.markReady();
