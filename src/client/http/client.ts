@@ -168,34 +168,21 @@ export interface ServiceResponse {
   text(): Promise<string>;
 }
 
+/** A call whose method the verb fixes (`get`, `post`, …). */
+type VerbCall = (
+  service: string,
+  path: string,
+  options?: Omit<ServiceRequestOptions, 'method'>,
+) => Promise<ServiceResponse>;
+
 /** The service client. */
 export interface ServiceClient {
   request(service: string, path: string, options?: ServiceRequestOptions): Promise<ServiceResponse>;
-  get(
-    service: string,
-    path: string,
-    options?: Omit<ServiceRequestOptions, 'method'>,
-  ): Promise<ServiceResponse>;
-  post(
-    service: string,
-    path: string,
-    options?: Omit<ServiceRequestOptions, 'method'>,
-  ): Promise<ServiceResponse>;
-  put(
-    service: string,
-    path: string,
-    options?: Omit<ServiceRequestOptions, 'method'>,
-  ): Promise<ServiceResponse>;
-  patch(
-    service: string,
-    path: string,
-    options?: Omit<ServiceRequestOptions, 'method'>,
-  ): Promise<ServiceResponse>;
-  delete(
-    service: string,
-    path: string,
-    options?: Omit<ServiceRequestOptions, 'method'>,
-  ): Promise<ServiceResponse>;
+  get: VerbCall;
+  post: VerbCall;
+  put: VerbCall;
+  patch: VerbCall;
+  delete: VerbCall;
   /** Closes every pool (the discovery is the caller's to close). */
   close(): Promise<void>;
 }
