@@ -11,6 +11,33 @@ import { renderCatalogService, renderNode, renderNodeService } from './render.ts
 import { sendJson } from './respond.ts';
 import { catalogRegisterFromBody } from './validate.ts';
 
+/**
+ * `catalog/node/:node` (services as a map by ID) and `catalog/node-services/:node` (as a list): one read,
+ * two shapes. An unknown node answers `null`, as Consul does.
+ */
+function nodeServicesRoute(path: string, shape: 'map' | 'list'): Route {
+  return {
+    path,
+    methods: ['GET'],
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const { name, filter, answer } = readRequest(req, reply, ctx, 'Missing node name');
+      return answer([Topic.node(name)], () => {
+        const n = catalog.node(name);
+        if (!n) return null;
+        const services = catalog
+          .servicesOnNode(n.node)
+          .map(renderNodeService)
+          .filter((s) => !filter || filter(s));
+        return {
+          Node: renderNode(n, config.datacenter),
+          Services: shape === 'list' ? services : Object.fromEntries(services.map((s) => [s.ID, s])),
+        };
+      });
+    },
+  };
+}
+
 /** The catalog route table. */
 export const catalogRoutes: Route[] = [
   {
@@ -77,42 +104,8 @@ export const catalogRoutes: Route[] = [
       );
     },
   },
-  {
-    path: '/v1/catalog/node/*',
-    methods: ['GET'],
-    handler: (req, reply, ctx) => {
-      const { catalog, config } = ctx;
-      const { name, filter, answer } = readRequest(req, reply, ctx, 'Missing node name');
-      return answer([Topic.node(name)], () => {
-        const n = catalog.node(name);
-        if (!n) return null;
-        const services: Record<string, unknown> = {};
-        for (const s of catalog.servicesOnNode(n.node)) {
-          const item = renderNodeService(s);
-          if (filter && !filter(item)) continue;
-          services[s.id] = item;
-        }
-        return { Node: renderNode(n, config.datacenter), Services: services };
-      });
-    },
-  },
-  {
-    path: '/v1/catalog/node-services/*',
-    methods: ['GET'],
-    handler: (req, reply, ctx) => {
-      const { catalog, config } = ctx;
-      const { name, filter, answer } = readRequest(req, reply, ctx, 'Missing node name');
-      return answer([Topic.node(name)], () => {
-        const n = catalog.node(name);
-        if (!n) return null;
-        const services = catalog
-          .servicesOnNode(n.node)
-          .map(renderNodeService)
-          .filter((s) => !filter || filter(s));
-        return { Node: renderNode(n, config.datacenter), Services: services };
-      });
-    },
-  },
+  nodeServicesRoute('/v1/catalog/node/*', 'map'),
+  nodeServicesRoute('/v1/catalog/node-services/*', 'list'),
   {
     path: '/v1/catalog/register',
     methods: ['PUT'],
