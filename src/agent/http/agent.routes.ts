@@ -82,6 +82,7 @@ export const agentRoutes: Route[] = [
     methods: ['GET'],
     handler: (_req, reply, { catalog, config }) => {
       const member = memberOf(catalog.local, config.datacenter);
+      const checks = catalog.agentChecks();
       sendJson(reply, {
         Config: {
           Datacenter: config.datacenter,
@@ -99,8 +100,8 @@ export const agentRoutes: Route[] = [
         Stats: {
           agent: {
             check_monitors: '0',
-            check_ttls: String(catalog.agentChecks().filter((c) => c.def.type === 'ttl').length),
-            checks: String(catalog.agentChecks().length),
+            check_ttls: String(checks.filter((c) => c.def.type === 'ttl').length),
+            checks: String(checks.length),
             services: String(catalog.agentServices().length),
           },
           build: { version: VERSION, revision: 'phare', prerelease: '' },
