@@ -29,12 +29,15 @@ export function renderNode(n: NodeRecord, datacenter: string): Node {
 
 /** A service inside `health/service` and `catalog/node`. */
 export function renderNodeService(s: ServiceRecord): NodeService {
-  const out: NodeService = {
+  // Consul's NodeService: TaggedAddresses and Port are omitempty; keep Consul's field order.
+  return {
     ID: s.id,
     Service: s.name,
     Tags: s.tags,
     Address: s.address,
+    ...(s.taggedAddresses ? { TaggedAddresses: s.taggedAddresses } : {}),
     Meta: s.meta,
+    ...(s.port !== 0 ? { Port: s.port } : {}),
     Weights: s.weights,
     EnableTagOverride: s.enableTagOverride,
     Proxy: { MeshGateway: {}, Expose: {} },
@@ -43,26 +46,6 @@ export function renderNodeService(s: ServiceRecord): NodeService {
     CreateIndex: s.createIndex,
     ModifyIndex: s.modifyIndex,
   };
-  // Consul's NodeService: TaggedAddresses and Port are omitempty; keep Consul's field order.
-  const ordered: Record<string, unknown> = {
-    ID: out.ID,
-    Service: out.Service,
-    Tags: out.Tags,
-    Address: out.Address,
-  };
-  if (s.taggedAddresses) ordered['TaggedAddresses'] = s.taggedAddresses;
-  ordered['Meta'] = out.Meta;
-  if (s.port !== 0) ordered['Port'] = s.port;
-  Object.assign(ordered, {
-    Weights: out.Weights,
-    EnableTagOverride: out.EnableTagOverride,
-    Proxy: out.Proxy,
-    Connect: out.Connect,
-    PeerName: out.PeerName,
-    CreateIndex: out.CreateIndex,
-    ModifyIndex: out.ModifyIndex,
-  });
-  return ordered as unknown as NodeService;
 }
 
 /** An agent service (`agent/services` values). */
