@@ -20,6 +20,8 @@ test bind9-dnsutils   command -v dig
 test postgresql       ls /usr/lib/postgresql/*/bin/postgres
 test redis-server     command -v redis-server
 test chromium         test -x /usr/bin/chromium
+test etcd-server      command -v etcd
+test etcd-client      command -v etcdctl
 bench wrk             command -v wrk
 bench dnsperf         command -v dnsperf
 bench dnsmasq         command -v dnsmasq

@@ -13,6 +13,10 @@ export const ERRORS = {
   PHARE_ERR_NOT_FOUND: { status: 404, summary: 'The named service, check or node does not exist.' },
   PHARE_ERR_STORE: { status: 500, summary: 'The store could not read or durably write state.' },
   PHARE_ERR_STORE_CLOSED: { status: 503, summary: 'The store was closed (the agent is shutting down).' },
+  PHARE_ERR_NO_LEADER: {
+    status: 500,
+    summary: 'The etcd cluster has no leader (quorum lost): writes fail, reads serve the cache.',
+  },
   PHARE_ERR_AGENT_UNREACHABLE: { status: 503, summary: 'The registry agent did not answer.' },
   PHARE_ERR_AGENT_RESPONSE: { status: 502, summary: 'The registry agent answered with an error status.' },
   PHARE_ERR_FILTER_SYNTAX: { status: 400, summary: 'A ?filter= expression could not be parsed.' },

@@ -41,3 +41,77 @@ export interface Store {
   /** Flushes pending writes and releases the backend. Writes after close reject with PHARE_ERR_STORE_CLOSED. */
   close(): Promise<void>;
 }
+
+// ---------------------------------------------------------------- shared stores (etcd)
+//
+// A shared store is written by many agents. The catalog then never applies its own writes: it is a cache fed by
+// the store's watch, so every agent applies the same committed changes in the same (revision) order, and the
+// index of a change is the revision the store committed it at. Future replicated state (KV, sessions, ACL
+// tokens) becomes more tables here: each backend maps a table to a key range (etcd) or an SQL table (sqlite),
+// and the watch delivers their changes like the catalog's.
+
+/** Tables only a shared store has: agent membership (leased) and elections. */
+export type ClusterTable = 'members' | 'election';
+
+/** A write to a shared store; `lease` ties the key to an etcd lease (it vanishes when the lease expires). */
+export type SharedStoreOp =
+  | { type: 'put'; table: StoreTable | ClusterTable; key: string; value: unknown; lease?: string }
+  | { type: 'del'; table: StoreTable | ClusterTable; key: string };
+
+/** A record as a shared store holds it, with the revisions it was created and last modified at. */
+export interface StoreRow {
+  table: StoreTable | ClusterTable;
+  key: string;
+  value: unknown;
+  createIndex: number;
+  modifyIndex: number;
+  /** The lease the key is attached to, if any. */
+  lease?: string | undefined;
+}
+
+/** One committed change. A deletion carries the revision it happened at as `modifyIndex`. */
+export type StoreChange =
+  | ({ type: 'put' } & StoreRow)
+  | { type: 'del'; table: StoreTable | ClusterTable; key: string; createIndex: number; modifyIndex: number };
+
+/**
+ * What a watch delivers: the changes committed at `index` (one transaction), in revision order; or, with no
+ * changes, news that the store's revision reached `index`.
+ */
+export interface StoreEvent {
+  index: number;
+  changes: StoreChange[];
+}
+
+/** A running watch. */
+export interface StoreWatch {
+  /** The last revision delivered. */
+  readonly index: number;
+  /** Tells the watch which rows a load already delivered, so a re-list after compaction diffs against them. */
+  prime(rows: readonly StoreRow[]): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A store shared by several agents (etcd).
+ *
+ * @example
+ * const { index, rows } = await store.loadRows();
+ * const w = store.watch(index, (e) => catalog.applyCommitted(e));
+ * w.prime(rows);
+ * const rev = await store.commit([{ type: 'put', table: 'services', key: 'n1\u0000web', value: rec }]);
+ */
+export interface SharedStore extends Store {
+  readonly shared: true;
+  /** Every row under the store's prefix, with the revision of the read. */
+  loadRows(): Promise<{ index: number; rows: StoreRow[] }>;
+  /** Commits `ops` as one transaction; resolves with its revision. PHARE_ERR_NO_LEADER without quorum. */
+  commit(ops: readonly SharedStoreOp[]): Promise<number>;
+  /** Watches every change after `fromIndex`. */
+  watch(fromIndex: number, onEvent: (e: StoreEvent) => void): StoreWatch;
+}
+
+/** True for a {@link SharedStore}. */
+export function isSharedStore(s: Store): s is SharedStore {
+  return (s as Partial<SharedStore>).shared === true;
+}

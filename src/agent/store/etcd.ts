@@ -1,0 +1,521 @@
+/**
+ * The cluster store: catalog state in an etcd 3.4+ cluster, shared by every agent.
+ *
+ * Key layout (docs/cluster.md): `<prefix>/v1/<table>/<key parts, each URI-encoded, joined by '/'>`, e.g.
+ * `/phare/v1/services/node-a/web-1`. Values are the records as JSON. Catalog records carry no lease: a dead
+ * agent's services stay (Consul keeps them, marked by serfHealth); only the `members` record is tied to the
+ * agent's lease, so its expiry is the "agent died" event every agent sees at the same revision.
+ *
+ * Writes are single etcd transactions (a service with its checks is one revision) and resolve with the
+ * revision etcd committed them at: that revision is the X-Consul-Index every agent hands out. Readers never see
+ * a write before etcd committed it: the catalog is a cache fed by {@link EtcdStore.watch}, one watch per agent
+ * on the whole prefix, resumed at the last seen revision. When the watch's revision was compacted away, the
+ * store re-lists the prefix and emits only what really changed (keys whose mod revision moved, and the keys
+ * that vanished), so a compaction costs one range read and no spurious wake-ups (APISIX #13772's lesson).
+ *
+ * Quorum: a probe asks every member for its raft leader; without one, writes fail at once with
+ * PHARE_ERR_NO_LEADER (Consul's 500 "No cluster leader") while reads keep serving the cache.
+ */
+import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import type { Logger } from 'pino';
+import { phareError } from '../../api/index.ts';
+import type {
+  ClusterTable,
+  SharedStore,
+  SharedStoreOp,
+  StoreChange,
+  StoreEvent,
+  StoreRow,
+  StoreSnapshot,
+  StoreTable,
+  StoreWatch,
+} from './store.ts';
+
+/** Options of {@link createEtcdStore}. */
+export interface EtcdStoreOptions {
+  /** Client URLs of the etcd members, e.g. `['http://127.0.0.1:2379']`. */
+  endpoints: readonly string[];
+  /** Root of every key Phare writes; several Phare clusters can share one etcd under different prefixes. @default '/phare' */
+  prefix?: string;
+  /** How long a write may wait for etcd before it fails. @default 5000 */
+  requestTimeoutMs?: number;
+  /** How often every member is asked for its leader (KnownLeader, fail-fast writes). @default 1000 */
+  probeIntervalMs?: number;
+  /** @default a silent logger */
+  logger?: Logger;
+}
+
+/** What the agent knows of the etcd cluster, for X-Consul-KnownLeader / LastContact and /v1/status. */
+export interface EtcdHealth {
+  knownLeader: boolean;
+  /** ms since a member last confirmed a leader; 0 while it is confirmed. */
+  lastContactMs: number;
+  /** Client URL of the leader member, or '' when unknown. */
+  leader: string;
+  /** Client URLs of every member etcd lists. */
+  peers: string[];
+}
+
+/** The etcd store: a {@link SharedStore} plus what the cluster module needs (leases, health). */
+export interface EtcdStore extends SharedStore {
+  readonly kind: 'etcd';
+  readonly prefix: string;
+  /** The etcd client (cluster module: leases). */
+  readonly client: Etcd3;
+  health(): EtcdHealth;
+  /**
+   * Grants a lease with `ttlSec` and keeps it alive on one stream (renewed every TTL/3). `onLost` is called
+   * once if etcd reports it expired or it could not be renewed; grant a new one then.
+   */
+  grantLease(
+    ttlSec: number,
+    onLost: (err: Error) => void,
+  ): Promise<{ id: string; lease: Lease; revoke(): Promise<void> }>;
+  /** The etcd key of a table row (for tests and docs). */
+  keyOf(table: Table, key: string): string;
+  /** Forces a probe of the members now (tests, and after a failed write). */
+  probe(): Promise<EtcdHealth>;
+}
+
+type Table = StoreTable | ClusterTable;
+const TABLES: readonly Table[] = ['nodes', 'services', 'checks', 'members', 'election'];
+
+/**
+ * Opens the etcd store. Nothing is contacted until `load()`.
+ *
+ * @example
+ * const store = createEtcdStore({ endpoints: ['http://127.0.0.1:2379'], prefix: '/phare' });
+ * const { index, rows } = await store.loadRows();
+ * const w = store.watch(index, (e) => console.log(e.index, e.changes.length));
+ */
+export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
+  if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+    throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'etcd.endpoints: expected at least one etcd client URL');
+  }
+  const prefix = normalizePrefix(options.prefix ?? '/phare');
+  const root = `${prefix}/v1/`;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+  const probeIntervalMs = options.probeIntervalMs ?? 1000;
+  const log = options.logger;
+  const hosts = options.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
+  const client = new Etcd3({
+    hosts,
+    dialTimeout: 2000,
+    // Reconnect a dropped watch within a second, not cockatiel's default of up to 30 s.
+    faultHandling: { watchBackoff: watchBackoff(50) },
+  });
+  // One client per member only for the leader probe: the shared client's pool would hide which member answered.
+  const probes = options.endpoints.map((url, i) => ({
+    url,
+    client: new Etcd3({
+      hosts: hosts[i] as string,
+      dialTimeout: 1000,
+      faultHandling: { global: noRetry(), host: () => noRetry() },
+    }),
+  }));
+  let closed = false;
+  const state: EtcdHealth = {
+    knownLeader: true,
+    lastContactMs: 0,
+    leader: '',
+    peers: [...options.endpoints],
+  };
+  let lastContact = Date.now();
+  let probeTimer: NodeJS.Timeout | undefined;
+  const watches = new Set<StoreWatch>();
+  const leases = new Set<Lease>();
+  const lastWrite = new Map<string, Promise<number>>();
+  const inflight = new Set<Promise<number>>();
+
+  const keyOf = (table: Table, key: string) =>
+    `${root}${table}/${key.split('\u0000').map(encodeURIComponent).join('/')}`;
+  const parseKey = (raw: string): { table: Table; key: string } | undefined => {
+    if (!raw.startsWith(root)) return undefined;
+    const rest = raw.slice(root.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) return undefined;
+    const table = rest.slice(0, slash) as Table;
+    if (!TABLES.includes(table)) return undefined;
+    return {
+      table,
+      key: rest
+        .slice(slash + 1)
+        .split('/')
+        .map(decodeURIComponent)
+        .join('\u0000'),
+    };
+  };
+  const rowOf = (kv: IKeyValue): StoreRow | undefined => {
+    const k = parseKey(kv.key.toString());
+    if (!k) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(kv.value.toString());
+    } catch {
+      log?.warn({ key: kv.key.toString() }, 'etcd: skipping a key whose value is not JSON');
+      return undefined;
+    }
+    return {
+      ...k,
+      value,
+      createIndex: Number(kv.create_revision),
+      modifyIndex: Number(kv.mod_revision),
+      lease: kv.lease && kv.lease !== '0' ? kv.lease : undefined,
+    };
+  };
+
+  const probe = async (): Promise<EtcdHealth> => {
+    const results = await Promise.all(
+      probes.map(async (p) => {
+        try {
+          const s = await p.client.maintenance.status({
+            deadline: Date.now() + Math.max(300, probeIntervalMs),
+          });
+          return { url: p.url, leader: s.leader, member: s.header.member_id };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    const answered = results.filter((r) => r !== undefined);
+    const withLeader = answered.find((r) => r.leader !== '0');
+    if (withLeader) {
+      state.knownLeader = true;
+      lastContact = Date.now();
+      const leaderUrl = answered.find((r) => r.member === withLeader.leader)?.url;
+      state.leader = leaderUrl ?? state.leader;
+    } else {
+      if (state.knownLeader) log?.warn('etcd: no member reports a leader; writes fail until quorum returns');
+      state.knownLeader = false;
+      state.leader = '';
+    }
+    state.lastContactMs = state.knownLeader ? 0 : Date.now() - lastContact;
+    return { ...state, peers: [...state.peers] };
+  };
+  const scheduleProbe = () => {
+    if (closed) return;
+    probeTimer = setTimeout(() => {
+      probe().finally(scheduleProbe);
+    }, probeIntervalMs);
+    probeTimer.unref();
+  };
+
+  const rangeAll = async (): Promise<{ index: number; rows: StoreRow[] }> => {
+    try {
+      const res = await client.kv.range(
+        { key: Buffer.from(root), range_end: Buffer.from(prefixEnd(root)) },
+        { deadline: Date.now() + requestTimeoutMs },
+      );
+      const rows: StoreRow[] = [];
+      for (const kv of res.kvs) {
+        const r = rowOf(kv);
+        if (r) rows.push(r);
+      }
+      return { index: Number(res.header.revision), rows };
+    } catch (cause) {
+      throw storeError('read', cause);
+    }
+  };
+
+  const storeError = (what: string, cause: unknown) => {
+    const msg = String((cause as Error)?.message ?? cause);
+    if (
+      /deadline|unavailable|timed out|no leader|leader changed|connect|failed to connect|ECONNREFUSED/i.test(
+        msg,
+      )
+    ) {
+      state.knownLeader = false;
+      void probe();
+      return phareError('PHARE_ERR_NO_LEADER', 'No cluster leader', { cause });
+    }
+    return phareError('PHARE_ERR_STORE', `store: etcd ${what} failed: ${msg}`, { cause });
+  };
+
+  const commit = async (ops: readonly SharedStoreOp[]): Promise<number> => {
+    if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: write after close');
+    // Fail fast without quorum, as Consul does ("No cluster leader"): waiting the full timeout would stall
+    // every registering client while etcd cannot commit anyway.
+    if (!state.knownLeader) throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
+    const success = ops.map((op) =>
+      op.type === 'put'
+        ? {
+            request_put: {
+              key: Buffer.from(keyOf(op.table, op.key)),
+              value: Buffer.from(JSON.stringify(op.value)),
+              ...(op.lease ? { lease: op.lease } : {}),
+            },
+          }
+        : { request_delete_range: { key: Buffer.from(keyOf(op.table, op.key)) } },
+    );
+    // Concurrent transactions may be applied by etcd in any order; two writes of one key (a check flapping)
+    // must land in the order they were made, so a write waits for the earlier ones that share a key with it.
+    const keys = success.map(
+      (o) => (o.request_put?.key ?? o.request_delete_range?.key)?.toString() as string,
+    );
+    const before = keys.map((k) => lastWrite.get(k)).filter((p) => p !== undefined);
+    const run = (async () => {
+      if (before.length > 0) await Promise.allSettled(before);
+      try {
+        const res = await client.kv.txn(
+          { compare: [], success, failure: [] },
+          { deadline: Date.now() + requestTimeoutMs },
+        );
+        return Number(res.header.revision);
+      } catch (cause) {
+        throw storeError('write', cause);
+      }
+    })();
+    for (const k of keys) lastWrite.set(k, run);
+    inflight.add(run);
+    const forget = () => {
+      inflight.delete(run);
+      for (const k of keys) if (lastWrite.get(k) === run) lastWrite.delete(k);
+    };
+    run.then(forget, forget);
+    return run;
+  };
+
+  const store: EtcdStore = {
+    kind: 'etcd',
+    shared: true,
+    prefix,
+    client,
+    keyOf,
+    probe,
+    health: () => ({
+      ...state,
+      lastContactMs: state.knownLeader ? 0 : Date.now() - lastContact,
+      peers: [...state.peers],
+    }),
+
+    async load(): Promise<StoreSnapshot> {
+      const { index, rows } = await store.loadRows();
+      const pick = (t: StoreTable) => rows.filter((r) => r.table === t).map((r) => r.value);
+      return { index, nodes: pick('nodes'), services: pick('services'), checks: pick('checks') };
+    },
+
+    async loadRows() {
+      const out = await rangeAll();
+      if (probeTimer === undefined && !closed) {
+        await probe();
+        void refreshPeers();
+        scheduleProbe();
+      }
+      return out;
+    },
+
+    async write(ops: readonly SharedStoreOp[]): Promise<void> {
+      if (ops.length > 0) await commit(ops);
+    },
+
+    commit,
+
+    watch(fromIndex: number, onEvent: (e: StoreEvent) => void): StoreWatch {
+      // What this watch has delivered: key -> mod revision, so a re-list after compaction emits only changes.
+      const seen = new Map<string, number>();
+      let revision = fromIndex;
+      let watcher: Watcher | undefined;
+      let stopped = false;
+      let reloading = false;
+
+      const emit = (index: number, changes: StoreChange[]) => {
+        if (index > revision) revision = index;
+        if (changes.length > 0 || index > 0) onEvent({ index, changes });
+      };
+
+      const start = async () => {
+        if (stopped || closed) return;
+        const w = await client
+          .watch()
+          .prefix(root)
+          .startRevision(String(revision + 1))
+          .create();
+        if (stopped || closed) {
+          await w.cancel().catch(() => {});
+          return;
+        }
+        watcher = w;
+        w.on('data', (res) => {
+          // Events of one transaction share a revision: deliver them as one batch, in revision order.
+          let batch: StoreChange[] = [];
+          let batchRev = 0;
+          for (const ev of res.events) {
+            const rev = Number(ev.kv.mod_revision);
+            if (rev !== batchRev && batch.length > 0) {
+              emit(batchRev, batch);
+              batch = [];
+            }
+            batchRev = rev;
+            const raw = ev.kv.key.toString();
+            if (ev.type === 'Put') {
+              const row = rowOf(ev.kv);
+              if (!row) continue;
+              seen.set(raw, rev);
+              batch.push({ type: 'put', ...row });
+            } else {
+              const k = parseKey(raw);
+              seen.delete(raw);
+              if (k) batch.push({ type: 'del', ...k, createIndex: 0, modifyIndex: rev });
+            }
+          }
+          if (batch.length > 0) emit(batchRev, batch);
+          // Progress: the cluster's revision moved (other prefixes, or a progress notify).
+          const head = Number(res.header.revision);
+          if (head > revision) emit(head, []);
+        });
+        w.on('error', (err) => {
+          // A server cancel: the usual cause is that our revision was compacted away. Re-list and resume.
+          log?.warn({ err: String(err) }, 'etcd: watch cancelled; re-listing the prefix');
+          watcher = undefined;
+          void relist();
+        });
+      };
+
+      const relist = async () => {
+        if (reloading || stopped || closed) return;
+        reloading = true;
+        try {
+          for (;;) {
+            try {
+              const { index, rows } = await rangeAll();
+              const changes: StoreChange[] = [];
+              const present = new Set<string>();
+              for (const r of rows) {
+                const raw = keyOf(r.table, r.key);
+                present.add(raw);
+                if (seen.get(raw) !== r.modifyIndex) {
+                  seen.set(raw, r.modifyIndex);
+                  changes.push({ type: 'put', ...r });
+                }
+              }
+              for (const raw of [...seen.keys()]) {
+                if (present.has(raw)) continue;
+                seen.delete(raw);
+                const k = parseKey(raw);
+                if (k) changes.push({ type: 'del', ...k, createIndex: 0, modifyIndex: index });
+              }
+              emit(index, changes);
+              break;
+            } catch (err) {
+              if (stopped || closed) return;
+              log?.warn({ err: String(err) }, 'etcd: re-list failed; retrying');
+              await new Promise((r) => setTimeout(r, 500));
+            }
+          }
+        } finally {
+          reloading = false;
+        }
+        await start();
+      };
+
+      const handle: StoreWatch = {
+        get index() {
+          return revision;
+        },
+        /** Records rows already delivered by a load, so a later re-list diff knows them. */
+        prime(rows: readonly StoreRow[]) {
+          for (const r of rows) seen.set(keyOf(r.table, r.key), r.modifyIndex);
+        },
+        async close() {
+          stopped = true;
+          watches.delete(handle);
+          await watcher?.cancel().catch(() => {});
+        },
+      };
+      watches.add(handle);
+      void start().catch((err) => {
+        log?.warn({ err: String(err) }, 'etcd: watch could not start; re-listing');
+        void relist();
+      });
+      return handle;
+    },
+
+    async grantLease(ttlSec, onLost) {
+      if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: lease after close');
+      const lease = client.lease(ttlSec, { deadline: Date.now() + requestTimeoutMs } as never);
+      leases.add(lease);
+      let lostOnce = false;
+      lease.on('lost', (err) => {
+        leases.delete(lease);
+        if (lostOnce || closed) return;
+        lostOnce = true;
+        onLost(err);
+      });
+      lease.on('keepaliveSucceeded', () => {
+        // A renewed lease needs a leader: the fastest sign that quorum is back.
+        if (!state.knownLeader) void probe();
+      });
+      let id: string;
+      try {
+        id = await lease.grant();
+      } catch (cause) {
+        leases.delete(lease);
+        lostOnce = true;
+        throw storeError('lease grant', cause);
+      }
+      return {
+        id,
+        lease,
+        async revoke() {
+          lostOnce = true;
+          leases.delete(lease);
+          await lease.revoke({ deadline: Date.now() + 2000 } as never).catch(() => {});
+        },
+      };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      clearTimeout(probeTimer);
+      await Promise.allSettled([...inflight]);
+      for (const w of [...watches]) await w.close();
+      for (const l of leases) l.release();
+      client.close();
+      for (const p of probes) p.client.close();
+    },
+  };
+
+  async function refreshPeers(): Promise<void> {
+    try {
+      const res = await client.cluster.memberList({}, { deadline: Date.now() + 2000 });
+      const urls = res.members.flatMap((m) => m.clientURLs);
+      if (urls.length > 0) state.peers = urls;
+    } catch {
+      // keep the configured endpoints
+    }
+  }
+
+  return store;
+}
+
+/** `/phare/` -> `/phare`; always one leading slash. */
+function normalizePrefix(p: string): string {
+  const trimmed = p.replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+/** The range end that covers every key starting with `p` (etcd's "prefix" range). */
+function prefixEnd(p: string): Buffer {
+  const b = Buffer.from(p);
+  const end = Buffer.from(b);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** A cockatiel policy that runs the call once (the probe must say what one member answered). */
+function noRetry() {
+  // biome-ignore lint/suspicious/noExplicitAny: etcd3's IPolicy comes from its own cockatiel copy
+  return { execute: (fn: (ctx: unknown) => unknown) => fn({ signal: new AbortController().signal }) } as any;
+}
+
+/** Doubling delays from `ms` up to 1 s (etcd3's backoff shape: `duration` and `next()`). */
+function watchBackoff(ms: number): { duration: number; next(): ReturnType<typeof watchBackoff> } {
+  return { duration: ms, next: () => watchBackoff(Math.min(1000, ms * 2)) };
+}
