@@ -59,9 +59,9 @@ export {
   type ServiceResponse,
 } from './client/http/index.ts';
 // Registration lifecycle
+// (graceful shutdown is phare/health's createGracefulShutdown, with registration.deregister as a
+// beforeShutdown step)
 export {
-  type GracefulShutdownOptions,
-  gracefulShutdown,
   type RegisterServiceOptions,
   type Registration,
   registerService,

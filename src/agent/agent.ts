@@ -53,8 +53,7 @@ export interface RunningAgent {
  */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
-  const logger =
-    options.logger ?? pino({ level: config.logLevel, base: { component: 'agent' } }, pino.destination(2));
+  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2)); // no base component: children add theirs, pino would repeat the key
   const store =
     options.store ??
     (config.store === 'memory'

@@ -8,11 +8,89 @@ import { phareError } from '../api/index.ts';
 
 let fallbackLogger: Logger | undefined;
 
-/** The SDK's logger when the caller gives none: pino at `PHARE_LOG_LEVEL` (default "warn") on stderr. */
-export function sdkLogger(component: string, logger?: Logger): Logger {
-  if (logger) return logger.child({ component });
-  fallbackLogger ??= pino({ level: process.env.PHARE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
-  return fallbackLogger.child({ component });
+/**
+ * The SDK's logger: a child of the caller's (or of pino at `PHARE_LOG_LEVEL`, default "warn", on stderr)
+ * bound to `{ component, ...bindings }` — leaving out every key the parent already binds, since pino writes
+ * a repeated key twice (`"service":"api",…,"service":"api"`). When the parent has its own `component`, ours
+ * becomes a message prefix instead.
+ *
+ * @example
+ * const log = sdkLogger('registration', options.logger, { service: 'users' });
+ */
+export function sdkLogger(
+  component: string,
+  logger?: Logger,
+  bindings: Record<string, unknown> = {},
+): Logger {
+  if (!logger) {
+    fallbackLogger ??= pino({ level: process.env.PHARE_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+    logger = fallbackLogger;
+  }
+  const bound = logger.bindings();
+  const own: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries({ component, ...bindings })) if (!(k in bound)) own[k] = v;
+  return 'component' in bound ? logger.child(own, { msgPrefix: `${component}: ` }) : logger.child(own);
+}
+
+/** What {@link outageReporter} returns. */
+export interface OutageReporter {
+  /** Failures since the outage began (0 when none). */
+  readonly failures: number;
+  /** Records a failed try: a warning for the first, then a summary at most every `summaryEveryMs`. */
+  failure(err: unknown): void;
+  /** The agent answered: ends the outage (logged when there was one). */
+  recovered(): void;
+}
+
+/**
+ * Reports an agent outage without flooding the log: one warning when it begins, then at most one summary
+ * per `summaryEveryMs` (tries, time down, last error), and one line when it ends.
+ *
+ * @example
+ * const outage = outageReporter(log, 'registration');
+ * try { await register(); outage.recovered(); } catch (err) { outage.failure(err); }
+ */
+export function outageReporter(
+  log: Logger,
+  what: string,
+  summaryEveryMs = 60_000,
+  now: () => number = Date.now,
+): OutageReporter {
+  let since = 0;
+  let failures = 0;
+  let lastSummary = 0;
+  let inWindow = 0;
+  const message = (err: unknown) => (err as Error)?.message ?? String(err);
+  return {
+    get failures() {
+      return failures;
+    },
+    failure(err) {
+      const t = now();
+      failures++;
+      inWindow++;
+      if (failures === 1) {
+        since = t;
+        lastSummary = t;
+        inWindow = 0;
+        log.warn({ err: message(err) }, `${what}: agent unreachable; retrying in the background`);
+        return;
+      }
+      if (t - lastSummary >= summaryEveryMs) {
+        log.warn(
+          { err: message(err), tries: inWindow, downForMs: Math.round(t - since) },
+          `${what}: agent still unreachable`,
+        );
+        lastSummary = t;
+        inWindow = 0;
+      }
+    },
+    recovered() {
+      if (failures === 0) return;
+      log.info({ tries: failures, downForMs: Math.round(now() - since) }, `${what}: agent reachable again`);
+      failures = 0;
+    },
+  };
 }
 
 /**

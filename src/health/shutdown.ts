@@ -8,6 +8,9 @@
  *   keep-alive connections -> onShutdown hooks (close pools) -> exit.
  *
  * A timeout forces the exit; a second signal forces it at once. Calling shutdown twice is harmless.
+ *
+ * This is Phare's one graceful shutdown: the SDK's registration plugs in as a beforeShutdown step
+ * (`beforeShutdown: registration.deregister`, or `addBeforeShutdown` once the registration exists).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Logger, pino } from 'pino';
@@ -80,13 +83,9 @@ const asList = (h: ShutdownHook | ShutdownHook[] | undefined): ShutdownHook[] =>
  *
  * @example
  * const server = http.createServer((req, res) => health.handle(req, res) || app(req, res)).listen(3000);
- * const graceful = createGracefulShutdown({
- *   server,
- *   health,
- *   drainDelayMs: 5000,
- *   beforeShutdown: () => registration.deregister(),
- *   onShutdown: () => pool.end(),
- * });
+ * const graceful = createGracefulShutdown({ server, health, drainDelayMs: 5000, onShutdown: () => pool.end() });
+ * const registration = await registerService({ name: 'users', port: 3000, check: { http: '/health/ready' } });
+ * graceful.addBeforeShutdown(registration.deregister);
  */
 export function createGracefulShutdown(options: GracefulShutdownOptions): GracefulShutdown {
   const servers = [...(options.server ? [options.server] : []), ...(options.servers ?? [])];
@@ -105,9 +104,12 @@ export function createGracefulShutdown(options: GracefulShutdownOptions): Gracef
   }
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const exit = options.exit ?? ((code: number) => process.exit(code));
-  const logger = (options.logger ?? pino({ level: 'info' }, pino.destination(2))).child({
-    component: 'shutdown',
-  });
+  const parent = options.logger ?? pino({ level: 'info' }, pino.destination(2));
+  // pino writes a repeated key twice: when the app's logger has a component already, ours is a prefix.
+  const logger =
+    'component' in parent.bindings()
+      ? parent.child({}, { msgPrefix: 'shutdown: ' })
+      : parent.child({ component: 'shutdown' });
   const before = asList(options.beforeShutdown);
   const after = asList(options.onShutdown);
 

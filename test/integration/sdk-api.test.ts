@@ -132,7 +132,6 @@ test('the phare entry point exports exactly the public SDK API', async () => {
     'dnsResolver',
     'fallback',
     'first',
-    'gracefulShutdown',
     'leastRequest',
     'leastRequestWith',
     'random',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { createConsulClient } from '../../src/client/api/index.ts';
-import { gracefulShutdown, registerService } from '../../src/client/registration/index.ts';
+import { registerService } from '../../src/client/registration/index.ts';
 import { startTestAgent, waitFor } from '../helpers/agent.ts';
 
 const logger = pino({ level: 'silent' });
@@ -84,45 +84,89 @@ test('re-registers when the agent forgets the service (HTTP-check mode and TTL m
   }
 });
 
-test('graceful shutdown: deregister, wait, close, exit once; a second signal forces exit', async () => {
-  const agent = await startTestAgent();
-  const api = createConsulClient({ address: agent.url });
-  try {
-    const reg = await registerService({ name: 'mailer', port: 7300, consul: { address: agent.url }, logger });
-    const steps: string[] = [];
-    const codes: number[] = [];
-    const ctl = gracefulShutdown({
-      deregister: async () => {
-        await reg.deregister();
-        steps.push(`deregistered:${(await api.health.service('mailer')).value.length}`);
-      },
-      drainDelayMs: 100,
-      close: () => {
-        steps.push('closed');
-      },
-      signals: ['SIGHUP'],
-      exit: (c) => codes.push(c),
-      logger,
-    });
-    process.emit('SIGHUP', 'SIGHUP');
-    await Promise.all([ctl.shutdown(), ctl.shutdown()]);
-    assert.deepEqual(steps, ['deregistered:0', 'closed']);
-    assert.deepEqual(codes, [0]);
-    ctl.dispose();
+/** A pino logger writing parsed lines to `lines` (and the raw text, to look for repeated keys). */
+function capture(base: Record<string, unknown>) {
+  const lines: { raw: string; obj: Record<string, unknown> }[] = [];
+  const stream = {
+    write(s: string) {
+      for (const raw of s.split('\n').filter(Boolean)) lines.push({ raw, obj: JSON.parse(raw) });
+    },
+  };
+  return { lines, logger: pino({ level: 'debug', base }, stream) };
+}
 
-    const forced: number[] = [];
-    const slow = gracefulShutdown({
-      drainDelayMs: 300,
-      signals: ['SIGHUP'],
-      exit: (c) => forced.push(c),
-      logger,
+/** Keys that occur more than once at the top level of a JSON log line. */
+function repeatedKeys(raw: string): string[] {
+  const keys = [...raw.matchAll(/[{,]"([^"]+)":/g)].map((m) => m[1] as string);
+  return keys.filter((k, i) => keys.indexOf(k) !== i);
+}
+
+test('agent down at start: resolves at once, one warning, registers in the background, ready resolves', async () => {
+  // A port nothing listens on (an agent started and stopped there), reused for the agent later.
+  const probe = await startTestAgent();
+  const port = new URL(probe.url).port;
+  await probe.close();
+  const { lines, logger: log } = capture({ service: 'api', component: 'app' });
+  const started = Date.now();
+  const reg = await registerService({
+    name: 'api',
+    port: 7400,
+    consul: { address: `127.0.0.1:${port}` },
+    check: { ttlMs: 5_000 },
+    logger: log,
+  });
+  let agent: Awaited<ReturnType<typeof startTestAgent>> | undefined;
+  try {
+    assert.ok(Date.now() - started < 2_000, 'registerService did not wait for the agent');
+    assert.equal(reg.registered, false);
+    let readyAt = 0;
+    void reg.ready.then(() => {
+      readyAt = Date.now();
     });
-    process.emit('SIGHUP', 'SIGHUP');
-    process.emit('SIGHUP', 'SIGHUP');
-    assert.deepEqual(forced, [1]);
-    slow.dispose();
-  } finally {
+    // Several background tries over ~2.5 s: still a single warning (summaries come at most every minute).
+    await new Promise((r) => setTimeout(r, 2_500));
+    const warnings = lines.filter((l) => (l.obj.level as number) >= 40);
+    assert.equal(warnings.length, 1, JSON.stringify(warnings.map((l) => l.obj.msg)));
+    assert.match(String(warnings[0]?.obj.msg), /agent unreachable; retrying in the background/);
+    assert.equal(readyAt, 0);
+
+    agent = await startTestAgent({ flags: { 'http-addr': `127.0.0.1:${port}` } });
+    await reg.ready;
+    assert.equal(reg.registered, true);
+    const api = createConsulClient({ address: agent.url });
+    assert.equal((await api.health.service('api', { passing: true })).value.length, 1);
     await api.close();
+    for (const l of lines) assert.deepEqual(repeatedKeys(l.raw), [], l.raw);
+    assert.ok(lines.some((l) => /agent reachable again/.test(String(l.obj.msg))));
+  } finally {
+    await reg.deregister();
+    await agent?.close();
+  }
+});
+
+test('a registration the agent refuses rejects at once; deregister before the agent came back is a no-op', async () => {
+  const agent = await startTestAgent();
+  try {
+    await assert.rejects(
+      registerService({
+        name: 'bad',
+        port: 7500,
+        consul: { address: agent.url },
+        check: { http: '/health', intervalMs: -5 },
+        logger,
+      }),
+      (err: Error & { code?: string }) => err.code === 'PHARE_ERR_AGENT_RESPONSE',
+    );
+  } finally {
     await agent.close();
   }
+  const pending = await registerService({
+    name: 'gone',
+    port: 7501,
+    consul: { address: '127.0.0.1:1' },
+    logger,
+  });
+  assert.equal(pending.registered, false);
+  await pending.deregister();
+  await assert.rejects(pending.ready, /deregistered before the agent answered/);
 });

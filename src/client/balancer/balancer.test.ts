@@ -97,29 +97,91 @@ test('outlier ejection: threshold, growing ejection time, 50 % cap, panic thresh
 
   const table = new ServiceEndpoints();
   const insts = [ep(1), ep(2, 1, 'critical'), ep(3, 1, 'critical')].map((e) => e.instance);
+  const setOf = (all: typeof insts, version: number) => ({
+    service: 's',
+    tag: undefined,
+    all,
+    passing: all.filter((i) => i.status === 'passing'),
+    version,
+    stale: false,
+    lastError: undefined,
+  });
+  table.sync(setOf(insts, 1), 'passing', () => {});
+  const cand = table.candidates(new OutlierDetector({ now: () => now }), undefined, undefined);
+  assert.equal(cand.panic, false, 'registry health is a hard filter: 1 of 3 passing is not panic');
+  assert.deepEqual(
+    cand.list.map((e) => e.instance.port),
+    [1],
+  );
+});
+
+test('health filter: warning only without passingOnly; all critical fails or tries all as asked', () => {
+  const now = 1_000_000;
+  const o = new OutlierDetector({ now: () => now });
+  const insts = [ep(1, 1, 'warning'), ep(2, 1, 'critical')].map((e) => e.instance);
+  const set = {
+    service: 's',
+    tag: undefined,
+    all: insts,
+    passing: [],
+    version: 1,
+    stale: false,
+    lastError: undefined,
+  };
+  const strict = new ServiceEndpoints();
+  strict.sync(set, 'passing', () => {});
+  assert.equal(strict.candidates(o, undefined, undefined).list.length, 0);
+  const lax = new ServiceEndpoints();
+  lax.sync(set, 'passing+warning', () => {});
+  assert.deepEqual(
+    lax.candidates(o, undefined, undefined).list.map((e) => e.instance.port),
+    [1],
+  );
+  const critical = { ...set, all: [insts[1] as (typeof insts)[number]] };
+  const fail = new ServiceEndpoints();
+  fail.sync(critical, 'passing+warning', () => {}, 'fail');
+  assert.equal(fail.candidates(o, undefined, undefined).list.length, 0);
+  const tryAll = new ServiceEndpoints();
+  tryAll.sync(critical, 'passing+warning', () => {}, 'try-all');
+  const c = tryAll.candidates(o, undefined, undefined);
+  assert.equal(c.panic, true);
+  assert.deepEqual(
+    c.list.map((e) => e.instance.port),
+    [2],
+  );
+});
+
+test('panic threshold among healthy instances: ejection is ignored when it would leave too few', () => {
+  const now = 1_000_000;
+  const insts = [ep(1), ep(2), ep(3), ep(4, 1, 'critical')].map((e) => e.instance);
+  const table = new ServiceEndpoints();
   table.sync(
     {
       service: 's',
       tag: undefined,
       all: insts,
-      passing: insts.slice(0, 1),
+      passing: insts.slice(0, 3),
       version: 1,
       stale: false,
       lastError: undefined,
     },
-    true,
+    'passing',
     () => {},
   );
-  const cand = table.candidates(new OutlierDetector({ now: () => now }), undefined, undefined);
-  assert.equal(cand.panic, true, '1 of 3 healthy is under the 50 % panic threshold');
-  assert.equal(cand.list.length, 3);
-  const calm = table.candidates(
-    new OutlierDetector({ panicThresholdPercent: 0, now: () => now }),
-    undefined,
-    undefined,
-  );
+  const [a, b] = table.healthy as [Endpoint, Endpoint];
+  a.ejectedUntil = now + 1_000;
+  const one = table.candidates(new OutlierDetector({ now: () => now }), undefined, undefined);
   assert.deepEqual(
-    calm.list.map((e) => e.instance.port),
-    [1],
+    one.list.map((e) => e.instance.port),
+    [2, 3],
+    '2 of 3 healthy in service is above 50 %: the ejected one is skipped',
+  );
+  b.ejectedUntil = now + 1_000;
+  const two = table.candidates(new OutlierDetector({ now: () => now }), undefined, undefined);
+  assert.equal(two.panic, true);
+  assert.deepEqual(
+    two.list.map((e) => e.instance.port),
+    [1, 2, 3],
+    '1 of 3 is under 50 %: spread over every healthy instance, never the critical one',
   );
 });

@@ -9,24 +9,42 @@ import { type Endpoint, newEndpoint } from './types.ts';
 /** Candidates for one pick. */
 export interface Candidates {
   list: readonly Endpoint[];
-  /** True when health or ejection had to be ignored (panic mode). */
+  /** True when outlier ejection (or, with `onAllUnhealthy: 'try-all'`, registry health) had to be ignored. */
   panic: boolean;
 }
+
+/**
+ * Which registry statuses may take traffic. Registry health is a hard filter, as Consul's `?passing` and its
+ * DNS interface are (consul-api.md §health, §DNS): `passing` admits passing instances only, `passing+warning`
+ * warning ones too; a critical instance never takes traffic unless every instance is critical and the client
+ * chose `onAllUnhealthy: 'try-all'`.
+ */
+export type HealthFilter = 'passing' | 'passing+warning';
+
+/** What a pick does when no instance passes the health filter. */
+export type OnAllUnhealthy = 'fail' | 'try-all';
 
 /** Endpoint state of one service, synced with discovery by version. */
 export class ServiceEndpoints {
   version = -1;
   /** Every instance's endpoint (any status). */
   all: Endpoint[] = [];
-  /** Endpoints eligible by health (passing, or all when not filtering). */
+  /** Endpoints that pass the health filter (empty when none does). */
   healthy: Endpoint[] = [];
+  /** What candidates() starts from: `healthy`, or every endpoint when none is healthy and 'try-all' was chosen. */
+  #base: Endpoint[] = [];
+  #baseUnhealthy = false;
   readonly #byId = new Map<string, Endpoint>();
-  // The answers of the common case, built once per discovery version (frozen: callers share them).
-  #healthyCandidates: Candidates = Object.freeze({ list: this.healthy, panic: false });
-  #allCandidates: Candidates = Object.freeze({ list: this.all, panic: true });
+  // The answer of the common case, built once per discovery version (frozen: callers share it).
+  #baseCandidates: Candidates = Object.freeze({ list: this.#base, panic: false });
 
   /** Brings the endpoints in line with a discovery set; `onRemove` releases a gone endpoint's pool. */
-  sync(set: ServiceSet, passingOnly: boolean, onRemove: (e: Endpoint) => void): void {
+  sync(
+    set: ServiceSet,
+    filter: HealthFilter,
+    onRemove: (e: Endpoint) => void,
+    onAllUnhealthy: OnAllUnhealthy = 'fail',
+  ): void {
     if (set.version === this.version) return;
     this.version = set.version;
     const seen = new Set<string>();
@@ -51,50 +69,50 @@ export class ServiceEndpoints {
       }
     }
     this.all = all;
-    this.healthy = passingOnly ? all.filter((e) => e.instance.status === 'passing') : all;
-    this.#healthyCandidates = Object.freeze({ list: this.healthy, panic: false });
-    this.#allCandidates = Object.freeze({ list: this.all, panic: true });
+    this.healthy = all.filter(
+      (e) =>
+        e.instance.status === 'passing' || (filter === 'passing+warning' && e.instance.status === 'warning'),
+    );
+    this.#baseUnhealthy = this.healthy.length === 0 && onAllUnhealthy === 'try-all';
+    this.#base = this.#baseUnhealthy ? all : this.healthy;
+    this.#baseCandidates = Object.freeze({ list: this.#base, panic: this.#baseUnhealthy });
   }
 
   /**
-   * Candidates for a pick: healthy, not ejected, not asked to stay away (`Retry-After`), `usable` (circuit
-   * closed), not in `exclude` (instances this request already tried) — each filter dropped when it would
-   * leave nothing. Below the panic threshold, health and ejection are ignored.
+   * Candidates for a pick: healthy (the hard filter), not ejected, not asked to stay away (`Retry-After`),
+   * `usable` (circuit closed), not in `exclude` (instances this request already tried) — each filter but
+   * health dropped when it would leave nothing. When ejection would leave fewer than the panic threshold of
+   * the healthy instances, ejection is ignored (Envoy's panic mode, applied among healthy instances only).
+   * Empty when no instance is healthy (and 'try-all' was not chosen).
    */
   candidates(
     outlier: OutlierDetector,
     exclude: ReadonlySet<Endpoint> | undefined,
     usable: ((e: Endpoint) => boolean) | undefined,
   ): Candidates {
+    const base = this.#base;
+    if (base.length === 0) return this.#baseCandidates;
     const now = outlier.now();
-    const total = this.all.length;
-    let base = this.healthy;
-    let panic = false;
-    // One pass over the (pre-filtered) healthy list: the common case allocates nothing.
+    // One pass over the healthy list: the common case allocates nothing.
     let ejectedOrAway = 0;
     let allUsable = true;
     for (const e of base) {
       if (e.ejectedUntil > now || e.retryAfterUntil > now) ejectedOrAway++;
       if (usable !== undefined && allUsable && !usable(e)) allUsable = false;
     }
+    if (ejectedOrAway === 0 && !exclude?.size && allUsable) return this.#baseCandidates;
+    let list: readonly Endpoint[] = base;
+    let panic = this.#baseUnhealthy;
     const threshold = outlier.panicThresholdPercent;
-    if (
-      total > 0 &&
-      threshold > 0 &&
-      ((base.length - ejectedOrAway) * 100) / total < threshold &&
-      base.length < total
-    ) {
-      // Too few healthy instances: spread over all of them (Envoy panic mode) rather than crush the rest.
-      base = this.all;
+    const inServiceShare = ((base.length - ejectedOrAway) * 100) / base.length;
+    if (ejectedOrAway > 0 && !(threshold > 0 && inServiceShare < threshold)) {
+      const inService = base.filter((e) => e.ejectedUntil <= now && e.retryAfterUntil <= now);
+      if (inService.length > 0) list = inService;
+      else panic = true;
+    } else if (ejectedOrAway > 0) {
+      // Too few healthy instances left in service: spread over all healthy ones rather than crush the rest.
       panic = true;
-      allUsable = !usable || base.every(usable);
     }
-    if (ejectedOrAway === 0 && !exclude?.size && allUsable)
-      return panic ? this.#allCandidates : this.#healthyCandidates;
-    let list = base;
-    const inService = list.filter((e) => e.ejectedUntil <= now && e.retryAfterUntil <= now);
-    if (inService.length > 0) list = inService;
-    else panic = true;
     if (usable) {
       const closed = list.filter(usable);
       if (closed.length > 0) list = closed;

@@ -1,4 +1,4 @@
-export { type Candidates, ServiceEndpoints } from './endpoints.ts';
+export { type Candidates, type HealthFilter, type OnAllUnhealthy, ServiceEndpoints } from './endpoints.ts';
 export { first } from './first.ts';
 export { type LeastRequestOptions, leastRequest, leastRequestWith } from './least-request.ts';
 export { type FailureKind, OutlierDetector, type OutlierOptions } from './outlier.ts';

@@ -20,8 +20,10 @@ export interface OutlierOptions {
   /** Most of the set ejected at once, in percent (at least one instance may always be ejected). @default 50 */
   maxEjectionPercent?: number;
   /**
-   * Below this share of healthy (passing, not ejected) instances, in percent, health is ignored and traffic
-   * spreads over every instance (Envoy's panic threshold), to avoid overloading the few left. 0 disables.
+   * When ejection (or `Retry-After`) would leave fewer than this share of the healthy instances in service,
+   * in percent, ejection is ignored and traffic spreads over every healthy instance (Envoy's panic
+   * threshold), to avoid overloading the few left. Registry health is never ignored here (see the client's
+   * `onAllUnhealthy`). 0 disables.
    * @default 50
    */
   panicThresholdPercent?: number;

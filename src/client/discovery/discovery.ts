@@ -187,7 +187,7 @@ export function createDiscovery(options: DiscoveryOptions = {}): Discovery {
       e.held = u;
       if (!e.holdTimer) {
         log.warn(
-          { service: e.service, holdMs },
+          { upstream: e.service, holdMs },
           'empty answer after a non-empty one; holding the previous set',
         );
         e.holdTimer = setTimeout(() => {
@@ -221,7 +221,7 @@ export function createDiscovery(options: DiscoveryOptions = {}): Discovery {
       e.staleSince = Date.now();
       e.set = { ...e.set, stale: true, lastError: err };
       metrics?.stale.set({ service: e.service }, 1);
-      log.warn({ service: e.service, err }, 'registry unreachable; serving the last known good instances');
+      log.warn({ upstream: e.service, err }, 'registry unreachable; serving the last known good instances');
       emitter.emit('stale', { service: e.service, tag: e.tag, since: e.staleSince, error: err });
     } else {
       e.set = { ...e.set, lastError: err };

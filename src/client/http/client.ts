@@ -26,7 +26,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { type Dispatcher, Pool } from 'undici';
 import { type PhareError, phareError } from '../../api/index.ts';
-import { ServiceEndpoints } from '../balancer/endpoints.ts';
+import { type HealthFilter, type OnAllUnhealthy, ServiceEndpoints } from '../balancer/endpoints.ts';
 import { leastRequest } from '../balancer/least-request.ts';
 import { type FailureKind, OutlierDetector, type OutlierOptions } from '../balancer/outlier.ts';
 import type { Balancer, BalancerFactory, Endpoint } from '../balancer/types.ts';
@@ -93,8 +93,17 @@ export interface ServiceClientOptions {
   discovery: Discovery;
   /** Load-balancing strategy. @default leastRequest (P2C) */
   balancer?: BalancerFactory;
-  /** Only passing instances (panic threshold aside). @default true */
+  /**
+   * Registry health is a hard filter: only passing instances take traffic, or passing and warning ones
+   * when this is false. Critical instances never do (see `onAllUnhealthy`). @default true
+   */
   passingOnly?: boolean;
+  /**
+   * When every instance of a service fails the health filter: `'fail'` the call with
+   * PHARE_ERR_NO_HEALTHY_INSTANCE (what Consul's `?passing` and DNS give), or `'try-all'` — send to the
+   * unhealthy instances anyway, for a service you would rather try than lose. @default 'fail'
+   */
+  onAllUnhealthy?: OnAllUnhealthy;
   /** Overall deadline per call in ms (all tries and backoff). @default 30000 */
   deadlineMs?: number;
   /**
@@ -272,7 +281,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'createServiceClient: options.discovery is required');
   const discovery = options.discovery;
   const balancerFactory = options.balancer ?? leastRequest;
-  const passingOnly = options.passingOnly ?? true;
+  const healthFilter: HealthFilter = (options.passingOnly ?? true) ? 'passing' : 'passing+warning';
+  const onAllUnhealthy = options.onAllUnhealthy ?? 'fail';
+  if (onAllUnhealthy !== 'fail' && onAllUnhealthy !== 'try-all') {
+    throw phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      `createServiceClient.onAllUnhealthy: expected 'fail' or 'try-all', got ${JSON.stringify(onAllUnhealthy)}`,
+    );
+  }
   const deadlineDefault = positive('deadlineMs', options.deadlineMs ?? 30_000);
   const tryTimeoutDefault = positive('tryTimeoutMs', options.tryTimeoutMs ?? 10_000);
   const connectTimeout = positive('connectTimeoutMs', options.connectTimeoutMs ?? 2_000);
@@ -593,7 +609,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           'not_found',
         );
       }
-      state.endpoints.sync(set, passingOnly, release);
+      state.endpoints.sync(set, healthFilter, release, onAllUnhealthy);
       const { list } = state.endpoints.candidates(outlier, tried, usable);
       if (list.length === 0) {
         return fail(
@@ -605,7 +621,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           instance,
           phareError(
             'PHARE_ERR_NO_HEALTHY_INSTANCE',
-            `service "${service}": ${set.all.length} instance(s) registered, none passing`,
+            `service "${service}": ${set.all.length} instance(s) registered, none ${healthFilter === 'passing' ? 'passing' : 'passing or warning'} (set onAllUnhealthy: 'try-all' to call them anyway)`,
           ),
           'no_healthy',
         );
@@ -757,7 +773,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         reason,
         delayMs: delay,
       });
-      log.debug({ service, instance: e.instance.url, reason, delay }, 'retrying');
+      log.debug({ upstream: service, instance: e.instance.url, reason, delay }, 'retrying');
       if (delay > 0) {
         try {
           await sleep(delay, ro.signal);
@@ -773,7 +789,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const ms = e.ejectedUntil - outlier.now();
       metrics?.ejections.inc({ service, instance: e.instance.url });
       hooks.onEject?.({ service, instance: e.instance, ejectedForMs: ms, timesEjected: e.timesEjected });
-      log.info({ service, instance: e.instance.url, ms, kind }, 'instance ejected');
+      log.info({ upstream: service, instance: e.instance.url, ms, kind }, 'instance ejected');
     }
   }
 

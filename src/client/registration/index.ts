@@ -5,4 +5,3 @@ export {
   registerService,
   type TtlCheckOptions,
 } from './register.ts';
-export { type GracefulShutdownOptions, gracefulShutdown, type ShutdownController } from './shutdown.ts';

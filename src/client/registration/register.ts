@@ -14,7 +14,7 @@ import {
 } from '../../api/index.ts';
 import { type ConsulClient, createConsulClient } from '../api/client.ts';
 import type { ConsulClientOptions } from '../api/transport.ts';
-import { fullJitter, sdkLogger, sleep } from '../shared.ts';
+import { checkNonNegative, fullJitter, outageReporter, sdkLogger, sleep } from '../shared.ts';
 
 /** An HTTP check the agent runs against the service. */
 export interface HttpCheckOptions {
@@ -60,7 +60,11 @@ export interface RegisterServiceOptions {
   consul?: ConsulClientOptions;
   /** An existing registry client to use. */
   client?: ConsulClient;
-  /** How long the first registration is retried while the agent is unreachable, in ms. @default 30000 */
+  /**
+   * How long `registerService()` waits for an unreachable agent before resolving anyway, in ms. Either way
+   * the registration then completes in the background as soon as the agent answers (`registration.ready`),
+   * so a service starts and serves while its agent is away. @default 0 (resolve after the first failed try)
+   */
   startupTimeoutMs?: number;
   /** Blocking wait of the "is it still registered" watch, in ms. @default 30000 */
   watchWaitMs?: number;
@@ -77,6 +81,14 @@ export interface Registration {
   readonly body: ServiceRegistrationBody;
   /** Times the SDK registered again because the agent had forgotten the service. */
   readonly reregistrations: number;
+  /** True once the agent has accepted the registration (false while it is being retried in the background). */
+  readonly registered: boolean;
+  /**
+   * Resolves when the agent has accepted the registration — at once when it already has. Rejects only when
+   * the agent refused it (a bad definition, an ACL denial) or `deregister()` came first; a rejection nobody
+   * awaits is not an unhandled one.
+   */
+  readonly ready: Promise<void>;
   /**
    * Stops heartbeats and the watch, then deregisters. Idempotent; a bound function, so it plugs straight
    * into `createGracefulShutdown({ beforeShutdown: registration.deregister })`.
@@ -87,13 +99,17 @@ export interface Registration {
 /**
  * Registers this process's service with the local agent and keeps it registered.
  *
+ * While the agent is unreachable, the registration is retried in the background for as long as it takes:
+ * one warning when it starts, then a summary at most every minute, never an exception. Input the agent
+ * refuses (4xx) rejects at once.
+ *
  * @example
  * const registration = await registerService({ name: 'users', port: 8080, check: { http: '/health' } });
- * process.once('SIGTERM', () => registration.deregister().then(() => server.close()));
+ * if (!registration.registered) await registration.ready; // only if you must be discoverable before serving
+ * createGracefulShutdown({ server, beforeShutdown: registration.deregister });
  */
 export async function registerService(options: RegisterServiceOptions = {}): Promise<Registration> {
   const env = options.env ?? process.env;
-  const log = sdkLogger('registration', options.logger);
   const name = options.name ?? env.SERVICE_NAME;
   if (!name)
     throw phareError(
@@ -116,6 +132,8 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
           .filter(Boolean)
       : []);
   const id = options.id ?? `${name}-${hostname()}-${port}`;
+  // `service` bound once (and not again when the caller's logger already carries it).
+  const log = sdkLogger('registration', options.logger, { service: name });
   const checkId = `service:${id}`;
   let dcsa: string | undefined;
   if (typeof options.deregisterCriticalAfter === 'number')
@@ -172,6 +190,8 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
     ...(check ? { Check: check } : {}),
   };
 
+  const waitMs = options.startupTimeoutMs ?? 0;
+  checkNonNegative('registerService.startupTimeoutMs', waitMs);
   const ownClient = !options.client;
   const client = options.client ?? createConsulClient(options.consul);
   const stop = new AbortController();
@@ -183,26 +203,56 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
     if (ttl) await client.agent.ttl(checkId, 'passing', 'registered by phare SDK');
   };
 
-  // First registration: retried while the agent is starting (compose/k8s start order is not guaranteed).
-  const startupDeadline = Date.now() + (options.startupTimeoutMs ?? 30_000);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await register();
-      break;
-    } catch (err) {
-      const unreachable = (err as { code?: string }).code === 'PHARE_ERR_AGENT_UNREACHABLE';
-      if (!unreachable || Date.now() >= startupDeadline) {
-        if (ownClient) await client.close();
-        throw err;
+  // The first registration: retried in the background while the agent is away (compose/k8s start order is
+  // not guaranteed, and an agent may be restarting), reported once and then summarised.
+  const outage = outageReporter(log, 'registration');
+  let registered = false;
+  let refused: unknown;
+  let failed!: () => void;
+  const failedOnce = new Promise<void>((resolve) => {
+    failed = resolve;
+  });
+  const first = (async () => {
+    for (let attempt = 0; !stop.signal.aborted; attempt++) {
+      try {
+        await register();
+        registered = true;
+        if (outage.failures > 0)
+          log.info({ id, tries: attempt + 1 }, 'service registered (the agent is back)');
+        outage.recovered();
+        return;
+      } catch (err) {
+        if (!agentAway(err)) {
+          refused = err;
+          // Refused after the caller moved on: say so loudly, `ready` rejects with it.
+          if (outage.failures > 0)
+            log.error({ id, err: (err as Error).message }, 'the agent refused the registration');
+          throw err;
+        }
+        outage.failure(err);
+        failed();
+        await sleep(Math.max(100, fullJitter(attempt, 200, 5_000)), stop.signal).catch(() => {});
       }
-      log.warn(
-        { err: (err as Error).message, service: name },
-        'agent not reachable yet; retrying registration',
-      );
-      await sleep(Math.max(100, fullJitter(attempt, 200, 2_000)));
     }
+    throw phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      `registration of ${id}: deregistered before the agent answered`,
+    );
+  })();
+  first.catch(() => {});
+  const started = Date.now();
+  // Resolves on registration, on refusal, or once a try failed and waitMs has passed (whichever is first).
+  await Promise.race([
+    first.catch(() => {}),
+    failedOnce.then(() => sleep(Math.max(0, started + waitMs - Date.now()))),
+  ]);
+  if (refused) {
+    stop.abort();
+    if (ownClient) await client.close();
+    throw refused;
   }
-  log.info({ id, service: name, port }, 'service registered');
+  if (!registered) log.info({ id, port }, 'registering in the background while the agent is away');
+  else log.info({ id, port }, 'service registered');
 
   const reregister = async (why: string) => {
     await register();
@@ -212,6 +262,7 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
 
   // Keeper: TTL heartbeats, or a blocking watch on our own service; either way a 404 means "register again".
   const keeper = (async () => {
+    await first;
     let failures = 0;
     let hash: string | undefined;
     while (!stop.signal.aborted) {
@@ -239,16 +290,19 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
           }
         }
         failures = 0;
+        outage.recovered();
       } catch (err) {
         if (stop.signal.aborted) break;
         failures++;
         // After an outage, start over with a non-blocking read: the agent may be a new one.
         hash = undefined;
-        log.debug({ err: (err as Error).message, failures }, 'registration keeper round failed');
+        if (agentAway(err)) outage.failure(err);
+        else log.warn({ err: (err as Error).message, failures }, 'keeping the registration failed; retrying');
         await sleep(Math.max(100, fullJitter(failures, 250, 2_000)), stop.signal).catch(() => {});
       }
     }
   })();
+  keeper.catch(() => {});
 
   let deregistering: Promise<void> | undefined;
   const registration: Registration = {
@@ -258,11 +312,17 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
     get reregistrations() {
       return reregistrations;
     },
+    get registered() {
+      return registered;
+    },
+    ready: first,
     deregister: () => {
       deregistering ??= (async () => {
         stop.abort();
         await keeper.catch(() => {});
         try {
+          // Never registered (the agent stayed away): nothing to remove.
+          if (!registered) return;
           await client.agent.deregister(id);
           log.info({ id }, 'service deregistered');
         } finally {
@@ -273,4 +333,13 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
     },
   };
   return registration;
+}
+
+/** The agent is away or busy (unreachable, or a 5xx such as Consul's "No cluster leader"): worth retrying. */
+function agentAway(err: unknown): boolean {
+  const e = err as { code?: string; status?: number };
+  return (
+    e.code === 'PHARE_ERR_AGENT_UNREACHABLE' ||
+    (e.code === 'PHARE_ERR_AGENT_RESPONSE' && (e.status ?? 0) >= 500)
+  );
 }
