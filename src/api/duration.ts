@@ -16,6 +16,13 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
+/**
+ * The longest duration Phare accepts for a timer-driven field (TTL, Interval, Timeout,
+ * DeregisterCriticalServiceAfter): 596h, just under Node's timer limit of 2^31−1 ms (≈ 24.8 days), past
+ * which `setTimeout` fires at once. Consul (Go timers) has no such limit; Phare answers 400 instead.
+ */
+export const MAX_TIMER_DURATION_MS = 596 * 3_600_000;
+
 /** Error thrown for a string that is not a Go duration; the message matches Go's `time.ParseDuration`. */
 export class DurationError extends Error {
   constructor(input: string) {

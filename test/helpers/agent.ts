@@ -50,8 +50,14 @@ export interface AgentProcess {
 }
 
 /** Spawns `phare agent` with `args` and waits until it prints its HTTP URL. */
-export async function spawnAgent(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentProcess> {
-  const child = spawn(NODE_BIN, [join(REPO_ROOT, 'bin', 'phare.js'), 'agent', ...args], {
+export async function spawnAgent(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { prefix?: string[] } = {},
+): Promise<AgentProcess> {
+  // `prefix` runs the agent under another command, e.g. `prlimit --nofile=256:256 --`.
+  const [cmd, ...rest] = [...(options.prefix ?? []), NODE_BIN];
+  const child = spawn(cmd as string, [...rest, join(REPO_ROOT, 'bin', 'phare.js'), 'agent', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, PHARE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,7 @@
  * strings (`dial tcp 127.0.0.1:1: connect: connection refused`); dashboards and people grep for them, so the
  * common cases are rendered the same way (consul-api.md §11).
  */
-import type { CheckStatus } from '../../api/index.ts';
+import { type CheckStatus, MAX_TIMER_DURATION_MS } from '../../api/index.ts';
 import type { CheckDefinition } from '../catalog/index.ts';
 
 /** What one probe found. */
@@ -36,7 +36,9 @@ export const DEFAULT_OUTPUT_MAX_SIZE = 4096;
 
 /** The probe timeout of a definition: `Timeout` if positive, else 10 s. */
 export function timeoutOf(def: CheckDefinition): number {
-  return def.timeoutMs !== undefined && def.timeoutMs > 0 ? def.timeoutMs : DEFAULT_TIMEOUT_MS;
+  const ms = def.timeoutMs !== undefined && def.timeoutMs > 0 ? def.timeoutMs : DEFAULT_TIMEOUT_MS;
+  // records loaded from an older data dir may predate the API's duration limit (issue 11 §8)
+  return Math.min(ms, MAX_TIMER_DURATION_MS);
 }
 
 /** Reads `err.code`, looking through `cause` chains and AggregateErrors (happy-eyeballs dials). */

@@ -52,19 +52,23 @@ export const catalogRoutes: Route[] = [
       const { catalog, config } = ctx;
       const { filter, nodeMeta, answer } = readRequest(req, reply, ctx);
       return answer([Topic.services], () => {
-        const out: Record<string, string[]> = {};
+        // One Set per name: merging with Array.includes was quadratic in the tag count (issue 11 §5: a
+        // service with 100,000 tags blocked the event loop for 8 s on every change).
+        const merged = new Map<string, Set<string>>();
         for (const s of catalog.allServices()) {
           const n = catalog.node(s.node);
           if (!n) continue;
           if (nodeMeta && !nodeMeta(n.meta)) continue;
           if (filter && !filter(renderCatalogService(s, n, config.datacenter))) continue;
-          let tags = out[s.name];
+          let tags = merged.get(s.name);
           if (!tags) {
-            tags = [];
-            out[s.name] = tags;
+            tags = new Set();
+            merged.set(s.name, tags);
           }
-          for (const t of s.tags) if (!tags.includes(t)) tags.push(t);
+          for (const t of s.tags) tags.add(t);
         }
+        const out: Record<string, string[]> = {};
+        for (const [name, tags] of merged) out[name] = [...tags];
         return out;
       });
     },

@@ -4,9 +4,11 @@
  * `Request decode failed: json: unknown field "Foo"`, durations are Go strings or nanosecond numbers.
  * Semantic validation (ranges, required fields) follows in `validate.ts`.
  */
+import secureJson from 'secure-json-parse';
 import { z } from 'zod';
 import { DurationError, durationFromJson } from '../../api/index.ts';
 import { HttpError } from './errors.ts';
+import { checkBodyLimits } from './limits.ts';
 
 /** Folds a key the way Consul's decoder matches it: case-insensitive, snake_case aliases allowed. */
 function fold(key: string): string {
@@ -22,7 +24,9 @@ function ci<T extends z.ZodRawShape>(shape: T) {
   for (const k of Object.keys(shape)) canon.set(fold(k), k);
   return z.preprocess((v) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    const out: Record<string, unknown> = {};
+    // No prototype: a key named `__proto__` (from a value not parsed by decodeBody) stays a plain key
+    // and is reported as an unknown field instead of replacing the object's prototype (issue 11 §10).
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, val] of Object.entries(v)) out[canon.get(fold(k)) ?? k] = val;
     return out;
   }, z.strictObject(shape));
@@ -210,11 +214,37 @@ export function decodeBody<S extends z.ZodType>(body: Buffer | undefined, schema
   if (text.trim() === '') throw new HttpError(400, 'Request decode failed: EOF');
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // secure-json-parse (fastify's own body parser): JSON.parse, then reject `__proto__` keys and
+    // `constructor.prototype`, which would let a body set fields through an object's prototype.
+    json = secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (err) {
+    const forbidden = err instanceof SyntaxError && /forbidden (prototype|constructor)/.test(err.message);
+    const path = forbidden ? forbiddenKeyPath(JSON.parse(text)) : undefined;
+    if (path !== undefined) {
+      throw new HttpError(
+        400,
+        `Request decode failed: json: key ${JSON.stringify(path)} is not allowed (keys named __proto__, or constructor holding prototype, are rejected)`,
+      );
+    }
     throw new HttpError(400, `Request decode failed: invalid JSON: ${(err as Error).message}`);
   }
+  checkBodyLimits(json);
   return decodeValue(json, schema);
+}
+
+/** The path of the first `__proto__` or `constructor.prototype` key in a parsed value (error path only). */
+function forbiddenKeyPath(value: unknown, path = ''): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const here = Array.isArray(value) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    if (k === '__proto__') return here;
+    if (k === 'constructor' && v !== null && typeof v === 'object' && Object.hasOwn(v, 'prototype')) {
+      return `${here}.prototype`;
+    }
+    const inner = forbiddenKeyPath(v, here);
+    if (inner !== undefined) return inner;
+  }
+  return undefined;
 }
 
 /** Decodes an already-parsed value; see {@link decodeBody}. */

@@ -4,6 +4,7 @@
  * server.ts writes the text.
  */
 import { PhareError } from '../../api/index.ts';
+import { REQUEST_LIMITS } from './limits.ts';
 
 /** An error answered as `status` with a plain-text body. */
 export class HttpError extends Error {
@@ -23,7 +24,11 @@ export function toHttpError(err: unknown): HttpError {
   if (err instanceof PhareError) return new HttpError(err.status, err.message);
   const e = err as { statusCode?: number; code?: string; message?: string };
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new HttpError(413, 'Request body too large: the limit is 1 MiB (1048576 bytes)');
+    const kib = REQUEST_LIMITS.bodyBytes / 1024;
+    return new HttpError(
+      413,
+      `Request body too large: the limit is ${kib} KiB (${REQUEST_LIMITS.bodyBytes} bytes; docs/api/README.md#limits)`,
+    );
   }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new HttpError(e.statusCode, e.message ?? 'Bad request');

@@ -1,6 +1,6 @@
 /**
  * The fastify adapter: registers the route table, Consul's cross-cutting conventions (plain-text errors,
- * 404/405 texts, `Allow`, `X-Consul-Default-ACL-Policy`), 1 MiB body limit, and graceful close.
+ * 404/405 texts, `Allow`, `X-Consul-Default-ACL-Policy`), body limit (limits.ts), and graceful close.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,10 +9,13 @@ import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig, HostPort } from '../config/index.ts';
+import { fdBudget } from '../fd-limit.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import { BodyCache } from './blocking.ts';
+import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
 import type { Method, RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
+import { REQUEST_LIMITS } from './limits.ts';
 import { routes } from './routes.ts';
 
 const UI_TYPES: Record<string, string> = {
@@ -36,7 +39,7 @@ function loadUi(): Map<string, { type: string; body: Buffer }> {
 }
 
 const ALL_METHODS: readonly Method[] = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'PATCH'];
-const BODY_LIMIT = 1024 * 1024;
+const BODY_LIMIT = REQUEST_LIMITS.bodyBytes;
 const NOT_FOUND = 'Invalid URL path: not a recognized HTTP API endpoint\n';
 
 /** Options of {@link createHttpApi}. */
@@ -47,11 +50,18 @@ export interface HttpApiOptions {
   metrics: AgentMetrics;
   /** Restarts a TTL check's timer after pass/warn/fail/update. */
   onTtlUpdate?: (checkId: string) => void;
+  /**
+   * Cap on open HTTP connections; at the cap a new one displaces the least recently active idle one.
+   * @default half the open-file limit left after a reserve of 64, between 16 and 4,096
+   */
+  maxConnections?: number;
 }
 
 /** The HTTP API server. */
 export interface HttpApi {
   readonly app: FastifyInstance;
+  /** Open, evicted and refused connections. */
+  connections(): ConnectionStats;
   /** Listens; resolves to the bound address (the real port when asked for port 0). */
   listen(addr: HostPort): Promise<HostPort>;
   /** Stops accepting, answers parked blocking queries, waits for in-flight requests. */
@@ -89,10 +99,16 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     bodyLimit: BODY_LIMIT,
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 4096 },
-    // blocking queries may be parked for up to 10m + jitter: no request timeout
-    requestTimeout: 0,
+    // Slow clients (issue 11 §6): headers and the request itself must arrive in time; the *response* is
+    // not bounded (Node's requestTimeout covers receiving the request only), so blocking queries may be
+    // parked for up to 10m + jitter. No socket inactivity timeout for the same reason.
+    http: {
+      headersTimeout: CONNECTION_LIMITS.headersTimeoutMs,
+      connectionsCheckingInterval: CONNECTION_LIMITS.checkIntervalMs,
+    },
+    requestTimeout: CONNECTION_LIMITS.requestTimeoutMs,
     connectionTimeout: 0,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: CONNECTION_LIMITS.keepAliveTimeoutMs,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
@@ -162,9 +178,14 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   app.setErrorHandler((err, req, reply) => sendError(reply, err, req.url));
 
   await app.ready();
+  const connections = guardConnections(app.server, {
+    maxConnections: options.maxConnections ?? fdBudget(0.5, 16, 4096),
+    logger,
+  });
 
   return {
     app,
+    connections,
     async listen(addr: HostPort): Promise<HostPort> {
       try {
         await app.listen({ host: addr.host, port: addr.port });

@@ -3,7 +3,12 @@
  * Everything is checked before anything is applied, so a bad request never leaves partial state.
  */
 import { isIP } from 'node:net';
-import type { CheckStatus, ServiceAddress } from '../../api/index.ts';
+import {
+  type CheckStatus,
+  formatDuration,
+  MAX_TIMER_DURATION_MS,
+  type ServiceAddress,
+} from '../../api/index.ts';
 import type { CheckDefinition, CheckInput, ServiceInput } from '../catalog/index.ts';
 import type { CatalogRegisterBody, CheckBody, ServiceBody } from './decode.ts';
 import { HttpError } from './errors.ts';
@@ -183,7 +188,20 @@ export function checkFromBody(
   return input;
 }
 
+/** Timer-driven durations past Node's timer limit would fire at once (issue 11 §8): a 400 naming the field. */
+function checkDurations(c: CheckBody): void {
+  for (const field of ['TTL', 'Interval', 'Timeout', 'DeregisterCriticalServiceAfter'] as const) {
+    const v = c[field];
+    if (v !== undefined && v > MAX_TIMER_DURATION_MS) {
+      throw bad(
+        `Invalid check: ${field} must be at most ${formatDuration(MAX_TIMER_DURATION_MS)} (24.8 days), got ${formatDuration(v)}`,
+      );
+    }
+  }
+}
+
 function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boolean): CheckDefinition {
+  checkDurations(c);
   const kinds = [c.HTTP ? 'HTTP' : '', c.TCP ? 'TCP' : '', c.TTL !== undefined ? 'TTL' : ''].filter(Boolean);
   if (c.Interval !== undefined && c.TTL !== undefined)
     throw bad('Invalid check: Interval and TTL cannot both be specified');
