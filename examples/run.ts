@@ -117,7 +117,9 @@ let stopping = false;
 function start(name: keyof typeof COLORS, args: string[], childEnv: NodeJS.ProcessEnv): ChildProcess {
   // detached: a terminal's Ctrl-C reaches only this script, which then stops everything in order (a service
   // getting SIGINT from the terminal *and* SIGTERM from us would take the second signal as "exit now").
-  const child = spawn(process.execPath, args, {
+  // The services import 'phare' like any user; in this checkout the `phare-source` export condition maps
+  // that to src/ (an installed package maps it to dist/).
+  const child = spawn(process.execPath, ['--conditions=phare-source', ...args], {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

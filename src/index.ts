@@ -5,6 +5,9 @@
  * @example
  * import { createDiscovery, createServiceClient, registerService } from 'phare';
  */
+// Checks the Node.js version before anything else loads (see node-check.ts).
+import './node-check.ts';
+
 export { PhareError, type PhareErrorCode } from './api/index.ts';
 // Registry client
 export {

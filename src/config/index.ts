@@ -2,6 +2,9 @@
  * `phare/config`: layered YAML config (`default.yaml` < `{env}.yaml` < `local.yaml` < environment
  * variables) validated by a zod schema, with provenance and secret redaction.
  */
+// Checks the Node.js version before anything else loads (see node-check.ts).
+import '../node-check.ts';
+
 export {
   type ConfigInfo,
   type ConfigSource,

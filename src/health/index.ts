@@ -2,6 +2,9 @@
  * `phare/health`: dependency checks, Kubernetes-style probes, framework adapters and graceful shutdown for
  * the services themselves (not the agent's check engine, which lives in `agent/health`).
  */
+// Checks the Node.js version before anything else loads (see node-check.ts).
+import '../node-check.ts';
+
 export { type ExpressMiddleware, expressHealth } from './adapters/express.ts';
 export { type FastifyHealthOptions, fastifyHealth } from './adapters/fastify.ts';
 export { type HonoLikeContext, honoHealth } from './adapters/hono.ts';

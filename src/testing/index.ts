@@ -2,6 +2,8 @@
  * `phare/testing`: a real Phare agent inside your test process, on a free loopback port, with an in-memory
  * store — so service tests exercise registration and discovery against the real thing, not a mock.
  */
+// Checks the Node.js version before anything else loads (see node-check.ts).
+import '../node-check.ts';
 import type { RawAgentConfig } from '../agent/config/index.ts';
 
 /** Options of {@link startTestAgent}. */

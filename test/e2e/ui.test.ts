@@ -7,9 +7,10 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { startTestAgent, type TestAgent } from '../../src/testing/index.ts';
+import { dependencySkip } from '../helpers/requires.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium; .ci/run does)`;
+const skip = dependencySkip(existsSync(CHROMIUM) ? undefined : `${CHROMIUM} (apt-get install chromium)`);
 
 let agent: TestAgent;
 let browser: Browser;

@@ -3,11 +3,13 @@
  * on a free loopback port, stopped (and restartable) on demand, removed afterwards. PostgreSQL refuses to
  * run as root, so under root the server runs as the `postgres` user (or `nobody`) that owns the temp dir.
  */
+
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { dependencySkip } from './requires.ts';
 import { startServerProcess } from './server-process.ts';
 
 /** Where Debian puts the server binaries: /usr/lib/postgresql/<major>/bin (newest first). */
@@ -25,9 +27,11 @@ export function postgresBinDir(): string | undefined {
 }
 
 /** `false` when PostgreSQL is installed, else the reason to pass to `test(…, { skip })`. */
-export const POSTGRES_SKIP: string | false = postgresBinDir()
-  ? false
-  : 'PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (apt-get install postgresql)';
+export const POSTGRES_SKIP: string | false = dependencySkip(
+  postgresBinDir()
+    ? undefined
+    : 'PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)',
+);
 
 /** A running (or stopped, restartable) PostgreSQL server. */
 export interface PostgresServer {

@@ -2,11 +2,13 @@
  * A real Redis server for tests (Debian package `redis-server`) on a free loopback port in a temp dir,
  * without persistence, stoppable and restartable mid-test.
  */
+
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { dependencySkip } from './requires.ts';
 import { startServerProcess } from './server-process.ts';
 
 /** Path of `redis-server`, if installed. */
@@ -21,9 +23,9 @@ export function redisServerBin(): string | undefined {
 }
 
 /** `false` when Redis is installed, else the reason to pass to `test(…, { skip })`. */
-export const REDIS_SKIP: string | false = redisServerBin()
-  ? false
-  : 'redis-server not found on PATH (apt-get install redis-server)';
+export const REDIS_SKIP: string | false = dependencySkip(
+  redisServerBin() ? undefined : 'redis-server on PATH (apt-get install redis-server)',
+);
 
 /** A running (or stopped, restartable) Redis server. */
 export interface RedisServer {

@@ -96,7 +96,7 @@ test('npm run example (ENV=test): all three services pass in the agent, a note f
     if (/^(PHARE_|CONSUL_|SERVER__|REGISTRY__|DATABASE__)/.test(k)) delete env[k];
 
   let output = '';
-  const child: ChildProcess = spawn(NODE_BIN, [join(EXAMPLES, 'run.ts')], {
+  const child: ChildProcess = spawn(NODE_BIN, ['--conditions=phare-source', join(EXAMPLES, 'run.ts')], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

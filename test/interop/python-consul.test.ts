@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTestAgent } from '../helpers/agent.ts';
+import { dependencySkip } from '../helpers/requires.ts';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(import.meta.dirname, 'python', 'story.py');
@@ -18,7 +19,7 @@ function pythonConsulMissing(): string | undefined {
   const r = spawnSync(PYTHON, ['-c', 'import consul'], { encoding: 'utf8' });
   return r.status === 0 ? undefined : `${PYTHON} cannot import consul (apt-get install python3-consul)`;
 }
-const skip = pythonConsulMissing();
+const skip = dependencySkip(pythonConsulMissing());
 
 type Agent = Awaited<ReturnType<typeof startTestAgent>>;
 let agent: Agent | undefined;
@@ -41,7 +42,7 @@ after(async () => {
   await agent?.close();
 });
 
-const opts = { skip: skip ? `skipped: ${skip}` : false };
+const opts = { skip };
 
 test('python-consul 0.7.1: reads on a fresh agent', opts, () => {
   assert.equal(out['consul_version'], '0.7.1');

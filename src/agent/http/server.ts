@@ -127,7 +127,13 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   };
 
   for (const route of routes) {
-    const allow = `OPTIONS,${route.methods.join(',')}`;
+    // HTTP/1.1: a GET resource answers HEAD with the same status and headers and no body (RFC 9110 §9.3.2),
+    // so `curl -I` works; Node's http server drops the body of a HEAD answer.
+    const methods: readonly Method[] =
+      route.methods.includes('GET') && !route.methods.includes('HEAD')
+        ? [...route.methods, 'HEAD']
+        : route.methods;
+    const allow = `OPTIONS,${methods.join(',')}`;
     app.route({
       method: [...ALL_METHODS, 'OPTIONS'],
       url: route.path,
@@ -135,7 +141,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         reply.header('X-Consul-Default-ACL-Policy', 'allow');
         if (req.method === 'OPTIONS') {
           reply.code(200).header('Allow', allow).send();
-        } else if (!route.methods.includes(req.method as Method)) {
+        } else if (!methods.includes(req.method as Method)) {
           reply.code(405).header('Allow', allow).header('Content-Type', 'text/plain; charset=utf-8');
           reply.send(`method ${req.method} not allowed`);
         } else {
@@ -153,23 +159,31 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 
   // The web UI: three static files read once at start, served from memory (src/ui).
   const ui = loadUi();
-  app.get('/', (_req, reply) => {
-    if (ui.size > 0) return reply.redirect('/ui/', 301);
-    reply
-      .header('Content-Type', 'text/plain; charset=utf-8')
-      .send('Phare agent: the Consul-compatible HTTP API is under /v1/. See the README for a tour.');
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/',
+    handler: (_req, reply) => {
+      if (ui.size > 0) return reply.redirect('/ui/', 301);
+      reply
+        .header('Content-Type', 'text/plain; charset=utf-8')
+        .send('Phare agent: the Consul-compatible HTTP API is under /v1/. See the README for a tour.');
+    },
   });
-  app.get('/ui', (_req, reply) => reply.redirect('/ui/', 301));
-  app.get('/ui/*', (req, reply) => {
-    const name = (req.params as Record<string, string>)['*'] || 'index.html';
-    const file = ui.get(name);
-    if (!file) return reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').send('Not found');
-    reply
-      .header('Content-Type', file.type)
-      .header('Cache-Control', 'no-cache')
-      .header('X-Content-Type-Options', 'nosniff')
-      .header('Content-Security-Policy', "default-src 'self'; style-src 'self'; script-src 'self'")
-      .send(file.body);
+  app.route({ method: ['GET', 'HEAD'], url: '/ui', handler: (_req, reply) => reply.redirect('/ui/', 301) });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/ui/*',
+    handler: (req, reply) => {
+      const name = (req.params as Record<string, string>)['*'] || 'index.html';
+      const file = ui.get(name);
+      if (!file) return reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').send('Not found');
+      reply
+        .header('Content-Type', file.type)
+        .header('Cache-Control', 'no-cache')
+        .header('X-Content-Type-Options', 'nosniff')
+        .header('Content-Security-Policy', "default-src 'self'; style-src 'self'; script-src 'self'")
+        .send(file.body);
+    },
   });
 
   app.setNotFoundHandler((_req, reply) => {

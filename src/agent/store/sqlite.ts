@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { phareError } from '../../api/index.ts';
 import type { Store, StoreOp, StoreSnapshot, StoreTable } from './store.ts';
 
@@ -24,7 +24,10 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   let db: DatabaseSync;
   try {
     mkdirSync(dirname(options.path), { recursive: true });
-    db = new DatabaseSync(options.path);
+    // Loaded at call time, not by a static import: on a Node without node:sqlite a static import fails
+    // while linking, before `phare/agent` can say which Node it needs (src/node-check.ts).
+    const sqlite = process.getBuiltinModule('node:sqlite');
+    db = new sqlite.DatabaseSync(options.path);
     db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
     for (const t of TABLES)
       db.exec(`CREATE TABLE IF NOT EXISTS ${t} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
