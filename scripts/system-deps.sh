@@ -17,6 +17,7 @@ needs() {
   cat <<'TABLE'
 test python3-consul   /usr/bin/python3 -c 'import consul'
 test bind9-dnsutils   command -v dig
+test curl             command -v curl
 test postgresql       ls /usr/lib/postgresql/*/bin/postgres
 test redis-server     command -v redis-server
 test chromium         test -x /usr/bin/chromium
