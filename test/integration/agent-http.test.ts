@@ -277,7 +277,7 @@ describe('errors: status codes and plain-text bodies', () => {
     const r = await api.call('DELETE', '/v1/agent/services');
     assert.equal(r.status, 405);
     assert.equal(r.text, 'method DELETE not allowed');
-    assert.equal(r.headers['allow'], 'OPTIONS,GET');
+    assert.equal(r.headers['allow'], 'OPTIONS,GET,HEAD');
     const g = await api.get('/v1/agent/service/register');
     assert.equal(g.status, 405);
     assert.equal(g.text, 'method GET not allowed');
@@ -285,7 +285,19 @@ describe('errors: status codes and plain-text bodies', () => {
     const o = await api.call('OPTIONS', '/v1/catalog/services');
     assert.equal(o.status, 200);
     assert.equal(o.text, '');
-    assert.equal(o.headers['allow'], 'OPTIONS,GET');
+    assert.equal(o.headers['allow'], 'OPTIONS,GET,HEAD');
+  });
+
+  test('HEAD on a GET endpoint: the same status and headers as GET, no body', async () => {
+    const g = await api.get('/v1/catalog/services');
+    const h = await api.call('HEAD', '/v1/catalog/services');
+    assert.equal(h.status, 200);
+    assert.equal(h.text, '');
+    assert.equal(h.headers['x-consul-index'], g.headers['x-consul-index']);
+    assert.equal(h.headers['content-type'], g.headers['content-type']);
+    const missing = await api.call('HEAD', '/v1/agent/service/nope');
+    assert.equal(missing.status, 404);
+    assert.equal((await api.call('HEAD', '/v1/agent/service/register')).status, 405);
   });
 
   test('pass on a non-TTL check -> 500 "does not have associated TTL"', async () => {
