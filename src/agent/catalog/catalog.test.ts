@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createMemoryStore } from '../store/index.ts';
+import { createMemoryStore, type Store, type StoreOp } from '../store/index.ts';
 import { Catalog, type CheckInput, type ServiceInput, Topic } from './index.ts';
 
 const NODE = { name: 'n1', id: '00000000-0000-0000-0000-000000000001', address: '127.0.0.1' };
@@ -206,4 +206,130 @@ test('indexTime tells when a recent index was handed out', async () => {
   const t = c.indexTime(c.index);
   assert.ok(t !== undefined && t >= before && t <= Date.now());
   assert.equal(c.indexTime(c.index + 100), undefined);
+});
+
+/**
+ * A real memory store whose commits the test holds and releases (or fails), to look at the catalog while a
+ * commit is in flight — the moment a kill -9 or a full disk hits in the fault tests (test/faults/).
+ */
+function gatedStore() {
+  const inner = createMemoryStore();
+  const gates: { resolve: () => void; reject: (e: unknown) => void; ops: readonly StoreOp[] }[] = [];
+  let arrived: () => void = () => {};
+  const store: Store = {
+    ...inner,
+    write(ops, index) {
+      return new Promise<void>((resolve, reject) => {
+        gates.push({
+          ops,
+          resolve: () => inner.write(ops, index).then(resolve, reject),
+          reject,
+        });
+        arrived();
+      });
+    },
+  };
+  return {
+    store,
+    /** Resolves with the next commit the catalog sends, held until released. */
+    next: () =>
+      new Promise<(typeof gates)[number]>((resolve) => {
+        const take = () => {
+          const g = gates.shift();
+          if (g) resolve(g);
+          else arrived = take;
+        };
+        take();
+      }),
+  };
+}
+
+test('a write is invisible, its index not handed out and watchers asleep until its commit is durable', async () => {
+  const g = gatedStore();
+  const c = await open(g.store);
+  const before = c.index;
+  let woke = false;
+  const watch = c.waitForChange([Topic.service('web')], c.indexOf([Topic.service('web')]), 60_000).then(() => {
+    woke = true;
+  });
+  const write = c.registerService(svc('web'), [ttl('t', 'web')]);
+  const commit = await g.next();
+  // the batch is built and on its way to the store: nothing of it is visible yet
+  assert.equal(c.agentService('web'), undefined);
+  assert.equal(c.check('n1', 't'), undefined);
+  assert.equal(c.index, before);
+  await assert.rejects(c.updateCheck('n1', 't', 'passing', 'ok', { announce: true }), {
+    code: 'PHARE_ERR_NOT_FOUND',
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(woke, false);
+  assert.ok(commit.ops.length >= 2);
+  commit.resolve();
+  await write;
+  await watch;
+  assert.equal(woke, true);
+  assert.equal(c.agentService('web')?.name, 'web');
+  assert.ok(c.index > before);
+  await c.close();
+});
+
+test('a failed commit changes nothing: no service, no check, no event, index unchanged', async () => {
+  const g = gatedStore();
+  const c = await open(g.store);
+  const events: string[] = [];
+  c.subscribe((e) => events.push(e.type));
+  const before = c.index;
+  const write = c.registerService(svc('web'), [ttl('t', 'web')]);
+  (await g.next()).reject(new Error('disk is full'));
+  await assert.rejects(write, /disk is full/);
+  assert.equal(c.agentService('web'), undefined);
+  assert.equal(c.check('n1', 't'), undefined);
+  assert.equal(c.index, before);
+  assert.deepEqual(events, []);
+  // the TTL pass of a client that did not notice finds no check (it must not create one)
+  await assert.rejects(c.updateCheck('n1', 't', 'passing', '', { announce: true }), { code: 'PHARE_ERR_NOT_FOUND' });
+
+  // a deregistration whose commit fails leaves the service there, and its retry works
+  const reg = c.registerService(svc('web'), [ttl('t', 'web')]);
+  (await g.next()).resolve();
+  await reg;
+  const dereg = c.deregisterService('web');
+  (await g.next()).reject(new Error('disk is full'));
+  await assert.rejects(dereg, /disk is full/);
+  assert.ok(c.agentService('web'));
+  assert.ok(c.check('n1', 't'));
+  const retry = c.deregisterService('web');
+  (await g.next()).resolve();
+  await retry;
+  assert.equal(c.agentService('web'), undefined);
+  await c.close();
+});
+
+test('writes queued together are built on each other, committed once, and fail together', async () => {
+  const g = gatedStore();
+  const c = await open(g.store);
+  const before = c.index;
+  // register then check on it in the same turn: the second is built on the first (not yet committed)
+  const a = c.registerService(svc('api'), []);
+  const b = c.registerCheck({ ...ttl('api-ttl', 'api'), status: 'passing' });
+  const bad = c.deregisterService('nope');
+  const commit = await g.next();
+  await assert.rejects(bad, { code: 'PHARE_ERR_NOT_FOUND' });
+  commit.reject(new Error('I/O error'));
+  await assert.rejects(a, /I\/O error/);
+  await assert.rejects(b, /I\/O error/);
+  assert.equal(c.agentService('api'), undefined);
+  assert.equal(c.check('n1', 'api-ttl'), undefined);
+  assert.equal(c.index, before);
+
+  const a2 = c.registerService(svc('api'), []);
+  const b2 = c.registerCheck({ ...ttl('api-ttl', 'api'), status: 'passing' });
+  const commit2 = await g.next();
+  assert.equal(c.index, before);
+  commit2.resolve();
+  await Promise.all([a2, b2]);
+  assert.equal(c.index, before + 2);
+  assert.equal(c.check('n1', 'api-ttl')?.serviceName, 'api');
+  assert.equal(c.agentService('api')?.modifyIndex, before + 1);
+  await c.close();
 });

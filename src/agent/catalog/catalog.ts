@@ -1,11 +1,21 @@
 /**
  * The catalog: the single owner of nodes, services and checks, and of the index that orders every change.
  *
- * Every write runs as one synchronous transaction in memory (so validation always sees the latest state),
- * bumps the global index once, records which *topics* it touched, and hands its ops to the store. The
- * write's promise resolves when the store says the batch is durable; watchers of the touched topics are
- * woken then. Topics give each read its own index, so a watch on service A is not woken by service B
- * (Consul GH-1244/#2216; consul-api.md §2.1).
+ * Writes follow DESIGN.md's rule: validate → build the change → commit it to the store → apply it to the
+ * view readers see → hand out its index → answer. **A change is applied to what readers see, and its index
+ * handed out, only after it is durable; a failed write changes nothing.**
+ *
+ * Writes are queued and committed in batches (group commit): every write queued in one turn of the event
+ * loop is built, in order, against the committed view plus the writes before it in the same batch, then the
+ * whole batch is undone from the view (synchronously, so no reader ever sees it), committed as one store
+ * write, and only then re-applied, its indexes handed out and its watchers woken. One batch is in flight at
+ * a time, so a batch is always built on committed state only; if its commit fails every write in it is
+ * rejected and the view and the index are exactly as before.
+ *
+ * Every change is a row (table, key, value or deletion), the same shape the store holds, and the view is
+ * updated from rows alone (`#applyRow`), with the topics a row touches derived from the row — so a shared
+ * store's committed changes can feed the same path. Topics give each read its own index, so a watch on
+ * service A is not woken by service B (Consul GH-1244/#2216; consul-api.md §2.1).
  */
 import type { CheckStatus } from '../../api/index.ts';
 import { phareError } from '../../api/index.ts';
@@ -51,7 +61,8 @@ export interface CatalogOptions {
 export type CatalogEvent =
   | { type: 'check-added'; check: CheckRecord }
   | { type: 'check-removed'; check: CheckRecord }
-  | { type: 'check-status'; check: CheckRecord };
+  /** `announce`: the write came from a TTL endpoint (pass/warn/fail/update), not from a check runner. */
+  | { type: 'check-status'; check: CheckRecord; announce: boolean };
 
 /** Maintenance check IDs and texts, as Consul writes them (consul-api.md §3.3). */
 export const MAINTENANCE = {
@@ -67,24 +78,36 @@ export const MAINTENANCE = {
 
 const SERF_CHECK_ID = 'serfHealth';
 
-/** A write transaction: collects store ops and touched topics. */
+/** A record as stored in one of the catalog's tables. */
+type Row = NodeRecord | ServiceRecord | CheckRecord;
+
+/** One row change of a write: `next` undefined deletes. `prev` is what the view held before. */
+interface Change {
+  table: StoreTable;
+  key: string;
+  prev: Row | undefined;
+  next: Row | undefined;
+  /** Not persisted: the row lives in memory only (the agent's node, serfHealth, the `consul` service). */
+  ephemeral: boolean;
+  /** Whether the key was ephemeral before this change (to undo it). */
+  wasEphemeral: boolean;
+}
+
+/** A write transaction: the row changes it made while being built, and the events to emit once durable. */
 class Tx {
-  readonly ops: StoreOp[] = [];
-  readonly topics = new Set<string>();
+  readonly changes: Change[] = [];
   readonly events: CatalogEvent[] = [];
   readonly index: number;
   constructor(index: number) {
     this.index = index;
   }
-  touch(...topics: string[]): void {
-    for (const t of topics) this.topics.add(t);
-  }
-  put(table: StoreTable, key: string, value: unknown, ephemeral = false): void {
-    if (!ephemeral) this.ops.push({ type: 'put', table, key, value });
-  }
-  del(table: StoreTable, key: string, ephemeral = false): void {
-    if (!ephemeral) this.ops.push({ type: 'del', table, key });
-  }
+}
+
+/** A queued write: how to build it and whom to answer. */
+interface QueuedWrite {
+  build: (tx: Tx) => void;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 /**
@@ -115,9 +138,12 @@ export class Catalog {
   readonly #indexTime = new Map<number, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(e: CatalogEvent) => void>();
-  /** Records that live only in memory (the agent's node, serfHealth, the `consul` service). */
+  /** Records that live only in memory (the agent's node, serfHealth, the `consul` service), as `table:key`. */
   readonly #ephemeral = new Set<string>();
-  #pending = new Set<Promise<unknown>>();
+  /** Writes waiting for the next batch. */
+  #queue: QueuedWrite[] = [];
+  /** The batch loop, while one runs (at most one batch is being committed at a time). */
+  #draining: Promise<void> | undefined;
 
   private constructor(options: CatalogOptions) {
     this.#store = options.store;
@@ -402,14 +428,8 @@ export class Catalog {
     return this.#write((tx) => {
       const node = this.local.name;
       const key = recordKey(node, input.id);
+      // a catalog-registered entry with the same ID on our node: the agent takes it over
       const prev = this.#services.get(key);
-      if (prev && !prev.agent) {
-        // a catalog-registered entry with the same ID on our node: the agent takes it over
-        this.#unindexService(prev);
-      } else if (prev && prev.name.toLowerCase() !== input.name.toLowerCase()) {
-        this.#unindexService(prev);
-        tx.touch(Topic.service(prev.name));
-      }
       const rec: ServiceRecord = {
         ...input,
         node,
@@ -417,10 +437,7 @@ export class Catalog {
         createIndex: prev?.createIndex ?? tx.index,
         modifyIndex: tx.index,
       };
-      this.#indexService(rec);
-      tx.put('services', key, rec);
-      // checks carry ServiceTags, so check reads (health/state) move with the service too
-      tx.touch(Topic.services, Topic.service(rec.name), Topic.node(node), Topic.checks);
+      this.#change(tx, 'services', key, rec);
       const keep = new Set<string>();
       for (const ci of checks) {
         keep.add(ci.checkId);
@@ -498,7 +515,7 @@ export class Catalog {
         next.criticalSince = changed ? this.clock.now() : (cur.criticalSince ?? this.clock.now());
       else delete next.criticalSince;
       this.#storeCheck(tx, next);
-      if (changed) tx.events.push({ type: 'check-status', check: next });
+      if (changed) tx.events.push({ type: 'check-status', check: next, announce: options.announce === true });
     });
   }
 
@@ -569,20 +586,12 @@ export class Catalog {
           createIndex: prevNode?.createIndex ?? tx.index,
           modifyIndex: tx.index,
         };
-        this.#nodes.set(lower, rec);
-        tx.put('nodes', lower, rec);
-        // services (node-meta filters) and checks (health/state?node-meta) read node fields too
-        tx.touch(Topic.nodes, Topic.node(nodeName), Topic.services, Topic.checks);
-        // health/service entries embed the node: its watchers must see a node change too
-        for (const s of this.servicesOnNode(nodeName)) tx.touch(Topic.service(s.name));
+        this.#change(tx, 'nodes', lower, rec);
       }
       let svc: ServiceRecord | undefined;
       if (req.service) {
         const key = recordKey(nodeName, req.service.id);
         const prev = this.#services.get(key);
-        if (prev) this.#unindexService(prev);
-        if (prev && prev.name.toLowerCase() !== req.service.name.toLowerCase())
-          tx.touch(Topic.service(prev.name));
         svc = {
           ...req.service,
           node: nodeName,
@@ -590,9 +599,7 @@ export class Catalog {
           createIndex: prev?.createIndex ?? tx.index,
           modifyIndex: tx.index,
         };
-        this.#indexService(svc);
-        tx.put('services', key, svc);
-        tx.touch(Topic.services, Topic.service(svc.name), Topic.node(nodeName), Topic.checks);
+        this.#change(tx, 'services', key, svc);
       }
       for (const ci of req.checks) {
         let owner: ServiceRecord | undefined;
@@ -630,51 +637,185 @@ export class Catalog {
       for (const s of this.servicesOnNode(n.node)) if (!isLocal || !s.agent) this.#deleteService(tx, s);
       for (const c of this.checksOnNode(n.node))
         if (!isLocal || (!c.agent && c.checkId !== SERF_CHECK_ID)) this.#deleteCheck(tx, c);
-      if (!isLocal) {
-        this.#nodes.delete(n.node.toLowerCase());
-        tx.del('nodes', n.node.toLowerCase());
-        tx.touch(Topic.nodes, Topic.node(n.node), Topic.services);
-      }
+      if (!isLocal) this.#change(tx, 'nodes', n.node.toLowerCase(), undefined);
     });
   }
 
-  /** Waits for in-flight writes to become durable, then stops waking watchers (they are all released). */
+  /**
+   * Stops taking writes, waits for the queued ones to be committed (or to fail), then releases every
+   * blocking query.
+   */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.#pending]);
     this.#closed = true;
+    while (this.#draining) await this.#draining;
     for (const set of this.#waiters.values()) for (const w of [...set]) w();
   }
 
-  // ---------------------------------------------------------------- internals
+  // ---------------------------------------------------------------- the write path
 
-  #write(fn: (tx: Tx) => void): Promise<void> {
+  /** Queues a write; it resolves once durable and visible, or rejects having changed nothing. */
+  #write(build: (tx: Tx) => void): Promise<void> {
     if (this.#closed)
       return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'catalog: the agent is shutting down'));
-    const tx = new Tx(this.#index + 1);
-    try {
-      fn(tx);
-    } catch (err) {
-      return Promise.reject(err);
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ build, resolve, reject });
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  /** Commits queued writes batch after batch until the queue is empty. Never rejects. */
+  async #drain(): Promise<void> {
+    // setImmediate lets every request parsed in this turn of the loop join the first batch.
+    await new Promise<void>((r) => setImmediate(r));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      await this.#commitBatch(batch);
     }
-    if (tx.topics.size === 0 && tx.ops.length === 0) return Promise.resolve();
-    this.#index = tx.index;
-    for (const t of tx.topics) this.#topicIndex.set(t, tx.index);
-    this.#indexTime.set(tx.index, this.clock.now());
-    // keep the times of recent indexes only: enough for any answer still in flight
-    if (this.#indexTime.size > 4096) this.#indexTime.delete(this.#indexTime.keys().next().value as number);
-    for (const e of tx.events) for (const l of this.#listeners) l(e);
-    const p = tx.ops.length > 0 ? this.#store.write(tx.ops, tx.index) : Promise.resolve();
-    const done = p.then(
-      () => this.#notify(tx.topics),
-      (err) => {
-        this.#notify(tx.topics);
-        throw err;
-      },
-    );
-    this.#pending.add(done);
-    const untrack = () => this.#pending.delete(done);
-    done.then(untrack, untrack);
-    return done;
+    this.#draining = undefined;
+  }
+
+  async #commitBatch(batch: QueuedWrite[]): Promise<void> {
+    // 1. Build each write in order against the committed view plus the writes before it in this batch.
+    const built: { tx: Tx; w: QueuedWrite }[] = [];
+    let index = this.#index;
+    for (const w of batch) {
+      const tx = new Tx(index + 1);
+      try {
+        w.build(tx);
+      } catch (err) {
+        this.#undo(tx);
+        w.reject(err);
+        continue;
+      }
+      // A write that changes nothing takes no index, but shares the batch's fate: it may rest on the
+      // writes before it.
+      if (tx.changes.length > 0) index = tx.index;
+      built.push({ tx, w });
+    }
+    // 2. Take the batch back out of the view before anything else runs: readers see committed state only.
+    for (let i = built.length - 1; i >= 0; i--) this.#undo((built[i] as { tx: Tx }).tx);
+    if (index === this.#index) {
+      for (const b of built) b.w.resolve();
+      return;
+    }
+    // 3. Commit: one store write for the whole batch, with the highest index it hands out.
+    const ops: StoreOp[] = [];
+    for (const { tx } of built) {
+      for (const c of tx.changes) {
+        if (c.ephemeral) continue;
+        ops.push(
+          c.next === undefined
+            ? { type: 'del', table: c.table, key: c.key }
+            : { type: 'put', table: c.table, key: c.key, value: c.next },
+        );
+      }
+    }
+    try {
+      await this.#store.write(ops, index);
+    } catch (err) {
+      for (const b of built) b.w.reject(err);
+      return;
+    }
+    // 4. Durable: apply to the view, hand out the indexes, tell listeners, wake watchers, answer.
+    const touched = new Set<string>();
+    for (const { tx } of built) {
+      if (tx.changes.length === 0) continue;
+      const topics = new Set<string>();
+      for (const c of tx.changes) {
+        this.#applyRow(c.table, c.key, c.next);
+        this.#markEphemeral(c.table, c.key, c.ephemeral && c.next !== undefined);
+        this.#topicsOf(c, topics);
+      }
+      this.#index = tx.index;
+      for (const t of topics) {
+        this.#topicIndex.set(t, tx.index);
+        touched.add(t);
+      }
+      this.#indexTime.set(tx.index, this.clock.now());
+      // keep the times of recent indexes only: enough for any answer still in flight
+      if (this.#indexTime.size > 4096) this.#indexTime.delete(this.#indexTime.keys().next().value as number);
+      for (const e of tx.events) for (const l of this.#listeners) l(e);
+    }
+    this.#notify(touched);
+    for (const b of built) b.w.resolve();
+  }
+
+  /** Changes one row of the view while a write is built, and records how to undo it. */
+  #change(tx: Tx, table: StoreTable, key: string, next: Row | undefined, ephemeral = false): void {
+    const wasEphemeral = this.#ephemeral.has(`${table}:${key}`);
+    const prev = this.#applyRow(table, key, next);
+    this.#markEphemeral(table, key, ephemeral && next !== undefined);
+    // deleting an in-memory-only row is itself in memory only
+    tx.changes.push({ table, key, prev, next, ephemeral: next ? ephemeral : wasEphemeral, wasEphemeral });
+  }
+
+  #undo(tx: Tx): void {
+    for (let i = tx.changes.length - 1; i >= 0; i--) {
+      const c = tx.changes[i] as Change;
+      this.#applyRow(c.table, c.key, c.prev);
+      this.#markEphemeral(c.table, c.key, c.wasEphemeral);
+    }
+  }
+
+  #markEphemeral(table: StoreTable, key: string, on: boolean): void {
+    if (on) this.#ephemeral.add(`${table}:${key}`);
+    else this.#ephemeral.delete(`${table}:${key}`);
+  }
+
+  /** Puts (or with `next` undefined, deletes) one row of the view and its secondary indexes; returns the old row. */
+  #applyRow(table: StoreTable, key: string, next: Row | undefined): Row | undefined {
+    switch (table) {
+      case 'nodes': {
+        const prev = this.#nodes.get(key);
+        if (next) this.#nodes.set(key, next as NodeRecord);
+        else this.#nodes.delete(key);
+        return prev;
+      }
+      case 'services': {
+        const prev = this.#services.get(key);
+        if (prev) this.#unindexService(prev);
+        if (next) this.#indexService(next as ServiceRecord);
+        return prev;
+      }
+      case 'checks': {
+        const prev = this.#checks.get(key);
+        if (prev) this.#removeCheck(prev);
+        if (next) this.#setCheck(next as CheckRecord);
+        return prev;
+      }
+    }
+  }
+
+  /**
+   * The topics a row change moves, read against the view as it is once the row is applied (so a node's
+   * services are the ones it has after the change).
+   */
+  #topicsOf(c: Change, out: Set<string>): void {
+    const rows = [c.prev, c.next].filter((r) => r !== undefined);
+    switch (c.table) {
+      case 'nodes':
+        for (const n of rows as NodeRecord[]) {
+          // services (node-meta filters) and checks (health/state?node-meta) read node fields too
+          out.add(Topic.nodes).add(Topic.node(n.node)).add(Topic.services).add(Topic.checks);
+          // health/service entries embed the node: its watchers must see a node change too
+          for (const s of this.servicesOnNode(n.node)) out.add(Topic.service(s.name));
+        }
+        return;
+      case 'services':
+        for (const s of rows as ServiceRecord[]) {
+          // checks carry ServiceTags, so check reads (health/state) move with the service too
+          out.add(Topic.services).add(Topic.service(s.name)).add(Topic.node(s.node)).add(Topic.checks);
+        }
+        return;
+      case 'checks':
+        for (const ch of rows as CheckRecord[]) {
+          out.add(Topic.checks).add(Topic.node(ch.node));
+          if (ch.serviceId) out.add(Topic.service(ch.serviceName));
+          else for (const s of this.servicesOnNode(ch.node)) out.add(Topic.service(s.name));
+        }
+        return;
+    }
   }
 
   #notify(topics: Set<string>): void {
@@ -732,10 +873,7 @@ export class Catalog {
   }
 
   #deleteService(tx: Tx, s: ServiceRecord): void {
-    const key = recordKey(s.node, s.id);
-    this.#unindexService(s);
-    tx.del('services', key, this.#ephemeral.delete(`services:${key}`));
-    tx.touch(Topic.services, Topic.service(s.name), Topic.node(s.node));
+    this.#change(tx, 'services', recordKey(s.node, s.id), undefined);
     for (const c of this.#ownedChecks(s.node, s.id)) this.#deleteCheck(tx, c);
   }
 
@@ -767,20 +905,11 @@ export class Catalog {
 
   #storeCheck(tx: Tx, c: CheckRecord): void {
     const key = recordKey(c.node, c.checkId);
-    this.#setCheck(c);
-    tx.put('checks', key, c, this.#ephemeral.has(`checks:${key}`));
-    tx.touch(Topic.checks, Topic.node(c.node));
-    if (c.serviceId) tx.touch(Topic.service(c.serviceName));
-    else for (const s of this.servicesOnNode(c.node)) tx.touch(Topic.service(s.name));
+    this.#change(tx, 'checks', key, c, this.#ephemeral.has(`checks:${key}`));
   }
 
   #deleteCheck(tx: Tx, c: CheckRecord): void {
-    const key = recordKey(c.node, c.checkId);
-    this.#removeCheck(c);
-    tx.del('checks', key, this.#ephemeral.delete(`checks:${key}`));
-    tx.touch(Topic.checks, Topic.node(c.node));
-    if (c.serviceId) tx.touch(Topic.service(c.serviceName));
-    else for (const s of this.servicesOnNode(c.node)) tx.touch(Topic.service(s.name));
+    this.#change(tx, 'checks', recordKey(c.node, c.checkId), undefined);
     tx.events.push({ type: 'check-removed', check: c });
   }
 }

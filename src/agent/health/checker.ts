@@ -101,8 +101,6 @@ class Checker implements HealthChecker {
   #unsubscribe: (() => void) | undefined;
   #reapTimer: ClockTimer | undefined;
   readonly #reaping = new Set<string>();
-  /** >0 while our own updateCheck runs, so its `check-status` event is not taken for a TTL report. */
-  #selfWrites = 0;
   #started = false;
 
   constructor(options: HealthOptions) {
@@ -183,7 +181,8 @@ class Checker implements HealthChecker {
       }
       case 'check-status':
         // A TTL report (pass/warn/fail/update) that changed the status; our own expiry write is not one.
-        if (this.#selfWrites === 0) this.#ttl.touch(id, e.check.output);
+        // The event arrives once the write is durable, so it says who wrote it rather than us counting.
+        if (e.announce) this.#ttl.touch(id, e.check.output);
         break;
     }
   }
@@ -267,14 +266,8 @@ class Checker implements HealthChecker {
     const node = this.#catalog.local.name;
     const prev = this.#catalog.check(node, id);
     if (!prev) return;
-    let write: Promise<void>;
-    this.#selfWrites++;
-    try {
-      // No announce: an output-only change stays in memory (Consul syncs output lazily).
-      write = this.#catalog.updateCheck(node, id, status, output);
-    } finally {
-      this.#selfWrites--;
-    }
+    // No announce: an output-only change stays in memory (Consul syncs output lazily).
+    const write = this.#catalog.updateCheck(node, id, status, output);
     if (prev.status !== status) {
       const level = status === 'critical' ? 'warn' : 'info';
       this.#log[level]({ checkId: id, status, previous: prev.status }, 'check status changed');

@@ -1,6 +1,13 @@
 /**
  * The Store interface: where the catalog keeps its state durably. One conformance suite
  * (test/conformance/store.conformance.ts) runs against every backend.
+ *
+ * The rule every writer on top of a store keeps (docs/store.md): **a change is applied to what readers see,
+ * and its index handed out, only after it is durable; a failed write changes nothing.** The catalog builds
+ * a change, commits it with {@link Store.write}, and only when that resolves applies it to its in-memory
+ * view, hands out its index and answers; when it rejects, the view and the index stay as they were. So the
+ * index after a restart is never lower than one already served: every served index was committed first.
+ * A shared store (etcd) keeps the same rule with its committed revisions as the only source of the view.
  */
 
 /** The tables the catalog persists. */
@@ -34,8 +41,10 @@ export interface Store {
   /** Reads the whole state. Called once, before any write. */
   load(): Promise<StoreSnapshot>;
   /**
-   * Applies `ops` atomically and records `index`. Resolves only once the batch is durable; concurrent
-   * calls may share one commit (group commit). Rejects with PHARE_ERR_STORE if it could not be written.
+   * Applies `ops` atomically and records `index` (the store keeps the highest index ever written). Resolves
+   * only once the batch is durable (on disk, or for a shared store, committed by its quorum); concurrent
+   * calls may share one commit (group commit). Rejects with PHARE_ERR_STORE if it could not be written, and
+   * then none of `ops` is applied: a caller may rely on "rejected" meaning "nothing changed".
    */
   write(ops: readonly StoreOp[], index: number): Promise<void>;
   /** Flushes pending writes and releases the backend. Writes after close reject with PHARE_ERR_STORE_CLOSED. */
