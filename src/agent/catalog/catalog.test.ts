@@ -249,9 +249,11 @@ test('a write is invisible, its index not handed out and watchers asleep until i
   const c = await open(g.store);
   const before = c.index;
   let woke = false;
-  const watch = c.waitForChange([Topic.service('web')], c.indexOf([Topic.service('web')]), 60_000).then(() => {
-    woke = true;
-  });
+  const watch = c
+    .waitForChange([Topic.service('web')], c.indexOf([Topic.service('web')]), 60_000)
+    .then(() => {
+      woke = true;
+    });
   const write = c.registerService(svc('web'), [ttl('t', 'web')]);
   const commit = await g.next();
   // the batch is built and on its way to the store: nothing of it is visible yet
@@ -287,7 +289,9 @@ test('a failed commit changes nothing: no service, no check, no event, index unc
   assert.equal(c.index, before);
   assert.deepEqual(events, []);
   // the TTL pass of a client that did not notice finds no check (it must not create one)
-  await assert.rejects(c.updateCheck('n1', 't', 'passing', '', { announce: true }), { code: 'PHARE_ERR_NOT_FOUND' });
+  await assert.rejects(c.updateCheck('n1', 't', 'passing', '', { announce: true }), {
+    code: 'PHARE_ERR_NOT_FOUND',
+  });
 
   // a deregistration whose commit fails leaves the service there, and its retry works
   const reg = c.registerService(svc('web'), [ttl('t', 'web')]);
