@@ -18,6 +18,34 @@ import { createHttpApi, type HttpApi } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { createMemoryStore, createSqliteStore, type Store } from './store/index.ts';
 
+/** Whether a bind host only reaches this machine (127.0.0.0/8, ::1, localhost). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./.test(host);
+}
+
+/**
+ * What a non-loopback bind opens to the network (issue 14): the agent has no ACLs and the HTTP API no TLS
+ * yet, so anyone who can connect may change state. Consul's own docs say the same of a default agent.
+ */
+export function exposureWarnings(config: AgentConfig): string[] {
+  const out: string[] = [];
+  const { httpAddr, dnsAddr } = config;
+  if (!isLoopback(httpAddr.host)) {
+    out.push(
+      `HTTP API on ${httpAddr.host}:${httpAddr.port} is reachable beyond this machine without ACLs or TLS: ` +
+        'anyone who can connect can register and deregister services (the consul service too), set checks, ' +
+        'put nodes in maintenance and read the whole catalog. Bind --http-addr to 127.0.0.1, or firewall the port.',
+    );
+  }
+  if (dnsAddr && !isLoopback(dnsAddr.host)) {
+    out.push(
+      `DNS on ${dnsAddr.host}:${dnsAddr.port} answers anyone who can reach it: every service, node and address ` +
+        'in the catalog can be listed by name (UDP answers are rate-limited per client address).',
+    );
+  }
+  return out;
+}
+
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
   /** Resolved config (see `resolveAgentConfig`). */
@@ -121,6 +149,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       });
       dnsAddress = await dns.listen(config.dnsAddr);
     }
+    for (const line of exposureWarnings(config)) logger.warn(line);
     logger.info({ httpUrl, dns: dnsAddress, store: store.kind, node: config.node }, 'agent started');
     let closing: Promise<void> | undefined;
     const api = http;

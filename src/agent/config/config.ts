@@ -43,6 +43,11 @@ export interface AgentConfig {
   readonly datacenter: string;
   /** Address other nodes and DNS answers use for this node. @default the HTTP bind host, or 127.0.0.1 */
   readonly advertiseAddr: string;
+  /**
+   * Host names the HTTP API answers to besides IP literals, localhost and the node name (DNS-rebinding
+   * protection; a leading "." allows every subdomain). @default []
+   */
+  readonly allowedHosts: readonly string[];
   /** @default "info" ("warn" under test runners is up to the caller) */
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** How often the reaper looks for services critical past DeregisterCriticalServiceAfter. @default 30s (dev 1s) */
@@ -83,10 +88,18 @@ export function resolveAgentConfig(input: {
   const dnsRaw = layers['dns-addr'] ?? '127.0.0.1:8600';
   const dnsAddr = dnsRaw === '' ? null : hostPort('dns-addr', dnsRaw);
   const recursorRaw = layers.recursor ?? [];
-  const recursorList = (Array.isArray(recursorRaw) ? recursorRaw : String(recursorRaw).split(','))
-    .map((s) => String(s).trim())
-    .filter((s) => s !== '');
+  const recursorList = list(recursorRaw);
   const recursors = recursorList.map((r) => hostPort('recursor', r.includes(':') ? r : `${r}:53`));
+  const allowedHosts = list(layers['allowed-hosts'] ?? []);
+  for (const h of allowedHosts) {
+    if (!/^(\*?\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(h)) {
+      throw bad(
+        'allowed-hosts',
+        h,
+        'host names such as consul.internal or .example.com, separated by commas',
+      );
+    }
+  }
   const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
   const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
   const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
@@ -119,6 +132,7 @@ export function resolveAgentConfig(input: {
     node,
     datacenter,
     advertiseAddr,
+    allowedHosts: Object.freeze(allowedHosts),
     logLevel: logLevel as AgentConfig['logLevel'],
     reapIntervalMs: dev ? 1000 : 30_000,
     minDeregisterAfterMs: dev ? 1000 : 60_000,
@@ -171,6 +185,11 @@ function bad(flag: string, value: unknown, expected: string) {
     'PHARE_ERR_INVALID_ARGUMENT',
     `--${flag}: ${JSON.stringify(value)} is not valid; expected ${expected}`,
   );
+}
+
+/** A comma list (flag, env) or a YAML list (config file), trimmed, empty items dropped. */
+function list(v: unknown): string[] {
+  return (Array.isArray(v) ? v : String(v).split(',')).map((s) => String(s).trim()).filter((s) => s !== '');
 }
 
 function bool(flag: string, v: unknown): boolean {

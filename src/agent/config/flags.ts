@@ -20,6 +20,10 @@ export const FLAGS = {
   node: { env: 'PHARE_NODE', describe: 'node name' },
   datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
   'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
+  'allowed-hosts': {
+    env: 'PHARE_ALLOWED_HOSTS',
+    describe: 'more Host names the HTTP API answers to (comma list; ".example.com" allows subdomains)',
+  },
   'log-level': { env: 'PHARE_LOG_LEVEL', describe: `log level (${LOG_LEVELS.join(', ')})` },
 } as const;
 

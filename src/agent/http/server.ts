@@ -15,6 +15,7 @@ import { BodyCache } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
 import type { Method, RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
+import { createRequestGuard } from './guard.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { routes } from './routes.ts';
 
@@ -137,6 +138,8 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     app.route({
       method: [...ALL_METHODS, 'OPTIONS'],
       url: route.path,
+      // the GET forms of deregister and check pass/warn/fail (python-consul 0.7.1) change state (guard.ts)
+      config: { writesOnGet: route.methods.includes('GET') && route.methods.includes('PUT') },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         reply.header('X-Consul-Default-ACL-Policy', 'allow');
         if (req.method === 'OPTIONS') {
@@ -156,6 +159,21 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       },
     });
   }
+
+  // Host header and cross-origin checks before anything else (guard.ts; docs/security.md).
+  const guard = createRequestGuard({
+    node: config.node,
+    domain: config.domain,
+    allowedHosts: config.allowedHosts,
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    const writesOnGet = (req.routeOptions.config as { writesOnGet?: boolean }).writesOnGet === true;
+    const refused = guard.checkHost(req) ?? guard.checkOrigin(req, writesOnGet);
+    if (refused === null) return;
+    logger.warn({ method: req.method, url: req.url.split('?')[0], host: req.headers.host }, refused);
+    metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', 403);
+    return reply.code(403).header('Content-Type', 'text/plain; charset=utf-8').send(refused);
+  });
 
   // The web UI: three static files read once at start, served from memory (src/ui).
   const ui = loadUi();
