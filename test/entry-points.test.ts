@@ -1,6 +1,7 @@
 /**
  * The public API is small and explicit: this test snapshots each entry point's runtime exports, so adding
- * or removing one is a deliberate change (update the list here and the docs). `phare` itself is
+ * or removing one is a deliberate change (update the list here and the docs). The checkout's sources are
+ * read (the `phare-source` condition); test/package checks the built package. `phare` itself is
  * snapshotted in test/integration/sdk-api.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { createConsulClient, registerService } from '../src/index.ts';
 import { startTestAgent } from '../src/testing/index.ts';
 
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
-  exports: Record<string, { default: string }>;
+  exports: Record<string, { 'phare-source': string; default: string }>;
 };
 
 const EXPECTED: Record<string, string[]> = {
@@ -40,7 +41,7 @@ const EXPECTED: Record<string, string[]> = {
 
 for (const [entry, names] of Object.entries(EXPECTED)) {
   test(`entry point phare${entry.slice(1)} exports exactly its documented names`, async () => {
-    const target = pkg.exports[entry]?.default;
+    const target = pkg.exports[entry]?.['phare-source'];
     assert.ok(target, `package.json exports ${entry}`);
     const mod = (await import(join(import.meta.dirname, '..', target))) as Record<string, unknown>;
     assert.deepEqual(Object.keys(mod).sort(), [...names].sort());
@@ -49,7 +50,7 @@ for (const [entry, names] of Object.entries(EXPECTED)) {
 
 test('phare/config exports loadConfig and friends', async () => {
   const mod = (await import(
-    join(import.meta.dirname, '..', pkg.exports['./config']?.default ?? '')
+    join(import.meta.dirname, '..', pkg.exports['./config']?.['phare-source'] ?? '')
   )) as Record<string, unknown>;
   assert.equal(typeof mod['loadConfig'], 'function');
 });
