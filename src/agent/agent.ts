@@ -5,13 +5,12 @@
  * Stop:  HTTP stops accepting and finishes in-flight requests -> DNS -> health -> catalog (pending writes
  *        become durable) -> store closed.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
+import { CONSUL_VERSION } from '../api/index.ts';
 import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
-import type { AgentConfig, HostPort } from './config/index.ts';
+import { type AgentConfig, type HostPort, resolveNodeId } from './config/index.ts';
 import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createHealthChecker } from './health/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
@@ -82,15 +81,22 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2)); // no base component: children add theirs, pino would repeat the key
+  // before the store opens: a bad node-id file is a start-up error that leaves nothing open
+  const nodeId = resolveNodeId(config);
   const store =
     options.store ??
     (config.store === 'memory'
       ? createMemoryStore()
       : createSqliteStore({ path: join(config.dataDir, 'phare.db') }));
-  const nodeId = config.store === 'memory' ? randomUUID() : persistentNodeId(config.dataDir);
   const catalog = await Catalog.open({
     store,
-    node: { name: config.node, id: nodeId, address: config.advertiseAddr },
+    node: {
+      name: config.node,
+      id: nodeId,
+      address: config.advertiseAddr,
+      // Consul's own node meta, then the operator's --node-meta
+      meta: { 'consul-network-segment': '', 'consul-version': CONSUL_VERSION, ...config.nodeMeta },
+    },
     datacenter: config.datacenter,
     clock: options.clock,
   });
@@ -179,18 +185,5 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await catalog.close();
     await store.close();
     throw err;
-  }
-}
-
-/** The node ID survives restarts of a persistent agent, as Consul's `node-id` file does. */
-function persistentNodeId(dataDir: string): string {
-  const file = join(dataDir, 'node-id');
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    mkdirSync(dataDir, { recursive: true });
-    const id = randomUUID();
-    writeFileSync(file, id);
-    return id;
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Agent metrics in Prometheus form (prom-client), served at `/v1/agent/metrics?format=prometheus`.
- * Gauges are computed when scraped, so the hot paths pay nothing but a counter increment.
+ * Agent metrics in Prometheus form (prom-client), served at `/v1/agent/metrics?format=prometheus`, and in
+ * Consul's JSON form (`api.MetricsInfo`) at `/v1/agent/metrics`. Gauges are computed when scraped, so the
+ * hot paths pay nothing but a counter increment.
  */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Catalog } from './catalog/index.ts';
@@ -25,7 +26,8 @@ export interface AgentMetrics {
  */
 export function createAgentMetrics(catalog: Catalog): AgentMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'phare_process_' });
+  // prom-client's default names already start with process_/nodejs_: prefix only the product name
+  collectDefaultMetrics({ register: registry, prefix: 'phare_' });
   const http = new Counter({
     name: 'phare_http_requests_total',
     help: 'HTTP API requests by method, route and status code',
@@ -76,23 +78,90 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
     gauge,
     text: () => registry.metrics(),
     async json() {
-      const metrics = await registry.getMetricsAsJSON();
-      const gauges: unknown[] = [];
-      const counters: unknown[] = [];
-      for (const m of metrics) {
-        for (const v of m.values) {
-          const item = { Name: m.name.replace(/_/g, '.'), Value: v.value, Labels: v.labels };
-          if (String(m.type) === 'counter') counters.push({ ...item, Count: v.value, Sum: v.value });
-          else gauges.push(item);
-        }
-      }
-      return {
-        Timestamp: new Date().toISOString(),
-        Gauges: gauges,
-        Points: [],
-        Counters: counters,
-        Samples: [],
-      };
+      return consulJson(await registry.getMetricsAsJSON());
     },
+  };
+}
+
+/** Consul's `SampledValue` (counters and samples); `Count` is an integer in its Go client. */
+interface SampledValue {
+  Name: string;
+  Count: number;
+  Rate: number;
+  Sum: number;
+  Min: number;
+  Max: number;
+  Mean: number;
+  Stddev: number;
+  Labels: Record<string, string>;
+}
+
+type PromJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Label values as strings, as Consul's JSON has them (`map[string]string`; `le` is a number in prom-client). */
+function stringLabels(labels: Record<string, unknown> | undefined, drop?: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels ?? {})) if (k !== drop) out[k] = String(v);
+  return out;
+}
+
+function sampled(name: string, count: number, sum: number, labels: Record<string, string>): SampledValue {
+  const mean = count > 0 ? sum / count : 0;
+  return {
+    Name: name,
+    Count: count,
+    Rate: 0,
+    Sum: sum,
+    Min: mean,
+    Max: mean,
+    Mean: mean,
+    Stddev: 0,
+    Labels: labels,
+  };
+}
+
+/**
+ * prom-client's JSON -> Consul's `api.MetricsInfo` (`Gauges`, `Points`, `Counters`, `Samples`): names
+ * dotted (`phare.http.requests.total`), labels strings, counters and histograms as sampled values with an
+ * integer `Count`, so Consul's Go client decodes it.
+ */
+function consulJson(metrics: PromJson) {
+  const gauges: { Name: string; Value: number; Labels: Record<string, string> }[] = [];
+  const counters: SampledValue[] = [];
+  const samples: SampledValue[] = [];
+  for (const m of metrics) {
+    const name = m.name.replace(/_/g, '.');
+    const type = String(m.type);
+    if (type === 'counter') {
+      for (const v of m.values) {
+        // a counter's increments are unknown: whole-number totals count as that many increments of 1
+        const count = Number.isInteger(v.value) ? v.value : 1;
+        counters.push(sampled(name, count, v.value, stringLabels(v.labels)));
+      }
+    } else if (type === 'histogram' || type === 'summary') {
+      const series = new Map<string, { labels: Record<string, string>; count: number; sum: number }>();
+      for (const v of m.values) {
+        const metricName = (v as { metricName?: string }).metricName ?? '';
+        const labels = stringLabels(v.labels, type === 'histogram' ? 'le' : 'quantile');
+        const key = JSON.stringify(labels);
+        let e = series.get(key);
+        if (!e) {
+          e = { labels, count: 0, sum: 0 };
+          series.set(key, e);
+        }
+        if (metricName.endsWith('_count')) e.count = v.value;
+        else if (metricName.endsWith('_sum')) e.sum = v.value;
+      }
+      for (const e of series.values()) samples.push(sampled(name, e.count, e.sum, e.labels));
+    } else {
+      for (const v of m.values) gauges.push({ Name: name, Value: v.value, Labels: stringLabels(v.labels) });
+    }
+  }
+  return {
+    Timestamp: new Date().toISOString(),
+    Gauges: gauges,
+    Points: [],
+    Counters: counters,
+    Samples: samples,
   };
 }

@@ -3,6 +3,12 @@
  * Field names and order are Consul's (see shared/research/consul-api.md §3–§5).
  */
 
+/**
+ * The Consul version whose HTTP API Phare mirrors: reported by `agent/self`, `agent/version` and in the
+ * node's `consul-version` meta, as a Consul agent reports its own.
+ */
+export const CONSUL_VERSION = '1.20.1';
+
 /** A health status. `maintenance` only appears as an aggregated status. */
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
@@ -18,6 +24,12 @@ export interface ServiceAddress {
   Port: number;
 }
 
+/** Where an instance runs (Consul 1.16+ `Locality`); stored and returned, not used for routing. */
+export interface Locality {
+  Region?: string;
+  Zone?: string;
+}
+
 /** `GET /v1/agent/services` values and `GET /v1/agent/service/:id`. */
 export interface AgentService {
   Kind?: string;
@@ -27,11 +39,15 @@ export interface AgentService {
   Meta: Record<string, string>;
   Port: number;
   Address: string;
+  SocketPath?: string;
   TaggedAddresses?: Record<string, ServiceAddress>;
   Weights: Weights;
   EnableTagOverride: boolean;
   ContentHash?: string;
+  Proxy?: Record<string, unknown>;
+  Connect?: Record<string, unknown>;
   Datacenter: string;
+  Locality?: Locality;
 }
 
 /** A node as `catalog/nodes` and `health/service` return it. */
@@ -42,6 +58,7 @@ export interface Node {
   Datacenter: string;
   TaggedAddresses: Record<string, string>;
   Meta: Record<string, string>;
+  Locality?: Locality;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -56,11 +73,13 @@ export interface NodeService {
   TaggedAddresses?: Record<string, ServiceAddress>;
   Meta: Record<string, string>;
   Port?: number;
+  SocketPath?: string;
   Weights: Weights;
   EnableTagOverride: boolean;
-  Proxy: { MeshGateway: Record<string, never>; Expose: Record<string, never> };
-  Connect: Record<string, never>;
+  Proxy: Record<string, unknown>;
+  Connect: Record<string, unknown>;
   PeerName: string;
+  Locality?: Locality;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -84,9 +103,9 @@ export interface CatalogService {
   ServicePort: number;
   ServiceSocketPath: string;
   ServiceEnableTagOverride: boolean;
-  ServiceProxy: { MeshGateway: Record<string, never>; Expose: Record<string, never> };
-  ServiceConnect: Record<string, never>;
-  ServiceLocality: null;
+  ServiceProxy: Record<string, unknown>;
+  ServiceConnect: Record<string, unknown>;
+  ServiceLocality: Locality | null;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -100,10 +119,16 @@ export interface HealthCheckDefinition {
   Method?: string;
   Body?: string;
   TCP?: string;
+  TCPUseTLS?: boolean;
+  UDP?: string;
+  GRPC?: string;
+  GRPCUseTLS?: boolean;
+  OSService?: string;
   Interval?: string;
   Timeout?: string;
   DeregisterCriticalServiceAfter?: string;
   TTL?: string;
+  [field: string]: unknown;
 }
 
 /** A health check (`health/*`, `agent/checks` values). */

@@ -44,6 +44,8 @@ export interface LocalNode {
   name: string;
   id: string;
   address: string;
+  /** The node's Meta. @default { "consul-network-segment": "" } */
+  meta?: Record<string, string>;
 }
 
 /** Options of {@link Catalog.open}. */
@@ -177,7 +179,9 @@ export class Catalog {
     for (const n of c.#nodes.values()) c.#topicIndex.set(Topic.node(n.node), c.#index);
     c.#topicIndex.set(Topic.node(c.local.name), c.#index);
     // The agent's own node and the records a Consul server always has. Not persisted: rebuilt each start.
-    const idx = c.#index;
+    // Each takes an index, as in Consul (node, then its serfHealth check, then the `consul` service), so a
+    // fresh agent's reads answer index >= 2 — tools wait for that before they trust the catalog.
+    const nodeIdx = ++c.#index;
     c.#nodes.set(localLower, {
       id: c.local.id,
       node: c.local.name,
@@ -188,10 +192,14 @@ export class Catalog {
         wan: c.local.address,
         wan_ipv4: c.local.address,
       },
-      meta: { 'consul-network-segment': '' },
-      createIndex: idx,
-      modifyIndex: idx,
+      meta: { ...(c.local.meta ?? { 'consul-network-segment': '' }) },
+      createIndex: nodeIdx,
+      modifyIndex: nodeIdx,
     });
+    c.#topicIndex.set(Topic.nodes, nodeIdx);
+    const idx = ++c.#index;
+    c.#topicIndex.set(Topic.checks, idx);
+    c.#topicIndex.set(Topic.node(c.local.name), idx);
     const serfKey = recordKey(c.local.name, SERF_CHECK_ID);
     c.#setCheck({
       node: c.local.name,
@@ -217,6 +225,9 @@ export class Catalog {
     if (options.builtinConsulService !== false) {
       const key = recordKey(c.local.name, 'consul');
       if (!c.#services.has(key)) {
+        const idx = ++c.#index;
+        for (const t of [Topic.services, Topic.service('consul'), Topic.node(c.local.name)])
+          c.#topicIndex.set(t, idx);
         c.#indexService({
           node: c.local.name,
           id: 'consul',

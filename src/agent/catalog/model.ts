@@ -2,7 +2,7 @@
  * The catalog's own records. Adapters (HTTP, DNS) render them into Consul's wire shapes; the store
  * persists them as JSON.
  */
-import type { CheckStatus, ServiceAddress, Weights } from '../../api/index.ts';
+import type { CheckStatus, Locality, ServiceAddress, Weights } from '../../api/index.ts';
 
 /** A node in the catalog (the agent's own, or one written through `catalog/register`). */
 export interface NodeRecord {
@@ -11,6 +11,7 @@ export interface NodeRecord {
   address: string;
   taggedAddresses: Record<string, string>;
   meta: Record<string, string>;
+  locality?: Locality;
   createIndex: number;
   modifyIndex: number;
 }
@@ -24,10 +25,17 @@ export interface ServiceRecord {
   tags: string[];
   address: string;
   port: number;
+  /** Unix socket the instance listens on instead of Address:Port (Consul 1.10+). */
+  socketPath?: string;
   meta: Record<string, string>;
   taggedAddresses?: Record<string, ServiceAddress>;
   weights: Weights;
   enableTagOverride: boolean;
+  /** Consul 1.16+ Locality: stored and returned. */
+  locality?: Locality;
+  /** Connect proxy and Connect settings, kept as written and returned (Phare runs no service mesh). */
+  proxy?: Record<string, unknown>;
+  connect?: Record<string, unknown>;
   /** Registered through the agent API (owned by this agent) rather than `catalog/register`. */
   agent: boolean;
   createIndex: number;
@@ -56,6 +64,15 @@ export interface CheckDefinition {
   failuresBeforeWarning: number;
   failuresBeforeCritical: number;
   outputMaxSize: number;
+  /**
+   * Definition fields of check kinds Phare does not run (gRPC, UDP, OSService, script, alias, TCP over TLS),
+   * by their Consul wire names: stored as written on catalog checks and returned in `Definition`.
+   */
+  stored?: Record<string, unknown>;
+  /** The `Type` a catalog registration wrote (Consul returns it as written). */
+  declaredType?: string;
+  /** `ExposedPort` as written (Consul's Connect expose feature). */
+  exposedPort?: number;
 }
 
 /** One health check. */

@@ -2,9 +2,11 @@
  * Agent configuration: defaults < `--dev` layer < config file < `PHARE_*` environment < flags.
  * Every value is validated with the name of the flag it came from; the resolved config is frozen.
  */
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration, phareError } from '../../api/index.ts';
 import { FLAGS, type FlagName, LOG_LEVELS } from './flags.ts';
@@ -39,6 +41,14 @@ export interface AgentConfig {
   readonly dnsOnlyPassing: boolean;
   /** Node name. @default the host name */
   readonly node: string;
+  /**
+   * Node ID (a lower-case UUID), when given by `--node-id`. @default undefined: a persistent agent
+   * generates one once and keeps it in `<dataDir>/node-id` (see {@link resolveNodeId}); `--dev` makes a
+   * new one each start, as Consul does.
+   */
+  readonly nodeId: string | undefined;
+  /** Node metadata from `--node-meta key:value` (repeatable). @default {} */
+  readonly nodeMeta: Readonly<Record<string, string>>;
   /** @default "dc1" */
   readonly datacenter: string;
   /** Address other nodes and DNS answers use for this node. @default the HTTP bind host, or 127.0.0.1 */
@@ -104,6 +114,12 @@ export function resolveAgentConfig(input: {
   const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
   const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
   const node = name('node', layers.node ?? (hostname() || 'phare'));
+  const nodeIdRaw = layers['node-id'];
+  const nodeId =
+    nodeIdRaw === undefined || nodeIdRaw === ''
+      ? undefined
+      : uuid('node-id', nodeIdRaw, 'a UUID such as 0b2f8c6e-5d1a-4c3e-9f0a-2b7d1e4c6a90');
+  const nodeMeta = metaPairs('node-meta', layers['node-meta'] ?? []);
   const datacenter = name('datacenter', layers.datacenter ?? 'dc1');
   const domain = name('domain', String(layers.domain ?? 'consul').replace(/\.$/, '')).toLowerCase();
   const logLevel = String(layers['log-level'] ?? 'info');
@@ -130,6 +146,8 @@ export function resolveAgentConfig(input: {
     dnsNodeTtlSec,
     dnsOnlyPassing,
     node,
+    nodeId,
+    nodeMeta: Object.freeze(nodeMeta),
     datacenter,
     advertiseAddr,
     allowedHosts: Object.freeze(allowedHosts),
@@ -224,6 +242,93 @@ function ttlMap(flag: string, v: unknown): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, n] of entries) out[k] = seconds(flag, n);
   return out;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A UUID (Consul's `node_id`: 36 hex digits and dashes), lower-cased. */
+function uuid(flag: string, v: unknown, expected: string): string {
+  const s = String(v).trim();
+  if (!UUID_RE.test(s)) throw bad(flag, v, expected);
+  return s.toLowerCase();
+}
+
+/**
+ * `--node-meta key:value`, repeatable (flag), a comma list (env) or a mapping/list (config file), with
+ * Consul's rules for node metadata: at most 64 pairs, keys of letters, digits, "_" and "-" up to 128
+ * characters and not starting with "consul-" (reserved), values up to 512 characters.
+ */
+function metaPairs(flag: string, v: unknown): Record<string, string> {
+  let pairs: [string, unknown][];
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) pairs = Object.entries(v);
+  else {
+    const items = Array.isArray(v) ? v.map(String) : String(v).split(',');
+    pairs = items
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map((s) => {
+        const i = s.indexOf(':');
+        if (i <= 0) throw bad(flag, s, 'key:value, e.g. --node-meta rack:r1');
+        return [s.slice(0, i), s.slice(i + 1)];
+      });
+  }
+  const out: Record<string, string> = {};
+  for (const [k, raw] of pairs) {
+    const val = String(raw);
+    if (!/^[a-zA-Z0-9_-]{1,128}$/.test(k))
+      throw bad(flag, `${k}:${val}`, 'a key of letters, digits, "_" or "-" (at most 128)');
+    if (k.startsWith('consul-'))
+      throw bad(flag, `${k}:${val}`, 'a key not starting with "consul-" (reserved)');
+    if (val.length > 512) throw bad(flag, `${k}:${val}`, 'a value of at most 512 characters');
+    out[k] = val;
+  }
+  if (Object.keys(out).length > 64) throw bad(flag, v, 'at most 64 key:value pairs');
+  return out;
+}
+
+/**
+ * The node ID of this agent: `--node-id` if given; in `--dev` a new random one; otherwise the one kept in
+ * `<dataDir>/node-id`, generated and written (atomically) on first start, as Consul keeps its node ID.
+ * A node-id file that is empty or not a UUID is a start-up error naming the file, never a node ID "".
+ *
+ * @example
+ * const id = resolveNodeId(resolveAgentConfig({ flags: { 'data-dir': '/var/lib/phare' } }));
+ */
+export function resolveNodeId(config: AgentConfig): string {
+  if (config.nodeId) return config.nodeId;
+  if (config.store === 'memory') return randomUUID();
+  const file = join(config.dataDir, 'node-id');
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw phareError(
+        'PHARE_ERR_INVALID_CONFIG',
+        `${file}: cannot read the node ID: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+  if (text !== undefined) {
+    const id = text.trim();
+    if (!UUID_RE.test(id)) {
+      throw phareError(
+        'PHARE_ERR_INVALID_CONFIG',
+        `${file}: ${id === '' ? 'the file is empty' : `${JSON.stringify(id.slice(0, 80))} is not a UUID`}; ` +
+          'expected the node ID this agent was created with (restore it, or delete the file to get a new node ID)',
+      );
+    }
+    return id.toLowerCase();
+  }
+  const id = randomUUID();
+  mkdirSync(config.dataDir, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, id, { flush: true });
+  renameSync(tmp, file);
+  return id;
 }
 
 function name(flag: string, v: unknown): string {

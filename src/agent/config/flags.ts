@@ -18,6 +18,15 @@ export const FLAGS = {
   'dns-node-ttl': { env: 'PHARE_DNS_NODE_TTL', describe: 'DNS TTL of node records in seconds' },
   'dns-only-passing': { env: 'PHARE_DNS_ONLY_PASSING', describe: 'DNS leaves out warning instances too' },
   node: { env: 'PHARE_NODE', describe: 'node name' },
+  'node-id': {
+    env: 'PHARE_NODE_ID',
+    describe: 'node ID, a UUID (default: generated once and kept in <data-dir>/node-id)',
+  },
+  'node-meta': {
+    env: 'PHARE_NODE_META',
+    describe: 'node metadata key:value (repeatable; env: comma list)',
+    repeatable: true,
+  },
   datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
   'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
   'allowed-hosts': {

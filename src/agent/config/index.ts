@@ -5,5 +5,6 @@ export {
   hostPort,
   type RawAgentConfig,
   resolveAgentConfig,
+  resolveNodeId,
 } from './config.ts';
 export { FLAGS, type FlagName, LOG_LEVELS } from './flags.ts';

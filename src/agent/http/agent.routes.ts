@@ -3,9 +3,10 @@
  * headers, as in Consul.
  */
 import { createHash } from 'node:crypto';
-import type { CheckStatus } from '../../api/index.ts';
+import { type CheckStatus, CONSUL_VERSION } from '../../api/index.ts';
 import { type CheckRecord, MAINTENANCE, Topic, worstStatus } from '../catalog/index.ts';
 import { compileFilter } from '../filter/index.ts';
+import { park } from './blocking.ts';
 import type { Route, RouteContext } from './context.ts';
 import { tail } from './context.ts';
 import { checkRegisterSchema, checkUpdateSchema, decodeBody, serviceRegisterSchema } from './decode.ts';
@@ -15,7 +16,7 @@ import { renderAgentService, renderCheck } from './render.ts';
 import { sendEmpty, sendJson, sendText } from './respond.ts';
 import { checkFromBody, serviceFromBody } from './validate.ts';
 
-const VERSION = '1.20.1';
+const VERSION = CONSUL_VERSION;
 
 function applyFilter<T>(items: T[], q: Query): T[] {
   const expr = one(q, 'filter');
@@ -114,7 +115,8 @@ export const agentRoutes: Route[] = [
           },
           runtime: { arch: process.arch, os: process.platform, version: process.version },
         },
-        Meta: { 'consul-network-segment': '' },
+        // the node's metadata, as Consul's agent/self shows it (--node-meta, consul-version)
+        Meta: catalog.node(catalog.local.name)?.meta ?? {},
         xDS: { SupportedProxies: {}, Port: -1 },
       });
     },
@@ -145,7 +147,7 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/service/*',
     methods: ['GET'],
-    handler: async (req, reply, { catalog, config }) => {
+    handler: async (req, reply, { catalog, config, closing }) => {
       const id = tail(req);
       const q = req.query as Query;
       const render = () => {
@@ -158,16 +160,12 @@ export const agentRoutes: Route[] = [
       const hash = one(q, 'hash');
       if (body && hash && hash === body.ContentHash) {
         // hash-based blocking (consul-api.md §2.1): wait until the service's content changes
-        const b = blocking(q);
-        const deadline = Date.now() + b.waitMs;
-        const ac = new AbortController();
-        reply.raw.once('close', () => ac.abort());
-        while (body && body.ContentHash === hash && Date.now() < deadline && !ac.signal.aborted) {
-          const idx = catalog.indexOf([Topic.service(body.Service)]);
-          await catalog.waitForChange([Topic.service(body.Service)], idx, deadline - Date.now(), ac.signal);
+        const topics = [Topic.service(body.Service)];
+        const changed = () => {
           body = render();
-        }
-        if (ac.signal.aborted) return;
+          return body?.ContentHash !== hash;
+        };
+        if (!(await park(catalog, closing, reply, topics, changed, blocking(q).waitMs))) return;
       }
       if (!body) throw new HttpError(404, `unknown service ID: ${id}`);
       reply.header('X-Consul-ContentHash', body.ContentHash);

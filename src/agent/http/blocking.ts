@@ -1,7 +1,10 @@
 /**
- * Blocking reads (consul-api.md §2.1): park until the topics' index passes `?index`, then answer with the
- * query-meta headers. Bodies are serialized once per (query, index) and served from a bounded cache —
- * serializing a 50-instance answer per request costs ~7× the throughput (perf.md B1).
+ * Blocking reads (consul-api.md §2.1): park until the topics' index passes `?index` (or, for the agent's
+ * hash-blocking service read, until the content hash changes), then answer with the query-meta headers.
+ * There is one way to park — {@link park} — so every blocking read ends at once when the agent shuts down.
+ * Bodies are serialized once per (query, index) and served from a bounded cache — serializing a
+ * 50-instance answer per request costs ~7× the throughput (perf.md B1). That cache is also what `?cached`
+ * reports on (`X-Cache`, `Age`), as Consul's agent cache does.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
@@ -9,21 +12,23 @@ import { blocking, cacheKey, flag, type Query } from './query.ts';
 
 const CACHE_MAX = 4096;
 
-interface Cached {
+/** A serialized answer and when it was built (epoch ms). */
+export interface Cached {
   index: number;
   body: Buffer;
+  at: number;
 }
 
 /** Per-agent cache of serialized read bodies, keyed by path+query and invalidated by index. */
 export class BodyCache {
   readonly #map = new Map<string, Cached>();
-  get(key: string, index: number): Buffer | undefined {
+  get(key: string, index: number): Cached | undefined {
     const c = this.#map.get(key);
-    return c && c.index === index ? c.body : undefined;
+    return c && c.index === index ? c : undefined;
   }
-  set(key: string, index: number, body: Buffer): void {
+  set(key: string, index: number, body: Buffer, at = Date.now()): void {
     this.#map.delete(key);
-    this.#map.set(key, { index, body });
+    this.#map.set(key, { index, body, at });
     if (this.#map.size > CACHE_MAX) {
       const oldest = this.#map.keys().next().value as string;
       this.#map.delete(oldest);
@@ -40,6 +45,54 @@ export function serialize(value: unknown, pretty: boolean): Buffer {
 }
 
 /**
+ * Parks a request until `changed()` holds, `waitMs` passes, the client goes away or the agent shuts down
+ * (`closing`), waking on changes to `topics`. Resolves false if the client went away (answer nothing),
+ * true otherwise (answer now, with whatever the state is).
+ */
+export async function park(
+  catalog: Catalog,
+  closing: AbortSignal,
+  reply: FastifyReply,
+  topics: readonly string[],
+  changed: () => boolean,
+  waitMs: number,
+): Promise<boolean> {
+  if (changed() || closing.aborted) return true;
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  reply.raw.once('close', onClose);
+  const signal = AbortSignal.any([gone.signal, closing]);
+  const deadline = Date.now() + waitMs;
+  try {
+    while (!signal.aborted && !changed()) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const before = catalog.indexOf(topics);
+      await catalog.waitForChange(topics, before, left, signal);
+      // woken with nothing new and time left: the catalog closed; never spin on it
+      if (catalog.indexOf(topics) === before && Date.now() < deadline && !signal.aborted) break;
+    }
+  } finally {
+    reply.raw.off('close', onClose);
+  }
+  return !gone.signal.aborted;
+}
+
+/** The query-meta headers of an answer at `index` (consul-api.md §1.3); also sent on 404s of reads. */
+export function queryMeta(reply: FastifyReply, index: number): FastifyReply {
+  return reply
+    .header('X-Consul-Index', String(Math.max(1, index)))
+    .header('X-Consul-KnownLeader', 'true')
+    .header('X-Consul-LastContact', '0');
+}
+
+/** Options of {@link indexedRead}. */
+export interface IndexedReadOptions {
+  /** The endpoint is served by Consul's agent cache, so `?cached` answers `X-Cache` and `Age`. @default false */
+  cacheable?: boolean;
+}
+
+/**
  * Answers a blocking-capable read: waits if `?index` is given, then sends `build()`'s result (from the
  * cache when the index has not moved) with `X-Consul-Index` and friends.
  */
@@ -51,35 +104,49 @@ export async function indexedRead(
   reply: FastifyReply,
   topics: readonly string[],
   build: () => unknown,
+  options: IndexedReadOptions = {},
 ): Promise<void> {
   const q = req.query as Query;
   const b = blocking(q);
-  if (b.index > 0 && catalog.indexOf(topics) <= b.index) {
-    // Stop waiting when the client goes away (answer nothing) or the agent shuts down (answer now).
-    const gone = new AbortController();
-    const onClose = () => gone.abort();
-    reply.raw.once('close', onClose);
-    await catalog.waitForChange(topics, b.index, b.waitMs, AbortSignal.any([gone.signal, closing]));
-    reply.raw.off('close', onClose);
-    if (gone.signal.aborted) return;
+  const cached = options.cacheable === true && flag(q, 'cached');
+  if (b.index > 0) {
+    const stillThere = await park(
+      catalog,
+      closing,
+      reply,
+      topics,
+      () => catalog.indexOf(topics) > b.index,
+      b.waitMs,
+    );
+    if (!stillThere) return;
   }
   const index = catalog.indexOf(topics);
   const key =
     cacheKey(req.routeOptions.url ?? '', q) + `#${(req.params as Record<string, string>)['*'] ?? ''}`;
-  let body = cache.get(key, index);
+  const now = Date.now();
+  let hit = cache.get(key, index);
+  // Cache-Control: max-age=N asks for an answer no older than N seconds (Consul's agent cache)
+  if (hit && cached && now - hit.at > maxAgeMs(req)) hit = undefined;
+  let body = hit?.body;
   if (!body) {
     body = serialize(build(), flag(q, 'pretty'));
-    cache.set(key, index, body);
+    cache.set(key, index, body, now);
+  }
+  if (cached) {
+    reply.header('X-Cache', hit ? 'HIT' : 'MISS');
+    if (hit) reply.header('Age', String(Math.floor((now - hit.at) / 1000)));
   }
   // Phare extension: when this index was made, so a client can measure change-to-update latency.
   const changedAt = catalog.indexTime(index);
   if (changedAt !== undefined) reply.header('X-Phare-Index-Time', String(changedAt));
-  reply
-    .header('X-Consul-Index', String(Math.max(1, index)))
-    .header('X-Consul-KnownLeader', 'true')
-    .header('X-Consul-LastContact', '0')
+  queryMeta(reply, index)
     .header('X-Consul-Effective-Consistency', b.consistency)
     .header('X-Consul-Query-Backend', 'blocking-query')
     .header('Content-Type', 'application/json')
     .send(body);
+}
+
+function maxAgeMs(req: FastifyRequest): number {
+  const m = /(?:^|,)\s*max-age=(\d+)/.exec(String(req.headers['cache-control'] ?? ''));
+  return m ? Number(m[1]) * 1000 : Number.POSITIVE_INFINITY;
 }

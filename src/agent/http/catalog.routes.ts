@@ -11,6 +11,9 @@ import { renderCatalogService, renderNode, renderNodeService } from './render.ts
 import { sendJson } from './respond.ts';
 import { catalogRegisterFromBody } from './validate.ts';
 
+/** Reads Consul serves from its agent cache (docs: "Agent Caching: background refresh"). */
+const CACHEABLE = { cacheable: true } as const;
+
 /**
  * `catalog/node/:node` (services as a map by ID) and `catalog/node-services/:node` (as a list): one read,
  * two shapes. An unknown node answers `null`, as Consul does.
@@ -51,26 +54,30 @@ export const catalogRoutes: Route[] = [
     handler: (req, reply, ctx) => {
       const { catalog, config } = ctx;
       const { filter, nodeMeta, answer } = readRequest(req, reply, ctx);
-      return answer([Topic.services], () => {
-        // One Set per name: merging with Array.includes was quadratic in the tag count (issue 11 §5: a
-        // service with 100,000 tags blocked the event loop for 8 s on every change).
-        const merged = new Map<string, Set<string>>();
-        for (const s of catalog.allServices()) {
-          const n = catalog.node(s.node);
-          if (!n) continue;
-          if (nodeMeta && !nodeMeta(n.meta)) continue;
-          if (filter && !filter(renderCatalogService(s, n, config.datacenter))) continue;
-          let tags = merged.get(s.name);
-          if (!tags) {
-            tags = new Set();
-            merged.set(s.name, tags);
+      return answer(
+        [Topic.services],
+        () => {
+          // One Set per name: merging with Array.includes was quadratic in the tag count (issue 11 §5: a
+          // service with 100,000 tags blocked the event loop for 8 s on every change).
+          const merged = new Map<string, Set<string>>();
+          for (const s of catalog.allServices()) {
+            const n = catalog.node(s.node);
+            if (!n) continue;
+            if (nodeMeta && !nodeMeta(n.meta)) continue;
+            if (filter && !filter(renderCatalogService(s, n, config.datacenter))) continue;
+            let tags = merged.get(s.name);
+            if (!tags) {
+              tags = new Set();
+              merged.set(s.name, tags);
+            }
+            for (const t of s.tags) tags.add(t);
           }
-          for (const t of s.tags) tags.add(t);
-        }
-        const out: Record<string, string[]> = {};
-        for (const [name, tags] of merged) out[name] = [...tags];
-        return out;
-      });
+          const out: Record<string, string[]> = {};
+          for (const [name, tags] of merged) out[name] = [...tags];
+          return out;
+        },
+        CACHEABLE,
+      );
     },
   },
   {
@@ -79,18 +86,22 @@ export const catalogRoutes: Route[] = [
     handler: (req, reply, ctx) => {
       const { catalog, config } = ctx;
       const { name, tags, filter, nodeMeta, answer } = readRequest(req, reply, ctx, 'Missing service name');
-      return answer([Topic.service(name)], () => {
-        const out = [];
-        for (const s of catalog.instancesOf(name)) {
-          if (!hasTags(s, tags)) continue;
-          const n = catalog.node(s.node);
-          if (!n || (nodeMeta && !nodeMeta(n.meta))) continue;
-          const item = renderCatalogService(s, n, config.datacenter);
-          if (filter && !filter(item)) continue;
-          out.push(item);
-        }
-        return out;
-      });
+      return answer(
+        [Topic.service(name)],
+        () => {
+          const out = [];
+          for (const s of catalog.instancesOf(name)) {
+            if (!hasTags(s, tags)) continue;
+            const n = catalog.node(s.node);
+            if (!n || (nodeMeta && !nodeMeta(n.meta))) continue;
+            const item = renderCatalogService(s, n, config.datacenter);
+            if (filter && !filter(item)) continue;
+            out.push(item);
+          }
+          return out;
+        },
+        CACHEABLE,
+      );
     },
   },
   {

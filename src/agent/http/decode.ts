@@ -51,6 +51,17 @@ const strMap = z.record(z.string(), z.string());
 /** Fields Consul accepts that Phare stores nowhere (mesh, enterprise); accepted so bodies stay portable. */
 const ignored = z.unknown().optional();
 
+/** `Locality` (Consul 1.16+): where an instance runs; stored and returned, used for nothing else. */
+const localitySchema = ci({ Region: z.string().optional(), Zone: z.string().optional() });
+/** Opaque objects Phare stores and returns but does not interpret (Connect proxy and Connect config). */
+const opaqueObject = z.record(z.string(), z.unknown());
+
+/**
+ * Every field of a check definition as Consul decodes it: `api.AgentServiceCheck`,
+ * `api.AgentCheckRegistration`, `structs.CheckType` and `structs.CheckDefinition`. Fields of check kinds
+ * Phare does not run (gRPC, UDP, script, …) are decoded so the validator can tell an empty value (what
+ * Consul's Go client always sends for some of them) from a real request for that kind.
+ */
 const checkShape = {
   CheckID: z.string().optional(),
   ID: z.string().optional(),
@@ -60,12 +71,13 @@ const checkShape = {
   ServiceID: z.string().optional(),
   HTTP: z.string().optional(),
   Method: z.string().optional(),
-  Header: z.record(z.string(), z.array(z.string())).optional(),
+  Header: z.record(z.string(), z.array(z.string())).nullable().optional(),
   Body: z.string().optional(),
   TLSSkipVerify: z.boolean().optional(),
   TLSServerName: z.string().optional(),
   DisableRedirects: z.boolean().optional(),
   TCP: z.string().optional(),
+  TCPUseTLS: z.boolean().optional(),
   TTL: duration.optional(),
   Interval: duration.optional(),
   Timeout: duration.optional(),
@@ -74,32 +86,35 @@ const checkShape = {
   FailuresBeforeWarning: int.optional(),
   FailuresBeforeCritical: int.optional(),
   OutputMaxSize: int.optional(),
-  // other check types: decoded so the validator can say they are unsupported, not "unknown field"
   GRPC: z.string().optional(),
   GRPCUseTLS: z.boolean().optional(),
   UDP: z.string().optional(),
   H2PING: z.string().optional(),
   H2PingUseTLS: z.boolean().optional(),
-  TCPUseTLS: z.boolean().optional(),
-  Args: z.array(z.string()).optional(),
-  ScriptArgs: z.array(z.string()).optional(),
+  Args: z.array(z.string()).nullable().optional(),
+  ScriptArgs: z.array(z.string()).nullable().optional(),
   Script: z.string().optional(),
   Shell: z.string().optional(),
   DockerContainerID: z.string().optional(),
   OSService: z.string().optional(),
   AliasNode: z.string().optional(),
   AliasService: z.string().optional(),
+  // structs.CheckType's proxy rewrites and ACL token: accepted, not used
+  ProxyHTTP: ignored,
+  ProxyGRPC: ignored,
+  Token: ignored,
   Definition: ignored,
-  Type: ignored,
+  Type: z.string().optional(),
   Namespace: ignored,
   Partition: ignored,
-  Node: ignored,
+  PeerName: ignored,
+  Node: z.string().optional(),
   ServiceName: ignored,
   ServiceTags: ignored,
   Output: z.string().optional(),
   CreateIndex: ignored,
   ModifyIndex: ignored,
-  ExposedPort: ignored,
+  ExposedPort: int.optional(),
 };
 
 /** A check as decoded from a body (durations in ms). */
@@ -110,12 +125,18 @@ const checkSchema = ci(checkShape);
 const weightsSchema = ci({ Passing: int, Warning: int });
 const taggedAddressSchema = ci({ Address: z.string(), Port: int });
 
+/**
+ * A service as Consul decodes it: `structs.ServiceDefinition` (agent endpoint) and `structs.NodeService` /
+ * `api.AgentService` (the `Service` of catalog/register), so one shape takes both spellings (`Name` or
+ * `Service`) and every field either carries.
+ */
 const serviceShape = {
   Name: z.string().optional(),
   ID: z.string().optional(),
   Tags: z.array(z.string()).nullable().optional(),
   Address: z.string().optional(),
   Port: int.optional(),
+  SocketPath: z.string().optional(),
   Meta: strMap.nullable().optional(),
   TaggedAddresses: z.record(z.string(), taggedAddressSchema).nullable().optional(),
   Weights: weightsSchema.nullable().optional(),
@@ -123,10 +144,10 @@ const serviceShape = {
   Check: checkSchema.nullable().optional(),
   Checks: z.array(checkSchema).nullable().optional(),
   Kind: z.string().optional(),
-  Proxy: ignored,
-  Connect: ignored,
-  SocketPath: ignored,
-  Locality: ignored,
+  Proxy: opaqueObject.nullable().optional(),
+  Connect: opaqueObject.nullable().optional(),
+  Locality: localitySchema.nullable().optional(),
+  Token: ignored,
   Namespace: ignored,
   Partition: ignored,
   // catalog-style spelling accepted in catalog/register's Service object
@@ -136,6 +157,7 @@ const serviceShape = {
   ContentHash: ignored,
   Datacenter: ignored,
   PeerName: ignored,
+  LocallyRegisteredAsSidecar: ignored,
 };
 
 /** `PUT /v1/agent/service/register` body. */
@@ -149,21 +171,48 @@ export const checkRegisterSchema = checkSchema;
 /** `PUT /v1/agent/check/update/:id` body. */
 export const checkUpdateSchema = ci({ Status: z.string().optional(), Output: z.string().optional() });
 
-const catalogCheckSchema = ci({
-  ...checkShape,
-  Definition: ci({
-    HTTP: z.string().optional(),
-    TCP: z.string().optional(),
-    Interval: duration.optional(),
-    Timeout: duration.optional(),
-    DeregisterCriticalServiceAfter: duration.optional(),
-    TLSSkipVerify: z.boolean().optional(),
-    TLSServerName: z.string().optional(),
-    Header: z.record(z.string(), z.array(z.string())).nullable().optional(),
-    Method: z.string().optional(),
-    Body: z.string().optional(),
-  }).optional(),
+/**
+ * A catalog check's `Definition`: every field of `structs.HealthCheckDefinition` and of the Go client's
+ * `api.HealthCheckDefinition`, which always marshals `TCPUseTLS`, `UDP`, `GRPC`, `GRPCUseTLS`,
+ * `OSService` and `Interval`/`Timeout`/`DeregisterCriticalServiceAfter` (as `"0s"`), set or not.
+ */
+const definitionSchema = ci({
+  HTTP: z.string().optional(),
+  TLSServerName: z.string().optional(),
+  TLSSkipVerify: z.boolean().optional(),
+  Header: z.record(z.string(), z.array(z.string())).nullable().optional(),
+  Method: z.string().optional(),
+  Body: z.string().optional(),
+  DisableRedirects: z.boolean().optional(),
+  TCP: z.string().optional(),
+  TCPUseTLS: z.boolean().optional(),
+  UDP: z.string().optional(),
+  H2PING: z.string().optional(),
+  H2PingUseTLS: z.boolean().optional(),
+  OSService: z.string().optional(),
+  GRPC: z.string().optional(),
+  GRPCUseTLS: z.boolean().optional(),
+  ScriptArgs: z.array(z.string()).nullable().optional(),
+  DockerContainerID: z.string().optional(),
+  Shell: z.string().optional(),
+  AliasNode: z.string().optional(),
+  AliasService: z.string().optional(),
+  Interval: duration.optional(),
+  Timeout: duration.optional(),
+  TTL: duration.optional(),
+  DeregisterCriticalServiceAfter: duration.optional(),
+  IntervalDuration: duration.optional(),
+  TimeoutDuration: duration.optional(),
+  DeregisterCriticalServiceAfterDuration: duration.optional(),
+  OutputMaxSize: int.optional(),
+  SessionName: z.string().optional(),
 });
+/** A decoded catalog check definition. */
+export type DefinitionBody = z.output<typeof definitionSchema>;
+
+const catalogCheckSchema = ci({ ...checkShape, Definition: definitionSchema.nullable().optional() });
+/** A decoded catalog/register check (`structs.HealthCheck`). */
+export type CatalogCheckBody = z.output<typeof catalogCheckSchema>;
 
 /** `PUT /v1/catalog/register` body. */
 export const catalogRegisterSchema = ci({
@@ -177,11 +226,13 @@ export const catalogRegisterSchema = ci({
   Check: catalogCheckSchema.nullable().optional(),
   Checks: z.array(catalogCheckSchema).nullable().optional(),
   SkipNodeUpdate: z.boolean().optional(),
+  Locality: localitySchema.nullable().optional(),
+  Token: ignored,
   WriteRequest: ignored,
   Partition: ignored,
   Namespace: ignored,
-  Locality: ignored,
   PeerName: ignored,
+  EnterpriseMeta: ignored,
 });
 /** Decoded catalog registration. */
 export type CatalogRegisterBody = z.output<typeof catalogRegisterSchema>;
@@ -192,9 +243,14 @@ export const catalogDeregisterSchema = ci({
   ServiceID: z.string().optional(),
   CheckID: z.string().optional(),
   Datacenter: z.string().optional(),
+  // api.CatalogDeregistration still has Address ("obsolete", its comment says); Consul ignores it
+  Address: ignored,
+  Token: ignored,
   WriteRequest: ignored,
   Partition: ignored,
   Namespace: ignored,
+  PeerName: ignored,
+  EnterpriseMeta: ignored,
 });
 
 const GO_TYPE: Record<string, string> = {

@@ -17,25 +17,29 @@ export const healthRoutes: Route[] = [
       const { catalog, config } = ctx;
       const r = readRequest(req, reply, ctx, 'Missing service name');
       const passing = flag(r.q, 'passing');
-      return r.answer([Topic.service(r.name)], () => {
-        const out = [];
-        for (const s of catalog.instancesOf(r.name)) {
-          if (!hasTags(s, r.tags)) continue;
-          const n = catalog.node(s.node);
-          if (!n || (r.nodeMeta && !r.nodeMeta(n.meta))) continue;
-          const checks = catalog.checksFor(s.node, s.id);
-          // ?passing drops an entry if ANY of its checks (node or service) is not passing (warning too).
-          if (passing && checks.some((c) => c.status !== 'passing')) continue;
-          const entry = {
-            Node: renderNode(n, config.datacenter),
-            Service: renderNodeService(s),
-            Checks: checks.map((c) => renderCheck(c, catalog)),
-          };
-          if (r.filter && !r.filter(entry)) continue;
-          out.push(entry);
-        }
-        return out;
-      });
+      return r.answer(
+        [Topic.service(r.name)],
+        () => {
+          const out = [];
+          for (const s of catalog.instancesOf(r.name)) {
+            if (!hasTags(s, r.tags)) continue;
+            const n = catalog.node(s.node);
+            if (!n || (r.nodeMeta && !r.nodeMeta(n.meta))) continue;
+            const checks = catalog.checksFor(s.node, s.id);
+            // ?passing drops an entry if ANY of its checks (node or service) is not passing (warning too).
+            if (passing && checks.some((c) => c.status !== 'passing')) continue;
+            const entry = {
+              Node: renderNode(n, config.datacenter),
+              Service: renderNodeService(s),
+              Checks: checks.map((c) => renderCheck(c, catalog)),
+            };
+            if (r.filter && !r.filter(entry)) continue;
+            out.push(entry);
+          }
+          return out;
+        },
+        { cacheable: true },
+      );
     },
   },
   {

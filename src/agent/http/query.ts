@@ -59,6 +59,8 @@ export function blocking(q: Query, random: () => number = Math.random): Blocking
   const consistent = flag(q, 'consistent');
   if (stale && consistent)
     throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+  if (consistent && flag(q, 'cached'))
+    throw new HttpError(400, 'Cannot specify ?cached with ?consistent, conflicting semantics.');
   const consistency = stale ? 'stale' : consistent ? 'consistent' : 'leader';
   const rawIndex = one(q, 'index');
   let index = 0;

@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceRecord } from '../catalog/index.ts';
 import { compileFilter } from '../filter/index.ts';
-import { indexedRead } from './blocking.ts';
+import { type IndexedReadOptions, indexedRead } from './blocking.ts';
 import { type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
 import { checkDatacenter, many, nodeMetaFilter, one, type Query } from './query.ts';
@@ -22,7 +22,7 @@ export interface ReadRequest {
   /** `?tag=` (AND). */
   tags: string[];
   /** Answers with `build()`'s result once the topics pass `?index` (see indexedRead). */
-  answer(topics: readonly string[], build: () => unknown): Promise<void>;
+  answer(topics: readonly string[], build: () => unknown, options?: IndexedReadOptions): Promise<void>;
 }
 
 /**
@@ -46,7 +46,8 @@ export function readRequest(
     filter: expr ? compileFilter(expr) : undefined,
     nodeMeta: nodeMetaFilter(q),
     tags: many(q, 'tag'),
-    answer: (topics, build) => indexedRead(ctx.catalog, ctx.cache, ctx.closing, req, reply, topics, build),
+    answer: (topics, build, options) =>
+      indexedRead(ctx.catalog, ctx.cache, ctx.closing, req, reply, topics, build, options),
   };
 }
 

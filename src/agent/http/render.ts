@@ -22,15 +22,23 @@ export function renderNode(n: NodeRecord, datacenter: string): Node {
     Datacenter: datacenter,
     TaggedAddresses: n.taggedAddresses,
     Meta: n.meta,
+    ...(n.locality ? { Locality: n.locality } : {}),
     CreateIndex: n.createIndex,
     ModifyIndex: n.modifyIndex,
   };
 }
 
+/** Consul's ConnectProxyConfig always carries MeshGateway and Expose (struct fields, never omitted). */
+function proxyOf(s: ServiceRecord): Record<string, unknown> {
+  return { ...s.proxy, MeshGateway: s.proxy?.['MeshGateway'] ?? {}, Expose: s.proxy?.['Expose'] ?? {} };
+}
+
 /** A service inside `health/service` and `catalog/node`. */
 export function renderNodeService(s: ServiceRecord): NodeService {
-  // Consul's NodeService: TaggedAddresses and Port are omitempty; keep Consul's field order.
+  // Consul's NodeService: Kind, TaggedAddresses, Port, SocketPath and Locality are omitempty; keep
+  // Consul's field order.
   return {
+    ...(s.kind ? { Kind: s.kind } : {}),
     ID: s.id,
     Service: s.name,
     Tags: s.tags,
@@ -38,11 +46,13 @@ export function renderNodeService(s: ServiceRecord): NodeService {
     ...(s.taggedAddresses ? { TaggedAddresses: s.taggedAddresses } : {}),
     Meta: s.meta,
     ...(s.port !== 0 ? { Port: s.port } : {}),
+    ...(s.socketPath ? { SocketPath: s.socketPath } : {}),
     Weights: s.weights,
     EnableTagOverride: s.enableTagOverride,
-    Proxy: { MeshGateway: {}, Expose: {} },
-    Connect: {},
+    Proxy: proxyOf(s),
+    Connect: s.connect ?? {},
     PeerName: '',
+    ...(s.locality ? { Locality: s.locality } : {}),
     CreateIndex: s.createIndex,
     ModifyIndex: s.modifyIndex,
   };
@@ -50,18 +60,24 @@ export function renderNodeService(s: ServiceRecord): NodeService {
 
 /** An agent service (`agent/services` values). */
 export function renderAgentService(s: ServiceRecord, datacenter: string): AgentService {
-  const out: Record<string, unknown> = {
+  // api.AgentService: Kind, SocketPath, TaggedAddresses, Proxy, Connect and Locality are omitempty.
+  const out: Record<string, unknown> = s.kind ? { Kind: s.kind } : {};
+  Object.assign(out, {
     ID: s.id,
     Service: s.name,
     Tags: s.tags,
     Meta: s.meta,
     Port: s.port,
     Address: s.address,
-  };
+  });
+  if (s.socketPath) out['SocketPath'] = s.socketPath;
   if (s.taggedAddresses) out['TaggedAddresses'] = s.taggedAddresses;
   out['Weights'] = s.weights;
   out['EnableTagOverride'] = s.enableTagOverride;
+  if (s.kind || s.proxy) out['Proxy'] = proxyOf(s);
+  if (s.connect) out['Connect'] = s.connect;
   out['Datacenter'] = datacenter;
+  if (s.locality) out['Locality'] = s.locality;
   return out as unknown as AgentService;
 }
 
@@ -85,11 +101,11 @@ export function renderCatalogService(s: ServiceRecord, n: NodeRecord, datacenter
     ServiceWeights: s.weights,
     ServiceMeta: s.meta,
     ServicePort: s.port,
-    ServiceSocketPath: '',
+    ServiceSocketPath: s.socketPath ?? '',
     ServiceEnableTagOverride: s.enableTagOverride,
-    ServiceProxy: { MeshGateway: {}, Expose: {} },
-    ServiceConnect: {},
-    ServiceLocality: null,
+    ServiceProxy: proxyOf(s),
+    ServiceConnect: s.connect ?? {},
+    ServiceLocality: s.locality ?? null,
     CreateIndex: s.createIndex,
     ModifyIndex: s.modifyIndex,
   });
@@ -103,14 +119,15 @@ function renderDefinition(c: CheckRecord): HealthCheckDefinition {
   if (d.tlsServerName) out.TLSServerName = d.tlsServerName;
   if (d.tlsSkipVerify) out.TLSSkipVerify = true;
   if (d.header) out.Header = d.header;
-  if (d.method && d.type === 'http') out.Method = d.method;
+  if (d.method && (d.type === 'http' || d.type === '')) out.Method = d.method;
   if (d.body) out.Body = d.body;
   if (d.tcp) out.TCP = d.tcp;
   if (d.intervalMs) out.Interval = formatDuration(d.intervalMs);
-  if (d.timeoutMs && d.type !== 'ttl' && d.type !== '') out.Timeout = formatDuration(d.timeoutMs);
+  if (d.timeoutMs && d.type !== 'ttl') out.Timeout = formatDuration(d.timeoutMs);
   if (d.deregisterCriticalServiceAfterMs)
     out.DeregisterCriticalServiceAfter = formatDuration(d.deregisterCriticalServiceAfterMs);
   if (d.ttlMs) out.TTL = formatDuration(d.ttlMs);
+  if (d.stored) Object.assign(out, d.stored);
   return out;
 }
 
@@ -128,10 +145,10 @@ export function renderCheck(c: CheckRecord, catalog: Catalog): HealthCheck {
     ServiceID: c.serviceId,
     ServiceName: c.serviceName,
     ServiceTags: svc?.tags ?? [],
-    Type: d.type,
+    Type: d.declaredType ?? d.type,
     Interval: d.intervalMs ? formatDuration(d.intervalMs) : '',
-    Timeout: d.timeoutMs && (d.type === 'http' || d.type === 'tcp') ? formatDuration(d.timeoutMs) : '',
-    ExposedPort: 0,
+    Timeout: d.timeoutMs && d.type !== 'ttl' ? formatDuration(d.timeoutMs) : '',
+    ExposedPort: d.exposedPort ?? 0,
     Definition: renderDefinition(c),
     CreateIndex: c.createIndex,
     ModifyIndex: c.modifyIndex,

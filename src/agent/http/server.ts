@@ -11,7 +11,7 @@ import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig, HostPort } from '../config/index.ts';
 import { fdBudget } from '../fd-limit.ts';
 import type { AgentMetrics } from '../metrics.ts';
-import { BodyCache } from './blocking.ts';
+import { BodyCache, queryMeta } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
 import type { Method, RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
@@ -120,9 +120,20 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     done(null, body),
   );
 
+  /**
+   * A 404 to a read outside the agent-local endpoints carries the query-meta headers, as Consul's reads
+   * do (a missing KV key): python-consul reads X-Consul-Index on every answer it treats as data and
+   * fails with KeyError without it. Unknown paths get them too (README, "deliberately differs").
+   */
+  const notFoundMeta = (req: FastifyRequest, reply: FastifyReply) => {
+    if ((req.method === 'GET' || req.method === 'HEAD') && !req.url.startsWith('/v1/agent/'))
+      queryMeta(reply, catalog.index);
+  };
+
   const sendError = (reply: FastifyReply, err: unknown, route: string) => {
     const e = toHttpError(err);
     if (e.status >= 500) logger.warn({ err, route }, 'request failed');
+    if (e.status === 404) notFoundMeta(reply.request, reply);
     for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
     reply.code(e.status).header('Content-Type', 'text/plain; charset=utf-8').send(e.message);
   };
@@ -204,7 +215,8 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     },
   });
 
-  app.setNotFoundHandler((_req, reply) => {
+  app.setNotFoundHandler((req, reply) => {
+    if (req.url.startsWith('/v1/')) notFoundMeta(req, reply);
     reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').send(NOT_FOUND);
   });
   app.setErrorHandler((err, req, reply) => sendError(reply, err, req.url));

@@ -1,5 +1,9 @@
-/** `/v1/status/*` (consul-api.md §7): a single-node agent is always its own leader. */
+/**
+ * `/v1/status/*` (consul-api.md §7): a single-node agent is always its own leader. Another `?dc` is
+ * Consul's 500 `No path to datacenter`, as on every other endpoint that forwards to a datacenter.
+ */
 import type { Route } from './context.ts';
+import { checkDatacenter, type Query } from './query.ts';
 import { sendJson } from './respond.ts';
 
 /** The status route table. */
@@ -7,11 +11,17 @@ export const statusRoutes: Route[] = [
   {
     path: '/v1/status/leader',
     methods: ['GET'],
-    handler: (_req, reply, { catalog }) => sendJson(reply, `${catalog.local.address}:8300`),
+    handler: (req, reply, { catalog, config }) => {
+      checkDatacenter(req.query as Query, config.datacenter);
+      sendJson(reply, `${catalog.local.address}:8300`);
+    },
   },
   {
     path: '/v1/status/peers',
     methods: ['GET'],
-    handler: (_req, reply, { catalog }) => sendJson(reply, [`${catalog.local.address}:8300`]),
+    handler: (req, reply, { catalog, config }) => {
+      checkDatacenter(req.query as Query, config.datacenter);
+      sendJson(reply, [`${catalog.local.address}:8300`]);
+    },
   },
 ];

@@ -6,11 +6,19 @@ import { isIP } from 'node:net';
 import {
   type CheckStatus,
   formatDuration,
+  type Locality,
   MAX_TIMER_DURATION_MS,
   type ServiceAddress,
+  type Weights,
 } from '../../api/index.ts';
 import type { CheckDefinition, CheckInput, ServiceInput } from '../catalog/index.ts';
-import type { CatalogRegisterBody, CheckBody, ServiceBody } from './decode.ts';
+import type {
+  CatalogCheckBody,
+  CatalogRegisterBody,
+  CheckBody,
+  DefinitionBody,
+  ServiceBody,
+} from './decode.ts';
 import { HttpError } from './errors.ts';
 
 /** Limits that depend on agent config. */
@@ -22,6 +30,7 @@ export interface ValidationLimits {
 }
 
 const STATUSES: readonly string[] = ['passing', 'warning', 'critical'];
+/** Check kinds Phare does not run on the agent, by the field that selects them. */
 const UNSUPPORTED_CHECK_FIELDS = [
   'GRPC',
   'UDP',
@@ -35,10 +44,50 @@ const UNSUPPORTED_CHECK_FIELDS = [
   'AliasNode',
   'AliasService',
 ] as const;
+/**
+ * Definition fields Phare stores and returns but does not act on: the selectors above plus their TLS
+ * switches. Consul's Go client marshals several of them always (`"UDP":""`, `"TCPUseTLS":false`), so an
+ * empty value means "not set".
+ */
+const STORED_DEFINITION_FIELDS = [
+  ...UNSUPPORTED_CHECK_FIELDS.filter((f) => f !== 'Args' && f !== 'Script'),
+  'TCPUseTLS',
+  'GRPCUseTLS',
+  'H2PingUseTLS',
+  'SessionName',
+] as const;
+/** Service kinds Consul knows (`api.ServiceKind`); `""` is a typical service. */
+const KINDS: readonly string[] = [
+  '',
+  'connect-proxy',
+  'mesh-gateway',
+  'terminating-gateway',
+  'ingress-gateway',
+  'api-gateway',
+];
 const DEFAULT_TIMEOUT_MS = 10_000;
 const OUTPUT_MAX = 4096;
 
 const bad = (msg: string) => new HttpError(400, msg);
+
+/** Whether a decoded field carries a value: Go's zero values (`""`, `false`, `[]`, null) do not. */
+function isSet(v: unknown): boolean {
+  if (v === undefined || v === null || v === '' || v === false) return false;
+  if (Array.isArray(v)) return v.length > 0;
+  return true;
+}
+
+/** The stored-not-run definition fields that carry a value, by wire name; undefined when none do. */
+function storedFields(src: Record<string, unknown>): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const f of STORED_DEFINITION_FIELDS) {
+    if (isSet(src[f])) {
+      out ??= {};
+      out[f] = src[f];
+    }
+  }
+  return out;
+}
 
 /** Validates Consul metadata (service or node Meta). */
 export function validateMeta(meta: Record<string, string>, what: 'Service' | 'Node'): void {
@@ -51,7 +100,9 @@ export function validateMeta(meta: Record<string, string>, what: 'Service' | 'No
     if (k === '') throw bad(`${prefix}: ${pair}: Key cannot be blank`);
     if (!/^[a-zA-Z0-9_-]+$/.test(k)) throw bad(`${prefix}: ${pair}: Key contains invalid characters`);
     if (k.length > 128) throw bad(`${prefix}: ${pair}: Key is too long (limit: 128 characters)`);
-    if (k.startsWith('consul-') && !(what === 'Node' && k === 'consul-network-segment')) {
+    // Consul writes consul-network-segment and consul-version into a node's Meta itself
+    const own = what === 'Node' && (k === 'consul-network-segment' || k === 'consul-version');
+    if (k.startsWith('consul-') && !own) {
       throw bad(`${prefix}: ${pair}: Key prefix 'consul-' is reserved for internal use`);
     }
     if (v.length > 512) throw bad(`${prefix}: ${pair}: Value is too long (limit: 512 characters)`);
@@ -64,6 +115,34 @@ function validatePort(port: number, field: string): number {
 }
 
 /**
+ * Weights with Consul's semantics: omitted means {1, 1}. The agent endpoint rejects bad weights
+ * (agent_endpoint.go, "Invalid Weights"); catalog/register does not validate them, and Consul stores
+ * {1, 1} instead of weights that would not validate (NodeService.ToServiceNode) — which is what the Go
+ * client's always-present `"Weights":{"Passing":0,"Warning":0}` becomes.
+ */
+function serviceWeights(w: Weights | undefined, catalog: boolean): Weights {
+  if (!w) return { Passing: 1, Warning: 1 };
+  let problem: string | undefined;
+  if (w.Passing < 1) problem = 'Passing must be greater than 0';
+  else if (w.Warning < 0) problem = 'Warning must be greater or equal than 0';
+  else if (w.Passing > 65535 || w.Warning > 65535) problem = 'DNS Weight must be between 0 and 65535';
+  if (problem === undefined) return { Passing: w.Passing, Warning: w.Warning };
+  if (catalog) return { Passing: 1, Warning: 1 };
+  throw bad(`Invalid Weights: ${problem}`);
+}
+
+/** A Locality with at least one field, or undefined (Consul omits an empty one). */
+export function localityOf(
+  l: { Region?: string | undefined; Zone?: string | undefined } | null | undefined,
+): Locality | undefined {
+  if (!l || (!l.Region && !l.Zone)) return undefined;
+  const out: Locality = {};
+  if (l.Region) out.Region = l.Region;
+  if (l.Zone) out.Zone = l.Zone;
+  return out;
+}
+
+/**
  * Turns a decoded service definition into catalog input: defaults (ID = Name, Weights {1,1}), derived
  * TaggedAddresses, and its checks with Consul's IDs (`service:<id>`, or `service:<id>:<n>` for several).
  */
@@ -72,29 +151,34 @@ export function serviceFromBody(
   limits: ValidationLimits,
   options: { catalog?: boolean } = {},
 ): { service: ServiceInput; checks: CheckInput[] } {
+  const catalog = options.catalog === true;
   const name = (body.Name ?? body.Service ?? '').trim();
   if (name === '') throw bad('Missing service name');
+  // Any ID Consul takes, "/" included (Patroni registers "scope/name"): paths carry it URL-encoded (%2F).
   const id = body.ID ?? name;
   if (id.trim() === '') throw bad('Missing service ID');
-  if (/[/\\?#%]/.test(id) && !options.catalog) {
-    // IDs are URL path segments in agent/service/deregister/:id; these characters make them unaddressable
-    throw bad(`Invalid service ID ${JSON.stringify(id)}: it must not contain "/", "\\", "?", "#" or "%"`);
-  }
   const address = body.Address ?? '';
   if (address === '0.0.0.0' || address === '::' || address === '[::]') throw bad('Invalid service address');
   const port = validatePort(body.Port ?? 0, 'service Port');
   const meta = body.Meta ?? {};
   validateMeta(meta, 'Service');
-  const weights = body.Weights ?? { Passing: 1, Warning: 1 };
-  if (weights.Passing < 1) throw bad('Invalid Weights: Passing must be greater than 0');
-  if (weights.Warning < 0) throw bad('Invalid Weights: Warning must be greater or equal than 0');
-  if (weights.Passing > 65535 || weights.Warning > 65535)
-    throw bad('Invalid Weights: DNS Weight must be between 0 and 65535');
+  const weights = serviceWeights(body.Weights ?? undefined, catalog);
   const kind = body.Kind ?? '';
-  if (kind !== '')
+  if (!KINDS.includes(kind)) {
     throw bad(
-      `Invalid service Kind ${JSON.stringify(kind)}: Phare registers typical services only (Kind "")`,
+      `Invalid service Kind ${JSON.stringify(kind)}: expected one of ${KINDS.slice(1).join(', ')} or ""`,
     );
+  }
+  const socketPath = body.SocketPath ?? '';
+  const proxy = body.Proxy ?? undefined;
+  if (kind === 'connect-proxy') {
+    // Consul's NodeService.Validate, which the agent answers as 400 "Validation failed" (catalog: 500)
+    const fail = (m: string) => new HttpError(catalog ? 500 : 400, catalog ? m : `Validation failed: ${m}`);
+    const dest = proxy?.['DestinationServiceName'];
+    if (typeof dest !== 'string' || dest === '')
+      throw fail('Proxy.DestinationServiceName must be non-empty for Connect proxy services');
+    if (port === 0 && socketPath === '') throw fail('Port or SocketPath must be set for a Connect proxy');
+  }
 
   let tagged: Record<string, ServiceAddress> | undefined;
   if (body.TaggedAddresses && Object.keys(body.TaggedAddresses).length > 0) {
@@ -122,17 +206,24 @@ export function serviceFromBody(
   const service: ServiceInput = {
     id,
     name,
-    kind: '',
+    kind,
     tags: body.Tags ?? [],
     address,
     port,
     meta,
-    weights: { Passing: weights.Passing, Warning: weights.Warning },
+    weights,
     enableTagOverride: body.EnableTagOverride ?? false,
   };
   if (tagged) service.taggedAddresses = tagged;
+  if (socketPath !== '') service.socketPath = socketPath;
+  const locality = localityOf(body.Locality);
+  if (locality) service.locality = locality;
+  if (proxy && Object.keys(proxy).length > 0) service.proxy = proxy;
+  if (body.Connect && Object.keys(body.Connect).length > 0) service.connect = body.Connect;
 
   const bodies: CheckBody[] = [];
+  // catalog/register's Service (a NodeService) has no checks of its own; its checks are the request's
+  if (catalog) return { service, checks: [] };
   if (body.Check) bodies.push(body.Check);
   if (body.Checks) bodies.push(...body.Checks);
   const checks: CheckInput[] = [];
@@ -162,11 +253,10 @@ export function checkFromBody(
     name: string;
     serviceId: string;
     badStatus: (s: string) => string;
-    catalog?: boolean;
   },
 ): CheckInput {
   for (const f of UNSUPPORTED_CHECK_FIELDS) {
-    if (c[f] !== undefined) {
+    if (isSet(c[f])) {
       throw bad(`Invalid check: ${f} checks are not supported by Phare; use an HTTP, TCP or TTL check`);
     }
   }
@@ -175,7 +265,7 @@ export function checkFromBody(
     if (!STATUSES.includes(c.Status)) throw bad(ctx.badStatus(c.Status));
     status = c.Status as CheckStatus;
   }
-  const def = definitionFromBody(c, limits, ctx.catalog === true);
+  const def = definitionFromBody(c, limits);
   const input: CheckInput = {
     checkId: ctx.checkId,
     name: ctx.name,
@@ -189,7 +279,9 @@ export function checkFromBody(
 }
 
 /** Timer-driven durations past Node's timer limit would fire at once (issue 11 §8): a 400 naming the field. */
-function checkDurations(c: CheckBody): void {
+function checkDurations(
+  c: Pick<CheckBody, 'TTL' | 'Interval' | 'Timeout' | 'DeregisterCriticalServiceAfter'>,
+): void {
   for (const field of ['TTL', 'Interval', 'Timeout', 'DeregisterCriticalServiceAfter'] as const) {
     const v = c[field];
     if (v !== undefined && v > MAX_TIMER_DURATION_MS) {
@@ -200,7 +292,7 @@ function checkDurations(c: CheckBody): void {
   }
 }
 
-function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boolean): CheckDefinition {
+function definitionFromBody(c: CheckBody, limits: ValidationLimits): CheckDefinition {
   checkDurations(c);
   const kinds = [c.HTTP ? 'HTTP' : '', c.TCP ? 'TCP' : '', c.TTL !== undefined ? 'TTL' : ''].filter(Boolean);
   if (c.Interval !== undefined && c.TTL !== undefined)
@@ -235,7 +327,6 @@ function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boo
 
   if (c.HTTP || c.TCP) {
     if (c.Interval === undefined || c.Interval <= 0) {
-      if (catalog) return withReap({ type: '' as const, ...base });
       throw bad('Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks');
     }
     // Consul raises intervals below its minimum (1 s) to the minimum and logs a warning; so do we.
@@ -254,7 +345,7 @@ function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boo
       if (!/^[A-Z]+$/.test(method))
         throw bad(`Invalid check: Method ${JSON.stringify(c.Method)} is not an HTTP method`);
       const d: CheckDefinition = { type: 'http', http: c.HTTP, method, intervalMs, timeoutMs, ...base };
-      if (c.Header) d.header = c.Header;
+      if (c.Header && Object.keys(c.Header).length > 0) d.header = c.Header;
       if (c.Body !== undefined) d.body = c.Body;
       if (c.TLSSkipVerify) d.tlsSkipVerify = true;
       if (c.TLSServerName) d.tlsServerName = c.TLSServerName;
@@ -265,13 +356,15 @@ function definitionFromBody(c: CheckBody, limits: ValidationLimits, catalog: boo
     const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(tcp);
     if (!m || Number(m[3]) > 65535)
       throw bad(`Invalid check: TCP must be host:port, got ${JSON.stringify(tcp)}`);
-    return withReap({ type: 'tcp', tcp, intervalMs, timeoutMs, ...base });
+    const d: CheckDefinition = { type: 'tcp', tcp, intervalMs, timeoutMs, ...base };
+    // TCPUseTLS is stored and returned; the probe is a plain TCP connect (README, "deliberately differs")
+    if (c.TCPUseTLS) d.stored = { TCPUseTLS: true };
+    return withReap(d);
   }
   if (c.TTL !== undefined) {
     if (c.TTL <= 0) throw bad('Invalid check: TTL must be > 0 for TTL checks');
     return withReap({ type: 'ttl', ttlMs: c.TTL, ...base });
   }
-  if (catalog) return withReap({ type: '', ...base });
   throw bad('Invalid check: TTL must be > 0 for TTL checks (a check needs one of HTTP, TCP or TTL)');
 }
 
@@ -279,6 +372,86 @@ function nonNegative(v: number | undefined, field: string): number {
   if (v === undefined) return 0;
   if (v < 0) throw bad(`Invalid check: ${field} must be >= 0, got ${v}`);
   return v;
+}
+
+/**
+ * A catalog check (`structs.HealthCheck`): its definition is stored and returned, never run — Consul runs
+ * no catalog-registered check either — so nothing in it is checked beyond its types.
+ */
+function catalogCheckFromBody(c: CatalogCheckBody, node: string): CheckInput & { serviceId: string } {
+  const name = c.Name ?? '';
+  if (name === '' && !c.CheckID) throw new HttpError(500, 'Must provide check name');
+  if (c.Node && c.Node.toLowerCase() !== node.toLowerCase()) {
+    throw new HttpError(
+      500,
+      `check node ${JSON.stringify(c.Node)} does not match node ${JSON.stringify(node)}`,
+    );
+  }
+  let status: CheckStatus | undefined;
+  if (c.Status !== undefined && c.Status !== '') {
+    if (!STATUSES.includes(c.Status)) throw new HttpError(500, 'Bad check status');
+    status = c.Status as CheckStatus;
+  }
+  const d: DefinitionBody = c.Definition ?? {};
+  const pick = <T>(top: T | undefined, inner: T | undefined): T | undefined =>
+    isSet(top) ? top : isSet(inner) ? inner : undefined;
+  const def: CheckDefinition = {
+    type: '',
+    successBeforePassing: 0,
+    failuresBeforeWarning: 0,
+    failuresBeforeCritical: 0,
+    outputMaxSize: Math.min(d.OutputMaxSize || OUTPUT_MAX, OUTPUT_MAX),
+  };
+  const http = pick(c.HTTP, d.HTTP);
+  if (http) def.http = http;
+  const method = pick(c.Method, d.Method);
+  if (method) def.method = method;
+  const header = pick(c.Header, d.Header);
+  if (header && Object.keys(header).length > 0) def.header = header;
+  const reqBody = pick(c.Body, d.Body);
+  if (reqBody) def.body = reqBody;
+  if (c.TLSSkipVerify || d.TLSSkipVerify) def.tlsSkipVerify = true;
+  const sni = pick(c.TLSServerName, d.TLSServerName);
+  if (sni) def.tlsServerName = sni;
+  if (c.DisableRedirects || d.DisableRedirects) def.disableRedirects = true;
+  const tcp = pick(c.TCP, d.TCP);
+  if (tcp) def.tcp = tcp;
+  const ms = (...vs: (number | undefined)[]) => vs.find((v) => v !== undefined && v > 0);
+  const intervalMs = ms(c.Interval, d.IntervalDuration, d.Interval);
+  if (intervalMs) def.intervalMs = intervalMs;
+  const timeoutMs = ms(c.Timeout, d.TimeoutDuration, d.Timeout);
+  if (timeoutMs) def.timeoutMs = timeoutMs;
+  const ttlMs = ms(c.TTL, d.TTL);
+  if (ttlMs) def.ttlMs = ttlMs;
+  const reapMs = ms(
+    c.DeregisterCriticalServiceAfter,
+    d.DeregisterCriticalServiceAfterDuration,
+    d.DeregisterCriticalServiceAfter,
+  );
+  if (reapMs) def.deregisterCriticalServiceAfterMs = reapMs;
+  checkDurations({
+    Interval: intervalMs,
+    Timeout: timeoutMs,
+    TTL: ttlMs,
+    DeregisterCriticalServiceAfter: reapMs,
+  });
+  const stored = {
+    ...storedFields(d as Record<string, unknown>),
+    ...storedFields(c as Record<string, unknown>),
+  };
+  if (Object.keys(stored).length > 0) def.stored = stored;
+  if (c.Type) def.declaredType = c.Type;
+  if (c.ExposedPort) def.exposedPort = c.ExposedPort;
+  const input: CheckInput & { serviceId: string } = {
+    checkId: c.CheckID || c.ID || name,
+    name: name || (c.CheckID as string),
+    notes: c.Notes ?? '',
+    serviceId: c.ServiceID ?? '',
+    def,
+  };
+  if (status) input.status = status;
+  if (c.Output !== undefined) input.output = c.Output;
+  return input;
 }
 
 /** Validates a `catalog/register` body into catalog input. Consul answers these errors with 500 (RPC errors). */
@@ -295,30 +468,8 @@ export function catalogRegisterFromBody(body: CatalogRegisterBody, limits: Valid
     service = serviceFromBody(body.Service, limits, { catalog: true }).service;
   }
   const checkBodies = [...(body.Check ? [body.Check] : []), ...(body.Checks ?? [])];
-  const checks = checkBodies.map((c) => {
-    const defn = c.Definition ?? {};
-    const name = c.Name ?? '';
-    if (name === '' && !c.CheckID) throw new HttpError(500, 'Must provide check name');
-    const merged: CheckBody = {
-      ...c,
-      HTTP: c.HTTP ?? defn.HTTP,
-      TCP: c.TCP ?? defn.TCP,
-      Interval: c.Interval ?? defn.Interval,
-      Timeout: c.Timeout ?? defn.Timeout,
-      DeregisterCriticalServiceAfter: c.DeregisterCriticalServiceAfter ?? defn.DeregisterCriticalServiceAfter,
-      Definition: undefined,
-    };
-    const input = checkFromBody(merged, limits, {
-      checkId: c.CheckID || c.ID || name,
-      name: name || (c.CheckID as string),
-      serviceId: c.ServiceID ?? '',
-      badStatus: () => 'Bad check status',
-      catalog: true,
-    });
-    // Catalog checks are not run by this agent: keep what was said for display, run nothing.
-    input.def = { ...input.def, type: '' };
-    return { ...input, serviceId: c.ServiceID ?? '' };
-  });
+  const checks = checkBodies.map((c) => catalogCheckFromBody(c, node));
+  const locality = localityOf(body.Locality);
   return {
     node: {
       id: body.ID ?? '',
@@ -326,6 +477,7 @@ export function catalogRegisterFromBody(body: CatalogRegisterBody, limits: Valid
       address,
       taggedAddresses: body.TaggedAddresses ?? (address ? { lan: address, wan: address } : {}),
       meta,
+      ...(locality ? { locality } : {}),
     },
     service,
     checks,
