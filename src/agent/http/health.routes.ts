@@ -50,6 +50,7 @@ export const healthRoutes: Route[] = [
       return r.answer([Topic.service(r.name)], () =>
         ctx.catalog
           .checksOfService(r.name)
+          .filter((c) => !r.nodeMeta || r.nodeMeta(ctx.catalog.node(c.node)?.meta ?? {}))
           .map((c) => renderCheck(c, ctx.catalog))
           .filter((c) => !r.filter || r.filter(c)),
       );

@@ -121,6 +121,7 @@ function renderDefinition(c: CheckRecord): HealthCheckDefinition {
   if (d.header) out.Header = d.header;
   if (d.method && (d.type === 'http' || d.type === '')) out.Method = d.method;
   if (d.body) out.Body = d.body;
+  if (d.disableRedirects) out.DisableRedirects = true;
   if (d.tcp) out.TCP = d.tcp;
   if (d.intervalMs) out.Interval = formatDuration(d.intervalMs);
   if (d.timeoutMs && d.type !== 'ttl') out.Timeout = formatDuration(d.timeoutMs);
