@@ -1,4 +1,7 @@
-"""Debian's python3-consul 0.7.1 against a Phare agent: the service-discovery story, unchanged client.
+"""A Debian python Consul client against a Phare agent: the service-discovery story, unchanged client.
+
+Runs with python3-consul (python-consul 0.7.1, installed) or python3-consul2 (python-consul2 0.1.5, unpacked
+privately and put first on PYTHONPATH): both are the `consul` module with the same API.
 
 Usage: /usr/bin/python3 story.py http://127.0.0.1:<port>
 
@@ -165,7 +168,31 @@ def main():
 
     step("blocking_not_woken", blocking_not_woken)
 
-    # -- deregister (0.7.1 sends GET), including an unknown ID (404 -> False, no exception)
+    # -- Patroni's registration: service ID "scope/name", an HTTP check with DeregisterCriticalServiceAfter,
+    # enable_tag_override; deregister puts the ID into the path with its "/" unescaped
+    def patroni():
+        check = consul.Check.http(backend.url, "5s", deregister="300s")
+        ok = c.agent.service.register("pg-cluster", service_id="pg-cluster/node1", address="127.0.0.1",
+                                      port=5432, tags=["primary", "master"], check=check,
+                                      enable_tag_override=True)
+        svc = c.agent.services().get("pg-cluster/node1") or {}
+        entries = c.health.service("pg-cluster")[1]
+        gone = c.agent.service.deregister("pg-cluster/node1")
+        return {"registered": ok, "id": svc.get("ID"), "tags": svc.get("Tags"),
+                "enable_tag_override": svc.get("EnableTagOverride"),
+                "health_ids": ids(entries), "deregistered": gone,
+                "after": ids(c.health.service("pg-cluster")[1])}
+
+    step("patroni", patroni)
+
+    # -- a 404 this client treats as data: it reads X-Consul-Index from it (KeyError without it)
+    def kv_missing():
+        index, data = c.kv.get("phare/no/such/key")
+        return {"index_is_number": str(index).isdigit() and int(index) >= 2, "data": data}
+
+    step("kv_missing", kv_missing)
+
+    # -- deregister (0.7.1 sends GET, 0.1.5 PUT), including an unknown ID (404 -> False, no exception)
     step("deregister_web1", lambda: c.agent.service.deregister("web-1"))
     step("deregister_unknown", lambda: c.agent.service.deregister("no-such-service"))
     step("services_after_deregister", lambda: sorted(c.agent.services().keys()))
