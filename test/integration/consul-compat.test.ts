@@ -266,6 +266,21 @@ describe('Go client agent registration: Locality, SocketPath, Kind, Proxy, empty
     await put('/v1/agent/service/deregister/ttl-zero');
   });
 
+  test('missing fields decode as Go zero values: Weights {Passing: 3} is {3, 0}; {} is a 400 on the agent', async () => {
+    await put('/v1/agent/service/register', {
+      Name: 'zero',
+      Weights: { Passing: 3 },
+      TaggedAddresses: { lan: { Address: '10.0.0.1' } },
+    });
+    const s = await getJson('/v1/agent/service/zero');
+    assert.deepEqual(s.Weights, { Passing: 3, Warning: 0 });
+    assert.deepEqual(s.TaggedAddresses, { lan: { Address: '10.0.0.1', Port: 0 } });
+    await put('/v1/agent/service/deregister/zero');
+    const r = await api.put('/v1/agent/service/register', { Name: 'zero', Weights: {} });
+    assert.equal(r.status, 400);
+    assert.equal(r.text, 'Invalid Weights: Passing must be greater than 0');
+  });
+
   test('a gRPC check on the agent is still a clear 400 (Phare runs HTTP, TCP and TTL checks)', async () => {
     const r = await api.put('/v1/agent/service/register', {
       Name: 'g',
@@ -400,6 +415,17 @@ describe('node ID and node metadata', () => {
     });
     assert.equal(cfg.nodeId, id.toLowerCase());
     assert.deepEqual(cfg.nodeMeta, { a: '1', b: 'x:y' });
+    // a config file takes a mapping (or a list of key:value)
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, 'agent.yaml');
+      writeFileSync(file, 'dev: true\nnode-meta:\n  rack: r3\n  zone: "b"\n');
+      assert.deepEqual(resolveAgentConfig({ configFile: file, env: {} }).nodeMeta, { rack: 'r3', zone: 'b' });
+      writeFileSync(file, 'dev: true\nnodeMeta: ["rack:r4"]\n');
+      assert.deepEqual(resolveAgentConfig({ configFile: file, env: {} }).nodeMeta, { rack: 'r4' });
+    } finally {
+      dir.remove();
+    }
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ 'node-id': 'not-a-uuid' }, /^--node-id: "not-a-uuid" is not valid; expected a UUID/],
       [{ 'node-meta': ['novalue'] }, /^--node-meta: "novalue" is not valid; expected key:value/],
@@ -553,8 +579,24 @@ describe('status, metrics, index, ?cached', () => {
 
 describe('shutdown ends every parked blocking read at once', () => {
   test('SIGTERM with a parked ?hash= read and a parked ?index= read: both answered, agent exits 0', async () => {
-    const a = await spawnAgent(['--dev', '--http-addr', '127.0.0.1:0', '--dns-addr', '', '--node', 'n1']);
+    // the real CLI, so --node-meta's repeatable flag goes through commander too
+    const a = await spawnAgent([
+      '--dev',
+      '--http-addr',
+      '127.0.0.1:0',
+      '--dns-addr',
+      '',
+      '--node',
+      'n1',
+      '--node-meta',
+      'rack:r7',
+      '--node-meta',
+      'tier:edge',
+    ]);
     try {
+      const self = (await call(a.url, 'GET', '/v1/agent/self')).json<Json>();
+      assert.equal(self.Meta.rack, 'r7');
+      assert.equal(self.Meta.tier, 'edge');
       assert.equal(
         (await call(a.url, 'PUT', '/v1/agent/service/register', { Name: 'hold', ID: 'h1' })).status,
         200,

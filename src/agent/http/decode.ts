@@ -122,8 +122,9 @@ export type CheckBody = z.output<ReturnType<typeof ci<typeof checkShape>>>;
 
 const checkSchema = ci(checkShape);
 
-const weightsSchema = ci({ Passing: int, Warning: int });
-const taggedAddressSchema = ci({ Address: z.string(), Port: int });
+// Go decodes a missing field as its zero value: {"Passing": 3} is Warning 0, as in Consul
+const weightsSchema = ci({ Passing: int.default(0), Warning: int.default(0) });
+const taggedAddressSchema = ci({ Address: z.string().default(''), Port: int.default(0) });
 
 /**
  * A service as Consul decodes it: `structs.ServiceDefinition` (agent endpoint) and `structs.NodeService` /
