@@ -2,4 +2,10 @@
 import '../node-check.ts';
 
 export { type AgentOptions, type RunningAgent, startAgent } from './agent.ts';
-export { type AgentConfig, resolveAgentConfig } from './config/index.ts';
+export {
+  type AgentConfig,
+  FLAGS,
+  type FlagName,
+  type RawAgentConfig,
+  resolveAgentConfig,
+} from './config/index.ts';

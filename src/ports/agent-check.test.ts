@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { startTestAgent } from '../testing/index.ts';
 import { agentUrl, checkAgent } from './agent-check.ts';
 import { parsePorts } from './model.ts';
-import { PROJECT_PORTS } from './testing.ts';
+import { PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 
 /** A real Phare agent with these services registered (through its HTTP API, as any client would). */
 async function agentWith(

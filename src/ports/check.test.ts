@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { checkPorts, checkRules } from './check.ts';
 import { parsePorts } from './model.ts';
 import { syncPorts } from './sync.ts';
-import { makeProject, PROJECT_PORTS } from './testing.ts';
+import { makeProject, PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 
 const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
 

@@ -5,7 +5,7 @@ import lockfile from 'proper-lockfile';
 import { PhareError } from '../api/index.ts';
 import type { PortsProblem } from './model.ts';
 import { syncPorts } from './sync.ts';
-import { makeProject, PROJECT_PORTS } from './testing.ts';
+import { makeProject, PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 
 async function rejectsWithProblems(p: Promise<unknown>, rule: string): Promise<PortsProblem[]> {
   try {

@@ -11,9 +11,9 @@ import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { PhareError, phareError } from '../api/index.ts';
-import { checkRules } from './check.ts';
 import { unifiedDiff } from './diff.ts';
 import { loadPorts, type PortsModel, type PortsProblem, type ResolvedTarget } from './model.ts';
+import { checkRules } from './rules.ts';
 import { EDITORS } from './targets/index.ts';
 
 /** One target's value in its file now, and the value ports.yaml gives it. */

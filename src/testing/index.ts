@@ -4,7 +4,7 @@
  */
 // Checks the Node.js version before anything else loads (see node-check.ts).
 import '../node-check.ts';
-import type { RawAgentConfig } from '../agent/config/index.ts';
+import type { RawAgentConfig } from '../agent/index.ts';
 
 /** Options of {@link startTestAgent}. */
 export interface TestAgentOptions {
@@ -39,8 +39,7 @@ export interface TestAgent extends AsyncDisposable {
  * const registration = await registerService({ name: 'users', port, consul: { address: agent.url } });
  */
 export async function startTestAgent(options: TestAgentOptions = {}): Promise<TestAgent> {
-  const [{ resolveAgentConfig }, { startAgent }, { pino }] = await Promise.all([
-    import('../agent/config/index.ts'),
+  const [{ resolveAgentConfig, startAgent }, { pino }] = await Promise.all([
     import('../agent/index.ts'),
     import('pino'),
   ]);

@@ -4,19 +4,10 @@
  * server.ts writes the text.
  */
 import { PhareError } from '../../api/index.ts';
+import { HttpError } from './http-error.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 
-/** An error answered as `status` with a plain-text body. */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.name = 'HttpError';
-    this.status = status;
-    this.headers = headers;
-  }
-}
+export { HttpError } from './http-error.ts';
 
 /** The status and text for any error that reaches a request. */
 export function toHttpError(err: unknown): HttpError {

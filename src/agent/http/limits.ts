@@ -9,7 +9,7 @@
  * (service/node Meta: 64 pairs, keys ≤ 128 chars, values ≤ 512 chars — see validate.ts); the rest are
  * Phare's and listed in docs/api/README.md#limits.
  */
-import { HttpError } from './errors.ts';
+import { HttpError } from './http-error.ts';
 
 /** The limits, documented in docs/api/README.md#limits. */
 export const REQUEST_LIMITS = {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { FLAGS, type FlagName } from '../../agent/config/flags.ts';
+// The `agent` command is loaded only when it runs (cli/main.ts), so the agent's door costs other commands nothing.
+import { FLAGS, type FlagName, resolveAgentConfig, startAgent } from '../../agent/index.ts';
 import type { RegisterCommand } from '../io.ts';
 
 /**
@@ -25,9 +26,6 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       const key = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
       if (opts[key] !== undefined) flags[flag] = opts[key];
     }
-    // Loaded on use, so other commands do not pay for the agent's dependencies at start.
-    const { resolveAgentConfig } = await import('../../agent/config/index.ts');
-    const { startAgent } = await import('../../agent/index.ts');
     const config = resolveAgentConfig({
       flags,
       env: io.env,

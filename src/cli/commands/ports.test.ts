@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
-import { makeProject, PROJECT_PORTS } from '../../ports/testing.ts';
+import { makeProject, PROJECT_PORTS } from '../../../test/helpers/ports-project.ts';
 import type { CliIo } from '../io.ts';
 import { main } from '../main.ts';
 
