@@ -147,8 +147,32 @@ test('phare/testing uses the public agent entry point only', () => {
   );
 });
 
+/**
+ * Deep imports inside client/ that predate this test, left while the SDK's service client is rebuilt as
+ * layers (issue 15). The list may only shrink: an entry that no longer occurs fails the test too.
+ */
+const KNOWN_DEEP_IMPORTS = new Set<string>([
+  'src/client/balancer/endpoints.ts:5 imports src/client/discovery/discovery.ts',
+  'src/client/balancer/types.ts:2 imports src/client/discovery/types.ts',
+  'src/client/discovery/consul.ts:6 imports src/client/api/client.ts',
+  'src/client/discovery/consul.ts:7 imports src/client/api/transport.ts',
+  'src/client/discovery/consul.ts:8 imports src/client/api/watch.ts',
+  'src/client/http/client.ts:29 imports src/client/balancer/endpoints.ts',
+  'src/client/http/client.ts:30 imports src/client/balancer/least-request.ts',
+  'src/client/http/client.ts:31 imports src/client/balancer/outlier.ts',
+  'src/client/http/client.ts:32 imports src/client/balancer/types.ts',
+  'src/client/http/client.ts:33 imports src/client/discovery/discovery.ts',
+  'src/client/http/client.ts:34 imports src/client/discovery/types.ts',
+  'src/client/registration/register.ts:15 imports src/client/api/client.ts',
+  'src/client/registration/register.ts:16 imports src/client/api/transport.ts',
+]);
+
 test("an import that crosses into a sibling folder goes through that folder's index.ts", () => {
+  const occurring = new Set(ALL.map(where));
+  const gone = [...KNOWN_DEEP_IMPORTS].filter((k) => !occurring.has(k));
+  assert.deepEqual(gone, [], 'fixed deep imports: remove them from KNOWN_DEEP_IMPORTS');
   check('crossing into another folder goes through its index.ts', (i) => {
+    if (KNOWN_DEEP_IMPORTS.has(where(i))) return false;
     const a = i.from.split('/').slice(0, -1);
     const b = i.to.split('/').slice(0, -1);
     let common = 0;

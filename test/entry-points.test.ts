@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.jso
 };
 
 const EXPECTED: Record<string, string[]> = {
-  './agent': ['resolveAgentConfig', 'startAgent'],
+  './agent': ['FLAGS', 'resolveAgentConfig', 'startAgent'],
   './health': [
     'DEADLINE_HEADER',
     'LIFECYCLE_CHECK',

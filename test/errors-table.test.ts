@@ -21,7 +21,18 @@ test('docs/errors.md lists no code that the table lacks', () => {
 });
 
 test('codes are unique, well formed, and the factory stamps code and status', () => {
-  for (const code of Object.keys(ERRORS)) assert.match(code, /^PHARE_ERR_[A-Z][A-Z_]*$/);
+  // An object literal silently keeps the last of two equal keys, so uniqueness is read off the source.
+  const source = readFileSync(join(import.meta.dirname, '..', 'src', 'api', 'errors.ts'), 'utf8');
+  const keys = [...source.matchAll(/^\s*(PHARE_ERR_[A-Z0-9_]+)\s*:/gm)].map((m) => m[1]);
+  const repeated = keys.filter((k, i) => keys.indexOf(k) !== i);
+  assert.deepEqual(repeated, [], 'codes defined twice in src/api/errors.ts');
+  assert.equal(keys.length, Object.keys(ERRORS).length, 'every code of the table is read from the source');
+  const rows = doc.split('\n').filter((l) => l.startsWith('|'));
+  for (const code of Object.keys(ERRORS)) {
+    assert.match(code, /^PHARE_ERR_[A-Z][A-Z_]*$/);
+    const n = rows.filter((r) => r.includes(`\`${code}\``)).length;
+    assert.equal(n, 1, `${code} has ${n} rows in docs/errors.md`);
+  }
   const err = phareError('PHARE_ERR_NOT_FOUND', 'x: not here');
   assert.ok(err instanceof PhareError);
   assert.equal(err.code, 'PHARE_ERR_NOT_FOUND');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 import { startTestAgent } from '../testing/index.ts';
 import { agentUrl, checkAgent } from './agent-check.ts';
 import { parsePorts } from './model.ts';
-import { PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 
 /** A real Phare agent with these services registered (through its HTTP API, as any client would). */
 async function agentWith(

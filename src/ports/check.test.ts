@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { makeProject, PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 import { checkPorts, checkRules } from './check.ts';
 import { parsePorts } from './model.ts';
 import { syncPorts } from './sync.ts';
-import { makeProject, PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 
 const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
 

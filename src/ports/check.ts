@@ -3,17 +3,8 @@
  * running agent, "registered ports match the file".
  */
 import { type AgentCheckOptions, checkAgent } from './agent-check.ts';
-import {
-  type Allocation,
-  describeAllocation,
-  keyString,
-  loadPorts,
-  type PortsModel,
-  type PortsProblem,
-  rangeOf,
-} from './model.ts';
+import { describeAllocation, loadPorts, type PortsProblem } from './model.ts';
 import { checkRules } from './rules.ts';
-import type { PortRange } from './schema.ts';
 import { planSync } from './sync.ts';
 
 export { checkRules, FIRST_UNPRIVILEGED_PORT } from './rules.ts';

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { test } from 'node:test';
 import lockfile from 'proper-lockfile';
+import { makeProject, PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 import { PhareError } from '../api/index.ts';
 import type { PortsProblem } from './model.ts';
 import { syncPorts } from './sync.ts';
-import { makeProject, PROJECT_PORTS } from '../../test/helpers/ports-project.ts';
 
 async function rejectsWithProblems(p: Promise<unknown>, rule: string): Promise<PortsProblem[]> {
   try {

@@ -516,9 +516,23 @@ describe('dns: raw sockets', () => {
     assert.deepEqual(answers, [1, 2, 3]);
   });
 
-  test('close() is idempotent', async () => {
+  test('close() is idempotent and releases the port', async () => {
     const extra = await setup();
+    assert.equal((await dig(extra.port, 'web.service.consul', 'A')).status, 'NOERROR');
     await Promise.all([extra.dns.close(), extra.dns.close()]);
     await extra.dns.close();
+    // the UDP and TCP ports are free again: binding them succeeds
+    const udp = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(extra.port, '127.0.0.1', () => resolve());
+    });
+    udp.close();
+    const tcp = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(extra.port, '127.0.0.1', () => resolve());
+    });
+    await new Promise((r) => tcp.close(r));
   });
 });
