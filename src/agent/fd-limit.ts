@@ -26,7 +26,7 @@ const RESERVED_FDS = 64;
 
 /**
  * A share of the descriptors left after the reserve, clamped to `[min, max]`: HTTP connections take half,
- * health probes a quarter (their scheduler may briefly exceed its cap by half).
+ * health probes an eighth (their scheduler may reach three times its cap while targets hang).
  *
  * @example
  * fdBudget(0.5, 16, 4096); // 4096 with a large limit; 480 under a 1,024 limit

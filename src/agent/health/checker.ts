@@ -10,6 +10,7 @@ import type { CheckStatus } from '../../api/index.ts';
 import { phareError } from '../../api/index.ts';
 import type { Catalog, CatalogEvent, CheckDefinition, CheckRecord } from '../catalog/index.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
+import { fdBudget } from '../fd-limit.ts';
 import { createHttpRunner } from './http.ts';
 import { servicesToReap } from './reaper.ts';
 import type { CheckResult, CheckRunner } from './runner.ts';
@@ -30,8 +31,14 @@ export interface HealthOptions {
   minDeregisterAfterMs: number;
   /** Floor of `Interval` (Consul 1 s; dev 100 ms). */
   minIntervalMs: number;
-  /** Cap on probes in flight; due checks beyond it wait for a slot. @default 512 */
+  /**
+   * Cap on probes in flight; due checks beyond it wait for a slot (see scheduler.ts for how slow targets
+   * are kept from taking them all). @default an eighth of the open-file limit left after 64 (in flight may reach 3× the cap while
+   *   targets hang), between 16 and 512
+   */
   maxConcurrent?: number;
+  /** Cap on probes in flight to one target (host:port). @default 16 */
+  maxPerTarget?: number;
   /** Random source of the first-run stagger, in [0, 1). @default Math.random */
   random?: () => number;
   /** Replaces the built-in runners (tests, or another transport). @default undici HTTP and node:net TCP runners */
@@ -66,6 +73,18 @@ export interface HealthChecker {
 }
 
 const DEFAULT_MAX_CONCURRENT = 512;
+
+/** What a check probes, as `host:port` (the unit of the scheduler's per-target cap); '' if unknown. */
+export function targetOf(def: CheckDefinition): string {
+  if (def.type === 'tcp') return (def.tcp ?? '').toLowerCase();
+  if (def.type !== 'http' || !def.http) return '';
+  try {
+    const u = new URL(def.http);
+    return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  } catch {
+    return '';
+  }
+}
 
 /**
  * Makes the health-check engine for a catalog.
@@ -108,7 +127,7 @@ class Checker implements HealthChecker {
     this.#log = options.logger.child({ component: 'health' });
     this.#clock = options.clock ?? options.catalog.clock;
     this.#opts = options;
-    this.#maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+    this.#maxConcurrent = options.maxConcurrent ?? fdBudget(0.125, 16, DEFAULT_MAX_CONCURRENT);
     this.#ownHttp = options.runners?.http ? undefined : createHttpRunner();
     this.#http = options.runners?.http ?? (this.#ownHttp as CheckRunner);
     this.#tcp = options.runners?.tcp ?? createTcpRunner();
@@ -121,6 +140,7 @@ class Checker implements HealthChecker {
     this.#scheduler = new IntervalScheduler({
       clock: this.#clock,
       maxConcurrent: this.#maxConcurrent,
+      maxPerTarget: this.#opts.maxPerTarget,
       random: this.#opts.random,
       onError: (key, err) => this.#log.error({ err, checkId: key }, 'health check run failed'),
     });
@@ -221,21 +241,26 @@ class Checker implements HealthChecker {
     }
     const runner = def.type === 'http' ? this.#http : this.#tcp;
     const handler = new StatusHandler(def);
-    this.#scheduler?.add(id, interval, async (signal) => {
-      let result: CheckResult;
-      try {
-        result = await runner.run(def, signal);
-      } catch (err) {
-        result = { status: 'critical', output: err instanceof Error ? err.message : String(err) };
-      }
-      if (signal.aborted) return; // unscheduled or stopping: the result belongs to nobody
-      const report = handler.observe(result);
-      if (report === undefined) {
-        this.#log.debug({ checkId: id, status: result.status }, 'check result held back by its threshold');
-        return;
-      }
-      await this.#report(id, report.status, report.output);
-    });
+    this.#scheduler?.add(
+      id,
+      interval,
+      async (signal) => {
+        let result: CheckResult;
+        try {
+          result = await runner.run(def, signal);
+        } catch (err) {
+          result = { status: 'critical', output: err instanceof Error ? err.message : String(err) };
+        }
+        if (signal.aborted) return; // unscheduled or stopping: the result belongs to nobody
+        const report = handler.observe(result);
+        if (report === undefined) {
+          this.#log.debug({ checkId: id, status: result.status }, 'check result held back by its threshold');
+          return;
+        }
+        await this.#report(id, report.status, report.output);
+      },
+      targetOf(def),
+    );
   }
 
   #unschedule(id: string): void {
@@ -335,10 +360,13 @@ function validate(o: HealthOptions): void {
   positive('reapIntervalMs', o.reapIntervalMs);
   positive('minDeregisterAfterMs', o.minDeregisterAfterMs, true);
   positive('minIntervalMs', o.minIntervalMs);
-  if (o.maxConcurrent !== undefined && (!Number.isInteger(o.maxConcurrent) || o.maxConcurrent < 1)) {
-    throw phareError(
-      'PHARE_ERR_INVALID_ARGUMENT',
-      `health.maxConcurrent: expected an integer ≥ 1, got ${String(o.maxConcurrent)}`,
-    );
+  for (const name of ['maxConcurrent', 'maxPerTarget'] as const) {
+    const v = o[name];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+      throw phareError(
+        'PHARE_ERR_INVALID_ARGUMENT',
+        `health.${name}: expected an integer ≥ 1, got ${String(v)}`,
+      );
+    }
   }
 }

@@ -184,4 +184,153 @@ describe('IntervalScheduler', () => {
     assert.equal(s.lateness().max, 0);
     await s.stop();
   });
+
+  describe('slow targets cannot take the slots of healthy ones (issue 11 §7)', () => {
+    /** Jobs whose runs wait until the test releases them, per target. */
+    function gated(s: IntervalScheduler, target: string, n: number, intervalMs = 1000) {
+      const open: (() => void)[] = [];
+      let starts = 0;
+      for (let i = 0; i < n; i++) {
+        s.add(
+          `${target}#${i}`,
+          intervalMs,
+          () => {
+            starts++;
+            return new Promise<void>((r) => open.push(r));
+          },
+          target,
+        );
+      }
+      return {
+        get starts() {
+          return starts;
+        },
+        get inFlight() {
+          return open.length;
+        },
+        release() {
+          for (const r of open.splice(0)) r();
+        },
+      };
+    }
+
+    test('a new target gets one probe in flight until it answers, then up to maxPerTarget', async () => {
+      const clock = new FakeClock();
+      const s = new IntervalScheduler({ clock, maxConcurrent: 100, maxPerTarget: 4, random: () => 0 });
+      const a = gated(s, 'a:1', 10);
+      await clock.tick(10, 10);
+      assert.equal(a.inFlight, 1, 'a target that never answered holds one slot');
+      a.release(); // answered at once: a fast target
+      await settle();
+      await settle();
+      assert.equal(a.inFlight, 4, 'then its waiting jobs run, up to the per-target cap');
+      a.release();
+      await s.stop();
+    });
+
+    /** Jobs whose probe takes `durationMs(run)` of fake time; records when each job started. */
+    function simulated(
+      clock: FakeClock,
+      s: IntervalScheduler,
+      target: string,
+      n: number,
+      intervalMs: number,
+      durationMs: (run: number) => number,
+    ) {
+      const starts = new Map<string, number[]>();
+      let inFlight = 0;
+      let maxInFlight = 0;
+      for (let i = 0; i < n; i++) {
+        const key = `${target}#${i}`;
+        starts.set(key, []);
+        s.add(
+          key,
+          intervalMs,
+          async (signal) => {
+            const list = starts.get(key) as number[];
+            list.push(clock.now());
+            inFlight++;
+            maxInFlight = Math.max(maxInFlight, inFlight);
+            await new Promise<void>((r) => {
+              // settles on abort too, as a real probe does (stop() waits for runs in flight)
+              clock.setTimeout(r, durationMs(list.length));
+              signal.addEventListener('abort', () => r(), { once: true });
+            });
+            inFlight--;
+          },
+          target,
+        );
+      }
+      return {
+        starts,
+        get maxInFlight() {
+          return maxInFlight;
+        },
+        /** Largest gap between two starts of one job, minus the interval. */
+        worstLateness(fromMs: number): number {
+          let worst = 0;
+          for (const list of starts.values()) {
+            const l = list.filter((t) => t >= fromMs);
+            for (let k = 1; k < l.length; k++)
+              worst = Math.max(worst, (l[k] as number) - (l[k - 1] as number) - intervalMs);
+          }
+          return worst;
+        },
+      };
+    }
+
+    test('slow and dead targets hold at most maxSlow slots; a healthy target keeps its cadence', async () => {
+      const clock = new FakeClock();
+      const t0 = clock.now();
+      const s = new IntervalScheduler({
+        clock,
+        maxConcurrent: 16,
+        maxSlow: 8,
+        maxPerTarget: 100,
+        slowMs: 1000,
+        random: seeded(3),
+      });
+      // 200 checks against a target answering in 9 s and 10 dead targets timing out after 10 s each: 25× the slots
+      const slow = simulated(clock, s, 'slow:1', 200, 1000, () => 9000);
+      const dead = Array.from({ length: 10 }, (_, i) =>
+        simulated(clock, s, `dead:${i}`, 20, 1000, () => 10_000),
+      );
+      const canary = simulated(clock, s, 'ok:1', 10, 1000, () => 5);
+      await clock.tick(60_000, 20);
+      for (const list of canary.starts.values())
+        assert.ok(list.length >= 58, `a canary ran ${list.length} times in 60 s`);
+      assert.ok(
+        canary.worstLateness(t0 + 2000) < 1000,
+        `canary lateness up to ${canary.worstLateness(t0 + 2000)} ms`,
+      );
+      const slowSlots = slow.maxInFlight + dead.reduce((n, d) => n + d.maxInFlight, 0);
+      const slowRuns = [...slow.starts.values()].reduce((n, l) => n + l.length, 0);
+      assert.ok(slowRuns > 0, 'the slow target is still probed');
+      assert.ok(slowSlots <= 8 + 11, `slow and dead targets held ${slowSlots} slots`); // + the new-target probes
+      await s.stop();
+    });
+
+    test('a healthy target that starts hanging cannot hold the fast budget past slowMs', async () => {
+      const clock = new FakeClock();
+      const t0 = clock.now();
+      const s = new IntervalScheduler({
+        clock,
+        maxConcurrent: 16,
+        maxSlow: 8,
+        maxPerTarget: 100,
+        slowMs: 1000,
+        random: seeded(5),
+      });
+      // 100 checks against a target that answers fast for 5 runs, then hangs for 30 s each time
+      simulated(clock, s, 'hang:1', 100, 1000, (run) => (run <= 5 ? 5 : 30_000));
+      const canary = simulated(clock, s, 'ok:1', 10, 1000, () => 5);
+      await clock.tick(40_000, 20);
+      assert.ok(
+        canary.worstLateness(t0 + 2000) < 1000 + 50,
+        `canary lateness up to ${canary.worstLateness(t0 + 2000)} ms`,
+      );
+      assert.ok(s.running <= 2 * 16 + 8, `${s.running} in flight`);
+      await s.stop();
+    });
+  });
 });

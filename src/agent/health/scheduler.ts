@@ -6,25 +6,50 @@
  *   together are spread over the interval instead of firing as one herd.
  * - Then every interval measured from the *scheduled* time, so the cadence does not drift by probe duration
  *   or timer lateness. If the loop fell more than an interval behind, missed slots are dropped, not queued.
- * - At most `maxConcurrent` probes in flight; a due job waits in a FIFO for a slot. A job still running (or
- *   still waiting) when it is due again is skipped, never stacked.
+ * - A job still running (or still waiting) when it is due again is skipped, never stacked.
  * - Lateness (start time − scheduled time) of the last runs feeds `stats()`.
+ *
+ * Slow or dead targets never delay checks of healthy ones (issue 11 §7: 2,000 checks against a target
+ * answering in 9 s filled all 512 slots and starved every other check for minutes). Jobs name their
+ * target (host:port) and the scheduler learns how each target answers:
+ * - **Two budgets.** A target is *new* until a probe of it finishes, then *fast* or *slow* (its last probe
+ *   took `slowMs` or more). Jobs of new and slow targets share at most `maxSlow` slots; jobs of fast
+ *   targets may use every other slot. A fast target's probe still running after `slowMs` is moved to the
+ *   slow budget (and its target marked slow) as soon as a fast job needs its slot, so a healthy target that
+ *   hangs cannot hold the fast budget for longer than `slowMs` either.
+ * - **Per-target cap.** At most `maxPerTarget` probes in flight to one target, one while it is new (its
+ *   other due jobs wait in that target's own queue), so one slow target holds at most that many slots and
+ *   a burst of new checks against one dead target costs one slot until its first probe returns.
+ * - In flight stays under `3 × maxConcurrent` even in the worst case (every fast target hanging at
+ *   once: aged runs move to the slow budget up to `2 × maxConcurrent`); normally under `maxConcurrent`.
+ * A new target's first probe takes a free fast slot, or else waits on the slow budget: after a mass
+ * registration against many distinct dead targets, a *new* healthy check's first probe may wait behind
+ * them; checks of targets that answered fast before never do.
  */
 import type { Clock, ClockTimer } from '../clock.ts';
 
 /** One scheduled job's work. The promise must settle once `signal` aborts. */
 export type JobFn = (signal: AbortSignal) => Promise<void>;
 
+type Lane = 'fast' | 'slow';
+
 interface Job {
   key: string;
   intervalMs: number;
   fn: JobFn;
+  /** What the job probes (host:port); jobs of one target share its cap. '' = no cap. */
+  target: string;
   /** Next due time (epoch ms); a heap entry is live only while it matches. */
   due: number;
   active: boolean;
   state: 'idle' | 'queued' | 'running';
   /** The scheduled time of the run waiting for a slot. */
   queuedFor: number;
+  /** Its last probe took `slowMs` or more (or is taking that long now); used when it has no target. */
+  slow: boolean;
+  /** The budget the run in flight counts against, and when it started. */
+  lane: Lane;
+  startedAt: number;
   abort?: AbortController;
 }
 
@@ -35,11 +60,53 @@ interface HeapEntry {
   job: Job;
 }
 
+/** A FIFO with O(1) push/shift (a head index; compacted as it drains). */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+  push(item: T): void {
+    this.#items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head] as T;
+    this.#items[this.#head++] = undefined as T;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
+
+interface Target {
+  /** Jobs scheduled against it (the entry goes when the last one does). */
+  jobs: number;
+  running: number;
+  /** Jobs due while the target was at its cap. */
+  waiting: Fifo<Job>;
+  /** How it answers: no probe finished yet, its last probe was fast, or slow (finished or aged). */
+  state: 'new' | 'fast' | 'slow';
+}
+
 /** Options of {@link IntervalScheduler}. */
 export interface SchedulerOptions {
   clock: Clock;
-  /** Cap on in-flight jobs. */
+  /** Cap on in-flight jobs (fast and slow together, see the module doc). */
   maxConcurrent: number;
+  /** Slots slow jobs may hold at most. @default half of maxConcurrent (at least 1) */
+  maxSlow?: number;
+  /** Jobs in flight per target at most. @default 16 */
+  maxPerTarget?: number;
+  /** A probe this long or longer makes its job slow. @default 1000 */
+  slowMs?: number;
   /** @default Math.random */
   random?: () => number;
   /** Called when a job's promise rejects (jobs should not reject). */
@@ -48,24 +115,34 @@ export interface SchedulerOptions {
   latenessWindow?: number;
 }
 
+/** Default cap on probes in flight to one target. */
+export const DEFAULT_MAX_PER_TARGET = 16;
+/** Default probe duration past which a job counts as slow. */
+export const DEFAULT_SLOW_MS = 1000;
+
 /**
  * Runs keyed jobs every `intervalMs` on the injected clock.
  *
  * @example
  * const s = new IntervalScheduler({ clock: systemClock, maxConcurrent: 512 });
- * s.add('service:web', 10_000, async (signal) => { await probe(signal); });
+ * s.add('service:web', 10_000, async (signal) => { await probe(signal); }, '127.0.0.1:8080');
  * await s.stop();
  */
 export class IntervalScheduler {
   readonly #clock: Clock;
   readonly #max: number;
+  readonly #maxSlow: number;
+  readonly #maxPerTarget: number;
+  readonly #slowMs: number;
   readonly #random: () => number;
   readonly #onError: (key: string, err: unknown) => void;
   readonly #jobs = new Map<string, Job>();
   readonly #heap: HeapEntry[] = [];
-  #queue: Job[] = [];
-  #queueHead = 0;
-  #running = 0;
+  readonly #queues: Record<Lane, Fifo<Job>> = { fast: new Fifo(), slow: new Fifo() };
+  readonly #targets = new Map<string, Target>();
+  /** Fast runs in flight, in start order (oldest first), for moving aged ones to the slow budget. */
+  readonly #fastRuns = new Set<Job>();
+  #slowRunning = 0;
   readonly #inFlight = new Set<Promise<void>>();
   #timer: ClockTimer | undefined;
   #armedAt = Number.POSITIVE_INFINITY;
@@ -78,6 +155,9 @@ export class IntervalScheduler {
   constructor(options: SchedulerOptions) {
     this.#clock = options.clock;
     this.#max = options.maxConcurrent;
+    this.#maxSlow = Math.max(1, Math.min(this.#max, options.maxSlow ?? Math.floor(this.#max / 2)));
+    this.#maxPerTarget = Math.max(1, options.maxPerTarget ?? DEFAULT_MAX_PER_TARGET);
+    this.#slowMs = options.slowMs ?? DEFAULT_SLOW_MS;
     this.#random = options.random ?? Math.random;
     this.#onError = options.onError ?? (() => {});
     this.#late = new Float64Array(Math.max(1, options.latenessWindow ?? 1024));
@@ -90,7 +170,12 @@ export class IntervalScheduler {
 
   /** Jobs in flight. */
   get running(): number {
-    return this.#running;
+    return this.#fastRuns.size + this.#slowRunning;
+  }
+
+  /** Jobs in flight on the slow budget. */
+  get runningSlow(): number {
+    return this.#slowRunning;
   }
 
   /** Runs skipped because the previous run of the same job had not finished (or started). */
@@ -107,8 +192,11 @@ export class IntervalScheduler {
     return this.#jobs.get(key)?.due;
   }
 
-  /** Schedules (or replaces) a job; its first run comes after a random stagger in `[0, intervalMs)`. */
-  add(key: string, intervalMs: number, fn: JobFn): void {
+  /**
+   * Schedules (or replaces) a job; its first run comes after a random stagger in `[0, intervalMs)`.
+   * Jobs with the same `target` (host:port) share its cap; '' means none.
+   */
+  add(key: string, intervalMs: number, fn: JobFn, target = ''): void {
     if (this.#stopped) return;
     this.remove(key);
     const stagger = Math.floor(this.#random() * intervalMs);
@@ -116,12 +204,24 @@ export class IntervalScheduler {
       key,
       intervalMs,
       fn,
+      target,
       due: this.#clock.now() + Math.min(Math.max(0, stagger), Math.max(0, intervalMs - 1)),
       active: true,
       state: 'idle',
       queuedFor: 0,
+      slow: false,
+      lane: 'fast',
+      startedAt: 0,
     };
     this.#jobs.set(key, job);
+    if (target !== '') {
+      let t = this.#targets.get(target);
+      if (!t) {
+        t = { jobs: 0, running: 0, waiting: new Fifo(), state: 'new' };
+        this.#targets.set(target, t);
+      }
+      t.jobs++;
+    }
     this.#push(job.due, job);
     this.#arm();
   }
@@ -133,6 +233,8 @@ export class IntervalScheduler {
     this.#jobs.delete(key);
     job.active = false;
     job.abort?.abort();
+    const t = this.#targets.get(job.target);
+    if (t !== undefined && --t.jobs === 0) this.#targets.delete(job.target);
   }
 
   /** Lateness percentiles over the recent runs, in ms. */
@@ -151,9 +253,10 @@ export class IntervalScheduler {
     this.#timer = undefined;
     for (const key of [...this.#jobs.keys()]) this.remove(key);
     this.#heap.length = 0;
-    this.#queue = [];
-    this.#queueHead = 0;
+    this.#queues.fast.clear();
+    this.#queues.slow.clear();
     await Promise.allSettled([...this.#inFlight]);
+    this.#targets.clear();
   }
 
   // ---------------------------------------------------------------- internals
@@ -185,6 +288,9 @@ export class IntervalScheduler {
       if (!job.active || job.due !== top.due) continue; // stale entry of a removed/replaced job
       this.#fire(job, top.due, now);
     }
+    // Runs may have aged past slowMs since the last drain: jobs waiting for a fast slot must not wait for
+    // a hung probe to finish (their own due times are skipped while they wait, so nothing else asks).
+    if (this.#queues.fast.size > 0) this.#drainQueues();
     this.#arm();
   }
 
@@ -197,21 +303,74 @@ export class IntervalScheduler {
       this.#skipped++;
       return;
     }
-    if (this.#running < this.#max) {
-      this.#start(job, scheduled);
-    } else {
-      job.state = 'queued';
-      job.queuedFor = scheduled;
-      this.#queue.push(job);
-    }
+    job.state = 'queued';
+    job.queuedFor = scheduled;
+    this.#admit(job);
   }
 
-  #start(job: Job, scheduled: number): void {
-    this.#recordLateness(this.#clock.now() - scheduled);
+  /**
+   * Queues a due job behind the ones already waiting for its budget (first come, first served) and starts
+   * what fits; a job whose target is at its cap waits in that target's queue instead.
+   */
+  #admit(job: Job): void {
+    const t = this.#targets.get(job.target);
+    if (t !== undefined && this.#targetFull(t)) {
+      t.waiting.push(job);
+      return;
+    }
+    this.#queues[this.#laneOf(job, t)].push(job);
+    this.#drainQueues();
+  }
+
+  /**
+   * The budget a due job waits for: its target's. A new target's probe takes a fast slot only if one is
+   * free now (if it hangs, it is moved to the slow budget after slowMs like any other), so the first
+   * probe of a healthy new check is not queued behind dead targets, and a burst of new dead targets
+   * never queues ahead of known-fast checks.
+   */
+  #laneOf(job: Job, t: Target | undefined): Lane {
+    if (t === undefined) return job.slow ? 'slow' : 'fast';
+    if (t.state === 'fast') return 'fast';
+    if (t.state === 'new' && this.#queues.fast.size === 0 && this.#hasRoom('fast')) return 'fast';
+    return 'slow';
+  }
+
+  #targetFull(t: Target): boolean {
+    return t.running >= (t.state === 'new' ? 1 : this.#maxPerTarget);
+  }
+
+  /**
+   * Fast jobs may use every slot not held by the slow budget (up to `maxSlow` of them); slow jobs at most
+   * `maxSlow`, within `maxConcurrent` overall. A full fast budget first moves its runs older than `slowMs`
+   * to the slow one (they are slow, whatever their last run said).
+   */
+  #hasRoom(lane: Lane): boolean {
+    if (lane === 'slow') return this.#slowRunning < this.#maxSlow && this.running < this.#max;
+    if (this.#fastRuns.size + Math.min(this.#slowRunning, this.#maxSlow) < this.#max) return true;
+    const cutoff = this.#clock.now() - this.#slowMs;
+    for (const job of this.#fastRuns) {
+      if (job.startedAt > cutoff || this.#slowRunning >= 2 * this.#max) break;
+      this.#fastRuns.delete(job);
+      job.lane = 'slow';
+      job.slow = true;
+      this.#slowRunning++;
+      const t = this.#targets.get(job.target);
+      if (t !== undefined) t.state = 'slow';
+    }
+    return this.#fastRuns.size + Math.min(this.#slowRunning, this.#maxSlow) < this.#max;
+  }
+
+  #start(job: Job, lane: Lane, target: Target | undefined): void {
+    const now = this.#clock.now();
+    this.#recordLateness(now - job.queuedFor);
     const ac = new AbortController();
     job.abort = ac;
     job.state = 'running';
-    this.#running++;
+    job.lane = lane;
+    job.startedAt = now;
+    if (lane === 'fast') this.#fastRuns.add(job);
+    else this.#slowRunning++;
+    if (target) target.running++;
     let p: Promise<void>;
     try {
       p = Promise.resolve(job.fn(ac.signal));
@@ -221,26 +380,59 @@ export class IntervalScheduler {
     const done: Promise<void> = p
       .catch((err) => this.#onError(job.key, err))
       .finally(() => {
-        this.#running--;
+        if (job.lane === 'fast') this.#fastRuns.delete(job);
+        else this.#slowRunning--;
+        job.slow = this.#clock.now() - job.startedAt >= this.#slowMs;
+        if (target) {
+          target.running--;
+          // an aborted probe (check removed, agent stopping) says nothing about its target
+          if (!ac.signal.aborted) target.state = job.slow ? 'slow' : 'fast';
+        }
         this.#inFlight.delete(done);
         if (job.abort === ac) {
           job.abort = undefined;
           job.state = 'idle';
         }
-        this.#drain();
+        this.#drain(target);
       });
     this.#inFlight.add(done);
   }
 
-  #drain(): void {
-    while (this.#running < this.#max && this.#queueHead < this.#queue.length) {
-      const job = this.#queue[this.#queueHead++] as Job;
-      if (!job.active || job.state !== 'queued') continue;
-      this.#start(job, job.queuedFor);
+  /** After a run ends: first a job waiting for that target's slot, then the budgets' queues. */
+  #drain(target: Target | undefined): void {
+    if (this.#stopped) return;
+    if (target) {
+      while (!this.#targetFull(target)) {
+        const job = target.waiting.shift();
+        if (job === undefined) break;
+        if (!job.active || job.state !== 'queued') continue;
+        const lane = this.#laneOf(job, target);
+        if (this.#queues[lane].size === 0 && this.#hasRoom(lane)) {
+          this.#start(job, lane, target);
+        } else {
+          // behind the others waiting for that budget (first come, first served across targets); the
+          // rest stay in the target's queue
+          this.#queues[lane].push(job);
+          break;
+        }
+      }
     }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#queueHead);
-      this.#queueHead = 0;
+    this.#drainQueues();
+  }
+
+  #drainQueues(): void {
+    for (const lane of ['fast', 'slow'] as const) {
+      const q = this.#queues[lane];
+      while (q.size > 0 && this.#hasRoom(lane)) {
+        const job = q.shift() as Job;
+        if (!job.active || job.state !== 'queued') continue;
+        const t = this.#targets.get(job.target);
+        if (t !== undefined && this.#targetFull(t)) t.waiting.push(job);
+        // its target turned slow while it waited for a fast slot: it waits for a slow one instead
+        else if (lane === 'fast' && (t === undefined ? job.slow : t.state === 'slow'))
+          this.#queues.slow.push(job);
+        else this.#start(job, lane, t);
+      }
     }
   }
 
