@@ -10,17 +10,12 @@ import { type Logger, pino } from 'pino';
 import { CONSUL_VERSION } from '../api/index.ts';
 import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
-import { type AgentConfig, type HostPort, resolveNodeId } from './config/index.ts';
+import { type AgentConfig, type HostPort, isLoopback, resolveNodeId } from './config/index.ts';
 import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createHealthChecker } from './health/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { createMemoryStore, createSqliteStore, type Store } from './store/index.ts';
-
-/** Whether a bind host only reaches this machine (127.0.0.0/8, ::1, localhost). */
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./.test(host);
-}
 
 /**
  * What a non-loopback bind opens to the network (issue 14): the agent has no ACLs and the HTTP API no TLS
@@ -39,7 +34,7 @@ export function exposureWarnings(config: AgentConfig): string[] {
   if (dnsAddr && !isLoopback(dnsAddr.host)) {
     out.push(
       `DNS on ${dnsAddr.host}:${dnsAddr.port} answers anyone who can reach it: every service, node and address ` +
-        'in the catalog can be listed by name (UDP answers are rate-limited per client address).',
+        'in the catalog can be listed by name (UDP answers are rate-limited per client address, --dns-rate-limit).',
     );
   }
   return out;
@@ -152,6 +147,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         serviceTtlSec: { ...config.dnsServiceTtlSec },
         nodeTtlSec: config.dnsNodeTtlSec,
         onlyPassing: config.dnsOnlyPassing,
+        udpRateLimit: config.dnsRateLimit ?? undefined,
       });
       dnsAddress = await dns.listen(config.dnsAddr);
     }

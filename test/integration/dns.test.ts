@@ -201,8 +201,12 @@ describe('dns: dig against every name form and type', () => {
     assert.equal(r.authority[0]?.[0], 'consul.');
   });
 
-  test('ANY gives A and AAAA', async () => {
-    assert.deepEqual(data((await dig(ctx.port, 'web.service.consul', 'ANY')).answer), [
+  test('ANY: one RRset over UDP (RFC 8482), A and AAAA over TCP', async () => {
+    // (dig 9.18 sends ANY over TCP unless told +notcp)
+    const udp = await dig(ctx.port, 'web.service.consul', 'ANY', '+notcp');
+    assert.deepEqual(data(udp.answer), ['10.0.0.2', '127.0.0.1']);
+    assert.deepEqual(data((await dig(ctx.port, 'n2.node.consul', 'ANY', '+notcp')).answer), ['10.0.0.9']);
+    assert.deepEqual(data((await dig(ctx.port, 'web.service.consul', 'ANY', '+tcp')).answer), [
       '10.0.0.2',
       '127.0.0.1',
       'fe80::1',
@@ -534,5 +538,65 @@ describe('dns: raw sockets', () => {
       tcp.listen(extra.port, '127.0.0.1', () => resolve());
     });
     await new Promise((r) => tcp.close(r));
+  });
+});
+
+describe('dns: response-rate limiting per client address (issue 14)', () => {
+  let ctx: Awaited<ReturnType<typeof setup>>;
+  before(async () => {
+    ctx = await setup({ udpRateLimit: 20 });
+  });
+  after(() => ctx.dns.close());
+
+  /** Sends `n` SRV queries for `big` from `from` at once; collects what comes back within 400 ms of the last. */
+  function burst(n: number, from: string): Promise<Buffer[]> {
+    return new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      const got: Buffer[] = [];
+      let quiet: NodeJS.Timeout | undefined;
+      const settle = () => {
+        clearTimeout(quiet);
+        quiet = setTimeout(() => {
+          s.close();
+          resolve(got);
+        }, 400);
+      };
+      s.on('message', (m) => {
+        got.push(m);
+        settle();
+      });
+      s.bind(0, from, () => {
+        for (let id = 1; id <= n; id++) {
+          const q = encode({
+            type: 'query',
+            id,
+            flags: 0,
+            questions: [{ type: 'SRV', name: 'big.service.consul' }],
+            additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 } as never],
+          });
+          s.send(q, ctx.port, '127.0.0.1');
+        }
+        settle();
+      });
+    });
+  }
+
+  test('past the bucket, every other query gets an empty TC answer and the rest are dropped', async () => {
+    const got = await burst(100, '127.0.0.1');
+    const full = got.filter((m) => (decode(m).answers?.length ?? 0) > 0);
+    const slips = got.filter((m) => ((m.readUInt16BE(2) >> 9) & 1) === 1 && decode(m).answers?.length === 0);
+    assert.ok(full.length >= 20 && full.length <= 30, `answers ${full.length}`);
+    assert.ok(slips.length >= 30 && slips.length <= 45, `slips ${slips.length}`);
+    assert.ok(got.length <= 75, `${got.length} of 100 answered`);
+    const big = Math.min(...full.map((m) => m.length));
+    const small = Math.max(...slips.map((m) => m.length));
+    assert.ok(big > 1000 && small < 100, `full answers ${big} B, slips ${small} B: no amplification`);
+  });
+
+  test('another client address has its own bucket; TCP is not limited', async () => {
+    const other = await burst(5, '127.0.0.2');
+    assert.equal(other.filter((m) => (decode(m).answers?.length ?? 0) > 0).length, 5);
+    const r = await dig(ctx.port, 'big.service.consul', 'SRV', '+tcp');
+    assert.equal(r.answer.length, 40);
   });
 });

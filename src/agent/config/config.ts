@@ -39,6 +39,11 @@ export interface AgentConfig {
   readonly dnsNodeTtlSec: number;
   /** DNS serves only instances whose checks all pass (default: warning still served). @default false */
   readonly dnsOnlyPassing: boolean;
+  /**
+   * UDP DNS answers per second per client address; 0 turns the limit off; null: the server's default
+   * (100 when bound beyond loopback, off on loopback). @default null
+   */
+  readonly dnsRateLimit: number | null;
   /** Node name. @default the host name */
   readonly node: string;
   /**
@@ -113,6 +118,11 @@ export function resolveAgentConfig(input: {
   const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
   const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
   const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
+  const rateRaw = layers['dns-rate-limit'];
+  const dnsRateLimit =
+    rateRaw === undefined || rateRaw === ''
+      ? null
+      : seconds('dns-rate-limit', rateRaw, 'a whole number of answers per second (0 = off)');
   const node = name('node', layers.node ?? (hostname() || 'phare'));
   const nodeIdRaw = layers['node-id'];
   const nodeId =
@@ -145,6 +155,7 @@ export function resolveAgentConfig(input: {
     dnsServiceTtlSec: Object.freeze(dnsServiceTtlSec),
     dnsNodeTtlSec,
     dnsOnlyPassing,
+    dnsRateLimit,
     node,
     nodeId,
     nodeMeta: Object.freeze(nodeMeta),
@@ -218,9 +229,9 @@ function bool(flag: string, v: unknown): boolean {
   throw bad(flag, v, 'true or false');
 }
 
-function seconds(flag: string, v: unknown): number {
+function seconds(flag: string, v: unknown, expected = 'a whole number of seconds'): number {
   const n = typeof v === 'number' ? v : /^\d+$/.test(String(v)) ? Number(v) : Number.NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) throw bad(flag, v, 'a whole number of seconds');
+  if (!Number.isInteger(n) || n < 0 || n > 2_147_483_647) throw bad(flag, v, expected);
   return n;
 }
 
@@ -337,6 +348,11 @@ function name(flag: string, v: unknown): string {
     throw bad(flag, v, 'letters, digits, "-", "_" or "." (at most 63, starting with a letter or digit)');
   }
   return s;
+}
+
+/** Whether a bind host only reaches this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./.test(host);
 }
 
 /** Parses `host:port`, `[v6]:port` or `:port`. */

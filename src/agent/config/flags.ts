@@ -17,6 +17,10 @@ export const FLAGS = {
   },
   'dns-node-ttl': { env: 'PHARE_DNS_NODE_TTL', describe: 'DNS TTL of node records in seconds' },
   'dns-only-passing': { env: 'PHARE_DNS_ONLY_PASSING', describe: 'DNS leaves out warning instances too' },
+  'dns-rate-limit': {
+    env: 'PHARE_DNS_RATE_LIMIT',
+    describe: 'UDP DNS answers per second per client (0 = off; default 100 beyond loopback, off on loopback)',
+  },
   node: { env: 'PHARE_NODE', describe: 'node name' },
   'node-id': {
     env: 'PHARE_NODE_ID',

@@ -3,6 +3,7 @@ export {
   durationFlag,
   type HostPort,
   hostPort,
+  isLoopback,
   type RawAgentConfig,
   resolveAgentConfig,
   resolveNodeId,

@@ -11,7 +11,9 @@ import net, { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
 import type { Catalog } from '../catalog/index.ts';
+import { isLoopback } from '../config/index.ts';
 import { parseName } from './names.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { type AnswerPlan, createRecords, QTYPE, RCODE } from './records.ts';
 import { assemble, errorResponse, parseQuery, type Query, questionName, sizeLimit } from './wire.ts';
 
@@ -37,6 +39,11 @@ export interface DnsServerOptions {
   cacheSize?: number;
   /** Idle TCP connections are closed after this long. @default 10000 */
   tcpIdleMs?: number;
+  /**
+   * UDP answers per second per client address (rate-limit.ts); 0 turns the limit off.
+   * @default 100 when listening beyond loopback, else 0
+   */
+  udpRateLimit?: number;
 }
 
 /** A DNS server; `listen` starts it. */
@@ -54,6 +61,9 @@ interface CacheEntry {
 }
 
 type Reply = (out: Buffer) => void;
+
+/** The TC (truncated) bit of the header flags (RFC 1035 §4.1.1). */
+const TC = 0x0200;
 
 const MAX_TCP_BACKLOG = 1 << 20;
 
@@ -85,8 +95,13 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
   });
   const cache = new Map<string, CacheEntry>();
 
-  function lookup(req: Buffer, q: Query): CacheEntry {
-    const hit = cache.get(q.key);
+  /**
+   * `minimalAny`: RFC 8482 §4.1 — over UDP an ANY query gets one RRset (A, else AAAA, else what ANY has),
+   * not everything the name has, so ANY is no better an amplifier than A. TCP keeps Consul's answer.
+   */
+  function lookup(req: Buffer, q: Query, minimalAny: boolean): CacheEntry {
+    const key = minimalAny ? `${q.key}|min` : q.key;
+    const hit = cache.get(key);
     if (
       hit &&
       (hit.plan === null || hit.plan.topics.length === 0 || catalog.indexOf(hit.plan.topics) === hit.index)
@@ -99,15 +114,19 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
       entry = { plan: null, index: 0 };
     } else {
       // Building is synchronous, so the index read afterwards is the one the plan was built at.
-      const plan = records.plan(parsed, q.qtype);
+      let plan = records.plan(parsed, minimalAny ? QTYPE.A : q.qtype);
+      if (minimalAny && plan.rcode === RCODE.NOERROR && plan.units.length === 0) {
+        plan = records.plan(parsed, QTYPE.AAAA);
+        if (plan.units.length === 0) plan = records.plan(parsed, q.qtype);
+      }
       entry = { plan, index: plan.topics.length === 0 ? 0 : catalog.indexOf(plan.topics) };
     }
-    if (hit) cache.delete(q.key);
+    if (hit) cache.delete(key);
     else if (cache.size >= cacheSize) {
       const oldest = cache.keys().next();
       if (!oldest.done) cache.delete(oldest.value);
     }
-    cache.set(q.key, entry);
+    cache.set(key, entry);
     return entry;
   }
 
@@ -124,7 +143,7 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
         reply(errorResponse(req, RCODE.NOTIMP, q, ra));
         return;
       }
-      const entry = lookup(req, q);
+      const entry = lookup(req, q, transport === 'udp' && q.qtype === QTYPE.ANY);
       if (entry.plan === null) {
         if (ra) forward(req, q, reply);
         else reply(errorResponse(req, RCODE.REFUSED, q, ra)); // Consul: no handler for the zone
@@ -158,6 +177,17 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
       }
       reply(errorResponse(req, RCODE.SERVFAIL, q, ra));
     })().catch((err: unknown) => logger.error({ err }, 'dns: forwarding failed'));
+  }
+
+  let limiter: RateLimiter | null = null;
+
+  /** A rate-limited query's answer: header and question only, TC set, so a real client retries over TCP. */
+  function slip(req: Buffer, reply: Reply): void {
+    const parsed = parseQuery(req);
+    if (!parsed.query) return;
+    const out = errorResponse(req, RCODE.NOERROR, parsed.query, ra);
+    out.writeUInt16BE(out.readUInt16BE(2) | TC, 2);
+    reply(out);
   }
 
   let udp: dgram.Socket | null = null;
@@ -240,7 +270,14 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
             u.setRecvBufferSize(4 * 1024 * 1024); // absorb bursts; the kernel may cap it at rmem_max
           } catch {}
           u.on('error', (err) => logger.warn({ err }, 'dns: udp socket error'));
+          const limit = o.udpRateLimit ?? (isLoopback(addr.host) ? 0 : 100);
+          limiter = limit > 0 ? createRateLimiter({ perSecond: limit }) : null;
           u.on('message', (msg, rinfo) => {
+            const verdict = limiter ? limiter.take(rinfo.address) : 'answer';
+            if (verdict !== 'answer') {
+              if (verdict === 'slip') slip(msg, (out) => u.send(out, rinfo.port, rinfo.address, () => {}));
+              return;
+            }
             handle(msg, 'udp', (out) => {
               u.send(out, rinfo.port, rinfo.address, (err) => {
                 if (err) logger.debug({ err }, 'dns: udp send failed');
