@@ -28,10 +28,15 @@ export {
   leastRequest,
   leastRequestWith,
   type OutlierOptions,
+  type PeakEwmaOptions,
+  peakEwma,
+  peakEwmaWith,
   random,
   roundRobin,
   weighted,
 } from './client/balancer/index.ts';
+// Service HTTP client
+export type { ClientClock } from './client/clock.ts';
 // Discovery
 export {
   consulResolver,
@@ -49,10 +54,11 @@ export {
   type ServiceSet,
   staticResolver,
 } from './client/discovery/index.ts';
-// Service HTTP client
 export {
+  type BreakerOptions,
   createServiceClient,
   DEADLINE_HEADER,
+  type HedgeOptions,
   type RetryBudgetOptions,
   type RetryOptions,
   type ServiceClient,

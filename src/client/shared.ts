@@ -178,6 +178,7 @@ export function getOrCreateHistogram(
 ): Histogram {
   return (
     (registry.getSingleMetric(name) as Histogram | undefined) ??
-    new Histogram({ name, help, labelNames, buckets, registers: [registry] })
+    // `buckets: undefined` would replace prom-client's default buckets with nothing (and throw)
+    new Histogram({ name, help, labelNames, ...(buckets ? { buckets } : {}), registers: [registry] })
   );
 }

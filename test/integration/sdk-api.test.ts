@@ -134,6 +134,8 @@ test('the phare entry point exports exactly the public SDK API', async () => {
     'first',
     'leastRequest',
     'leastRequestWith',
+    'peakEwma',
+    'peakEwmaWith',
     'random',
     'registerService',
     'resolveAgentAddress',

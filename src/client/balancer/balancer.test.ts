@@ -1,14 +1,15 @@
 /** One conformance suite for every balancing strategy, plus outlier ejection with a fake clock. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { makeInstance } from '../discovery/types.ts';
+import { testEndpoint } from '../../../test/helpers/endpoints.ts';
 import {
   type BalancerFactory,
   type Endpoint,
   first,
   leastRequest,
-  newEndpoint,
   OutlierDetector,
+  peakEwma,
+  peakEwmaWith,
   random,
   roundRobin,
   ServiceEndpoints,
@@ -16,20 +17,16 @@ import {
 } from './index.ts';
 
 const ep = (port: number, weight = 1, status: 'passing' | 'warning' | 'critical' = 'passing'): Endpoint =>
-  newEndpoint(
-    makeInstance({
-      id: `i-${port}`,
-      service: 's',
-      address: '127.0.0.1',
-      port,
-      tags: [],
-      meta: {},
-      weights: { passing: weight, warning: 1 },
-      status,
-    }),
-  );
+  testEndpoint(port, { weight, status });
 
-const STRATEGIES: Record<string, BalancerFactory> = { roundRobin, random, first, weighted, leastRequest };
+const STRATEGIES: Record<string, BalancerFactory> = {
+  roundRobin,
+  random,
+  first,
+  weighted,
+  leastRequest,
+  peakEwma,
+};
 
 for (const [name, factory] of Object.entries(STRATEGIES)) {
   describe(`balancer conformance: ${name}`, () => {
@@ -184,4 +181,47 @@ test('panic threshold among healthy instances: ejection is ignored when it would
     [1, 2, 3],
     '1 of 3 is under 50 %: spread over every healthy instance, never the critical one',
   );
+});
+
+test('peakEwma: a slower instance loses traffic at once (peak), decays back when fast again, is probed when idle', () => {
+  let now = 1_000_000;
+  const b = peakEwmaWith({ decayMs: 1_000 })({ now: () => now });
+  const c = [ep(1), ep(2), ep(3)];
+  const [fast1, fast2, slow] = c as [Endpoint, Endpoint, Endpoint];
+  const observe = b.observe as NonNullable<typeof b.observe>;
+  for (let i = 0; i < 20; i++) {
+    observe(fast1, 2, true);
+    observe(fast2, 2, true);
+    observe(slow, 2, true);
+    now += 10;
+  }
+  observe(slow, 40, true); // one slow answer counts in full
+  assert.equal(slow.latencyMs, 40);
+  const picks = new Map<Endpoint, number>();
+  for (let i = 0; i < 3_000; i++) {
+    const e = b.pick(c) as Endpoint;
+    picks.set(e, (picks.get(e) ?? 0) + 1);
+  }
+  // P2C: the slow one is never the cheaper of two candidates, so it is never picked.
+  assert.equal(picks.get(slow) ?? 0, 0);
+  // Fast answers pull it back down over the decay time; a failure counts as slow.
+  now += 3_000;
+  observe(slow, 2, true);
+  assert.ok(slow.latencyMs < 5, `decayed to ${slow.latencyMs}`);
+  observe(fast1, 1, false);
+  assert.ok(fast1.latencyMs >= 1_000, 'a failure is a latency penalty');
+  // In-flight requests multiply the cost: a busy fast instance loses to an idle one.
+  fast2.latencyMs = 2;
+  fast2.latencyAt = now;
+  slow.latencyMs = 3;
+  slow.latencyAt = now;
+  fast2.active = 5;
+  assert.equal(b.pick([fast2, slow]), slow);
+  // Idle for long, a slow estimate decays towards 0 and the instance is tried again.
+  slow.active = 0;
+  slow.latencyMs = 500;
+  now += 20_000;
+  fast2.active = 0;
+  fast2.latencyAt = now;
+  assert.equal(b.pick([fast2, slow]), slow);
 });

@@ -14,6 +14,10 @@ export interface Endpoint {
   ejectedUntil: number;
   /** A `Retry-After` from this instance asks us to stay away until this time (epoch ms). */
   retryAfterUntil: number;
+  /** Latency estimate in ms kept by latency-aware strategies (peakEwma); 0 before the first answer. */
+  latencyMs: number;
+  /** When `latencyMs` was last updated (epoch ms). */
+  latencyAt: number;
   /** Per-instance data a client attaches (its connection pool, circuit breaker). */
   attachment?: unknown;
 }
@@ -23,10 +27,17 @@ export interface Balancer {
   readonly name: string;
   /** One of `candidates` (never empty when called), or undefined to refuse. */
   pick(candidates: readonly Endpoint[]): Endpoint | undefined;
+  /** Told of each try's outcome (latency-aware strategies learn from it); `ok` is false for a failure. */
+  observe?(endpoint: Endpoint, latencyMs: number, ok: boolean): void;
+}
+
+/** What a factory is handed: the client's clock (strategies that weigh time use it). */
+export interface BalancerContext {
+  now(): number;
 }
 
 /** Makes a balancer; the client makes one per service so strategies may keep state (a round-robin cursor). */
-export type BalancerFactory = () => Balancer;
+export type BalancerFactory = (context?: BalancerContext) => Balancer;
 
 /** A fresh endpoint for an instance. */
 export function newEndpoint(instance: Instance): Endpoint {
@@ -37,5 +48,7 @@ export function newEndpoint(instance: Instance): Endpoint {
     timesEjected: 0,
     ejectedUntil: 0,
     retryAfterUntil: 0,
+    latencyMs: 0,
+    latencyAt: 0,
   };
 }

@@ -72,17 +72,28 @@ export class RetryBudget {
     this.#requests[slot] = (this.#requests[slot] ?? 0) + 1;
   }
 
-  /** Takes one retry from the budget; false when it is spent. */
-  tryRetry(): boolean {
-    const slot = this.#advance();
+  /** True when one more retry fits the budget (takes nothing). */
+  canRetry(): boolean {
+    this.#advance();
     let requests = 0;
     let retries = 0;
     for (let i = 0; i < SLOTS; i++) {
       requests += this.#requests[i] as number;
       retries += this.#retries[i] as number;
     }
-    if (retries + 1 > this.#floor + this.#percent * requests) return false;
+    return retries + 1 <= this.#floor + this.#percent * requests;
+  }
+
+  /** Counts one retry (or hedge) against the budget. */
+  spend(): void {
+    const slot = this.#advance();
     this.#retries[slot] = (this.#retries[slot] ?? 0) + 1;
+  }
+
+  /** Takes one retry from the budget; false when it is spent. */
+  tryRetry(): boolean {
+    if (!this.canRetry()) return false;
+    this.spend();
     return true;
   }
 }

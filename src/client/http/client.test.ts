@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
+import { FakeClock } from '../../../test/helpers/fake-clock.ts';
 import { createDiscovery } from '../discovery/discovery.ts';
 import { staticResolver } from '../discovery/static.ts';
 import { createServiceClient } from './client.ts';
@@ -171,3 +172,94 @@ test('the circuit breaker still opens when tries run outside cockatiel', async (
     await discovery.close();
   }
 });
+
+test('hedging on fake time: a try that has not answered by afterMs is hedged elsewhere, the first answer wins, the slow try is cancelled', async () => {
+  const slowClosed: boolean[] = [];
+  // a slow instance that never answers by itself: only a cancel ends its request
+  const s = createServer((req) => {
+    req.resume();
+    req.socket.once('close', () => slowClosed.push(true));
+  });
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const slowUrl = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  const ok = await server('ok');
+  const discovery = setup([slowUrl, ok.url]);
+  const clock = new FakeClock();
+  const hedges: string[] = [];
+  const http = createServiceClient({
+    discovery,
+    logger,
+    clock,
+    hedge: { afterMs: 100 },
+    tryTimeoutMs: 60_000,
+    // the slow one first, then whichever is left
+    balancer: () => ({ name: 'slow-first', pick: (c) => c.find((e) => e.instance.url === slowUrl) ?? c[0] }),
+    hooks: { onHedge: (i) => hedges.push(`${i.slow.url} -> ${i.instance.url} after ${i.afterMs}`) },
+  });
+  try {
+    const p = http.get('svc', '/');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(ok.hits(), 0, 'no hedge before afterMs');
+    clock.advance(99);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(ok.hits(), 0);
+    clock.advance(1);
+    const res = await p;
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.text(), 'ok');
+    assert.equal(res.instance.url, ok.url);
+    assert.equal(res.attempts, 2);
+    assert.deepEqual(hedges, [`${slowUrl} -> ${ok.url} after 100`]);
+    await waitUntil(() => slowClosed.length === 1);
+
+    // POST is not hedged: only the slow instance sees it, until the caller gives up.
+    const ac = new AbortController();
+    const post = http.post('svc', '/', { body: 'x', signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 30));
+    clock.advance(1_000);
+    await new Promise((r) => setTimeout(r, 30));
+    ac.abort(new Error('enough'));
+    await assert.rejects(post, /enough/);
+    assert.equal(ok.hits(), 1);
+  } finally {
+    await http.close();
+    await discovery.close();
+  }
+});
+
+test('hedges take retry-budget tokens: with the budget spent, no hedge is sent', async () => {
+  const hang = await server('hang');
+  const ok = await server('ok');
+  const discovery = setup([hang.url, ok.url]);
+  const clock = new FakeClock();
+  const http = createServiceClient({
+    discovery,
+    logger,
+    clock,
+    hedge: { afterMs: 10 },
+    retryBudget: { percent: 0, minPerSecond: 0 },
+    balancer: () => ({ name: 'hang-first', pick: (c) => c.find((e) => e.instance.url === hang.url) ?? c[0] }),
+  });
+  try {
+    const ac = new AbortController();
+    const p = http.get('svc', '/', { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 30));
+    clock.advance(1_000);
+    await new Promise((r) => setTimeout(r, 30));
+    ac.abort(new Error('caller gave up'));
+    await assert.rejects(p, /caller gave up/);
+    assert.equal(ok.hits(), 0, 'no token, no hedge');
+  } finally {
+    await http.close();
+    await discovery.close();
+  }
+});
+
+async function waitUntil(fn: () => boolean, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > until) throw new Error('condition not met');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,43 +1,52 @@
 /**
- * `createServiceClient()`: call services by name. Each request runs three layers:
+ * `createServiceClient()`: call services by name. A thin composition of layers, each in its own file and
+ * tested alone:
  *
- *   resolve  — the watched discovery set (memory only on the hot path) joined with per-instance state, and a
- *              balancer pick (P2C least request by default) among healthy, non-ejected, closed-circuit
- *              instances not yet tried by this request;
- *   retry    — per-try timeout inside an overall deadline, exponential backoff with full jitter, retries
- *              only for connect errors, timeouts and 502/503/504, idempotent methods unless opted in,
- *              `Retry-After` honoured, and a retry budget so retries cannot amplify an outage;
- *   outlier  — each try's outcome feeds Envoy-style outlier ejection and a cockatiel circuit breaker per
- *              instance.
+ *   pick      — the watched discovery set (memory only on the hot path) joined with per-instance state
+ *               (balancer/endpoints.ts): registry health as a hard filter, then outlier ejection, open
+ *               circuits and instances this call already tried, and a balancer pick (P2C least request by
+ *               default);
+ *   pools     — one undici `Pool` per instance, its breaker and recent latencies (pool.ts);
+ *   try       — one request bounded by its timeout and guarded by the breaker (try.ts, breaker.ts);
+ *   decide    — what follows a failed try, and when to hedge: pure functions (decide.ts);
+ *   deadline  — one deadline for all tries and waits, sent along as `x-phare-deadline-ms` (deadline.ts);
+ *   observe   — metrics, hooks and logs (observe.ts); tracing through @opentelemetry/api if present
+ *               (trace.ts).
  *
- * Transport: one undici `Pool` per instance (keep-alive), created on first use and closed when the instance
- * leaves the set. The time left is sent as `x-phare-deadline-ms`, which `phare/health` servers honour.
+ * Time comes from an injected clock, so backoff, budgets, ejection and hedging run on fake time in tests.
  */
-import {
-  BrokenCircuitError,
-  type CircuitBreakerPolicy,
-  CircuitState,
-  circuitBreaker,
-  handleAll,
-  IsolatedCircuitError,
-  SamplingBreaker,
-} from 'cockatiel';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { type PhareError, phareError } from '../../api/index.ts';
 import { type HealthFilter, type OnAllUnhealthy, ServiceEndpoints } from '../balancer/endpoints.ts';
 import { leastRequest } from '../balancer/least-request.ts';
-import { type FailureKind, OutlierDetector, type OutlierOptions } from '../balancer/outlier.ts';
+import { OutlierDetector, type OutlierOptions } from '../balancer/outlier.ts';
 import type { Balancer, BalancerFactory, Endpoint } from '../balancer/types.ts';
+import { type ClientClock, sleepOn, systemClock } from '../clock.ts';
 import type { Discovery, ServiceSet } from '../discovery/discovery.ts';
 import type { Instance } from '../discovery/types.ts';
-import { fullJitter, getOrCreateCounter, getOrCreateHistogram, sdkLogger, sleep } from '../shared.ts';
+import { sdkLogger } from '../shared.ts';
+import { type BreakerOptions, samplingBreaker } from './breaker.ts';
 import { RetryBudget, type RetryBudgetOptions } from './budget.ts';
 import { IDEMPOTENT, notSent, retryAfterMs } from './classify.ts';
+import { CallDeadline, DEADLINE_HEADER, withDeadline } from './deadline.ts';
+import {
+  type AttemptInfo,
+  decide,
+  type FailureInfo,
+  type HedgePolicy,
+  hedgeDelay,
+  type RetryPolicy,
+} from './decide.ts';
+import { Observer, type RequestInfo, type ServiceClientHooks } from './observe.ts';
+import { type Attachment, InstancePools } from './pool.ts';
+import { type CallTrace, Tracing } from './trace.ts';
+import { type FlatHeaders, TryFailure, TryRunner } from './try.ts';
 
-/** The header carrying the caller's remaining time in ms (same as `phare/health`'s DEADLINE_HEADER). */
-export const DEADLINE_HEADER = 'x-phare-deadline-ms';
+export type { BreakerOptions } from './breaker.ts';
+export { DEADLINE_HEADER } from './deadline.ts';
+export type { RequestInfo, ServiceClientHooks } from './observe.ts';
 
 /** Retry policy. */
 export interface RetryOptions {
@@ -55,36 +64,19 @@ export interface RetryOptions {
   maxRetryAfterMs?: number;
 }
 
-/** Circuit breaker per instance (cockatiel SamplingBreaker). */
-export interface BreakerOptions {
-  /** Failure ratio that opens the circuit. @default 0.5 */
-  threshold?: number;
-  /** Sampling window in ms. @default 10000 */
-  durationMs?: number;
-  /** Requests per second below which the circuit never opens. @default 5 */
-  minimumRps?: number;
-  /** Time before a half-open probe, in ms. @default 5000 */
-  halfOpenAfterMs?: number;
-}
-
-/** Context handed to hooks. */
-export interface RequestInfo {
-  service: string;
-  method: string;
-  path: string;
-}
-
-/** Observability hooks (all optional, called synchronously; keep them cheap). */
-export interface ServiceClientHooks {
-  onTry?(info: RequestInfo & { instance: Instance; attempt: number }): void;
-  onRetry?(
-    info: RequestInfo & { instance: Instance; attempt: number; reason: string; delayMs: number },
-  ): void;
-  onEject?(info: { service: string; instance: Instance; ejectedForMs: number; timesEjected: number }): void;
-  onResponse?(
-    info: RequestInfo & { instance: Instance; statusCode: number; attempts: number; durationMs: number },
-  ): void;
-  onError?(info: RequestInfo & { error: PhareError | Error; attempts: number; durationMs: number }): void;
+/**
+ * Hedged requests for idempotent calls (Dean & Barroso, "The Tail at Scale"): when a try has not answered
+ * after `afterMs` — or, without it, the instance's recent p95 latency — one more try goes to another
+ * instance; the first answer wins and the other try is cancelled. A hedge takes a token from the same
+ * retry budget as retries, so hedging cannot amplify an overload.
+ */
+export interface HedgeOptions {
+  /** Fixed hedge delay in ms. @default the instance's p95 latency over its last 64 answers */
+  afterMs?: number;
+  /** Delay while an instance has fewer than 16 answers, in ms. @default 50 */
+  initialAfterMs?: number;
+  /** Floor of the p95-based delay in ms. @default 1 */
+  minAfterMs?: number;
 }
 
 /** Options of {@link createServiceClient}. */
@@ -122,10 +114,12 @@ export interface ServiceClientOptions {
   connectTimeoutMs?: number;
   /** Retry policy, or false for none. @default {} (the defaults above) */
   retry?: RetryOptions | false;
-  /** Retry budget. @default { percent: 20, minPerSecond: 10, windowMs: 10000 } */
-  retryBudget?: RetryBudgetOptions;
+  /** Retry budget (retries and hedges). @default { percent: 20, minPerSecond: 10, windowMs: 10000 } */
+  retryBudget?: Omit<RetryBudgetOptions, 'now'>;
+  /** Hedged requests for idempotent calls: true for the defaults, or options. @default false */
+  hedge?: HedgeOptions | boolean;
   /** Outlier ejection, or false to turn it off. @default {} */
-  outlier?: OutlierOptions | false;
+  outlier?: Omit<OutlierOptions, 'now'> | false;
   /** Circuit breaker per instance, or false. @default {} */
   breaker?: BreakerOptions | false;
   /** Connections per instance pool. @default 64 */
@@ -135,8 +129,17 @@ export interface ServiceClientOptions {
   /** Headers sent with every request. @default {} */
   headers?: Record<string, string>;
   hooks?: ServiceClientHooks;
+  /**
+   * Spans per call and per try, with W3C `traceparent`/`tracestate` on each try, through
+   * `@opentelemetry/api` when the application has it and registered a tracer provider. @default true
+   */
+  tracing?: boolean;
   /** prom-client registry for `phare_client_*` metrics. @default none */
   metrics?: Registry;
+  /** Clock for deadlines, backoff, budgets, ejection and hedging. @default systemClock */
+  clock?: ClientClock;
+  /** Random source for backoff jitter. @default Math.random */
+  random?: () => number;
   logger?: Logger;
 }
 
@@ -162,6 +165,8 @@ export interface ServiceRequestOptions {
   tag?: string;
   /** Declares this call safe to repeat (a POST with an idempotency key). @default by method */
   idempotent?: boolean;
+  /** Hedge this call (idempotent calls only). @default the client's `hedge` */
+  hedge?: boolean;
 }
 
 /** An answer. The body must be consumed (`json()`, `text()`, `body.dump()`). */
@@ -171,7 +176,7 @@ export interface ServiceResponse {
   body: Dispatcher.ResponseData['body'];
   /** The instance that answered. */
   instance: Instance;
-  /** Tries made (1 = no retry). */
+  /** Tries made, hedges included (1 = neither retry nor hedge). */
   attempts: number;
   json<T = unknown>(): Promise<T>;
   text(): Promise<string>;
@@ -196,83 +201,27 @@ export interface ServiceClient {
   close(): Promise<void>;
 }
 
-interface Attachment {
-  pool: InstancePool;
-  breaker: CircuitBreakerPolicy | undefined;
-  /** The breaker's sampling window, fed directly on the closed-circuit fast path. */
-  sampling: SamplingBreaker | undefined;
-}
-
 interface ServiceState {
   endpoints: ServiceEndpoints;
   balancer: Balancer;
   budget: RetryBudget;
 }
 
-/** A try that brought no answer to hand back (an answer with a 5xx status carries `res`). */
-class TryFailure {
-  readonly kind: FailureKind | 'circuit';
-  readonly err: unknown;
-  readonly res: Dispatcher.ResponseData | undefined;
-  readonly deadline: boolean;
-  constructor(kind: FailureKind | 'circuit', err: unknown, res?: Dispatcher.ResponseData, deadline = false) {
-    this.kind = kind;
-    this.err = err;
-    this.res = res;
-    this.deadline = deadline;
-  }
+/** One try's result with the instance it went to. */
+interface Outcome {
+  e: Endpoint;
+  r: Dispatcher.ResponseData | TryFailure;
 }
 
-class RetryableStatus extends Error {
-  readonly res: Dispatcher.ResponseData;
-  constructor(res: Dispatcher.ResponseData) {
-    super(`status ${res.statusCode}`);
-    this.res = res;
-  }
-}
-
-/** A header list in undici's flat form, `[name, value, …]`. */
-type FlatHeaders = string[];
-
-/** The timed-out error a try rejects with (the same text whichever timer fired). */
-function tryTimedOut(timeoutMs: number, cause?: unknown): Error {
-  return new Error(`try timed out after ${timeoutMs}ms`, cause === undefined ? undefined : { cause });
-}
-
-/**
- * undici's `headersTimeout` runs on its fast timers, which tick every ~0.5 s and may fire up to 1 s late;
- * a try only relies on it when that lateness plus a connect cannot push it past the deadline.
- */
-const FAST_TIMER_SLACK_MS = 1_000;
 /** Tries shorter than this keep a precise timer: a fast timer's lateness would be a large share of them. */
 const MIN_FAST_TRY_MS = 2_000;
-
-/**
- * An undici Pool that knows whether its next request would wait in its queue (every connection busy): the
- * return value of `dispatch` says so, its `drain` event says it is over. A try that might wait there needs
- * its own timer, as undici's `headersTimeout` only starts once the request is written.
- */
-class InstancePool extends Pool {
-  saturated = false;
-  constructor(url: string, options: Pool.Options) {
-    super(url, options);
-    this.on('drain', () => {
-      this.saturated = false;
-    });
-  }
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const ok = super.dispatch(options, handler);
-    this.saturated = !ok;
-    return ok;
-  }
-}
 
 /**
  * Creates a service client.
  *
  * @example
  * const discovery = createDiscovery();
- * const http = createServiceClient({ discovery });
+ * const http = createServiceClient({ discovery, hedge: true });
  * const res = await http.get('users', '/users/42', { deadlineMs: 2000 });
  * const user = await res.json();
  */
@@ -280,6 +229,8 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   if (!options?.discovery)
     throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'createServiceClient: options.discovery is required');
   const discovery = options.discovery;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const balancerFactory = options.balancer ?? leastRequest;
   const healthFilter: HealthFilter = (options.passingOnly ?? true) ? 'passing' : 'passing+warning';
   const onAllUnhealthy = options.onAllUnhealthy ?? 'fail';
@@ -292,23 +243,38 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const deadlineDefault = positive('deadlineMs', options.deadlineMs ?? 30_000);
   const tryTimeoutDefault = positive('tryTimeoutMs', options.tryTimeoutMs ?? 10_000);
   const connectTimeout = positive('connectTimeoutMs', options.connectTimeoutMs ?? 2_000);
-  const connections = options.connections ?? 64;
-  // Shorter tries keep a precise timer of their own (a fast timer's up to 1 s lateness would matter).
-  const minFastTryMs = Math.max(connectTimeout, MIN_FAST_TRY_MS);
   const retry = options.retry === false ? undefined : (options.retry ?? {});
-  const maxRetries = retry ? (retry.maxRetries ?? 2) : 0;
-  const baseDelay = retry?.baseDelayMs ?? 25;
-  const maxDelay = retry?.maxDelayMs ?? 1_000;
-  const retryStatuses = new Set(retry?.statuses ?? [502, 503, 504]);
-  const maxRetryAfter = retry?.maxRetryAfterMs ?? 5_000;
-  const outlier = new OutlierDetector(
-    options.outlier === false ? { maxEjectionPercent: 0, panicThresholdPercent: 0 } : options.outlier,
-  );
+  const policy: RetryPolicy = {
+    maxRetries: retry ? (retry.maxRetries ?? 2) : 0,
+    baseDelayMs: retry?.baseDelayMs ?? 25,
+    maxDelayMs: retry?.maxDelayMs ?? 1_000,
+    statuses: new Set(retry?.statuses ?? [502, 503, 504]),
+    nonIdempotent: retry?.nonIdempotent === true,
+    maxRetryAfterMs: retry?.maxRetryAfterMs ?? 5_000,
+    random: options.random ?? Math.random,
+  };
+  const hedgeOptions = options.hedge === true ? {} : options.hedge || undefined;
+  const hedge: HedgePolicy | undefined = hedgeOptions && {
+    afterMs: hedgeOptions.afterMs === undefined ? undefined : positive('hedge.afterMs', hedgeOptions.afterMs),
+    initialAfterMs: positive('hedge.initialAfterMs', hedgeOptions.initialAfterMs ?? 50),
+    minAfterMs: positive('hedge.minAfterMs', hedgeOptions.minAfterMs ?? 1),
+  };
+  const outlier = new OutlierDetector({
+    ...(options.outlier === false ? { maxEjectionPercent: 0, panicThresholdPercent: 0 } : options.outlier),
+    now,
+  });
   const breakerOptions = options.breaker === false ? undefined : (options.breaker ?? {});
-  const hooks = options.hooks ?? {};
-  const log = sdkLogger('service-client', options.logger);
+  const pools = new InstancePools({
+    connections: options.connections ?? 64,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 4_000,
+    connectTimeoutMs: connectTimeout,
+    breaker: breakerOptions ? samplingBreaker(breakerOptions) : undefined,
+  });
+  // Shorter tries keep a precise timer of their own (a fast timer's up to 1 s lateness would matter).
+  const runner = new TryRunner(clock, Math.max(connectTimeout, MIN_FAST_TRY_MS));
+  const observer = new Observer(options.hooks, options.metrics, sdkLogger('service-client', options.logger));
+  const tracing = new Tracing(options.tracing ?? true);
   const services = new Map<string, ServiceState>();
-  const metrics = options.metrics ? clientMetrics(options.metrics) : undefined;
   let closed = false;
 
   const stateOf = (key: string): ServiceState => {
@@ -316,62 +282,15 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     if (!s) {
       s = {
         endpoints: new ServiceEndpoints(),
-        balancer: balancerFactory(),
-        budget: new RetryBudget(options.retryBudget),
+        balancer: balancerFactory({ now }),
+        budget: new RetryBudget({ ...options.retryBudget, now }),
       };
       services.set(key, s);
     }
     return s;
   };
 
-  const attachment = (e: Endpoint): Attachment => {
-    let a = e.attachment as Attachment | undefined;
-    if (!a) {
-      const sampling = breakerOptions
-        ? new SamplingBreaker({
-            threshold: breakerOptions.threshold ?? 0.5,
-            duration: breakerOptions.durationMs ?? 10_000,
-            minimumRps: breakerOptions.minimumRps ?? 5,
-          })
-        : undefined;
-      a = {
-        pool: new InstancePool(e.instance.url, {
-          connections,
-          keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
-          connect: { timeout: connectTimeout },
-          // Per try, when the fast path uses it (see tryOnce); off otherwise.
-          headersTimeout: 0,
-          bodyTimeout: 0,
-        }),
-        breaker:
-          breakerOptions && sampling
-            ? circuitBreaker(handleAll, {
-                halfOpenAfter: breakerOptions.halfOpenAfterMs ?? 5_000,
-                breaker: sampling,
-              })
-            : undefined,
-        sampling,
-      };
-      e.attachment = a;
-    }
-    return a;
-  };
-  const release = (e: Endpoint) => {
-    const a = e.attachment as Attachment | undefined;
-    if (a) void a.pool.close().catch(() => {});
-  };
-  const usable = breakerOptions
-    ? (e: Endpoint) => {
-        const b = (e.attachment as Attachment | undefined)?.breaker;
-        return !b || b.state !== CircuitState.Open;
-      }
-    : undefined;
-
-  const resolveSet = async (
-    service: string,
-    tag: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<ServiceSet> => {
+  const resolveSet = (service: string, tag: string | undefined, signal: AbortSignal | undefined) => {
     const p = discovery.set(service, tag);
     if (!signal) return p;
     return Promise.race([
@@ -383,169 +302,150 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     ]);
   };
 
-  /**
-   * Records a failed try in a closed circuit the way cockatiel's `execute` would have (sampling window,
-   * opening, events) by replaying the failure through it; the request itself ran outside `execute`.
-   */
-  const breakerFailure = async (b: CircuitBreakerPolicy, err: unknown): Promise<void> => {
-    if (b.state !== CircuitState.Closed) return;
-    await b
-      .execute(() => {
-        throw err;
-      })
-      .catch(() => {});
+  const ejectCheck = (
+    e: Endpoint,
+    kind: 'connect' | 'timeout' | 'status',
+    state: ServiceState,
+    service: string,
+  ) => {
+    if (outlier.failure(e, kind, state.endpoints.all))
+      observer.eject(service, e.instance, e.ejectedUntil - outlier.now(), e.timesEjected, kind);
   };
 
-  /**
-   * One try. Fast path (closed circuit, the common case): the pool request is awaited directly — no
-   * cockatiel wrapper promises — and its outcome is fed to the breaker's sampling window. A circuit that is
-   * not closed (half-open probes, open, isolated) goes through cockatiel's `execute`.
-   *
-   * Timeout: one timer per try at most, and no AbortController in the common case. When the pool has a
-   * free connection and the deadline leaves room for a connect plus a late fast timer after the try,
-   * undici's own per-request `headersTimeout` bounds the try once it is written (the connect is bounded by
-   * `connectTimeoutMs`) and the caller's signal, if any, goes to undici as is. Otherwise (a short try, a
-   * deadline-bound try, a saturated pool) an AbortController with one `setTimeout` bounds it from the start,
-   * queueing in the pool included.
-   */
-  async function tryOnce(
-    e: Endpoint,
-    method: string,
-    path: string,
-    headers: FlatHeaders | undefined,
-    body: string | Uint8Array | null | undefined,
-    timeoutMs: number,
-    deadlineBound: boolean,
-    cheapTimer: boolean,
-    userSignal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData | TryFailure> {
-    const a = attachment(e);
-    const b = a.breaker;
-    if (b !== undefined && b.state !== CircuitState.Closed)
-      return guardedTry(a, b, e, method, path, headers, body, timeoutMs, deadlineBound, userSignal);
-    const fast = cheapTimer && timeoutMs >= minFastTryMs && !a.pool.saturated;
-    let ac: AbortController | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    let onUserAbort: (() => void) | undefined;
-    if (!fast) {
-      const c = new AbortController();
-      ac = c;
-      timer = setTimeout(() => {
-        timedOut = true;
-        c.abort(tryTimedOut(timeoutMs));
-      }, timeoutMs);
-      if (userSignal) {
-        onUserAbort = () => c.abort(userSignal.reason);
-        // an already aborted signal fires no event: abort now, as undici does when handed the signal
-        if (userSignal.aborted) c.abort(userSignal.reason);
-        else userSignal.addEventListener('abort', onUserAbort, { once: true });
-      }
-    }
-    e.active++;
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await a.pool.request({
-        path,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: body ?? undefined,
-        // the caller's signal goes to undici as is when no controller of ours is needed
-        signal: ac ? ac.signal : userSignal,
-        headersTimeout: fast ? Math.ceil(timeoutMs) : undefined,
-      });
-    } catch (caught) {
-      e.active--;
-      let err = caught;
-      if (fast && (caught as { code?: string })?.code === 'UND_ERR_HEADERS_TIMEOUT') {
-        timedOut = true;
-        err = tryTimedOut(timeoutMs, caught);
-      }
-      if (timer) clearTimeout(timer);
-      if (onUserAbort) userSignal?.removeEventListener('abort', onUserAbort);
-      if (b) await breakerFailure(b, err);
-      if (timedOut) return new TryFailure('timeout', err, undefined, deadlineBound);
-      if (userSignal?.aborted) throw userSignal.reason ?? err;
-      return new TryFailure('connect', err);
-    }
-    e.active--;
-    if (timer) clearTimeout(timer);
-    if (onUserAbort) userSignal?.removeEventListener('abort', onUserAbort);
-    if (res.statusCode >= 500) {
-      // 5xx counts against the instance (breaker, outlier) even when it is not one we retry.
-      const err = new RetryableStatus(res);
-      if (b) await breakerFailure(b, err);
-      return new TryFailure('status', err, res);
-    }
-    // What cockatiel's execute does on success in the closed state.
-    a.sampling?.success(CircuitState.Closed);
-    return res;
+  /** Everything a call carries from try to try. */
+  interface Call {
+    info: RequestInfo;
+    state: ServiceState;
+    path: string;
+    flat: FlatHeaders | undefined;
+    body: string | Uint8Array | null | undefined;
+    deadline: CallDeadline;
+    propagate: boolean;
+    tryTimeoutMs: number;
+    signal: AbortSignal | undefined;
+    trace: CallTrace | undefined;
+    attempts: number;
   }
 
-  /** A try through cockatiel's `execute` (half-open probes, open or isolated circuits). */
-  async function guardedTry(
+  /** One try on `e`, reported to the balancer, the latency window and the trace. */
+  const tryOn = async (
+    c: Call,
+    e: Endpoint,
     a: Attachment,
-    b: CircuitBreakerPolicy,
-    e: Endpoint,
-    method: string,
-    path: string,
-    headers: FlatHeaders | undefined,
-    body: string | Uint8Array | null | undefined,
-    timeoutMs: number,
-    deadlineBound: boolean,
-    userSignal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData | TryFailure> {
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort(tryTimedOut(timeoutMs));
-    }, timeoutMs);
-    const onUserAbort = () => ac.abort(userSignal?.reason);
-    userSignal?.addEventListener('abort', onUserAbort, { once: true });
-    const send = async () => {
-      const res = await a.pool.request({
-        path,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: body ?? undefined,
-        signal: ac.signal,
-      });
-      if (res.statusCode >= 500) throw new RetryableStatus(res);
-      return res;
-    };
-    e.active++;
+    cancel: AbortSignal | undefined,
+    isHedge: boolean,
+    left?: number,
+  ): Promise<Outcome> => {
+    c.attempts++;
+    observer.hooks.onTry?.({ ...c.info, instance: e.instance, attempt: c.attempts, hedge: isHedge });
+    const t = c.deadline.tryTime(c.tryTimeoutMs, connectTimeout, left);
+    let headers = c.propagate ? withDeadline(c.flat, t.timeoutMs) : c.flat;
+    const span = c.trace?.startTry(e.instance, c.info.method, c.attempts, isHedge);
+    if (span) headers = span.headers(headers);
+    // Each clock read costs (a clock_gettime per call on some VMs): read it only for whoever uses latencies.
+    const timed = hedge !== undefined || c.state.balancer.observe !== undefined;
+    const started = timed ? clock.now() : 0;
+    let r: Dispatcher.ResponseData | TryFailure;
     try {
-      return await b.execute(send);
+      r = await runner.run(e, a, {
+        method: c.info.method,
+        path: c.path,
+        headers,
+        body: c.body,
+        timeoutMs: t.timeoutMs,
+        deadlineBound: t.deadlineBound,
+        cheapTimer: t.cheapTimer,
+        signal: c.signal,
+        cancel,
+      });
     } catch (err) {
-      if (err instanceof RetryableStatus) return new TryFailure('status', err, err.res);
-      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError)
-        return new TryFailure('circuit', err);
-      if (timedOut) return new TryFailure('timeout', err, undefined, deadlineBound);
-      if (userSignal?.aborted) throw userSignal.reason ?? err;
-      return new TryFailure('connect', err);
-    } finally {
-      e.active--;
-      clearTimeout(timer);
-      userSignal?.removeEventListener('abort', onUserAbort);
+      span?.end(undefined, err);
+      throw err;
     }
-  }
+    if (r instanceof TryFailure) {
+      if (timed && r.kind !== 'cancelled') {
+        const ms = clock.now() - started;
+        const answered = r.kind === 'status' && (r.res?.statusCode ?? 500) < 500;
+        if (answered) a.latency.record(ms);
+        c.state.balancer.observe?.(e, ms, answered);
+      }
+      span?.end(r.res?.statusCode, r.res ? undefined : (r.err ?? r.kind));
+    } else {
+      if (timed) {
+        const ms = clock.now() - started;
+        a.latency.record(ms);
+        c.state.balancer.observe?.(e, ms, true);
+      }
+      span?.end(r.statusCode);
+    }
+    return { e, r };
+  };
 
-  function fail(
-    service: string,
-    method: string,
-    path: string,
-    started: number,
-    attempts: number,
-    instance: Instance | undefined,
-    err: PhareError | Error,
-    outcome: string,
-  ): never {
-    metrics?.requests.inc({ service, instance: instance?.url ?? '', outcome });
-    metrics?.duration.observe({ service }, (performance.now() - started) / 1000);
-    hooks.onError?.({ service, method, path, error: err, attempts, durationMs: performance.now() - started });
+  /** True when the outcome is an answer to hand back (any status the policy does not retry). */
+  const final = (o: Outcome) =>
+    !(o.r instanceof TryFailure) || (o.r.kind === 'status' && !policy.statuses.has(o.r.res?.statusCode ?? 0));
+
+  /**
+   * A try that may be hedged: when it has not answered by the hedge delay, a second try goes to another
+   * instance; the first final answer wins and the other try is cancelled (its answer, if any, dropped).
+   */
+  const hedged = async (
+    c: Call,
+    e: Endpoint,
+    tried: Set<Endpoint>,
+    attempt: AttemptInfo,
+  ): Promise<Outcome> => {
+    const a = pools.of(e);
+    const delay = hedgeDelay(
+      hedge as HedgePolicy,
+      attempt,
+      c.state.budget,
+      { leftMs: c.deadline.left() },
+      a.latency.p95(),
+    );
+    if (delay === undefined) return tryOn(c, e, a, undefined, false);
+    const cancelFirst = new AbortController();
+    const first = tryOn(c, e, a, cancelFirst.signal, false);
+    let timer: unknown;
+    const fired = await Promise.race([
+      first.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = clock.setTimeout(() => resolve(true), delay);
+      }),
+    ]);
+    clock.clearTimeout(timer);
+    if (!fired) return first;
+    tried.add(e);
+    const { list } = c.state.endpoints.candidates(outlier, tried, pools.usable);
+    const other = list.length > 0 ? (c.state.balancer.pick(list) ?? list[0]) : undefined;
+    if (other === undefined || other === e || !c.state.budget.tryRetry()) return first;
+    observer.hedge(c.info, other.instance, e.instance, delay);
+    const cancelSecond = new AbortController();
+    const second = tryOn(c, other, pools.of(other), cancelSecond.signal, true);
+    const winner = await Promise.race([first, second]);
+    const loser = winner.e === e ? second : first;
+    if (final(winner)) {
+      (winner.e === e ? cancelSecond : cancelFirst).abort(new Error('hedge: the other try answered first'));
+      void loser.then((o) => (o.r instanceof TryFailure ? o.r.res : o.r)?.body.dump()).catch(() => {});
+      return winner;
+    }
+    // The first to finish failed: count it against its instance, then the other try is the call's.
+    noteFailure(c, winner);
+    return loser;
+  };
+
+  /** A failed try's effect on its instance (ejection streaks) and on its answer's body. */
+  const noteFailure = (c: Call, o: Outcome): void => {
+    const r = o.r as TryFailure;
+    if (r.kind !== 'circuit' && r.kind !== 'cancelled') ejectCheck(o.e, r.kind, c.state, c.info.service);
+    void r.res?.body.dump().catch(() => {});
+  };
+
+  const fail = (c: Call, instance: Instance | undefined, err: PhareError | Error, outcome: string): never => {
+    observer.error(c.info, instance, err, outcome, c.attempts, clock.now() - (c.deadline.at - c.deadline.ms));
+    c.trace?.end(err);
     throw err;
-  }
+  };
 
   async function call(
     service: string,
@@ -556,15 +456,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     if (closed)
       throw phareError('PHARE_ERR_INVALID_ARGUMENT', `service client: request to "${service}" after close()`);
     const method = verbMethod ?? (ro.method ?? 'GET').toUpperCase();
-    const started = performance.now();
-    const deadlineMs = ro.deadlineMs ?? deadlineDefault;
-    const deadlineAt = started + deadlineMs;
-    const propagate =
-      ro.propagateDeadline ??
-      options.propagateDeadline ??
-      (ro.deadlineMs !== undefined || options.deadlineMs !== undefined);
-    const tryTimeoutMs = ro.tryTimeoutMs ?? tryTimeoutDefault;
-    const idempotent = ro.idempotent ?? IDEMPOTENT.has(method);
+    const started = clock.now();
     let headers: Record<string, string | string[]> | undefined = options.headers
       ? { ...options.headers, ...ro.headers }
       : ro.headers;
@@ -573,34 +465,43 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       body = JSON.stringify(ro.json);
       headers = { 'content-type': 'application/json', ...headers };
     }
-    // Flat once per call; each try appends its own deadline header (undici may keep the list of a queued
-    // request, so tries never share one).
-    const flat = headers ? flatten(headers) : undefined;
-    const fullPath = ro.query ? path + queryString(ro.query) : path;
-    const key = ro.tag ? `${service}\u0000${ro.tag}` : service;
-    const state = stateOf(key);
+    const state = stateOf(ro.tag ? `${service}\u0000${ro.tag}` : service);
     state.budget.request();
+    const c: Call = {
+      info: { service, method, path },
+      state,
+      path: ro.query ? path + queryString(ro.query) : path,
+      // Flat once per call; each try appends its own deadline header.
+      flat: headers ? flatten(headers) : undefined,
+      body,
+      deadline: new CallDeadline(clock, ro.deadlineMs ?? deadlineDefault, started),
+      propagate:
+        ro.propagateDeadline ??
+        options.propagateDeadline ??
+        (ro.deadlineMs !== undefined || options.deadlineMs !== undefined),
+      tryTimeoutMs: ro.tryTimeoutMs ?? tryTimeoutDefault,
+      signal: ro.signal,
+      trace: tracing.call(service, method, path),
+      attempts: 0,
+    };
+    const idempotent = ro.idempotent ?? IDEMPOTENT.has(method);
+    const hedging = hedge !== undefined && idempotent && (ro.hedge ?? true);
     let tried: Set<Endpoint> | undefined;
-    let attempts = 0;
     let instance: Instance | undefined;
 
     for (;;) {
       // The watched set straight from memory; only the first call for a service waits.
-      let set = discovery.peek(service, ro.tag);
+      let set: ServiceSet | undefined = discovery.peek(service, ro.tag);
       if (set === undefined) {
         try {
           set = await resolveSet(service, ro.tag, ro.signal);
         } catch (err) {
-          return fail(service, method, path, started, attempts, instance, err as Error, 'discovery');
+          return fail(c, instance, err as Error, 'discovery');
         }
       }
       if (set.all.length === 0) {
         return fail(
-          service,
-          method,
-          path,
-          started,
-          attempts,
+          c,
           instance,
           phareError(
             'PHARE_ERR_SERVICE_NOT_FOUND',
@@ -609,15 +510,11 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           'not_found',
         );
       }
-      state.endpoints.sync(set, healthFilter, release, onAllUnhealthy);
-      const { list } = state.endpoints.candidates(outlier, tried, usable);
+      state.endpoints.sync(set, healthFilter, pools.release, onAllUnhealthy);
+      const { list } = state.endpoints.candidates(outlier, tried, pools.usable);
       if (list.length === 0) {
         return fail(
-          service,
-          method,
-          path,
-          started,
-          attempts,
+          c,
           instance,
           phareError(
             'PHARE_ERR_NO_HEALTHY_INSTANCE',
@@ -626,170 +523,138 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           'no_healthy',
         );
       }
-      const e = state.balancer.pick(list) ?? (list[0] as Endpoint);
-      instance = e.instance;
-      const left = deadlineAt - performance.now();
+      const picked = state.balancer.pick(list) ?? (list[0] as Endpoint);
+      instance = picked.instance;
+      const left = c.deadline.left();
       if (left <= 0) {
         return fail(
-          service,
-          method,
-          path,
-          started,
-          attempts,
+          c,
           instance,
           phareError(
             'PHARE_ERR_DEADLINE_EXCEEDED',
-            `${method} ${service}${path}: deadline of ${deadlineMs}ms exceeded after ${attempts} tries`,
+            `${method} ${service}${path}: deadline of ${c.deadline.ms}ms exceeded after ${c.attempts} tries`,
           ),
           'deadline',
         );
       }
-      const timeout = Math.min(tryTimeoutMs, left);
-      attempts++;
-      hooks.onTry?.({ service, method, path, instance: e.instance, attempt: attempts });
-      let tryHeaders: FlatHeaders | undefined = flat;
-      if (propagate) {
-        const deadlineValue = String(Math.max(0, Math.floor(timeout)));
-        tryHeaders = flat ? [...flat, DEADLINE_HEADER, deadlineValue] : [DEADLINE_HEADER, deadlineValue];
-      }
-      const r = await tryOnce(
-        e,
-        method,
-        fullPath,
-        tryHeaders,
-        body,
-        timeout,
-        timeout === left,
-        left - timeout >= connectTimeout + FAST_TIMER_SLACK_MS,
-        ro.signal,
-      );
+      const attempt: AttemptInfo = {
+        tries: c.attempts + 1,
+        idempotent,
+        otherInstance: list.length > 1,
+        policy,
+      };
+      if (hedging) tried ??= new Set<Endpoint>();
+      const o = hedging
+        ? await hedged(c, picked, tried as Set<Endpoint>, attempt)
+        : await tryOn(c, picked, pools.of(picked), undefined, false, left);
+      const { e, r } = o;
+      instance = e.instance;
 
-      if (
-        !(r instanceof TryFailure) ||
-        (r.kind === 'status' && r.res && !retryStatuses.has(r.res.statusCode))
-      ) {
+      if (final(o)) {
         const res = r instanceof TryFailure ? (r.res as Dispatcher.ResponseData) : r;
         if (res.statusCode < 500) outlier.success(e);
         else ejectCheck(e, 'status', state, service);
-        if (metrics) {
-          metrics.requests.inc({ service, instance: e.instance.url, outcome: String(res.statusCode) });
-          metrics.duration.observe({ service }, (performance.now() - started) / 1000);
-        }
-        hooks.onResponse?.({
-          service,
-          method,
-          path,
-          instance: e.instance,
-          statusCode: res.statusCode,
-          attempts,
-          durationMs: performance.now() - started,
-        });
+        observer.response(
+          c.info,
+          e.instance,
+          res.statusCode,
+          c.attempts,
+          observer.wantsDuration ? clock.now() - started : 0,
+        );
+        c.trace?.end();
         const resBody = res.body;
         return {
           statusCode: res.statusCode,
           headers: res.headers,
           body: resBody,
           instance: e.instance,
-          attempts,
+          attempts: c.attempts,
           json: () => resBody.json() as Promise<never>,
           text: () => resBody.text(),
         };
       }
 
-      // A failed try.
-      let retryAfter: number | undefined;
-      let upstreamStatus: number | undefined;
-      if (r.res) {
-        upstreamStatus = r.res.statusCode;
-        retryAfter = retryAfterMs(r.res.headers['retry-after']);
-        await r.res.body.dump().catch(() => {});
-      }
-      if (r.kind !== 'circuit') ejectCheck(e, r.kind, state, service);
-      const reason = r.kind === 'status' ? String(upstreamStatus) : r.kind;
+      // A failed try: what now is decide()'s to say.
+      const failure = r as TryFailure;
+      const upstreamStatus = failure.res?.statusCode;
+      const retryAfter = failure.res ? retryAfterMs(failure.res.headers['retry-after']) : undefined;
+      noteFailure(c, o);
+      const kind = failure.kind === 'cancelled' ? 'connect' : failure.kind;
+      const info: FailureInfo = {
+        kind,
+        notSent: kind === 'connect' && notSent(failure.err),
+        deadlineBound: failure.deadlineBound,
+      };
+      if (upstreamStatus !== undefined) info.status = upstreamStatus;
+      if (retryAfter !== undefined) info.retryAfterMs = retryAfter;
+      const t = outlier.now();
+      const d = decide(
+        info,
+        {
+          tries: c.attempts,
+          idempotent,
+          otherInstance: state.endpoints.healthy.some((x) => x !== e && x.retryAfterUntil <= t),
+          policy,
+        },
+        state.budget,
+        { leftMs: c.deadline.left() },
+      );
+      const reason = kind === 'status' ? String(upstreamStatus) : kind;
+      const tries = `${c.attempts} tr${c.attempts === 1 ? 'y' : 'ies'}`;
       const upstream = () =>
-        r.kind === 'circuit'
+        kind === 'circuit'
           ? phareError(
               'PHARE_ERR_CIRCUIT_OPEN',
               `service "${service}": every instance has an open circuit breaker`,
-              { cause: r.err },
+              {
+                cause: failure.err,
+              },
             )
           : phareError(
               'PHARE_ERR_UPSTREAM',
-              `${method} ${service}${path}: ${upstreamStatus ? `answered ${upstreamStatus}` : `${reason} error (${(r.err as Error)?.message ?? r.err})`} after ${attempts} tr${attempts === 1 ? 'y' : 'ies'} (last instance ${e.instance.url})`,
-              { cause: r.err, status: upstreamStatus ?? 502 },
+              `${method} ${service}${path}: ${upstreamStatus ? `answered ${upstreamStatus}` : `${reason} error (${(failure.err as Error)?.message ?? failure.err})`} after ${tries} (last instance ${e.instance.url})`,
+              { cause: failure.err, status: upstreamStatus ?? 502 },
             );
-      const failNow = (err: PhareError | Error, outcome: string): never =>
-        fail(service, method, path, started, attempts, instance, err, outcome);
-      if (r.kind === 'timeout' && (r.deadline || deadlineAt - performance.now() <= 1)) {
-        return failNow(
-          phareError(
-            'PHARE_ERR_DEADLINE_EXCEEDED',
-            `${method} ${service}${path}: deadline of ${deadlineMs}ms exceeded (${attempts} tr${attempts === 1 ? 'y' : 'ies'}, last instance ${e.instance.url})`,
-            { cause: r.err },
-          ),
-          'deadline',
-        );
+      if (d.action === 'fail') {
+        if (d.code === 'PHARE_ERR_DEADLINE_EXCEEDED') {
+          return fail(
+            c,
+            instance,
+            phareError(
+              'PHARE_ERR_DEADLINE_EXCEEDED',
+              `${method} ${service}${path}: deadline of ${c.deadline.ms}ms exceeded (${tries}, last instance ${e.instance.url})`,
+              { cause: failure.err },
+            ),
+            'deadline',
+          );
+        }
+        if (d.code === 'PHARE_ERR_RETRY_BUDGET_EXHAUSTED') {
+          return fail(
+            c,
+            instance,
+            phareError(
+              'PHARE_ERR_RETRY_BUDGET_EXHAUSTED',
+              `${method} ${service}${path}: retry budget spent (${reason} from ${e.instance.url}); the service is failing for many calls`,
+              { cause: upstream() },
+            ),
+            'budget',
+          );
+        }
+        return fail(c, instance, upstream(), d.code === 'PHARE_ERR_CIRCUIT_OPEN' ? 'circuit' : 'upstream');
       }
-      // Connect errors that never reached the service are safe to retry whatever the method.
-      const retryable =
-        retry !== undefined &&
-        (idempotent ||
-          retry.nonIdempotent === true ||
-          r.kind === 'circuit' ||
-          (r.kind === 'connect' && notSent(r.err)));
-      if (!retryable || attempts > maxRetries)
-        return failNow(upstream(), r.kind === 'circuit' ? 'circuit' : 'upstream');
+      if (d.action === 'return') continue; // not reached: final() covered it
+      if (d.awayMs !== undefined) e.retryAfterUntil = t + d.awayMs;
+      if (d.spendsBudget) state.budget.spend();
       tried ??= new Set<Endpoint>();
       tried.add(e);
-      let delay = fullJitter(attempts - 1, baseDelay, maxDelay);
-      if (retryAfter !== undefined) {
-        if (retryAfter > maxRetryAfter) return failNow(upstream(), 'upstream');
-        e.retryAfterUntil = outlier.now() + retryAfter;
-        // Another instance can take the retry now; only when this one is all we have do we wait it out.
-        const others = state.endpoints.healthy.some((x) => x !== e && x.retryAfterUntil <= outlier.now());
-        if (!others) delay = Math.max(delay, retryAfter);
-      }
-      if (delay >= deadlineAt - performance.now()) {
-        // The wait would outlast the deadline: fail now rather than sleep through it.
-        return failNow(upstream(), 'upstream');
-      }
-      if (r.kind !== 'circuit' && !state.budget.tryRetry()) {
-        return failNow(
-          phareError(
-            'PHARE_ERR_RETRY_BUDGET_EXHAUSTED',
-            `${method} ${service}${path}: retry budget spent (${reason} from ${e.instance.url}); the service is failing for many calls`,
-            { cause: upstream() },
-          ),
-          'budget',
-        );
-      }
-      metrics?.retries.inc({ service, reason });
-      hooks.onRetry?.({
-        service,
-        method,
-        path,
-        instance: e.instance,
-        attempt: attempts,
-        reason,
-        delayMs: delay,
-      });
-      log.debug({ upstream: service, instance: e.instance.url, reason, delay }, 'retrying');
-      if (delay > 0) {
+      observer.retry(c.info, e.instance, c.attempts, reason, d.delayMs);
+      if (d.delayMs > 0) {
         try {
-          await sleep(delay, ro.signal);
+          await sleepOn(clock, d.delayMs, ro.signal);
         } catch (err) {
-          return failNow(err as Error, 'aborted');
+          return fail(c, instance, err as Error, 'aborted');
         }
       }
-    }
-  }
-
-  function ejectCheck(e: Endpoint, kind: FailureKind, state: ServiceState, service: string) {
-    if (outlier.failure(e, kind, state.endpoints.all)) {
-      const ms = e.ejectedUntil - outlier.now();
-      metrics?.ejections.inc({ service, instance: e.instance.url });
-      hooks.onEject?.({ service, instance: e.instance, ejectedForMs: ms, timesEjected: e.timesEjected });
-      log.info({ upstream: service, instance: e.instance.url, ms, kind }, 'instance ejected');
     }
   }
 
@@ -804,15 +669,9 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     async close() {
       if (closed) return;
       closed = true;
-      const closing: Promise<unknown>[] = [];
-      for (const s of services.values()) {
-        for (const e of s.endpoints.all) {
-          const a = e.attachment as Attachment | undefined;
-          if (a) closing.push(a.pool.close().catch(() => {}));
-        }
-      }
+      const all = [...services.values()].flatMap((s) => s.endpoints.all);
       services.clear();
-      await Promise.all(closing);
+      await pools.close(all);
     },
   };
 }
@@ -845,31 +704,4 @@ function queryString(q: Record<string, string | number | boolean | undefined>): 
   for (const [k, v] of Object.entries(q))
     if (v !== undefined) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
   return parts.length ? `?${parts.join('&')}` : '';
-}
-
-function clientMetrics(registry: Registry) {
-  return {
-    requests: getOrCreateCounter(
-      registry,
-      'phare_client_requests_total',
-      'Calls by service, instance and outcome (status code or error kind)',
-      ['service', 'instance', 'outcome'],
-    ),
-    retries: getOrCreateCounter(registry, 'phare_client_retries_total', 'Retries by service and reason', [
-      'service',
-      'reason',
-    ]),
-    ejections: getOrCreateCounter(
-      registry,
-      'phare_client_ejections_total',
-      'Outlier ejections by service and instance',
-      ['service', 'instance'],
-    ),
-    duration: getOrCreateHistogram(
-      registry,
-      'phare_client_request_duration_seconds',
-      'Call duration including retries',
-      ['service'],
-    ),
-  };
 }

@@ -4,6 +4,7 @@ export {
   type BreakerOptions,
   createServiceClient,
   DEADLINE_HEADER,
+  type HedgeOptions,
   type RequestInfo,
   type RetryOptions,
   type ServiceClient,
@@ -12,3 +13,4 @@ export {
   type ServiceRequestOptions,
   type ServiceResponse,
 } from './client.ts';
+export { decide, hedgeDelay } from './decide.ts';

@@ -1,0 +1,318 @@
+/**
+ * The service client's layers, each alone: the pure retry/hedge decision, the retry budget and the deadline
+ * on fake time, the latency window, one try against a real loopback server (timeout on fake time,
+ * cancellation, the breaker as a strategy), and the observer's metrics and hooks.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { testEndpoint, testInstance } from '../../../test/helpers/endpoints.ts';
+import { FakeClock } from '../../../test/helpers/fake-clock.ts';
+import { samplingBreaker } from './breaker.ts';
+import { RetryBudget } from './budget.ts';
+import { CallDeadline, withDeadline } from './deadline.ts';
+import { type AttemptInfo, decide, type FailureInfo, hedgeDelay, type RetryPolicy } from './decide.ts';
+import { Observer } from './observe.ts';
+import { InstancePools, LatencyWindow } from './pool.ts';
+import { TryFailure, type TryRequest, TryRunner } from './try.ts';
+
+const policy: RetryPolicy = {
+  maxRetries: 2,
+  baseDelayMs: 100,
+  maxDelayMs: 1_000,
+  statuses: new Set([502, 503, 504]),
+  nonIdempotent: false,
+  maxRetryAfterMs: 5_000,
+  random: () => 0.5,
+};
+const attempt = (o: Partial<AttemptInfo> = {}): AttemptInfo => ({
+  tries: 1,
+  idempotent: true,
+  otherInstance: true,
+  policy,
+  ...o,
+});
+const failure = (o: Partial<FailureInfo> = {}): FailureInfo => ({
+  kind: 'connect',
+  notSent: false,
+  deadlineBound: false,
+  ...o,
+});
+const open = { canRetry: () => true };
+const spent = { canRetry: () => false };
+const left = (leftMs: number) => ({ leftMs });
+
+describe('decide (pure)', () => {
+  test('retries connect errors, timeouts and retried statuses with full jitter', () => {
+    assert.deepEqual(decide(failure(), attempt(), open, left(5_000)), {
+      action: 'retry',
+      delayMs: 50,
+      spendsBudget: true,
+    });
+    assert.deepEqual(
+      decide(failure({ kind: 'status', status: 503 }), attempt({ tries: 2 }), open, left(5_000)),
+      {
+        action: 'retry',
+        delayMs: 100,
+        spendsBudget: true,
+      },
+    );
+    assert.equal(decide(failure({ kind: 'timeout' }), attempt(), open, left(5_000)).action, 'retry');
+  });
+  test('an answer with a status that is not retried is handed back', () => {
+    assert.deepEqual(decide(failure({ kind: 'status', status: 500 }), attempt(), open, left(5_000)), {
+      action: 'return',
+    });
+  });
+  test('non-idempotent calls are retried only when nothing was sent (or opted in)', () => {
+    const post = attempt({ idempotent: false });
+    assert.deepEqual(decide(failure(), post, open, left(5_000)), {
+      action: 'fail',
+      code: 'PHARE_ERR_UPSTREAM',
+    });
+    assert.equal(decide(failure({ notSent: true }), post, open, left(5_000)).action, 'retry');
+    const optIn = attempt({ idempotent: false, policy: { ...policy, nonIdempotent: true } });
+    assert.equal(decide(failure(), optIn, open, left(5_000)).action, 'retry');
+  });
+  test('gives up after maxRetries, on a deadline-bound timeout, and when the wait outlasts the deadline', () => {
+    assert.deepEqual(decide(failure(), attempt({ tries: 3 }), open, left(5_000)), {
+      action: 'fail',
+      code: 'PHARE_ERR_UPSTREAM',
+    });
+    assert.deepEqual(
+      decide(failure({ kind: 'timeout', deadlineBound: true }), attempt(), open, left(5_000)),
+      {
+        action: 'fail',
+        code: 'PHARE_ERR_DEADLINE_EXCEEDED',
+      },
+    );
+    assert.deepEqual(decide(failure(), attempt(), open, left(40)), {
+      action: 'fail',
+      code: 'PHARE_ERR_UPSTREAM',
+    });
+    const none = attempt({ policy: { ...policy, maxRetries: 0 } });
+    assert.equal(decide(failure(), none, open, left(5_000)).action, 'fail');
+  });
+  test('Retry-After: another instance takes the retry now; alone, the wait is the asked one; too long fails', () => {
+    const ra = failure({ kind: 'status', status: 503, retryAfterMs: 2_000 });
+    assert.deepEqual(decide(ra, attempt(), open, left(5_000)), {
+      action: 'retry',
+      delayMs: 50,
+      spendsBudget: true,
+      awayMs: 2_000,
+    });
+    assert.deepEqual(decide(ra, attempt({ otherInstance: false }), open, left(5_000)), {
+      action: 'retry',
+      delayMs: 2_000,
+      spendsBudget: true,
+      awayMs: 2_000,
+    });
+    assert.equal(decide(ra, attempt({ otherInstance: false }), open, left(1_500)).action, 'fail');
+    assert.equal(decide({ ...ra, retryAfterMs: 9_000 }, attempt(), open, left(60_000)).action, 'fail');
+  });
+  test('the budget stops retries; an open circuit retries elsewhere without spending it', () => {
+    assert.deepEqual(decide(failure(), attempt(), spent, left(5_000)), {
+      action: 'fail',
+      code: 'PHARE_ERR_RETRY_BUDGET_EXHAUSTED',
+    });
+    assert.deepEqual(decide(failure({ kind: 'circuit' }), attempt(), spent, left(5_000)), {
+      action: 'retry',
+      delayMs: 50,
+      spendsBudget: false,
+    });
+    assert.deepEqual(decide(failure({ kind: 'circuit' }), attempt({ tries: 3 }), open, left(5_000)), {
+      action: 'fail',
+      code: 'PHARE_ERR_CIRCUIT_OPEN',
+    });
+  });
+  test('hedgeDelay: idempotent only, another instance needed, budget and deadline respected, p95 floored', () => {
+    const h = { afterMs: undefined, initialAfterMs: 50, minAfterMs: 2 };
+    assert.equal(hedgeDelay(h, attempt(), open, left(5_000), undefined), 50);
+    assert.equal(hedgeDelay(h, attempt(), open, left(5_000), 12.5), 12.5);
+    assert.equal(hedgeDelay(h, attempt(), open, left(5_000), 0.3), 2);
+    assert.equal(hedgeDelay({ ...h, afterMs: 30 }, attempt(), open, left(5_000), 12.5), 30);
+    assert.equal(hedgeDelay(h, attempt({ idempotent: false }), open, left(5_000), 10), undefined);
+    assert.equal(hedgeDelay(h, attempt({ otherInstance: false }), open, left(5_000), 10), undefined);
+    assert.equal(hedgeDelay(h, attempt(), spent, left(5_000), 10), undefined);
+    assert.equal(hedgeDelay(h, attempt(), open, left(10), 10), undefined);
+  });
+});
+
+test('retry budget on fake time: 20 % of requests plus the floor, sliding out of the window', () => {
+  const clock = new FakeClock();
+  const b = new RetryBudget({ percent: 20, minPerSecond: 0, windowMs: 10_000, now: () => clock.now() });
+  for (let i = 0; i < 10; i++) b.request();
+  assert.equal(b.canRetry(), true);
+  assert.equal(b.tryRetry(), true);
+  assert.equal(b.tryRetry(), true);
+  assert.equal(b.canRetry(), false, '2 of 10 spent');
+  b.spend(); // a hedge counts the same
+  clock.advance(11_000);
+  assert.equal(b.canRetry(), false, 'no requests in the window: nothing allowed without a floor');
+  for (let i = 0; i < 5; i++) b.request();
+  assert.equal(b.tryRetry(), true);
+  assert.equal(b.tryRetry(), false);
+});
+
+test('deadline on fake time: try timeouts within it, deadline-bound and coarse-timer flags, header', () => {
+  const clock = new FakeClock();
+  const d = new CallDeadline(clock, 5_000, clock.now());
+  assert.deepEqual(d.tryTime(1_000, 500), { timeoutMs: 1_000, deadlineBound: false, cheapTimer: true });
+  clock.advance(4_200);
+  assert.deepEqual(d.tryTime(1_000, 500), { timeoutMs: 800, deadlineBound: true, cheapTimer: false });
+  clock.advance(1_000);
+  assert.ok(d.left() < 0);
+  assert.deepEqual(withDeadline(['a', '1'], 799.6), ['a', '1', 'x-phare-deadline-ms', '799']);
+});
+
+test('latency window: no p95 before 16 answers, then the 95th percentile of the last 64', () => {
+  const w = new LatencyWindow();
+  for (let i = 1; i <= 15; i++) w.record(i);
+  assert.equal(w.p95(), undefined);
+  w.record(16);
+  assert.equal(w.p95(), 16);
+  for (let i = 1; i <= 100; i++) w.record(i);
+  // the last 64 are 37..100: the 61st of them is 97
+  assert.equal(w.p95(), 97);
+});
+
+describe('one try against a real server', () => {
+  const servers: Server[] = [];
+  after(async () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
+  });
+  async function server(status: number | 'hang') {
+    const s = createServer((req, res) => {
+      req.resume();
+      if (status === 'hang') return;
+      res.statusCode = status;
+      res.end('x');
+    });
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return (s.address() as AddressInfo).port;
+  }
+  const endpoint = (port: number) => testEndpoint(port);
+
+  const req = (o: Partial<TryRequest> = {}): TryRequest => ({
+    method: 'GET',
+    path: '/',
+    headers: undefined,
+    body: undefined,
+    timeoutMs: 1_000,
+    deadlineBound: false,
+    cheapTimer: false,
+    signal: undefined,
+    cancel: undefined,
+    ...o,
+  });
+
+  test('timeout on fake time, cancellation, and a 5xx as a failure carrying the answer', async () => {
+    const clock = new FakeClock();
+    const pools = new InstancePools({
+      connections: 4,
+      keepAliveTimeoutMs: 1_000,
+      connectTimeoutMs: 1_000,
+      breaker: undefined,
+    });
+    const runner = new TryRunner(clock, 2_000);
+    const hang = endpoint(await server('hang'));
+    try {
+      const p = runner.run(hang, pools.of(hang), req({ deadlineBound: true }));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(hang.active, 1);
+      clock.advance(1_000);
+      const r = await p;
+      assert.ok(r instanceof TryFailure);
+      assert.equal(r.kind, 'timeout');
+      assert.equal(r.deadlineBound, true);
+      assert.equal(hang.active, 0);
+
+      const cancel = new AbortController();
+      const q = runner.run(hang, pools.of(hang), req({ cancel: cancel.signal }));
+      setTimeout(() => cancel.abort(new Error('hedge won')), 30);
+      const c = await q;
+      assert.ok(c instanceof TryFailure);
+      assert.equal(c.kind, 'cancelled');
+
+      const user = new AbortController();
+      const u = runner.run(hang, pools.of(hang), req({ signal: user.signal }));
+      setTimeout(() => user.abort(new Error('caller gave up')), 30);
+      await assert.rejects(u, /caller gave up/);
+
+      const bad = endpoint(await server(503));
+      const s = await runner.run(bad, pools.of(bad), req());
+      assert.ok(s instanceof TryFailure);
+      assert.equal(s.kind, 'status');
+      assert.equal(s.res?.statusCode, 503);
+      await s.res?.body.dump();
+    } finally {
+      await pools.close([hang]);
+    }
+  });
+
+  test('the breaker strategy opens on failures and then refuses without sending', async () => {
+    const pools = new InstancePools({
+      connections: 4,
+      keepAliveTimeoutMs: 1_000,
+      connectTimeoutMs: 1_000,
+      breaker: samplingBreaker({
+        threshold: 0.5,
+        durationMs: 10_000,
+        minimumRps: 1,
+        halfOpenAfterMs: 60_000,
+      }),
+    });
+    const runner = new TryRunner(new FakeClock(), 2_000);
+    const bad = endpoint(await server(500));
+    try {
+      const kinds: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const r = await runner.run(bad, pools.of(bad), req());
+        if (r instanceof TryFailure) {
+          kinds.push(r.kind);
+          await r.res?.body.dump();
+        }
+      }
+      assert.ok(kinds.includes('circuit'), kinds.join(','));
+      assert.equal(pools.usable?.(bad), false);
+    } finally {
+      await pools.close([bad]);
+    }
+  });
+});
+
+test('observer: metrics by service and outcome, hooks called, hedges counted', async () => {
+  const registry = new Registry();
+  const seen: string[] = [];
+  const o = new Observer(
+    {
+      onResponse: (i) => seen.push(`response ${i.statusCode}`),
+      onRetry: (i) => seen.push(`retry ${i.reason}`),
+      onHedge: (i) => seen.push(`hedge after ${i.afterMs}`),
+      onError: (i) => seen.push(`error ${i.error.message}`),
+    },
+    registry,
+    pino({ level: 'silent' }),
+  );
+  const inst = testInstance(1, { service: 'users' });
+  const info = { service: 'users', method: 'GET', path: '/' };
+  o.response(info, inst, 200, 1, 12);
+  o.retry(info, inst, 1, '503', 20);
+  o.hedge(info, inst, inst, 7);
+  o.error(info, inst, new Error('boom'), 'upstream', 3, 40);
+  assert.deepEqual(seen, ['response 200', 'retry 503', 'hedge after 7', 'error boom']);
+  const text = await registry.metrics();
+  assert.match(
+    text,
+    /phare_client_requests_total\{service="users",instance="http:\/\/127.0.0.1:1",outcome="200"\} 1/,
+  );
+  assert.match(text, /phare_client_hedges_total\{service="users"\} 1/);
+  assert.match(text, /phare_client_retries_total\{service="users",reason="503"\} 1/);
+});

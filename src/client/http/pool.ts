@@ -1,0 +1,124 @@
+/**
+ * Instance pools: one undici `Pool` (keep-alive) per instance, made on first use and closed when the
+ * instance leaves the discovery set, plus the instance's breaker and recent latencies. All of it hangs off
+ * the balancer's {@link Endpoint} as its attachment.
+ */
+import { type Dispatcher, Pool } from 'undici';
+import type { Endpoint } from '../balancer/types.ts';
+import type { Breaker, BreakerFactory } from './breaker.ts';
+
+/**
+ * An undici Pool that knows whether its next request would wait in its queue (every connection busy): the
+ * return value of `dispatch` says so, its `drain` event says it is over. A try that might wait there needs
+ * its own timer, as undici's `headersTimeout` only starts once the request is written.
+ */
+export class InstancePool extends Pool {
+  saturated = false;
+  constructor(url: string, options: Pool.Options) {
+    super(url, options);
+    this.on('drain', () => {
+      this.saturated = false;
+    });
+  }
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const ok = super.dispatch(options, handler);
+    this.saturated = !ok;
+    return ok;
+  }
+}
+
+const SAMPLES = 64;
+
+/**
+ * Recent latencies of one instance (the last 64 answers), for the hedge delay: the p95 is recomputed at
+ * most every 16 samples, so recording stays O(1) on the hot path.
+ */
+export class LatencyWindow {
+  readonly #ms = new Float64Array(SAMPLES);
+  #n = 0;
+  #p95: number | undefined;
+  #dirty = 0;
+
+  record(ms: number): void {
+    this.#ms[this.#n % SAMPLES] = ms;
+    this.#n++;
+    this.#dirty++;
+  }
+
+  /** The p95 of the recent answers, or undefined before 16 of them. */
+  p95(): number | undefined {
+    if (this.#n < 16) return undefined;
+    if (this.#p95 === undefined || this.#dirty >= 16) {
+      const sorted = this.#ms.slice(0, Math.min(this.#n, SAMPLES)).sort();
+      this.#p95 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)] as number;
+      this.#dirty = 0;
+    }
+    return this.#p95;
+  }
+}
+
+/** What the client keeps per instance. */
+export interface Attachment {
+  pool: InstancePool;
+  breaker: Breaker | undefined;
+  latency: LatencyWindow;
+}
+
+/** Options of {@link InstancePools}. */
+export interface PoolOptions {
+  connections: number;
+  keepAliveTimeoutMs: number;
+  connectTimeoutMs: number;
+  breaker: BreakerFactory | undefined;
+}
+
+/** Makes, finds and closes the per-instance state. */
+export class InstancePools {
+  readonly #o: PoolOptions;
+  constructor(options: PoolOptions) {
+    this.#o = options;
+    this.usable = options.breaker
+      ? (e) => (e.attachment as Attachment | undefined)?.breaker?.usable() ?? true
+      : undefined;
+  }
+
+  /** The instance's attachment, made on first use. */
+  of(e: Endpoint): Attachment {
+    let a = e.attachment as Attachment | undefined;
+    if (!a) {
+      a = {
+        pool: new InstancePool(e.instance.url, {
+          connections: this.#o.connections,
+          keepAliveTimeout: this.#o.keepAliveTimeoutMs,
+          connect: { timeout: this.#o.connectTimeoutMs },
+          // Per try, when the fast path uses it (see try.ts); off otherwise.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        }),
+        breaker: this.#o.breaker?.(),
+        latency: new LatencyWindow(),
+      };
+      e.attachment = a;
+    }
+    return a;
+  }
+
+  /** Closes a gone instance's pool (in the background). */
+  readonly release = (e: Endpoint): void => {
+    const a = e.attachment as Attachment | undefined;
+    if (a) void a.pool.close().catch(() => {});
+  };
+
+  /** True unless the instance's circuit is open; undefined when there are no breakers (nothing to filter). */
+  readonly usable: ((e: Endpoint) => boolean) | undefined;
+
+  /** Closes the pools of `endpoints`. */
+  async close(endpoints: Iterable<Endpoint>): Promise<void> {
+    const closing: Promise<unknown>[] = [];
+    for (const e of endpoints) {
+      const a = e.attachment as Attachment | undefined;
+      if (a) closing.push(a.pool.close().catch(() => {}));
+    }
+    await Promise.all(closing);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * One try: one request to one instance, bounded by its timeout, guarded by the instance's breaker, ending in
+ * an answer or a {@link TryFailure}. No retry logic here (decide.ts), no choice of instance (client.ts).
+ *
+ * Fast path (closed circuit, the common case): the pool request is awaited directly — no cockatiel wrapper
+ * promises — and its outcome is reported to the breaker. A circuit that is not closed goes through the
+ * breaker's `execute` (half-open probes, refusals).
+ *
+ * Timeout: one timer per try at most, and no AbortController in the common case. When the pool has a free
+ * connection and the deadline leaves room for a connect plus a late fast timer after the try, undici's own
+ * per-request `headersTimeout` bounds the try once it is written (the connect is bounded by
+ * `connectTimeoutMs`) and the caller's signal, if any, goes to undici as is. Otherwise (a short try, a
+ * deadline-bound try, a saturated pool, a hedged try that may be cancelled) an AbortController with one
+ * timer bounds it from the start, queueing in the pool included.
+ */
+import type { Dispatcher } from 'undici';
+import type { Endpoint } from '../balancer/types.ts';
+import type { ClientClock } from '../clock.ts';
+import type { Attachment } from './pool.ts';
+
+/** A header list in undici's flat form, `[name, value, …]`. */
+export type FlatHeaders = string[];
+
+/** How a try ended without an answer to hand back (a 5xx answer carries `res`). */
+export type TryFailureKind = 'connect' | 'timeout' | 'status' | 'circuit' | 'cancelled';
+
+/** A try that brought no answer to hand back. */
+export class TryFailure {
+  readonly kind: TryFailureKind;
+  readonly err: unknown;
+  readonly res: Dispatcher.ResponseData | undefined;
+  /** The try's timeout was the call's deadline. */
+  readonly deadlineBound: boolean;
+  constructor(kind: TryFailureKind, err: unknown, res?: Dispatcher.ResponseData, deadlineBound = false) {
+    this.kind = kind;
+    this.err = err;
+    this.res = res;
+    this.deadlineBound = deadlineBound;
+  }
+}
+
+/** One try's request. */
+export interface TryRequest {
+  method: string;
+  path: string;
+  headers: FlatHeaders | undefined;
+  body: string | Uint8Array | null | undefined;
+  timeoutMs: number;
+  /** The timeout is the call's deadline. */
+  deadlineBound: boolean;
+  /** The deadline leaves room for undici's coarse `headersTimeout` (see the header). */
+  cheapTimer: boolean;
+  /** The caller's signal: aborting it rejects the try with its reason. */
+  signal: AbortSignal | undefined;
+  /** Ours (a hedge race won elsewhere): aborting it ends the try as `cancelled`, counted against nothing. */
+  cancel: AbortSignal | undefined;
+}
+
+class FailedStatus extends Error {
+  readonly res: Dispatcher.ResponseData;
+  constructor(res: Dispatcher.ResponseData) {
+    super(`status ${res.statusCode}`);
+    this.res = res;
+  }
+}
+
+/** The timed-out error a try fails with (the same text whichever timer fired). */
+function timedOut(timeoutMs: number, cause?: unknown): Error {
+  return new Error(`try timed out after ${timeoutMs}ms`, cause === undefined ? undefined : { cause });
+}
+
+/** Runs tries; `minFastTryMs` is the shortest try left to undici's coarse timer. */
+export class TryRunner {
+  readonly #clock: ClientClock;
+  readonly #minFastTryMs: number;
+  constructor(clock: ClientClock, minFastTryMs: number) {
+    this.#clock = clock;
+    this.#minFastTryMs = minFastTryMs;
+  }
+
+  /** One try on `e` (whose attachment is `a`). Rejects only with the caller's abort reason. */
+  async run(e: Endpoint, a: Attachment, r: TryRequest): Promise<Dispatcher.ResponseData | TryFailure> {
+    const b = a.breaker;
+    if (b !== undefined && !b.closed) return this.#guarded(e, a, r);
+    const fast =
+      r.cheapTimer && r.cancel === undefined && r.timeoutMs >= this.#minFastTryMs && !a.pool.saturated;
+    let ac: AbortController | undefined;
+    let timer: unknown;
+    let expired = false;
+    let unlink: (() => void) | undefined;
+    if (!fast) {
+      const c = new AbortController();
+      ac = c;
+      timer = this.#clock.setTimeout(() => {
+        expired = true;
+        c.abort(timedOut(r.timeoutMs));
+      }, r.timeoutMs);
+      unlink = link(c, r.signal, r.cancel);
+    }
+    e.active++;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await a.pool.request({
+        path: r.path,
+        method: r.method as Dispatcher.HttpMethod,
+        headers: r.headers,
+        body: r.body ?? undefined,
+        // the caller's signal goes to undici as is when no controller of ours is needed
+        signal: ac ? ac.signal : r.signal,
+        headersTimeout: fast ? Math.ceil(r.timeoutMs) : undefined,
+      });
+    } catch (caught) {
+      e.active--;
+      let err = caught;
+      if (fast && (caught as { code?: string })?.code === 'UND_ERR_HEADERS_TIMEOUT') {
+        expired = true;
+        err = timedOut(r.timeoutMs, caught);
+      }
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
+      unlink?.();
+      if (r.signal?.aborted) throw r.signal.reason ?? err;
+      if (r.cancel?.aborted && !expired) return new TryFailure('cancelled', err);
+      if (b) await b.failure(err);
+      if (expired) return new TryFailure('timeout', err, undefined, r.deadlineBound);
+      return new TryFailure('connect', err);
+    }
+    e.active--;
+    if (timer !== undefined) this.#clock.clearTimeout(timer);
+    unlink?.();
+    if (res.statusCode >= 500) {
+      // 5xx counts against the instance (breaker, outlier) even when it is not one we retry.
+      if (b) await b.failure(new FailedStatus(res));
+      return new TryFailure('status', undefined, res);
+    }
+    b?.success();
+    return res;
+  }
+
+  /** A try through the breaker's `execute` (half-open probes, open or isolated circuits). */
+  async #guarded(e: Endpoint, a: Attachment, r: TryRequest): Promise<Dispatcher.ResponseData | TryFailure> {
+    const b = a.breaker as NonNullable<Attachment['breaker']>;
+    const ac = new AbortController();
+    let expired = false;
+    const timer = this.#clock.setTimeout(() => {
+      expired = true;
+      ac.abort(timedOut(r.timeoutMs));
+    }, r.timeoutMs);
+    const unlink = link(ac, r.signal, r.cancel);
+    const send = async () => {
+      const res = await a.pool.request({
+        path: r.path,
+        method: r.method as Dispatcher.HttpMethod,
+        headers: r.headers,
+        body: r.body ?? undefined,
+        signal: ac.signal,
+      });
+      if (res.statusCode >= 500) throw new FailedStatus(res);
+      return res;
+    };
+    e.active++;
+    try {
+      return await b.execute(send);
+    } catch (err) {
+      if (err instanceof FailedStatus) return new TryFailure('status', undefined, err.res);
+      if (b.refused(err)) return new TryFailure('circuit', err);
+      if (r.signal?.aborted) throw r.signal.reason ?? err;
+      if (expired) return new TryFailure('timeout', err, undefined, r.deadlineBound);
+      if (r.cancel?.aborted) return new TryFailure('cancelled', err);
+      return new TryFailure('connect', err);
+    } finally {
+      e.active--;
+      this.#clock.clearTimeout(timer);
+      unlink();
+    }
+  }
+}
+
+/** Aborts `c` when either signal aborts (with its reason); returns the unlinking function. */
+function link(c: AbortController, a: AbortSignal | undefined, b: AbortSignal | undefined): () => void {
+  const onA = () => c.abort(a?.reason);
+  const onB = () => c.abort(b?.reason);
+  // an already aborted signal fires no event: abort now, as undici does when handed the signal
+  if (a) {
+    if (a.aborted) c.abort(a.reason);
+    else a.addEventListener('abort', onA, { once: true });
+  }
+  if (b) {
+    if (b.aborted) c.abort(b.reason);
+    else b.addEventListener('abort', onB, { once: true });
+  }
+  return () => {
+    a?.removeEventListener('abort', onA);
+    b?.removeEventListener('abort', onB);
+  };
+}
