@@ -2,7 +2,7 @@
  * The endpoints of one service as a client sees them: discovery's set joined with per-instance state
  * (in-flight count, outlier streaks, connection pool), and the candidate list each pick chooses from.
  */
-import type { ServiceSet } from '../discovery/discovery.ts';
+import type { ServiceSet } from '../discovery/index.ts';
 import type { OutlierDetector } from './outlier.ts';
 import { type Endpoint, newEndpoint } from './types.ts';
 

@@ -1,5 +1,5 @@
 /** Balancer strategies pick one endpoint from candidates; one strategy per file (cockatiel style). */
-import type { Instance } from '../discovery/types.ts';
+import type { Instance } from '../discovery/index.ts';
 
 /** Per-instance state the client keeps across requests (kept when the instance stays in the set). */
 export interface Endpoint {

@@ -3,9 +3,8 @@
  * Consul. It asks for every instance (no `?passing`) so discovery knows "exists but unhealthy" from "gone".
  */
 import type { CheckStatus, ServiceEntry } from '../../api/index.ts';
-import { createConsulClient } from '../api/client.ts';
-import type { ConsulClientOptions } from '../api/transport.ts';
-import { watch } from '../api/watch.ts';
+import type { ConsulClientOptions } from '../api/index.ts';
+import { createConsulClient, watch } from '../api/index.ts';
 import { type Instance, makeInstance, type Resolver } from './types.ts';
 
 /** Options of {@link consulResolver}. */

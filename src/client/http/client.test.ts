@@ -10,8 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { FakeClock } from '../../../test/helpers/fake-clock.ts';
-import { createDiscovery } from '../discovery/discovery.ts';
-import { staticResolver } from '../discovery/static.ts';
+import { createDiscovery, staticResolver } from '../discovery/index.ts';
 import { createServiceClient } from './client.ts';
 
 const logger = pino({ level: 'silent' });

@@ -19,13 +19,17 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import { type PhareError, phareError } from '../../api/index.ts';
-import { type HealthFilter, type OnAllUnhealthy, ServiceEndpoints } from '../balancer/endpoints.ts';
-import { leastRequest } from '../balancer/least-request.ts';
-import { OutlierDetector, type OutlierOptions } from '../balancer/outlier.ts';
-import type { Balancer, BalancerFactory, Endpoint } from '../balancer/types.ts';
+import type { Balancer, BalancerFactory, Endpoint } from '../balancer/index.ts';
+import {
+  type HealthFilter,
+  leastRequest,
+  type OnAllUnhealthy,
+  OutlierDetector,
+  type OutlierOptions,
+  ServiceEndpoints,
+} from '../balancer/index.ts';
 import { type ClientClock, sleepOn, systemClock } from '../clock.ts';
-import type { Discovery, ServiceSet } from '../discovery/discovery.ts';
-import type { Instance } from '../discovery/types.ts';
+import type { Discovery, Instance, ServiceSet } from '../discovery/index.ts';
 import { sdkLogger } from '../shared.ts';
 import { type BreakerOptions, samplingBreaker } from './breaker.ts';
 import { RetryBudget, type RetryBudgetOptions } from './budget.ts';

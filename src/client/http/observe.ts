@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { PhareError } from '../../api/index.ts';
-import type { Instance } from '../discovery/types.ts';
+import type { Instance } from '../discovery/index.ts';
 import { getOrCreateCounter, getOrCreateHistogram } from '../shared.ts';
 
 /** Context handed to hooks. */

@@ -4,7 +4,7 @@
  * the balancer's {@link Endpoint} as its attachment.
  */
 import { type Dispatcher, Pool } from 'undici';
-import type { Endpoint } from '../balancer/types.ts';
+import type { Endpoint } from '../balancer/index.ts';
 import type { Breaker, BreakerFactory } from './breaker.ts';
 
 /**

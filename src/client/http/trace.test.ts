@@ -11,8 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import * as otel from '@opentelemetry/api';
 import { pino } from 'pino';
-import { createDiscovery } from '../discovery/discovery.ts';
-import { staticResolver } from '../discovery/static.ts';
+import { createDiscovery, staticResolver } from '../discovery/index.ts';
 import { createServiceClient } from './client.ts';
 import { Tracing } from './trace.ts';
 

@@ -10,7 +10,7 @@
  * registered — a call does one property check and allocates nothing.
  */
 import type * as OtelApi from '@opentelemetry/api';
-import type { Instance } from '../discovery/types.ts';
+import type { Instance } from '../discovery/index.ts';
 import type { FlatHeaders } from './try.ts';
 
 type Otel = typeof OtelApi;

@@ -14,7 +14,7 @@
  * timer bounds it from the start, queueing in the pool included.
  */
 import type { Dispatcher } from 'undici';
-import type { Endpoint } from '../balancer/types.ts';
+import type { Endpoint } from '../balancer/index.ts';
 import type { ClientClock } from '../clock.ts';
 import type { Attachment } from './pool.ts';
 

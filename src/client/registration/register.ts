@@ -12,8 +12,8 @@ import {
   phareError,
   type ServiceRegistrationBody,
 } from '../../api/index.ts';
-import { type ConsulClient, createConsulClient } from '../api/client.ts';
-import type { ConsulClientOptions } from '../api/transport.ts';
+import type { ConsulClientOptions } from '../api/index.ts';
+import { type ConsulClient, createConsulClient } from '../api/index.ts';
 import { checkNonNegative, fullJitter, outageReporter, sdkLogger, sleep } from '../shared.ts';
 
 /** An HTTP check the agent runs against the service. */
