@@ -122,6 +122,12 @@ test('the README tour works as written, each command doing what its comment says
     if (/^python3 -m http\.server/.test(command)) kind = 'backend';
     else if (/agent\/service\/register/.test(command)) kind = 'register';
     else if (/^sleep \d+/.test(command)) kind = 'sleep';
+    else if (
+      /^until curl -s '[^']*health\/service\/web\?passing' \| grep -q web-1; do sleep [\d.]+; done$/.test(
+        command.replace(/ +#.*$/, ''),
+      )
+    )
+      kind = 'sleep';
     else if (/\/v1\/catalog\/services\b/.test(command)) kind = 'services';
     else if (/^curl -I /.test(command)) kind = 'head';
     else if (/^idx=/.test(command)) kind = 'index';
