@@ -48,6 +48,9 @@ export function serialize(value: unknown, pretty: boolean): Buffer {
  * Parks a request until `changed()` holds, `waitMs` passes, the client goes away or the agent shuts down
  * (`closing`), waking on changes to `topics`. Resolves false if the client went away (answer nothing),
  * true otherwise (answer now, with whatever the state is).
+ *
+ * @example
+ * if (!(await park(catalog, closing, reply, [Topic.service('web')], () => catalog.index > 7, 60_000))) return;
  */
 export async function park(
   catalog: Catalog,
@@ -78,7 +81,12 @@ export async function park(
   return !gone.signal.aborted;
 }
 
-/** The query-meta headers of an answer at `index` (consul-api.md §1.3); also sent on 404s of reads. */
+/**
+ * The query-meta headers of an answer at `index` (consul-api.md §1.3); also sent on 404s of reads.
+ *
+ * @example
+ * queryMeta(reply, catalog.index).code(404).send('Not found');
+ */
 export function queryMeta(reply: FastifyReply, index: number): FastifyReply {
   return reply
     .header('X-Consul-Index', String(Math.max(1, index)))

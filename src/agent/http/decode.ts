@@ -57,18 +57,12 @@ const localitySchema = ci({ Region: z.string().optional(), Zone: z.string().opti
 const opaqueObject = z.record(z.string(), z.unknown());
 
 /**
- * Every field of a check definition as Consul decodes it: `api.AgentServiceCheck`,
- * `api.AgentCheckRegistration`, `structs.CheckType` and `structs.CheckDefinition`. Fields of check kinds
- * Phare does not run (gRPC, UDP, script, …) are decoded so the validator can tell an empty value (what
- * Consul's Go client always sends for some of them) from a real request for that kind.
+ * How a check is run: the fields `structs.CheckType` and `structs.HealthCheckDefinition` (a catalog check's
+ * `Definition`) share. Fields of check kinds Phare does not run (gRPC, UDP, script, …) are decoded so the
+ * validator can tell an empty value (what Consul's Go client always sends for some of them) from a real
+ * request for that kind.
  */
-const checkShape = {
-  CheckID: z.string().optional(),
-  ID: z.string().optional(),
-  Name: z.string().optional(),
-  Notes: z.string().optional(),
-  Status: z.string().optional(),
-  ServiceID: z.string().optional(),
+const probeShape = {
   HTTP: z.string().optional(),
   Method: z.string().optional(),
   Header: z.record(z.string(), z.array(z.string())).nullable().optional(),
@@ -82,23 +76,38 @@ const checkShape = {
   Interval: duration.optional(),
   Timeout: duration.optional(),
   DeregisterCriticalServiceAfter: duration.optional(),
-  SuccessBeforePassing: int.optional(),
-  FailuresBeforeWarning: int.optional(),
-  FailuresBeforeCritical: int.optional(),
   OutputMaxSize: int.optional(),
   GRPC: z.string().optional(),
   GRPCUseTLS: z.boolean().optional(),
   UDP: z.string().optional(),
   H2PING: z.string().optional(),
   H2PingUseTLS: z.boolean().optional(),
-  Args: z.array(z.string()).nullable().optional(),
   ScriptArgs: z.array(z.string()).nullable().optional(),
-  Script: z.string().optional(),
   Shell: z.string().optional(),
   DockerContainerID: z.string().optional(),
   OSService: z.string().optional(),
   AliasNode: z.string().optional(),
   AliasService: z.string().optional(),
+};
+
+/**
+ * Every field of a check definition as Consul decodes it: `api.AgentServiceCheck`,
+ * `api.AgentCheckRegistration`, `structs.CheckType`, `structs.CheckDefinition` and `structs.HealthCheck`.
+ */
+const checkShape = {
+  ...probeShape,
+  CheckID: z.string().optional(),
+  ID: z.string().optional(),
+  Name: z.string().optional(),
+  Notes: z.string().optional(),
+  Status: z.string().optional(),
+  ServiceID: z.string().optional(),
+  SuccessBeforePassing: int.optional(),
+  FailuresBeforeWarning: int.optional(),
+  FailuresBeforeCritical: int.optional(),
+  // legacy spellings of a script check
+  Args: z.array(z.string()).nullable().optional(),
+  Script: z.string().optional(),
   // structs.CheckType's proxy rewrites and ACL token: accepted, not used
   ProxyHTTP: ignored,
   ProxyGRPC: ignored,
@@ -178,34 +187,11 @@ export const checkUpdateSchema = ci({ Status: z.string().optional(), Output: z.s
  * `OSService` and `Interval`/`Timeout`/`DeregisterCriticalServiceAfter` (as `"0s"`), set or not.
  */
 const definitionSchema = ci({
-  HTTP: z.string().optional(),
-  TLSServerName: z.string().optional(),
-  TLSSkipVerify: z.boolean().optional(),
-  Header: z.record(z.string(), z.array(z.string())).nullable().optional(),
-  Method: z.string().optional(),
-  Body: z.string().optional(),
-  DisableRedirects: z.boolean().optional(),
-  TCP: z.string().optional(),
-  TCPUseTLS: z.boolean().optional(),
-  UDP: z.string().optional(),
-  H2PING: z.string().optional(),
-  H2PingUseTLS: z.boolean().optional(),
-  OSService: z.string().optional(),
-  GRPC: z.string().optional(),
-  GRPCUseTLS: z.boolean().optional(),
-  ScriptArgs: z.array(z.string()).nullable().optional(),
-  DockerContainerID: z.string().optional(),
-  Shell: z.string().optional(),
-  AliasNode: z.string().optional(),
-  AliasService: z.string().optional(),
-  Interval: duration.optional(),
-  Timeout: duration.optional(),
-  TTL: duration.optional(),
-  DeregisterCriticalServiceAfter: duration.optional(),
+  ...probeShape,
+  // api.HealthCheckDefinition's own spellings of the durations, and session checks' name
   IntervalDuration: duration.optional(),
   TimeoutDuration: duration.optional(),
   DeregisterCriticalServiceAfterDuration: duration.optional(),
-  OutputMaxSize: int.optional(),
   SessionName: z.string().optional(),
 });
 /** A decoded catalog check definition. */

@@ -131,7 +131,12 @@ function serviceWeights(w: Weights | undefined, catalog: boolean): Weights {
   throw bad(`Invalid Weights: ${problem}`);
 }
 
-/** A Locality with at least one field, or undefined (Consul omits an empty one). */
+/**
+ * A Locality with at least one field, or undefined (Consul omits an empty one).
+ *
+ * @example
+ * localityOf({ Region: 'eu-west-1', Zone: '' }); // { Region: 'eu-west-1' }
+ */
 export function localityOf(
   l: { Region?: string | undefined; Zone?: string | undefined } | null | undefined,
 ): Locality | undefined {
