@@ -115,6 +115,21 @@ async function agentLateness(url: string): Promise<{ lines: string[]; p99Ms: num
   return { lines, p99Ms };
 }
 
+/** The agent's own memory figures from its Prometheus metrics (prom-client's default process metrics), MiB. */
+async function agentMemory(url: string): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
+  const res = await request(`${url}/v1/agent/metrics?format=prometheus`);
+  const text = await res.body.text();
+  const read = (name: string) => {
+    const m = new RegExp(`^\\S*${name}(?:\\{[^}]*\\})?\\s+([-\\d.e+]+)`, 'm').exec(text);
+    return m ? Number(m[1]) / 1048576 : Number.NaN;
+  };
+  return {
+    heapUsed: read('nodejs_heap_size_used_bytes'),
+    heapTotal: read('nodejs_heap_size_total_bytes'),
+    external: read('nodejs_external_memory_bytes'),
+  };
+}
+
 /** Runs the benchmark; returns its markdown section. */
 export async function run(): Promise<string> {
   const back = await spawnPinned(LOADGEN_CPU, [import.meta.filename, '--backend'], /backend on (\S+)/, {
@@ -159,6 +174,7 @@ export async function run(): Promise<string> {
     const cpu1 = cpuSeconds(agent.pid);
     const wall = (performance.now() - w0) / 1000;
     const rss = rssMiB(agent.pid);
+    const mem = await agentMemory(agent.url);
     const stats = (await (await request(`${back.match}/__stats`)).body.json()) as BackendStats;
     const metric = await agentLateness(agent.url);
     const passing = (
@@ -176,6 +192,10 @@ export async function run(): Promise<string> {
       ['measured window', `${fmt(wall, 1)} s, after ${SETTLE_S} s settle`],
       ['agent CPU share (one core = 100 %)', `**${fmt(share * 100, 1)} %**`],
       ['agent RSS at the end', `**${fmt(rss, 0)} MiB**`],
+      [
+        'agent V8 heap used / heap total / external (its metrics)',
+        `${fmt(mem.heapUsed, 0)} / ${fmt(mem.heapTotal, 0)} / ${fmt(mem.external, 0)} MiB`,
+      ],
       [
         'probes received by the backend',
         `${fmt(stats.hits)} (expected ≈ ${fmt(expectedHits)}), ${fmt(stats.paths)} distinct checks`,

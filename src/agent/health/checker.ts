@@ -37,7 +37,7 @@ export interface HealthOptions {
    *   targets hang), between 16 and 512
    */
   maxConcurrent?: number;
-  /** Cap on probes in flight to one target (host:port). @default 16 */
+  /** Cap on probes in flight to one slow target (host:port). @default 16 */
   maxPerTarget?: number;
   /** Random source of the first-run stagger, in [0, 1). @default Math.random */
   random?: () => number;

@@ -68,33 +68,47 @@ export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
     const op = method.charAt(0).toUpperCase() + method.slice(1).toLowerCase(); // Go's url.Error Op
     const timeoutMs = timeoutOf(def);
     // A probe's deadline is wall-clock time: it bounds real network I/O (Go's http.Client.Timeout covers
-    // connect, headers and body), unlike the schedule which follows the injected clock.
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const both = AbortSignal.any([signal, deadline]);
+    // connect, headers and body), unlike the schedule which follows the injected clock. A timer cleared
+    // when the probe ends, not AbortSignal.timeout/any: those live until the timeout fires, so at 1,000
+    // probes/s they kept ~5 s of probes alive, promoted to the old generation (issue 11: RSS).
+    const ac = new AbortController();
+    const deadline = { hit: false };
+    const timer = setTimeout(() => {
+      deadline.hit = true;
+      ac.abort();
+    }, timeoutMs);
+    const onAbort = () => ac.abort(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     const maxSize = def.outputMaxSize > 0 ? def.outputMaxSize : DEFAULT_OUTPUT_MAX_SIZE;
-    let res: Dispatcher.ResponseData;
     try {
-      undici ??= await import('undici');
-      res = await undici.request(url, {
-        method: method as Dispatcher.HttpMethod,
-        headers: headersOf(def),
-        body: def.body ? def.body : undefined,
-        dispatcher: dispatcherFor(undici, def),
-        signal: both,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-    } catch (err) {
-      return {
-        status: 'critical',
-        output: `${op} ${JSON.stringify(url)}: ${transportError(url, err, deadline)}`,
-      };
+      let res: Dispatcher.ResponseData;
+      try {
+        undici ??= await import('undici');
+        res = await undici.request(url, {
+          method: method as Dispatcher.HttpMethod,
+          headers: headersOf(def),
+          body: def.body ? def.body : undefined,
+          dispatcher: dispatcherFor(undici, def),
+          signal: ac.signal,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+      } catch (err) {
+        return {
+          status: 'critical',
+          output: `${op} ${JSON.stringify(url)}: ${transportError(url, err, deadline.hit)}`,
+        };
+      }
+      const body = await readPrefix(res.body, maxSize);
+      const code = res.statusCode;
+      const status = code >= 200 && code <= 299 ? 'passing' : code === 429 ? 'warning' : 'critical';
+      const statusLine = `${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
+      return { status, output: `HTTP ${method} ${url}: ${statusLine} Output: ${body}` };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
-    const body = await readPrefix(res.body, maxSize);
-    const code = res.statusCode;
-    const status = code >= 200 && code <= 299 ? 'passing' : code === 429 ? 'warning' : 'critical';
-    const statusLine = `${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
-    return { status, output: `HTTP ${method} ${url}: ${statusLine} Output: ${body}` };
   }
 
   return {
@@ -147,9 +161,9 @@ async function readPrefix(body: Dispatcher.ResponseData['body'], max: number): P
   return Buffer.concat(chunks, size).toString('utf8');
 }
 
-function transportError(url: string, err: unknown, deadline: AbortSignal): string {
+function transportError(url: string, err: unknown, deadlineHit: boolean): string {
   const code = errorCode(err);
-  if (deadline.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (deadlineHit || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)';
   }
   if ((err as Error | undefined)?.name === 'AbortError') return 'context canceled';

@@ -17,9 +17,10 @@
  *   targets may use every other slot. A fast target's probe still running after `slowMs` is moved to the
  *   slow budget (and its target marked slow) as soon as a fast job needs its slot, so a healthy target that
  *   hangs cannot hold the fast budget for longer than `slowMs` either.
- * - **Per-target cap.** At most `maxPerTarget` probes in flight to one target, one while it is new (its
- *   other due jobs wait in that target's own queue), so one slow target holds at most that many slots and
- *   a burst of new checks against one dead target costs one slot until its first probe returns.
+ * - **Per-target cap.** At most `maxPerTarget` probes in flight to one slow target, one while it is new
+ *   (its other due jobs wait in that target's own queue), so one slow target holds at most that many slots
+ *   and a burst of new checks against one dead target costs one slot until its first probe returns. A fast
+ *   target is bounded by its budget only.
  * - In flight stays under `3 × maxConcurrent` even in the worst case (every fast target hanging at
  *   once: aged runs move to the slow budget up to `2 × maxConcurrent`); normally under `maxConcurrent`.
  * A new target's first probe takes a free fast slot, or else waits on the slow budget: after a mass
@@ -103,7 +104,7 @@ export interface SchedulerOptions {
   maxConcurrent: number;
   /** Slots slow jobs may hold at most. @default half of maxConcurrent (at least 1) */
   maxSlow?: number;
-  /** Jobs in flight per target at most. @default 16 */
+  /** Jobs in flight per slow target at most (one while a target is new; fast ones: no cap). @default 16 */
   maxPerTarget?: number;
   /** A probe this long or longer makes its job slow. @default 1000 */
   slowMs?: number;
@@ -335,7 +336,13 @@ export class IntervalScheduler {
     return 'slow';
   }
 
+  /**
+   * A new target gets one probe until it answers; a slow one `maxPerTarget`. A fast target has no cap of
+   * its own (10,000 checks against one healthy backend need ~1,000 probes/s): its budget bounds it, and
+   * its probes move to the slow budget, capped, as soon as they hang.
+   */
   #targetFull(t: Target): boolean {
+    if (t.state === 'fast') return false;
     return t.running >= (t.state === 'new' ? 1 : this.#maxPerTarget);
   }
 
