@@ -320,6 +320,20 @@ describe('Go client agent registration: Locality, SocketPath, Kind, Proxy, empty
       'Validation failed: Proxy.DestinationServiceName must be non-empty for Connect proxy services',
     );
     await put('/v1/agent/service/deregister/web-sidecar-proxy');
+    // Consul's other NodeService rules: gateways need a port; the catalog (no agent to pick one) too
+    const gw = await api.put('/v1/agent/service/register', { Kind: 'mesh-gateway', Name: 'gw' });
+    assert.equal(gw.status, 400);
+    assert.equal(gw.text, 'Validation failed: Port must be non-zero for a mesh-gateway');
+    const cat = await api.put('/v1/catalog/register', {
+      Node: 'ext-proxy',
+      Address: '10.0.0.7',
+      Service: { Kind: 'connect-proxy', Service: 'p', Proxy: { DestinationServiceName: 'web' } },
+    });
+    assert.equal(cat.status, 500);
+    assert.equal(cat.text, 'Port or SocketPath must be set for a connect-proxy');
+    const bad = await api.put('/v1/agent/service/register', { Kind: 'sidecar', Name: 'x' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /^Invalid service Kind "sidecar": expected one of connect-proxy, mesh-gateway/);
   });
 });
 

@@ -49,10 +49,10 @@ export function renderNodeService(s: ServiceRecord): NodeService {
     ...(s.socketPath ? { SocketPath: s.socketPath } : {}),
     Weights: s.weights,
     EnableTagOverride: s.enableTagOverride,
+    ...(s.locality ? { Locality: s.locality } : {}),
     Proxy: proxyOf(s),
     Connect: s.connect ?? {},
     PeerName: '',
-    ...(s.locality ? { Locality: s.locality } : {}),
     CreateIndex: s.createIndex,
     ModifyIndex: s.modifyIndex,
   };

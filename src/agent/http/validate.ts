@@ -132,6 +132,44 @@ function serviceWeights(w: Weights | undefined, catalog: boolean): Weights {
 }
 
 /**
+ * Consul's NodeService.Validate (catalog) / ValidateForAgent (agent) for proxies, gateways and Connect
+ * native services. The agent answers 400 "Validation failed: …"; catalog/register answers 500. A
+ * connect-proxy registered on the agent may leave Port 0 (Consul's agent would pick one from its sidecar
+ * range; Phare stores 0).
+ */
+function validateKind(
+  kind: string,
+  proxy: Record<string, unknown> | undefined,
+  connect: Record<string, unknown> | undefined,
+  port: number,
+  socketPath: string,
+  catalog: boolean,
+): void {
+  const fail = (m: string) => new HttpError(catalog ? 500 : 400, catalog ? m : `Validation failed: ${m}`);
+  const p = proxy ?? {};
+  const str = (k: string) => (typeof p[k] === 'string' ? (p[k] as string) : '');
+  if (kind === 'connect-proxy') {
+    if (catalog && port === 0 && socketPath === '')
+      throw fail('Port or SocketPath must be set for a connect-proxy');
+    if (str('DestinationServiceName').trim() === '')
+      throw fail('Proxy.DestinationServiceName must be non-empty for Connect proxy services');
+    if (str('DestinationServiceName') === '*')
+      throw fail('Proxy.DestinationServiceName must not be a wildcard for Connect proxy services');
+    if (connect?.['Native'] === true)
+      throw fail('A Proxy cannot also be Connect Native, only typical services');
+  }
+  if (kind.endsWith('-gateway')) {
+    if (port === 0 && kind !== 'ingress-gateway' && kind !== 'api-gateway')
+      throw fail(`Port must be non-zero for a ${kind}`);
+    for (const k of ['DestinationServiceName', 'DestinationServiceID', 'LocalServiceAddress']) {
+      if (str(k) !== '') throw fail(`The Proxy.${k} configuration is invalid for a ${kind}`);
+    }
+  }
+  if (connect?.['Native'] === true && port === 0 && socketPath === '')
+    throw fail('Port or SocketPath must be set for a Connect native service.');
+}
+
+/**
  * A Locality with at least one field, or undefined (Consul omits an empty one).
  *
  * @example
@@ -176,14 +214,7 @@ export function serviceFromBody(
   }
   const socketPath = body.SocketPath ?? '';
   const proxy = body.Proxy ?? undefined;
-  if (kind === 'connect-proxy') {
-    // Consul's NodeService.Validate, which the agent answers as 400 "Validation failed" (catalog: 500)
-    const fail = (m: string) => new HttpError(catalog ? 500 : 400, catalog ? m : `Validation failed: ${m}`);
-    const dest = proxy?.['DestinationServiceName'];
-    if (typeof dest !== 'string' || dest === '')
-      throw fail('Proxy.DestinationServiceName must be non-empty for Connect proxy services');
-    if (port === 0 && socketPath === '') throw fail('Port or SocketPath must be set for a Connect proxy');
-  }
+  validateKind(kind, proxy, body.Connect ?? undefined, port, socketPath, catalog);
 
   let tagged: Record<string, ServiceAddress> | undefined;
   if (body.TaggedAddresses && Object.keys(body.TaggedAddresses).length > 0) {
