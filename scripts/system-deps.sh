@@ -31,6 +31,10 @@ test redis-server     command -v redis-server
 test chromium         test -x /usr/bin/chromium
 test etcd-server      command -v etcd
 test etcd-client      command -v etcdctl
+test docker.io        command -v dockerd
+test iptables         test -x /usr/sbin/iptables
+test docker-compose   command -v docker-compose
+test debootstrap      command -v debootstrap
 bench wrk             command -v wrk
 bench dnsperf         command -v dnsperf
 bench dnsmasq         command -v dnsmasq

@@ -1,8 +1,8 @@
 /**
  * Agent wiring: start and stop order of the store, catalog, health checks, HTTP API and DNS.
  *
- * Start: store -> catalog -> health -> HTTP -> DNS.
- * Stop:  HTTP stops accepting and finishes in-flight requests -> DNS -> health -> catalog (pending writes
+ * Start: store -> catalog -> health -> HTTP -> DNS -> Docker watcher (`--docker`).
+ * Stop:  Docker watcher (its writes finish) -> HTTP stops accepting and finishes in-flight requests -> DNS -> health -> catalog (pending writes
  *        become durable) -> store closed.
  */
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { Catalog } from './catalog/index.ts';
 import type { Clock } from './clock.ts';
 import { type AgentConfig, type HostPort, isLoopback, resolveNodeId } from './config/index.ts';
 import { createDnsServer, type DnsServer } from './dns/index.ts';
+import { createDockerWatcher, type DockerWatcher } from './docker/index.ts';
 import { createHealthChecker } from './health/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
@@ -50,6 +51,8 @@ export interface AgentOptions {
   store?: Store;
   /** @default the system clock */
   clock?: Clock;
+  /** How often the `--docker` watcher reconciles in full besides (re)connects. @default 30000 */
+  dockerResyncIntervalMs?: number;
 }
 
 /** A running agent. */
@@ -61,6 +64,8 @@ export interface RunningAgent {
   readonly httpAddress: HostPort;
   /** Where DNS listens, or null when turned off. */
   readonly dnsAddress: HostPort | null;
+  /** The container watcher when started with `--docker`. */
+  readonly docker?: DockerWatcher;
   /** Stops in order; idempotent. */
   close(): Promise<void>;
 }
@@ -106,6 +111,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   health.start();
   let http: HttpApi | undefined;
   let dns: DnsServer | undefined;
+  let docker: DockerWatcher | undefined;
   try {
     const metrics = createAgentMetrics(catalog);
     metrics.gauge(
@@ -151,19 +157,32 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       });
       dnsAddress = await dns.listen(config.dnsAddr);
     }
+    if (config.dockerSocket) {
+      // after HTTP is up: an unreachable engine is retried in the background, never a start-up failure
+      docker = createDockerWatcher({
+        catalog,
+        socketPath: config.dockerSocket,
+        logger: logger.child({ component: 'docker' }),
+        clock: options.clock,
+        resyncIntervalMs: options.dockerResyncIntervalMs,
+      });
+    }
     for (const line of exposureWarnings(config)) logger.warn(line);
     logger.info({ httpUrl, dns: dnsAddress, store: store.kind, node: config.node }, 'agent started');
     let closing: Promise<void> | undefined;
     const api = http;
     const dnsServer = dns;
+    const watcher = docker;
     return {
       config,
       catalog,
       httpUrl,
       httpAddress: addr,
       dnsAddress,
+      docker: watcher,
       close() {
         closing ??= (async () => {
+          await watcher?.stop(); // its writes finish before the catalog closes
           await api.close();
           await dnsServer?.close();
           await health.stop();
@@ -175,6 +194,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       },
     };
   } catch (err) {
+    await docker?.stop().catch(() => {});
     await http?.close().catch(() => {});
     await dns?.close().catch(() => {});
     await health.stop();

@@ -65,6 +65,11 @@ export interface AgentConfig {
   readonly allowedHosts: readonly string[];
   /** @default "info" ("warn" under test runners is up to the caller) */
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * Docker engine socket whose opted-in containers the agent registers (`--docker`), or null.
+   * @default null (`--docker` alone: /var/run/docker.sock)
+   */
+  readonly dockerSocket: string | null;
   /** How often the reaper looks for services critical past DeregisterCriticalServiceAfter. @default 30s (dev 1s) */
   readonly reapIntervalMs: number;
   /** Lower bound of DeregisterCriticalServiceAfter. @default 1m (dev 1s) */
@@ -141,6 +146,7 @@ export function resolveAgentConfig(input: {
     layers['advertise-addr'] ?? (wildcard || !isIP(httpAddr.host) ? '127.0.0.1' : httpAddr.host),
   );
   if (!isIP(advertiseAddr)) throw bad('advertise-addr', advertiseAddr, 'an IPv4 or IPv6 address');
+  const dockerSocket = docker(layers.docker);
   const dataDir = String(layers['data-dir'] ?? './.phare/data');
   if (dataDir.trim() === '') throw bad('data-dir', dataDir, 'a directory path');
 
@@ -163,6 +169,7 @@ export function resolveAgentConfig(input: {
     advertiseAddr,
     allowedHosts: Object.freeze(allowedHosts),
     logLevel: logLevel as AgentConfig['logLevel'],
+    dockerSocket,
     reapIntervalMs: dev ? 1000 : 30_000,
     minDeregisterAfterMs: dev ? 1000 : 60_000,
     minCheckIntervalMs: dev ? 100 : 1000,
@@ -219,6 +226,18 @@ function bad(flag: string, value: unknown, expected: string) {
 /** A comma list (flag, env) or a YAML list (config file), trimmed, empty items dropped. */
 function list(v: unknown): string[] {
   return (Array.isArray(v) ? v : String(v).split(',')).map((s) => String(s).trim()).filter((s) => s !== '');
+}
+
+/** `--docker`: off, on (the default socket) or a `unix://` endpoint, as DOCKER_HOST spells it. */
+function docker(v: unknown): string | null {
+  if (v === undefined || v === false || v === null) return null;
+  if (v === true) return '/var/run/docker.sock';
+  const s = String(v).trim();
+  if (['', '0', 'false', 'no', 'off'].includes(s.toLowerCase())) return null;
+  if (['1', 'true', 'yes', 'on'].includes(s.toLowerCase())) return '/var/run/docker.sock';
+  const m = /^unix:\/\/(\/.+)$/.exec(s);
+  if (!m?.[1]) throw bad('docker', v, 'a unix socket endpoint such as unix:///var/run/docker.sock');
+  return m[1];
 }
 
 function bool(flag: string, v: unknown): boolean {

@@ -37,6 +37,12 @@ export const FLAGS = {
     env: 'PHARE_ALLOWED_HOSTS',
     describe: 'more Host names the HTTP API answers to (comma list; ".example.com" allows subdomains)',
   },
+  docker: {
+    env: 'PHARE_DOCKER',
+    describe:
+      'register opted-in containers of this Docker engine (endpoint, default unix:///var/run/docker.sock)',
+    optionalValue: true,
+  },
   'log-level': { env: 'PHARE_LOG_LEVEL', describe: `log level (${LOG_LEVELS.join(', ')})` },
 } as const;
 

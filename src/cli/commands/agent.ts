@@ -13,6 +13,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
   for (const [flag, spec] of Object.entries(FLAGS)) {
     if (flag === 'dev' || flag === 'dns-only-passing')
       cmd.option(`--${flag}`, `${spec.describe} (env ${spec.env})`);
+    else if ('optionalValue' in spec) cmd.option(`--${flag} [value]`, `${spec.describe} (env ${spec.env})`);
     else if ('repeatable' in spec)
       cmd.option(`--${flag} <value>`, `${spec.describe} (env ${spec.env})`, (v: string, prev?: string[]) => [
         ...(prev ?? []),
