@@ -75,6 +75,10 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   }
 }
 
+/** Whether the container's server answers at `address:port` (node may still be starting under load). */
+const answers = async (address: string, port: number) =>
+  (await (await fetch(`http://${address}:${port}/`)).text()) === 'ok';
+
 const ipOf = (name: string) =>
   engine.docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name);
 
@@ -164,7 +168,7 @@ test('labels and registrator variables register the container address; plain con
   assert.equal(web.Meta['version'], '1.2');
   assert.match(web.ID, /^web:[0-9a-f]{12}:8080$/);
   // the registered address really is the container's server
-  assert.equal(await (await fetch(`http://${web.Address}:${web.Port}/`)).text(), 'ok');
+  await until('the server at the registered address', () => answers(web.Address, web.Port));
 
   const [legacy] = await until('legacy-9000', () => byName('legacy-9000').then((l) => l.length === 1 && l));
   const [admin] = await until('admin', () => byName('admin').then((l) => l.length === 1 && l));
@@ -268,5 +272,5 @@ test('dockerd restarted under the agent: what died is deregistered, a restart=al
     const ip = await ipOf('always').catch(() => '');
     return l.length === 1 && ip !== '' && l[0]?.Address === ip && l;
   });
-  assert.equal(await (await fetch(`http://${always?.Address}:8080/`)).text(), 'ok');
+  await until('the server at the new address', () => answers(always?.Address ?? '', 8080));
 });
