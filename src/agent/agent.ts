@@ -16,7 +16,7 @@ import { createDockerWatcher, type DockerWatcher } from './docker/index.ts';
 import { createHealthChecker } from './health/index.ts';
 import { createHttpApi, type HttpApi } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
-import { createMemoryStore, createSqliteStore, type Store } from './store/index.ts';
+import { createMemoryStore, createSqliteStore, openDataDir, type Store } from './store/index.ts';
 
 /**
  * What a non-loopback bind opens to the network (issue 14): the agent has no ACLs and the HTTP API no TLS
@@ -81,25 +81,42 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2)); // no base component: children add theirs, pino would repeat the key
-  // before the store opens: a bad node-id file is a start-up error that leaves nothing open
-  const nodeId = resolveNodeId(config);
-  const store =
-    options.store ??
-    (config.store === 'memory'
-      ? createMemoryStore()
-      : createSqliteStore({ path: join(config.dataDir, 'phare.db') }));
-  const catalog = await Catalog.open({
-    store,
-    node: {
-      name: config.node,
-      id: nodeId,
-      address: config.advertiseAddr,
-      // Consul's own node meta, then the operator's --node-meta
-      meta: { 'consul-network-segment': '', 'consul-version': CONSUL_VERSION, ...config.nodeMeta },
-    },
-    datacenter: config.datacenter,
-    clock: options.clock,
-  });
+  // A persistent agent locks its data dir before touching anything in it (issue 11 §3): a second agent on
+  // the same dir stops here with PHARE_ERR_LOCKED naming the holder's PID.
+  const dataDir = config.store === 'memory' ? undefined : openDataDir(config.dataDir);
+  let store: Store | undefined;
+  let catalog: Catalog;
+  try {
+    // before the store opens: a bad node-id file is a start-up error that leaves nothing open
+    const nodeId = resolveNodeId(config);
+    store =
+      options.store ??
+      (dataDir
+        ? createSqliteStore({
+            path: join(config.dataDir, 'phare.db'),
+            existing: dataDir.storeCreated !== undefined,
+          })
+        : createMemoryStore());
+    catalog = await Catalog.open({
+      store,
+      node: {
+        name: config.node,
+        id: nodeId,
+        address: config.advertiseAddr,
+        // Consul's own node meta, then the operator's --node-meta
+        meta: { 'consul-network-segment': '', 'consul-version': CONSUL_VERSION, ...config.nodeMeta },
+      },
+      datacenter: config.datacenter,
+      clock: options.clock,
+    });
+    // From now on a missing or emptied phare.db is damage, not a new data dir (issue 11 §9).
+    if (dataDir && !options.store) dataDir.markStoreCreated();
+  } catch (err) {
+    await store?.close().catch(() => {});
+    dataDir?.close();
+    throw err;
+  }
+  const openStore = store;
   const health = createHealthChecker({
     catalog,
     logger,
@@ -187,7 +204,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           await dnsServer?.close();
           await health.stop();
           await catalog.close();
-          await store.close();
+          await openStore.close();
+          dataDir?.close();
           logger.info('agent stopped');
         })();
         return closing;
@@ -199,7 +217,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await dns?.close().catch(() => {});
     await health.stop();
     await catalog.close();
-    await store.close();
+    await openStore.close();
+    dataDir?.close();
     throw err;
   }
 }

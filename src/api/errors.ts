@@ -13,6 +13,10 @@ export const ERRORS = {
   PHARE_ERR_NOT_FOUND: { status: 404, summary: 'The named service, check or node does not exist.' },
   PHARE_ERR_STORE: { status: 500, summary: 'The store could not read or durably write state.' },
   PHARE_ERR_STORE_CLOSED: { status: 503, summary: 'The store was closed (the agent is shutting down).' },
+  PHARE_ERR_STORE_DAMAGED: {
+    status: 500,
+    summary: 'The data dir holds damaged, vanished or foreign data; the agent refuses to start (exit 2).',
+  },
   PHARE_ERR_NO_LEADER: {
     status: 500,
     summary: 'The etcd cluster has no leader (quorum lost): writes fail, reads serve the cache.',
@@ -22,7 +26,8 @@ export const ERRORS = {
   PHARE_ERR_FILTER_SYNTAX: { status: 400, summary: 'A ?filter= expression could not be parsed.' },
   PHARE_ERR_LOCKED: {
     status: 409,
-    summary: 'Another process holds the lock (e.g. a concurrent `phare ports sync`).',
+    summary:
+      'Another process holds the lock (a concurrent `phare ports sync`, or an agent on the same data dir).',
   },
   PHARE_ERR_FILE_WRITE: { status: 500, summary: 'A file could not be written; nothing was changed.' },
   PHARE_ERR_SERVICE_NOT_FOUND: { status: 503, summary: 'Discovery knows no instance of the named service.' },

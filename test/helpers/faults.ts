@@ -2,11 +2,12 @@
  * Helpers of the fault tests (test/faults/): a small tmpfs mounted for real (so "disk full" is the kernel's
  * ENOSPC, not a simulation) and a way to fill it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { REPO_ROOT } from './agent.ts';
 
 /** A mounted tmpfs; `unmount()` is idempotent. */
 export interface Tmpfs {
@@ -60,4 +61,36 @@ export function fillDisk(dir: string): () => void {
     closeSync(fd);
   }
   return () => unlinkSync(file);
+}
+
+/**
+ * Runs `phare agent` expecting it to refuse to start: resolves with its exit code and everything it printed
+ * (rejects if it is still running after `timeoutMs`, killing it).
+ */
+export function agentRefusal(
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'phare.js'), 'agent', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, PHARE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => {
+    output += String(d);
+  });
+  child.stderr.on('data', (d) => {
+    output += String(d);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the agent did not refuse to start within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
 }

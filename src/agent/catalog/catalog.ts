@@ -26,6 +26,7 @@ import {
   type CheckRecord,
   type NodeRecord,
   recordKey,
+  rowProblem,
   type ServiceInput,
   type ServiceRecord,
 } from './model.ts';
@@ -157,20 +158,30 @@ export class Catalog {
   /** Loads the store and adds the agent's own node, its `serfHealth` check and the `consul` service. */
   static async open(options: CatalogOptions): Promise<Catalog> {
     const c = new Catalog(options);
-    const snap = await options.store.load();
+    const snap = await options.store.load({ check: rowProblem });
     c.#index = Math.max(1, snap.index);
     const localLower = c.local.name.toLowerCase();
     for (const n of snap.nodes as NodeRecord[]) {
       if (n.node.toLowerCase() !== localLower) c.#nodes.set(n.node.toLowerCase(), n);
     }
+    // The agent owns its services and checks wherever its node name moved (--node changed): they follow it,
+    // and their rows move to the new keys, so a later deregistration deletes the row that is really there.
+    const rekey: StoreOp[] = [];
+    const follow = (table: StoreTable, r: ServiceRecord | CheckRecord, id: string) => {
+      if (!r.agent || r.node === c.local.name) return;
+      rekey.push({ type: 'del', table, key: recordKey(r.node, id) });
+      r.node = c.local.name;
+      rekey.push({ type: 'put', table, key: recordKey(r.node, id), value: r });
+    };
     for (const s of snap.services as ServiceRecord[]) {
-      if (s.agent) s.node = c.local.name; // the agent owns these wherever its node name moved
+      follow('services', s, s.id);
       c.#indexService(s);
     }
     for (const ch of snap.checks as CheckRecord[]) {
-      if (ch.agent) ch.node = c.local.name;
+      follow('checks', ch, ch.checkId);
       c.#setCheck(ch);
     }
+    if (rekey.length > 0) await options.store.write(rekey, c.#index);
     // Topic indexes after a restart: every known service and node resumes at the stored index. Not at its
     // records' own modifyIndex: a deletion that moved a topic is not stored, and the index must never go
     // backwards. Watchers see one wake-up after a restart; after that each topic moves on its own.

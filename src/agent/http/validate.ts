@@ -11,7 +11,12 @@ import {
   type ServiceAddress,
   type Weights,
 } from '../../api/index.ts';
-import type { CheckDefinition, CheckInput, ServiceInput } from '../catalog/index.ts';
+import {
+  type CheckDefinition,
+  type CheckInput,
+  controlCharacterAt,
+  type ServiceInput,
+} from '../catalog/index.ts';
 import type {
   CatalogCheckBody,
   CatalogRegisterBody,
@@ -87,6 +92,24 @@ function storedFields(src: Record<string, unknown>): Record<string, unknown> | u
     }
   }
   return out;
+}
+
+/**
+ * Names and IDs become store keys, DNS labels and URL path segments: a control character in one (issue 11
+ * §4: a NUL once let node `n1\0x` + service `y` overwrite node `n1`'s service `x\0y`) is refused with a 400
+ * naming the field. Consul has no such check; it does not need one, its keys are radix-tree paths.
+ *
+ * @example
+ * noControlCharacters('web\u0000x', 'service Name'); // throws 400 Invalid service Name "web\u0000x": …
+ */
+export function noControlCharacters(value: string, field: string): void {
+  const at = controlCharacterAt(value);
+  if (at >= 0) {
+    const code = `U+${value.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')}`;
+    throw bad(
+      `Invalid ${field} ${JSON.stringify(value)}: control characters are not allowed (found ${code} at position ${at})`,
+    );
+  }
 }
 
 /** Validates Consul metadata (service or node Meta). */
@@ -197,9 +220,14 @@ export function serviceFromBody(
   const catalog = options.catalog === true;
   const name = (body.Name ?? body.Service ?? '').trim();
   if (name === '') throw bad('Missing service name');
+  noControlCharacters(name, 'service Name');
   // Any ID Consul takes, "/" included (Patroni registers "scope/name"): paths carry it URL-encoded (%2F).
   const id = body.ID ?? name;
   if (id.trim() === '') throw bad('Missing service ID');
+  noControlCharacters(id, 'service ID');
+  (body.Tags ?? []).forEach((t, i) => {
+    noControlCharacters(t, `service Tags[${i}]`);
+  });
   const address = body.Address ?? '';
   if (address === '0.0.0.0' || address === '::' || address === '[::]') throw bad('Invalid service address');
   const port = validatePort(body.Port ?? 0, 'service Port');
@@ -291,6 +319,8 @@ export function checkFromBody(
     badStatus: (s: string) => string;
   },
 ): CheckInput {
+  noControlCharacters(ctx.checkId, 'check CheckID');
+  noControlCharacters(ctx.serviceId, 'check ServiceID');
   for (const f of UNSUPPORTED_CHECK_FIELDS) {
     if (isSet(c[f])) {
       throw bad(`Invalid check: ${f} checks are not supported by Phare; use an HTTP, TCP or TTL check`);
@@ -417,6 +447,8 @@ function nonNegative(v: number | undefined, field: string): number {
 function catalogCheckFromBody(c: CatalogCheckBody, node: string): CheckInput & { serviceId: string } {
   const name = c.Name ?? '';
   if (name === '' && !c.CheckID) throw new HttpError(500, 'Must provide check name');
+  noControlCharacters(c.CheckID || name, 'check CheckID');
+  noControlCharacters(c.ServiceID ?? '', 'check ServiceID');
   if (c.Node && c.Node.toLowerCase() !== node.toLowerCase()) {
     throw new HttpError(
       500,
@@ -494,6 +526,7 @@ function catalogCheckFromBody(c: CatalogCheckBody, node: string): CheckInput & {
 export function catalogRegisterFromBody(body: CatalogRegisterBody, limits: ValidationLimits) {
   const node = (body.Node ?? '').trim();
   if (node === '') throw new HttpError(500, 'Must provide node');
+  noControlCharacters(node, 'Node');
   const address = body.Address ?? '';
   if (address === '' && !body.SkipNodeUpdate)
     throw new HttpError(500, 'Must provide address if SkipNodeUpdate is not set');

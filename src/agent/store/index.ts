@@ -1,9 +1,12 @@
+export { type DataDir, LOCK_FILE, openDataDir } from './datadir.ts';
 export { createEtcdStore, type EtcdHealth, type EtcdStore, type EtcdStoreOptions } from './etcd.ts';
+export { KEY_SCHEMA, storeKey } from './keys.ts';
 export { createMemoryStore } from './memory.ts';
 export { createSqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export {
   type ClusterTable,
   isSharedStore,
+  type LoadOptions,
   type SharedStore,
   type SharedStoreOp,
   type Store,

@@ -17,6 +17,7 @@ export function createMemoryStore(): Store {
   let closed = false;
   return {
     kind: 'memory',
+    location: 'memory',
     async load(): Promise<StoreSnapshot> {
       return {
         index,

@@ -1,45 +1,83 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { phareError } from '../../api/index.ts';
-import type { Store, StoreOp, StoreSnapshot, StoreTable } from './store.ts';
+import { KEY_SCHEMA, storeKey } from './keys.ts';
+import type { LoadOptions, Store, StoreOp, StoreSnapshot, StoreTable } from './store.ts';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
   /** Database file; its directory is created if missing. */
   path: string;
+  /**
+   * A store was created at `path` before (the data dir's manifest says so): a missing or empty file is then
+   * damage, not a new data dir, and the store refuses to open. @default false
+   */
+  existing?: boolean;
 }
 
 const TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks'];
+const ALL_TABLES = [...TABLES, 'meta'] as const;
 
 /**
  * The default store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk when
  * it returns. Writes issued in the same turn of the event loop share one transaction and one fsync
  * (group commit), which keeps durable throughput high under concurrency.
  *
+ * Opening refuses damaged data with PHARE_ERR_STORE_DAMAGED and a message that says what to do, never a
+ * stack trace: a file that vanished or was truncated to 0 bytes (with `existing`), a file that is not
+ * SQLite, a failed `PRAGMA quick_check` (a truncated or overwritten file), a table of ours with a foreign
+ * shape, a schema newer than this Phare, and (in `load`) a row that is not JSON or that `options.check`
+ * rejects — naming the file, the table, the row ID and the key. Keys of schema 1 (`node + "\0" + id`) are
+ * migrated to the unambiguous schema 2 (keys.ts) in one transaction.
+ *
  * @example
  * const store = createSqliteStore({ path: '.phare/data/phare.db' });
  */
 export function createSqliteStore(options: SqliteStoreOptions): Store {
+  const file = options.path;
+  const damaged = (what: string, cause?: unknown) =>
+    phareError(
+      'PHARE_ERR_STORE_DAMAGED',
+      `store: ${file} ${what}. Restore the data dir from a backup, or to start over move ${dirname(file)} away ` +
+        '(every registration in it is lost) or give the agent another --data-dir',
+      cause === undefined ? undefined : { cause },
+    );
+  if (options.existing) {
+    if (!existsSync(file)) throw damaged('is missing, but this data dir held a store (see agent.lock)');
+    if (statSync(file).size === 0)
+      throw damaged('is empty (0 bytes), but this data dir held a store: the file was truncated');
+  }
   let db: DatabaseSync;
   try {
-    mkdirSync(dirname(options.path), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true });
     // Loaded at call time, not by a static import: on a Node without node:sqlite a static import fails
     // while linking, before `phare/agent` can say which Node it needs (src/node-check.ts).
     const sqlite = process.getBuiltinModule('node:sqlite');
-    db = new sqlite.DatabaseSync(options.path);
+    db = new sqlite.DatabaseSync(file);
+  } catch (cause) {
+    throw phareError('PHARE_ERR_STORE', `store: cannot open SQLite database ${file}: ${String(cause)}`, {
+      cause,
+    });
+  }
+  try {
     db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
+    checkIntegrity(db, damaged);
+    checkTables(db, damaged);
     for (const t of TABLES)
       db.exec(`CREATE TABLE IF NOT EXISTS ${t} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  } catch (cause) {
-    throw phareError(
-      'PHARE_ERR_STORE',
-      `store: cannot open SQLite database ${options.path}: ${String(cause)}`,
-      {
-        cause,
-      },
-    );
+    migrateKeys(db, damaged);
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'PHARE_ERR_STORE_DAMAGED') throw err;
+    const e = err as { errcode?: number; message?: string };
+    // SQLITE_CORRUPT (11), SQLITE_NOTADB (26): bad data, not a bad environment
+    if (e.errcode !== undefined && [11, 26].includes(e.errcode & 0xff))
+      throw damaged(`is not a readable SQLite database (${e.message})`, err);
+    throw phareError('PHARE_ERR_STORE', `store: cannot open SQLite database ${file}: ${String(err)}`, {
+      cause: err,
+    });
   }
   const put: Record<StoreTable, StatementSync> = Object.fromEntries(
     TABLES.map((t) => [t, db.prepare(`INSERT OR REPLACE INTO ${t} (key, value) VALUES (?, ?)`)]),
@@ -93,20 +131,34 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
 
   return {
     kind: 'sqlite',
-    async load(): Promise<StoreSnapshot> {
+    location: file,
+    async load(opts: LoadOptions = {}): Promise<StoreSnapshot> {
       const read = (t: StoreTable) =>
-        (db.prepare(`SELECT value FROM ${t} ORDER BY key`).all() as { value: string }[]).map((r) =>
-          JSON.parse(r.value),
-        );
+        (db.prepare(`SELECT rowid, key, value FROM ${t} ORDER BY key`).all() as unknown as Row[]).map((r) => {
+          let value: unknown;
+          try {
+            value = JSON.parse(r.value);
+          } catch {
+            throw damaged(
+              `has a bad row: table ${t}, rowid ${r.rowid}, key ${JSON.stringify(r.key)}: not JSON`,
+            );
+          }
+          const problem = opts.check?.(t, value);
+          if (problem !== undefined)
+            throw damaged(
+              `has a bad row: table ${t}, rowid ${r.rowid}, key ${JSON.stringify(r.key)}: ${problem}`,
+            );
+          return value;
+        });
       const row = db.prepare("SELECT value FROM meta WHERE key = 'index'").get() as
         | { value: string }
         | undefined;
-      return {
-        index: row ? Number(row.value) : 0,
-        nodes: read('nodes'),
-        services: read('services'),
-        checks: read('checks'),
-      };
+      const index = row ? Number(row.value) : 0;
+      if (!Number.isSafeInteger(index) || index < 0)
+        throw damaged(
+          `has a bad row: table meta, key "index": ${JSON.stringify(row?.value)} is not an index`,
+        );
+      return { index, nodes: read('nodes'), services: read('services'), checks: read('checks') };
     },
     write(ops: readonly StoreOp[], index: number): Promise<void> {
       if (closed) return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'store: write after close'));
@@ -126,4 +178,71 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
       db.close();
     },
   };
+}
+
+interface Row {
+  rowid: number;
+  key: string;
+  value: string;
+}
+
+type Damaged = (what: string, cause?: unknown) => Error;
+
+/** `PRAGMA quick_check`: catches truncated and overwritten pages (a few ms for thousands of rows). */
+function checkIntegrity(db: DatabaseSync, damaged: Damaged): void {
+  const rows = db.prepare('PRAGMA quick_check(3)').all() as { quick_check: string }[];
+  const problems = rows.map((r) => r.quick_check).filter((m) => m !== 'ok');
+  if (problems.length > 0) throw damaged(`is damaged (integrity check: ${problems.join('; ')})`);
+}
+
+/** Our tables, where they exist, must have our shape: a table of the same name from elsewhere is refused. */
+function checkTables(db: DatabaseSync, damaged: Damaged): void {
+  for (const t of ALL_TABLES) {
+    const cols = db.prepare(`PRAGMA table_info(${t})`).all() as {
+      name: string;
+      type: string;
+      pk: number;
+    }[];
+    if (cols.length === 0) continue;
+    const shape = cols.map((c) => `${c.name} ${c.type}${c.pk ? ' PRIMARY KEY' : ''}`).join(', ');
+    if (shape !== 'key TEXT PRIMARY KEY, value TEXT')
+      throw damaged(
+        `has a table "${t}" that is not Phare's (columns: ${shape}; expected key TEXT PRIMARY KEY, value TEXT)`,
+      );
+  }
+}
+
+/** Brings keys to {@link KEY_SCHEMA}, in one transaction; refuses data from a newer Phare. */
+function migrateKeys(db: DatabaseSync, damaged: Damaged): void {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+    | { value: string }
+    | undefined;
+  const schema = row ? Number(row.value) : 1;
+  if (schema === KEY_SCHEMA) return;
+  if (!(schema >= 1 && schema < KEY_SCHEMA))
+    throw damaged(
+      `has key schema ${JSON.stringify(row?.value)}; this Phare reads schema ${KEY_SCHEMA} and older`,
+    );
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    // schema 1: services and checks were keyed `node + "\0" + id`; nodes by lower-case name (unchanged)
+    for (const t of ['services', 'checks'] as const) {
+      const rows = db.prepare(`SELECT rowid, key, value FROM ${t}`).all() as unknown as Row[];
+      const update = db.prepare(`UPDATE ${t} SET key = ? WHERE rowid = ?`);
+      for (const r of rows) {
+        const parts = r.key.split('\u0000');
+        if (parts.length !== 2)
+          throw damaged(
+            `has a row whose key cannot be migrated: table ${t}, rowid ${r.rowid}, key ${JSON.stringify(r.key)} ` +
+              '(a NUL inside a name; such names are refused since key schema 2); delete that row with sqlite3',
+          );
+        update.run(storeKey(parts[0] as string, parts[1] as string), r.rowid);
+      }
+    }
+    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)").run(String(KEY_SCHEMA));
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
 }

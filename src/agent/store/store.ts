@@ -27,6 +27,16 @@ export interface StoreSnapshot {
   checks: unknown[];
 }
 
+/** Options of {@link Store.load}. */
+export interface LoadOptions {
+  /**
+   * Checks each row's value as it is read; a returned text is the problem, and the store refuses to load
+   * with PHARE_ERR_STORE_DAMAGED naming its file (or location), table and row. The catalog passes its
+   * record shapes here, so a bad row is reported where it is, not as a crash later.
+   */
+  check?: (table: StoreTable, value: unknown) => string | undefined;
+}
+
 /**
  * A durable home for catalog state. Implementations: `memory` (for `--dev`), `sqlite` (default).
  *
@@ -38,8 +48,10 @@ export interface StoreSnapshot {
 export interface Store {
   /** Backend name (`memory`, `sqlite`), for logs and metrics. */
   readonly kind: string;
+  /** Where the data lives (a file path, an etcd prefix), for messages. */
+  readonly location?: string;
   /** Reads the whole state. Called once, before any write. */
-  load(): Promise<StoreSnapshot>;
+  load(options?: LoadOptions): Promise<StoreSnapshot>;
   /**
    * Applies `ops` atomically and records `index` (the store keeps the highest index ever written). Resolves
    * only once the batch is durable (on disk, or for a shared store, committed by its quorum); concurrent

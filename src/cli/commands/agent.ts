@@ -32,7 +32,20 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       env: io.env,
       configFile: opts['config'] as string | undefined,
     });
-    const agent = await startAgent({ config });
+    let agent: Awaited<ReturnType<typeof startAgent>>;
+    try {
+      agent = await startAgent({ config });
+    } catch (err) {
+      // A data dir another agent holds, or whose data is damaged: a usage problem with a message that says
+      // what to do (exit 2, like a bad flag), never a stack trace.
+      const code = (err as { code?: string }).code;
+      if (code === 'PHARE_ERR_LOCKED' || code === 'PHARE_ERR_STORE_DAMAGED') {
+        io.stderr(`phare agent: ${(err as Error).message}\n`);
+        state.code = 2;
+        return;
+      }
+      throw err;
+    }
     io.stdout(
       `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
         `  HTTP API: ${agent.httpUrl}/v1/\n` +
