@@ -95,6 +95,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         ? createSqliteStore({
             path: join(config.dataDir, 'phare.db'),
             existing: dataDir.storeCreated !== undefined,
+            onWarning: (message) => logger.warn({ component: 'store' }, message),
           })
         : createMemoryStore());
     catalog = await Catalog.open({

@@ -5,12 +5,23 @@
  * stack trace. Schema-1 keys (`node + "\0" + id`) are migrated.
  */
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  cpSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { call } from '../fixtures/http.ts';
-import { spawnAgent, startTestAgent, tempDir } from '../helpers/agent.ts';
+import { spawnAgent, startTestAgent, tempDir, waitFor } from '../helpers/agent.ts';
 import { agentRefusal } from '../helpers/faults.ts';
 
 const root = tempDir('phare-damaged-');
@@ -176,3 +187,54 @@ test('schema-1 keys (node + NUL + id) are migrated; a deregistration after it st
   await refused(nul, /key cannot be migrated: table services, rowid \d+.*delete that row/);
   assert.ok(readFileSync(join(nul, 'node-id'), 'utf8').length > 0);
 });
+
+test('the write-ahead log: garbage appended loses nothing; a foreign header is refused; a damaged last frame is reported', async () => {
+  // A copy taken while the agent runs, in one synchronous call, is what a kill -9 leaves: WAL and all.
+  const live = join(root.path, 'live');
+  const a = await startTestAgent({ dataDir: live, flags: { node: NODE } });
+  for (let i = 0; i < 20; i++)
+    assert.equal(
+      (await call(a.url, 'PUT', '/v1/agent/service/register', { Name: 'w', ID: `w-${i}` })).status,
+      200,
+    );
+  const crashed = (name: string) => {
+    const dir = join(root.path, name);
+    cpSync(live, dir, { recursive: true });
+    rmSync(join(dir, 'agent.lock-journal'), { force: true });
+    return dir;
+  };
+  const appended = crashed('wal-appended');
+  const header = crashed('wal-header');
+  const tail = crashed('wal-tail');
+  await a.close();
+  const wal = (dir: string) => join(dir, 'phare.db-wal');
+  assert.ok(statSync(wal(appended)).size > 0, 'the copy has no write-ahead log');
+
+  appendFileSync(wal(appended), Buffer.alloc(3000, 0x5a));
+  const b = await startTestAgent({ dataDir: appended, flags: { node: NODE } });
+  assert.equal(Object.keys((await call(b.url, 'GET', '/v1/agent/services')).json<object>()).length, 20);
+  await b.close();
+
+  overwrite(wal(header), 0, 'not a WAL header');
+  await refused(header, /write-ahead log .*phare\.db-wal \(\d+ bytes\) whose header is not SQLite's/);
+
+  overwrite(wal(tail), statSync(wal(tail)).size - 64, 'garbage over the last frame');
+  const c = await spawnAgent(args(tail));
+  await waitFor(
+    () => /phare\.db-wal is damaged at byte \d+, after \d+ valid commits/.test(c.output()),
+    5000,
+    'the warning',
+  );
+  c.child.kill('SIGTERM');
+  const exit = await c.exited;
+  assert.equal(exit.code, 0, `${JSON.stringify(exit)}\n${c.output()}`);
+});
+
+function overwrite(file: string, at: number, text: string): void {
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, Buffer.from(text), 0, text.length, at);
+  } finally {
+    closeSync(fd);
+  }
+}

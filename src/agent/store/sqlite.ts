@@ -4,6 +4,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { phareError } from '../../api/index.ts';
 import { KEY_SCHEMA, storeKey } from './keys.ts';
 import type { LoadOptions, Store, StoreOp, StoreSnapshot, StoreTable } from './store.ts';
+import { inspectWal } from './wal.ts';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -14,6 +15,8 @@ export interface SqliteStoreOptions {
    * damage, not a new data dir, and the store refuses to open. @default false
    */
   existing?: boolean;
+  /** Told about damage the store cannot tell from a crash (it opens anyway). @default ignore */
+  onWarning?: (message: string) => void;
 }
 
 const TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks'];
@@ -48,6 +51,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     if (statSync(file).size === 0)
       throw damaged('is empty (0 bytes), but this data dir held a store: the file was truncated');
   }
+  checkWal(`${file}-wal`, damaged, options.onWarning ?? (() => {}));
   let db: DatabaseSync;
   try {
     mkdirSync(dirname(file), { recursive: true });
@@ -245,4 +249,27 @@ function migrateKeys(db: DatabaseSync, damaged: Damaged): void {
     db.exec('ROLLBACK');
     throw err;
   }
+}
+
+/**
+ * Looks at the write-ahead log before SQLite's recovery silently drops what it cannot use (wal.ts): a
+ * header overwritten with garbage is refused (SQLite would drop every change since the last checkpoint);
+ * a zeroed header (power loss) and a damaged frame after the valid ones (which a kill -9 between the two
+ * writes of a frame also leaves) are reported and the store opens.
+ */
+function checkWal(wal: string, damaged: Damaged, warn: (message: string) => void): void {
+  const r = inspectWal(wal);
+  if (r.state === 'bad-header' && !r.zeroed)
+    throw damaged(
+      `has a write-ahead log ${wal} (${r.size} bytes) whose header is not SQLite's: opening would drop every ` +
+        'change since the last checkpoint',
+    );
+  if (r.state === 'bad-header')
+    warn(`store: ${wal} has a zeroed header (a power loss?): SQLite ignores it; changes in it are lost`);
+  if (r.state === 'bad-frame')
+    warn(
+      `store: ${wal} is damaged at byte ${r.offset}, after ${r.validCommits} valid commits: SQLite keeps the ` +
+        'log up to there. If the agent was killed while writing, that is the unacknowledged change it was ' +
+        'writing; otherwise the disk or another program damaged the log and the changes after that point are lost',
+    );
 }

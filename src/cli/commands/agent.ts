@@ -46,13 +46,6 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       }
       throw err;
     }
-    io.stdout(
-      `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
-        `  HTTP API: ${agent.httpUrl}/v1/\n` +
-        `  Web UI:   ${agent.httpUrl}/ui/\n` +
-        `  Metrics:  ${agent.httpUrl}/v1/agent/metrics?format=prometheus\n` +
-        (agent.dnsAddress ? `  DNS:      ${agent.dnsAddress.host}:${agent.dnsAddress.port} (udp+tcp)\n` : ''),
-    );
     await new Promise<void>((resolve) => {
       let stopping = false;
       const stop = (signal: string) => {
@@ -72,6 +65,16 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
+      // Printed once the handlers are in place: whoever waits for this banner may signal at once.
+      io.stdout(
+        `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
+          `  HTTP API: ${agent.httpUrl}/v1/\n` +
+          `  Web UI:   ${agent.httpUrl}/ui/\n` +
+          `  Metrics:  ${agent.httpUrl}/v1/agent/metrics?format=prometheus\n` +
+          (agent.dnsAddress
+            ? `  DNS:      ${agent.dnsAddress.host}:${agent.dnsAddress.port} (udp+tcp)\n`
+            : ''),
+      );
     });
   });
 };
