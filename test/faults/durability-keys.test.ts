@@ -52,6 +52,12 @@ const refusals: [string, string, unknown, RegExp][] = [
     /Invalid service ID/,
   ],
   [
+    'catalog register: Check CheckID',
+    '/v1/catalog/register',
+    { Node: 'n1', Address: '10.0.0.1', Check: { Name: 'c', CheckID: 'c\u0000d' } },
+    /Invalid check CheckID "c\\u0000d"/,
+  ],
+  [
     'catalog register: C1 control',
     '/v1/catalog/register',
     { Node: 'n1', Address: '10.0.0.1', Service: { Service: 'x\u0085' } },
