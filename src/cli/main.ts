@@ -15,6 +15,13 @@ const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   agent: () => import('./commands/agent.ts'),
   config: () => import('./commands/config.ts'),
   ports: () => import('./commands/ports.ts'),
+  services: () => import('./commands/registry.ts'),
+  catalog: () => import('./commands/registry.ts'),
+  members: () => import('./commands/registry.ts'),
+  health: () => import('./commands/registry.ts'),
+  watch: () => import('./commands/registry.ts'),
+  wait: () => import('./commands/registry.ts'),
+  maint: () => import('./commands/registry.ts'),
 };
 
 /**
@@ -33,8 +40,11 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   const state = { code: 0 };
   const first = argv[0];
   const names = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
+  const registered = new Set<RegisterCommand>(); // one module may hold several commands
   for (const name of names) {
     const { register } = await (COMMANDS[name] as () => Promise<{ register: RegisterCommand }>)();
+    if (registered.has(register)) continue;
+    registered.add(register);
     register(program, io, state);
   }
   try {

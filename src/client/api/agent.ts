@@ -41,6 +41,8 @@ export interface AgentApi {
   deregister(id: string): Promise<void>;
   /** `PUT /v1/agent/service/maintenance/:id?enable=&reason=`. */
   maintenance(id: string, enable: boolean, reason?: string): Promise<void>;
+  /** `PUT /v1/agent/maintenance?enable=&reason=`: the agent's whole node. */
+  nodeMaintenance(enable: boolean, reason?: string): Promise<void>;
   /** `PUT /v1/agent/check/register`. */
   registerCheck(body: CheckDefinitionBody & { Name: string }): Promise<void>;
   /** `PUT /v1/agent/check/deregister/:id`. */
@@ -123,6 +125,9 @@ export function agentApi(t: Transport): AgentApi {
         method: 'PUT',
         query: { enable: String(enable), reason },
       });
+    },
+    async nodeMaintenance(enable, reason) {
+      await t.call('/v1/agent/maintenance', { method: 'PUT', query: { enable: String(enable), reason } });
     },
     async registerCheck(body) {
       await t.call('/v1/agent/check/register', { method: 'PUT', body });
