@@ -7,8 +7,10 @@ import { type ConsulClientOptions, Transport } from './transport.ts';
 
 /** The typed client of the Consul HTTP API subset Phare speaks; works against a real Consul as well. */
 export interface ConsulClient {
-  /** `http(s)://host:port` of the agent in use. */
+  /** `http(s)://host:port` of the agent in use (with several, the one the client sticks to now). */
   readonly address: string;
+  /** Every configured agent, in order. */
+  readonly addresses: readonly string[];
   readonly agent: AgentApi;
   readonly catalog: CatalogApi;
   readonly health: HealthApi;
@@ -19,7 +21,8 @@ export interface ConsulClient {
 
 /**
  * Creates a registry client. The agent's address comes from options, else `PHARE_HTTP_ADDR`, else
- * `CONSUL_HTTP_ADDR`, else `CONSUL_HOST`/`CONSUL_PORT`, else `127.0.0.1:8500`.
+ * `CONSUL_HTTP_ADDR`, else `CONSUL_HOST`/`CONSUL_PORT`, else `127.0.0.1:8500`; each may name several
+ * agents (comma-separated), which the client fails over between.
  *
  * @example
  * const consul = createConsulClient({ address: '127.0.0.1:8500' });
@@ -29,7 +32,10 @@ export interface ConsulClient {
 export function createConsulClient(options: ConsulClientOptions = {}): ConsulClient {
   const t = new Transport(options);
   return {
-    address: t.origin,
+    get address() {
+      return t.origin;
+    },
+    addresses: t.origins,
     agent: agentApi(t),
     catalog: catalogApi(t),
     health: healthApi(t),

@@ -8,10 +8,12 @@ import { phareError } from '../../api/index.ts';
 /** Options of {@link createConsulClient} (and every SDK factory that talks to the registry). */
 export interface ConsulClientOptions {
   /**
-   * The agent: `host:port` or `http(s)://host:port`.
+   * The agent: `host:port` or `http(s)://host:port` — or several (an array, or a comma-separated list, as
+   * in `PHARE_HTTP_ADDR=a:8500,b:8500,c:8500`), failed over between: the client sticks to one that
+   * answers, moves to the next when it stops answering, and sets an unreachable one aside for a while.
    * @default PHARE_HTTP_ADDR, else CONSUL_HTTP_ADDR, else CONSUL_HOST/CONSUL_PORT, else "127.0.0.1:8500"
    */
-  address?: string;
+  address?: string | readonly string[];
   /** ACL token sent as `X-Consul-Token`. @default PHARE_HTTP_TOKEN, else CONSUL_HTTP_TOKEN, else none */
   token?: string;
   /** `?dc=` on catalog and health reads. @default the agent's datacenter */
@@ -73,17 +75,19 @@ export interface CallResult<T> {
 }
 
 /**
- * Where the agent is, in the documented order: options, `PHARE_HTTP_ADDR`, `CONSUL_HTTP_ADDR` (with
+ * Where the agents are, in the documented order: options, `PHARE_HTTP_ADDR`, `CONSUL_HTTP_ADDR` (with
  * `CONSUL_HTTP_SSL=true` meaning https, as the Consul CLI reads it), `CONSUL_HOST`/`CONSUL_PORT` (the npm
- * `consul` client's variables), `127.0.0.1:8500`. Returns an origin such as `http://127.0.0.1:8500`.
+ * `consul` client's variables), `127.0.0.1:8500`. Each may list several agents, comma-separated. Returns
+ * origins such as `http://127.0.0.1:8500`, without duplicates.
  *
  * @example
- * resolveAgentAddress({}, { CONSUL_HTTP_ADDR: '10.0.0.5:8500' }); // "http://10.0.0.5:8500"
+ * resolveAgentAddresses({}, { PHARE_HTTP_ADDR: '10.0.0.5:8500,10.0.0.6:8500' });
+ * // ["http://10.0.0.5:8500", "http://10.0.0.6:8500"]
  */
-export function resolveAgentAddress(
-  options: { address?: string } = {},
+export function resolveAgentAddresses(
+  options: { address?: string | readonly string[] } = {},
   env: Record<string, string | undefined> = process.env,
-): string {
+): string[] {
   const ssl = env.CONSUL_HTTP_SSL === 'true' || env.CONSUL_HTTP_SSL === '1';
   const pick = (raw: string, field: string, defaultScheme = 'http'): string => {
     const withScheme = /^[a-z]+:\/\//i.test(raw) ? raw : `${defaultScheme}://${raw}`;
@@ -104,25 +108,61 @@ export function resolveAgentAddress(
     }
     return url.origin;
   };
-  if (options.address) return pick(options.address, 'address');
-  if (env.PHARE_HTTP_ADDR) return pick(env.PHARE_HTTP_ADDR, 'PHARE_HTTP_ADDR');
-  if (env.CONSUL_HTTP_ADDR) return pick(env.CONSUL_HTTP_ADDR, 'CONSUL_HTTP_ADDR', ssl ? 'https' : 'http');
+  const list = (raw: string | readonly string[], field: string, scheme?: string): string[] => {
+    const parts = (typeof raw === 'string' ? raw.split(',') : raw).map((x) => x.trim()).filter(Boolean);
+    if (parts.length === 0)
+      throw phareError('PHARE_ERR_INVALID_CONFIG', `${field}: expected at least one host:port, got none`);
+    return [...new Set(parts.map((x) => pick(x, field, scheme)))];
+  };
+  if (options.address !== undefined && options.address.length > 0) return list(options.address, 'address');
+  if (env.PHARE_HTTP_ADDR) return list(env.PHARE_HTTP_ADDR, 'PHARE_HTTP_ADDR');
+  if (env.CONSUL_HTTP_ADDR) return list(env.CONSUL_HTTP_ADDR, 'CONSUL_HTTP_ADDR', ssl ? 'https' : 'http');
   if (env.CONSUL_HOST || env.CONSUL_PORT) {
     const host = env.CONSUL_HOST || '127.0.0.1';
     const port = env.CONSUL_PORT || '8500';
-    return pick(
+    return list(
       `${host.includes(':') ? `[${host}]` : host}:${port}`,
       'CONSUL_HOST/CONSUL_PORT',
       ssl ? 'https' : 'http',
     );
   }
-  return 'http://127.0.0.1:8500';
+  return ['http://127.0.0.1:8500'];
 }
+
+/**
+ * The first agent of {@link resolveAgentAddresses} (for callers that talk to one).
+ *
+ * @example
+ * resolveAgentAddress({}, { CONSUL_HTTP_ADDR: '10.0.0.5:8500' }); // "http://10.0.0.5:8500"
+ */
+export function resolveAgentAddress(
+  options: { address?: string | readonly string[] } = {},
+  env: Record<string, string | undefined> = process.env,
+): string {
+  return resolveAgentAddresses(options, env)[0] as string;
+}
+
+/** One agent of a client's list, with the state failover needs. */
+interface Agent {
+  origin: string;
+  pool: Pool | undefined;
+  /** Set aside until this time (epoch ms) after failing; 0 when in good standing. */
+  downUntil: number;
+  /** Consecutive failures (the set-aside time grows with them). */
+  failures: number;
+}
+
+/** How long an unreachable agent is set aside: 1 s, doubling per consecutive failure, at most 30 s. */
+const SET_ASIDE_BASE_MS = 1_000;
+const SET_ASIDE_MAX_MS = 30_000;
 
 /** Low-level transport; the area objects are thin typed wrappers over {@link Transport.call}. */
 export class Transport {
-  readonly origin: string;
-  readonly #pool: Pool;
+  /** Every agent, in the configured order. */
+  readonly origins: readonly string[];
+  readonly #agents: Agent[];
+  /** The agent in use (sticky: kept while it answers). */
+  #current = 0;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly datacenter: string | undefined;
@@ -130,7 +170,8 @@ export class Transport {
 
   constructor(options: ConsulClientOptions = {}) {
     const env = options.env ?? process.env;
-    this.origin = resolveAgentAddress(options, env);
+    this.origins = resolveAgentAddresses(options, env);
+    this.#agents = this.origins.map((origin) => ({ origin, pool: undefined, downUntil: 0, failures: 0 }));
     this.#token = options.token ?? env.PHARE_HTTP_TOKEN ?? env.CONSUL_HTTP_TOKEN ?? undefined;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
@@ -140,15 +181,78 @@ export class Transport {
       );
     }
     this.datacenter = options.datacenter;
-    // Blocking queries hold a connection each, so the pool is unbounded; our own timers replace undici's
-    // header/body timeouts, which would cut a 5-minute blocking query short.
-    this.#pool = new Pool(this.origin, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
   }
 
-  /** Calls the agent; throws PHARE_ERR_AGENT_UNREACHABLE or PHARE_ERR_AGENT_RESPONSE (status = agent's). */
-  async call<T>(path: string, options: CallOptions = {}): Promise<CallResult<T>> {
+  /** The agent in use now. */
+  get origin(): string {
+    return (this.#agents[this.#current] as Agent).origin;
+  }
+
+  #poolOf(a: Agent): Pool {
+    // Blocking queries hold a connection each, so the pool is unbounded; our own timers replace undici's
+    // header/body timeouts, which would cut a 5-minute blocking query short.
+    a.pool ??= new Pool(a.origin, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
+    return a.pool;
+  }
+
+  /**
+   * The agents to try for one call, in order: the current one, then the others after it that are not set
+   * aside, then the set-aside ones (one of them may be back) — so a call fails only when none answers.
+   */
+  #order(now: number): Agent[] {
+    const n = this.#agents.length;
+    if (n === 1) return this.#agents;
+    const good: Agent[] = [];
+    const aside: Agent[] = [];
+    for (let i = 0; i < n; i++) {
+      const a = this.#agents[(this.#current + i) % n] as Agent;
+      (a.downUntil > now ? aside : good).push(a);
+    }
+    aside.sort((x, y) => x.downUntil - y.downUntil);
+    return good.concat(aside);
+  }
+
+  /**
+   * Calls the agent in use; when it does not answer, the next one (every Consul API call this client makes
+   * is safe to repeat — registrations, deregistrations and TTL updates are idempotent). A blocking query is
+   * not repeated elsewhere: its index belongs to the agent that gave it, so the caller starts again with a
+   * plain read (watch() does). Throws PHARE_ERR_AGENT_UNREACHABLE when no agent answered, or
+   * PHARE_ERR_AGENT_RESPONSE (status = the agent's).
+   */
+  async call<T>(path: string, options: CallOptions = {}, blocking = false): Promise<CallResult<T>> {
     if (this.#closed)
       throw phareError('PHARE_ERR_AGENT_UNREACHABLE', `registry client for ${this.origin} is closed`);
+    const order = this.#order(Date.now());
+    let last: unknown;
+    for (const agent of order) {
+      try {
+        const r = await this.#callOne<T>(agent, path, options);
+        if (agent.failures > 0 || agent.downUntil > 0) {
+          agent.failures = 0;
+          agent.downUntil = 0;
+        }
+        // Stick to the agent that answered.
+        this.#current = this.#agents.indexOf(agent);
+        return r;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'PHARE_ERR_AGENT_UNREACHABLE' || options.signal?.aborted)
+          throw err;
+        last = err;
+        agent.failures++;
+        agent.downUntil =
+          Date.now() + Math.min(SET_ASIDE_MAX_MS, SET_ASIDE_BASE_MS * 2 ** (agent.failures - 1));
+        if (this.#agents.length > 1) {
+          // Move on for the next call whatever happens to this one.
+          const next = this.#order(Date.now())[0] as Agent;
+          this.#current = this.#agents.indexOf(next);
+        }
+        if (blocking) break;
+      }
+    }
+    throw last;
+  }
+
+  async #callOne<T>(agent: Agent, path: string, options: CallOptions): Promise<CallResult<T>> {
     const method = options.method ?? 'GET';
     const qs = encodeQuery(options.query);
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
@@ -165,12 +269,12 @@ export class Transport {
     try {
       let res: Awaited<ReturnType<Pool['request']>>;
       try {
-        res = await this.#pool.request({ path: path + qs, method, headers, body, signal });
+        res = await this.#poolOf(agent).request({ path: path + qs, method, headers, body, signal });
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason ?? err;
         throw phareError(
           'PHARE_ERR_AGENT_UNREACHABLE',
-          `registry agent at ${this.origin} did not answer ${method} ${path}: ${(err as Error).message}; check that the agent runs and the address is right`,
+          `registry agent at ${agent.origin} did not answer ${method} ${path}: ${(err as Error).message}; check that the agent runs and the address is right`,
           { cause: err },
         );
       }
@@ -213,7 +317,7 @@ export class Transport {
       // The agent adds up to wait/16 of jitter (consul-api.md §2.1); 5 s covers the network and the answer.
       timeoutMs = waitMs + waitMs / 16 + 5_000;
     }
-    const r = await this.call<T>(path, { query, signal: q.signal, timeoutMs });
+    const r = await this.call<T>(path, { query, signal: q.signal, timeoutMs }, timeoutMs !== undefined);
     const out: Indexed<T> = {
       value: r.value,
       index: Number(r.headers['x-consul-index'] ?? 0) || 0,
@@ -229,7 +333,7 @@ export class Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.destroy().catch(() => {});
+    await Promise.all(this.#agents.map((a) => a.pool?.destroy().catch(() => {})));
   }
 }
 

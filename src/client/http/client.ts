@@ -44,7 +44,7 @@ import {
   type RetryPolicy,
 } from './decide.ts';
 import { Observer, type RequestInfo, type ServiceClientHooks } from './observe.ts';
-import { type Attachment, InstancePools } from './pool.ts';
+import { type Attachment, InstancePools, LatencyWindow } from './pool.ts';
 import { type CallTrace, Tracing } from './trace.ts';
 import { type FlatHeaders, TryFailure, TryRunner } from './try.ts';
 
@@ -70,12 +70,15 @@ export interface RetryOptions {
 
 /**
  * Hedged requests for idempotent calls (Dean & Barroso, "The Tail at Scale"): when a try has not answered
- * after `afterMs` — or, without it, the instance's recent p95 latency — one more try goes to another
+ * after `afterMs` — or, without it, the service's recent p95 latency — one more try goes to another
  * instance; the first answer wins and the other try is cancelled. A hedge takes a token from the same
  * retry budget as retries, so hedging cannot amplify an overload.
  */
 export interface HedgeOptions {
-  /** Fixed hedge delay in ms. @default the instance's p95 latency over its last 64 answers */
+  /**
+   * Fixed hedge delay in ms. @default the p95 latency of the service's last 64 answers (across its
+   * instances: a slow instance's own p95 would never send a hedge away from it)
+   */
   afterMs?: number;
   /** Delay while an instance has fewer than 16 answers, in ms. @default 50 */
   initialAfterMs?: number;
@@ -209,6 +212,8 @@ interface ServiceState {
   endpoints: ServiceEndpoints;
   balancer: Balancer;
   budget: RetryBudget;
+  /** Recent answer latencies (the hedge delay's p95). */
+  latency: LatencyWindow;
 }
 
 /** One try's result with the instance it went to. */
@@ -288,6 +293,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         endpoints: new ServiceEndpoints(),
         balancer: balancerFactory({ now }),
         budget: new RetryBudget({ ...options.retryBudget, now }),
+        latency: new LatencyWindow(),
       };
       services.set(key, s);
     }
@@ -370,14 +376,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       if (timed && r.kind !== 'cancelled') {
         const ms = clock.now() - started;
         const answered = r.kind === 'status' && (r.res?.statusCode ?? 500) < 500;
-        if (answered) a.latency.record(ms);
+        if (answered) c.state.latency.record(ms);
         c.state.balancer.observe?.(e, ms, answered);
       }
       span?.end(r.res?.statusCode, r.res ? undefined : (r.err ?? r.kind));
     } else {
       if (timed) {
         const ms = clock.now() - started;
-        a.latency.record(ms);
+        c.state.latency.record(ms);
         c.state.balancer.observe?.(e, ms, true);
       }
       span?.end(r.statusCode);
@@ -405,7 +411,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       attempt,
       c.state.budget,
       { leftMs: c.deadline.left() },
-      a.latency.p95(),
+      c.state.latency.p95(),
     );
     if (delay === undefined) return tryOn(c, e, a, undefined, false);
     const cancelFirst = new AbortController();

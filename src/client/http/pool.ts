@@ -1,6 +1,6 @@
 /**
  * Instance pools: one undici `Pool` (keep-alive) per instance, made on first use and closed when the
- * instance leaves the discovery set, plus the instance's breaker and recent latencies. All of it hangs off
+ * instance leaves the discovery set, plus the instance's breaker. All of it hangs off
  * the balancer's {@link Endpoint} as its attachment.
  */
 import { type Dispatcher, Pool } from 'undici';
@@ -30,7 +30,7 @@ export class InstancePool extends Pool {
 const SAMPLES = 64;
 
 /**
- * Recent latencies of one instance (the last 64 answers), for the hedge delay: the p95 is recomputed at
+ * Recent latencies of one service (the last 64 answers), for the hedge delay: the p95 is recomputed at
  * most every 16 samples, so recording stays O(1) on the hot path.
  */
 export class LatencyWindow {
@@ -61,7 +61,6 @@ export class LatencyWindow {
 export interface Attachment {
   pool: InstancePool;
   breaker: Breaker | undefined;
-  latency: LatencyWindow;
 }
 
 /** Options of {@link InstancePools}. */
@@ -96,7 +95,6 @@ export class InstancePools {
           bodyTimeout: 0,
         }),
         breaker: this.#o.breaker?.(),
-        latency: new LatencyWindow(),
       };
       e.attachment = a;
     }
