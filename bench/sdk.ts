@@ -22,6 +22,7 @@
  *   npx node bench/sdk.ts                  # 10 s per measured run
  *   BENCH_DURATION=3 npx node bench/sdk.ts
  *   SDK_BENCH_VARIANTS=sdk SDK_BENCH_FAILOVER=0 npx node --cpu-prof bench/sdk.ts   # profile one variant
+ *   SDK_BENCH_THROUGHPUT=0 SDK_BENCH_FAILOVER=0 npx node bench/sdk.ts                 # hedging only (SDK_BENCH_HEDGE=0 skips it)
  *
  * `--backend <n>` is the child mode: a plain node:http server on n ports answering a small JSON body.
  */
@@ -29,7 +30,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Pool, request as undiciRequest } from 'undici';
-import { createConsulClient, createDiscovery, createServiceClient } from '../src/index.ts';
+import { createConsulClient, createDiscovery, createServiceClient, peakEwma } from '../src/index.ts';
 import {
   benchMain,
   cpuSeconds,
@@ -82,6 +83,26 @@ function backendMode(n: number): void {
     server.listen(0, '127.0.0.1', () => {
       ports.push((server.address() as AddressInfo).port);
       if (ports.length === n) process.stdout.write(`PORTS ${ports.join(',')}\n`);
+    });
+  }
+}
+
+/** `--delayed 2,2,20`: one port per delay, each answering after that many ms (a slow instance, for hedging). */
+function delayedMode(delays: number[]): void {
+  const body = JSON.stringify({ id: 1 });
+  const ports: number[] = [];
+  for (const ms of delays) {
+    const server = createServer((req, res) => {
+      req.resume();
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      }, ms);
+    });
+    server.keepAliveTimeout = 30_000;
+    server.listen(0, '127.0.0.1', () => {
+      ports.push((server.address() as AddressInfo).port);
+      if (ports.length === delays.length) process.stdout.write(`PORTS ${ports.join(',')}\n`);
     });
   }
 }
@@ -320,7 +341,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   if (VARIANTS.includes('sdk') && VARIANTS.includes('plain')) {
     out.push(
       `- phare / plain per round: ${roundRatios('plain')}; ratio of the medians ${fmt(rps('sdk') / rps('plain'), 2)}×; client CPU per call plain ÷ phare ${fmt(med('plain', 'clientUs') / med('sdk', 'clientUs'), 2)}× (the throughput ratio if the load generator alone limited both).`,
-      `- target ≥ 0.9× plain undici (median of the per-round ratios): ${verdict(vsPlain >= 0.9, `${fmt(vsPlain, 2)}×`)}`,
+      `- target ≥ 0.95× plain undici (median of the per-round ratios): ${verdict(vsPlain >= 0.95, `${fmt(vsPlain, 2)}×`)}`,
     );
   }
   if (VARIANTS.includes('sdk') && VARIANTS.includes('spread')) {
@@ -345,7 +366,8 @@ async function run(): Promise<string> {
   try {
     const b = await backend(INSTANCES);
     backends.push(b);
-    await throughput(out, agent.url, b, agent.pid);
+    if (process.env.SDK_BENCH_THROUGHPUT !== '0') await throughput(out, agent.url, b, agent.pid);
+    if (process.env.SDK_BENCH_HEDGE !== '0') await hedging(out, consul, agent.url, backends);
     if (process.env.SDK_BENCH_FAILOVER !== '0') await failover(out, agent.url, consul, backends);
   } finally {
     await consul.close();
@@ -353,6 +375,144 @@ async function run(): Promise<string> {
     await agent.stop();
   }
   return out.join('\n');
+}
+
+const HEDGE_FAST_MS = Number(process.env.SDK_BENCH_FAST_MS ?? 10);
+const HEDGE_CONCURRENCY = Number(process.env.SDK_BENCH_HEDGE_CONCURRENCY ?? 8);
+
+/**
+ * Hedging: three instances of which one answers 10× slower (`--delayed 10,10,100`). The p99 of calls over the
+ * two fast instances alone is the reference; the same client over all three, without and with hedging
+ * (leastRequest, and peakEwma), is measured against it in the same run, variants alternating per round.
+ */
+async function hedging(
+  out: string[],
+  consul: ReturnType<typeof createConsulClient>,
+  agentUrl: string,
+  backends: Proc[],
+): Promise<void> {
+  const slowMs = HEDGE_FAST_MS * 10;
+  const p = await spawnPinned(
+    SERVER_CPU,
+    [`${REPO_ROOT}/bench/sdk.ts`, '--delayed', `${HEDGE_FAST_MS},${HEDGE_FAST_MS},${slowMs}`],
+    /PORTS ([\d,]+)/,
+  );
+  backends.push(p);
+  const ports = p.match.split(',').map(Number);
+  for (const [i, port] of ports.entries()) {
+    await consul.agent.register({ Name: 'mixed', ID: `mixed-${i}`, Address: '127.0.0.1', Port: port });
+    if (i < 2)
+      await consul.agent.register({ Name: 'fast', ID: `fast-${i}`, Address: '127.0.0.1', Port: port });
+  }
+  const discovery = createDiscovery({ consul: { address: agentUrl }, logger });
+  let hedges = 0;
+  const hooks = { onHedge: () => void hedges++ };
+  type H = 'fast' | 'plain' | 'hedge' | 'ewma';
+  const order: H[] = ['fast', 'plain', 'hedge', 'ewma'];
+  const clients: Record<
+    H,
+    { client: ReturnType<typeof createServiceClient>; service: string; label: string }
+  > = {
+    fast: {
+      client: createServiceClient({ discovery, logger }),
+      service: 'fast',
+      label: 'fast instances only (2 of 2 fast), no hedging — the reference',
+    },
+    plain: {
+      client: createServiceClient({ discovery, logger }),
+      service: 'mixed',
+      label: '1 of 3 slow, no hedging (leastRequest)',
+    },
+    hedge: {
+      client: createServiceClient({ discovery, logger, hooks, hedge: true }),
+      service: 'mixed',
+      label: '1 of 3 slow, `hedge: true` (leastRequest)',
+    },
+    ewma: {
+      client: createServiceClient({ discovery, logger, hooks, hedge: true, balancer: peakEwma }),
+      service: 'mixed',
+      label: '1 of 3 slow, `hedge: true` + `peakEwma`',
+    },
+  };
+  const res: Record<
+    H,
+    { p50: number; p99: number; max: number; calls: number; hedges: number; failed: number }[]
+  > = {
+    fast: [],
+    plain: [],
+    hedge: [],
+    ewma: [],
+  };
+  const quiet: number[] = [];
+  for (const v of order)
+    for (let i = 0; i < 50; i++) await (await clients[v].client.get(clients[v].service, '/')).body.dump();
+  for (let r = 0; r < RUNS; r++) {
+    quiet.push(await waitQuiet());
+    for (let i = 0; i < order.length; i++) {
+      const v = order[(i + r) % order.length] as H;
+      const { client, service } = clients[v];
+      process.stderr.write(`bench sdk: hedging round ${r + 1}/${RUNS} ${v} …\n`);
+      const lat: number[] = [];
+      let failed = 0;
+      const warm = performance.now() + WARMUP_S * 500;
+      const until = warm + DURATION * 1000;
+      hedges = 0;
+      await Promise.all(
+        Array.from({ length: HEDGE_CONCURRENCY }, async () => {
+          while (performance.now() < until) {
+            const t0 = performance.now();
+            try {
+              const x = await client.get(service, '/');
+              await x.body.dump();
+              if (t0 >= warm) lat.push(performance.now() - t0);
+            } catch {
+              failed++;
+            }
+          }
+        }),
+      );
+      lat.sort((a, b) => a - b);
+      const q = (f: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * f))] ?? Number.NaN;
+      res[v].push({
+        p50: q(0.5),
+        p99: q(0.99),
+        max: lat.at(-1) ?? Number.NaN,
+        calls: lat.length,
+        hedges,
+        failed,
+      });
+    }
+  }
+  for (const v of order) await clients[v].client.close();
+  await discovery.close();
+  const m = (v: H, k: 'p50' | 'p99' | 'max' | 'calls' | 'hedges') => median(res[v].map((x) => x[k]));
+  // Paired per round, as the throughput ratios: p99 of the variant ÷ p99 of the reference in the same round.
+  const ratio = (v: H) => median(res[v].map((x, i) => x.p99 / (res.fast[i]?.p99 ?? Number.NaN)));
+  out.push(
+    `### Hedging: one of three instances 10× slower (${HEDGE_FAST_MS} ms vs ${slowMs} ms)`,
+    '',
+    table(
+      ['variant', 'p50 ms', 'p99 ms', 'max ms', 'p99 ÷ reference p99', 'hedges / calls', 'failed'],
+      order.map((v) => [
+        clients[v].label,
+        fmt(m(v, 'p50'), 2),
+        fmt(m(v, 'p99'), 2),
+        fmt(m(v, 'max'), 1),
+        v === 'fast'
+          ? '1.00×'
+          : `${fmt(ratio(v), 2)}× (${res[v].map((x, i) => fmt(x.p99 / (res.fast[i]?.p99 ?? Number.NaN), 2)).join(' / ')})`,
+        v === 'hedge' || v === 'ewma'
+          ? `${fmt((m(v, 'hedges') / Math.max(1, m(v, 'calls'))) * 100, 1)} %`
+          : '–',
+        res[v].reduce((s, x) => s + x.failed, 0),
+      ]),
+    ),
+    '',
+    `- ${HEDGE_CONCURRENCY} concurrent callers, ${RUNS} round(s) with the variants alternating (order rotated per round), each ${WARMUP_S / 2} s warm-up + ${DURATION} s measured; medians of the rounds; the ratio is the median of the per-round ratios. Backend: one node:http process on CPU ${SERVER_CPU}, three ports answering after a timer (${HEDGE_FAST_MS}, ${HEDGE_FAST_MS}, ${slowMs} ms). Hedge delay: the service's p95 over its last 64 answers (the default).`,
+    `- machine ${quiet.map((q) => `${fmt(q * 100)} %`).join(' / ')} busy before each round.`,
+    `- target: p99 with hedging ≤ 1.5× the p99 of the fast instances alone — with leastRequest: ${verdict(ratio('hedge') <= 1.5, `${fmt(ratio('hedge'), 2)}×`)}; with peakEwma: ${verdict(ratio('ewma') <= 1.5, `${fmt(ratio('ewma'), 2)}×`)}. (With leastRequest the slow instance still takes ~10 % of the tries, so more than 1 % of calls take the hedged path — hedge delay plus a fast answer, about twice a fast call; peakEwma keeps it under 1 %.)`,
+    '',
+  );
 }
 
 async function failover(
@@ -423,5 +583,12 @@ async function failover(
 }
 
 const bi = process.argv.indexOf('--backend');
+const di = process.argv.indexOf('--delayed');
 if (bi >= 0) backendMode(Number(process.argv[bi + 1] ?? 1));
+else if (di >= 0)
+  delayedMode(
+    String(process.argv[di + 1])
+      .split(',')
+      .map(Number),
+  );
 else if (isMain(import.meta)) await benchMain(run);
