@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { resolveAgentConfig } from '../../src/agent/config/index.ts';
 import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
 import { tempDir } from '../helpers/agent.ts';
-import { baseImage, type Dockerd, dockerSkip, startDockerd } from '../helpers/docker.ts';
+import { baseImage, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
 
 const skip = dockerSkip();
 const SERVER = "require('http').createServer((q,s)=>s.end('ok')).listen(process.argv[1]||8080)";
@@ -57,22 +57,6 @@ async function checksOf(serviceId: string): Promise<{ Status: string; Output: st
   const res = await fetch(`${agent.httpUrl}/v1/agent/checks`);
   const all = (await res.json()) as Record<string, { ServiceID: string; Status: string; Output: string }>;
   return Object.values(all).filter((c) => c.ServiceID === serviceId);
-}
-
-/** Polls `fn` until it returns a truthy value (every 50 ms, up to `ms`). */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Whether the container's server answers at `address:port` (node may still be starting under load). */

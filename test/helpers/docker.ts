@@ -253,3 +253,29 @@ export async function baseImage(engine: Dockerd): Promise<string> {
   }
   return tag;
 }
+
+/**
+ * Polls `fn` until it returns a truthy value (every 50 ms, up to `ms`); the last error thrown is named in
+ * the timeout. For engine state that has no event to wait on (Docker's health, an IP after a restart).
+ *
+ * @example
+ * await until('healthy', async () => (await engine.docker('inspect', '-f', '{{.State.Health.Status}}', 'c')) === 'healthy');
+ */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
