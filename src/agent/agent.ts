@@ -14,7 +14,7 @@ import { type AgentConfig, type HostPort, isLoopback, resolveNodeId } from './co
 import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createDockerWatcher, type DockerWatcher } from './docker/index.ts';
 import { createHealthChecker } from './health/index.ts';
-import { createHttpApi, type HttpApi } from './http/index.ts';
+import { createHttpApi, type HttpApi, loadCa, loadTls, type TlsFiles } from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { createMemoryStore, createSqliteStore, openDataDir, type Store } from './store/index.ts';
 
@@ -25,6 +25,12 @@ import { createMemoryStore, createSqliteStore, openDataDir, type Store } from '.
 export function exposureWarnings(config: AgentConfig): string[] {
   const out: string[] = [];
   const { httpAddr, dnsAddr } = config;
+  if (config.httpsAddr && !isLoopback(config.httpsAddr.host) && !config.tlsVerifyIncoming) {
+    out.push(
+      `HTTPS API on ${config.httpsAddr.host}:${config.httpsAddr.port} is reachable beyond this machine without ACLs ` +
+        'or client certificates: anyone who can connect can change state. --tls-verify-incoming requires certificates of --tls-ca-file.',
+    );
+  }
   if (!isLoopback(httpAddr.host)) {
     out.push(
       `HTTP API on ${httpAddr.host}:${httpAddr.port} is reachable beyond this machine without ACLs or TLS: ` +
@@ -62,6 +68,14 @@ export interface RunningAgent {
   /** `http://host:port` of the HTTP API (the real port when started on port 0). */
   readonly httpUrl: string;
   readonly httpAddress: HostPort;
+  /** `https://host:port` of the HTTPS API, or null without `--https-addr`. */
+  readonly httpsUrl: string | null;
+  readonly httpsAddress: HostPort | null;
+  /**
+   * Re-reads the TLS files (SIGHUP): new connections get the new certificate, open ones keep theirs. A bad
+   * file keeps the old one; either way the outcome is logged. False when nothing was reloaded.
+   */
+  reloadTls(): boolean;
   /** Where DNS listens, or null when turned off. */
   readonly dnsAddress: HostPort | null;
   /** The container watcher when started with `--docker`. */
@@ -81,6 +95,13 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2)); // no base component: children add theirs, pino would repeat the key
+  // TLS files are read before anything listens: a bad file stops the start, naming its flag.
+  const tlsFiles: TlsFiles | null =
+    config.httpsAddr && config.tlsCertFile && config.tlsKeyFile
+      ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, caFile: config.tlsCaFile ?? undefined }
+      : null;
+  const tlsMaterial = tlsFiles ? loadTls(tlsFiles) : null;
+  const checkCa = config.tlsCaFile ? loadCa(config.tlsCaFile) : undefined;
   // A persistent agent locks its data dir before touching anything in it (issue 11 §3): a second agent on
   // the same dir stops here with PHARE_ERR_LOCKED naming the holder's PID.
   const dataDir = config.store === 'memory' ? undefined : openDataDir(config.dataDir);
@@ -119,6 +140,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }
   const openStore = store;
   const health = createHealthChecker({
+    httpCa: checkCa,
     catalog,
     logger,
     clock: options.clock,
@@ -130,6 +152,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   let http: HttpApi | undefined;
   let dns: DnsServer | undefined;
   let docker: DockerWatcher | undefined;
+  let https: HttpApi | undefined;
   try {
     const metrics = createAgentMetrics(catalog);
     metrics.gauge(
@@ -159,7 +182,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       onTtlUpdate: (id) => health.touchTtl(id),
     });
     const addr = await http.listen(config.httpAddr);
-    const httpUrl = `http://${addr.host.includes(':') ? `[${addr.host}]` : addr.host}:${addr.port}`;
+    const hostOf = (h: string) => (h.includes(':') ? `[${h}]` : h);
+    const httpUrl = `http://${hostOf(addr.host)}:${addr.port}`;
+    let httpsAddress: HostPort | null = null;
+    let httpsUrl: string | null = null;
+    if (config.httpsAddr && tlsMaterial) {
+      https = await createHttpApi({
+        catalog,
+        config,
+        metrics,
+        logger: logger.child({ component: 'https' }),
+        onTtlUpdate: (id) => health.touchTtl(id),
+        tls: { material: tlsMaterial, verifyIncoming: config.tlsVerifyIncoming },
+      });
+      httpsAddress = await https.listen(config.httpsAddr);
+      httpsUrl = `https://${hostOf(httpsAddress.host)}:${httpsAddress.port}`;
+    }
     let dnsAddress: HostPort | null = null;
     if (config.dnsAddr) {
       dns = createDnsServer({
@@ -186,11 +224,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       });
     }
     for (const line of exposureWarnings(config)) logger.warn(line);
-    logger.info({ httpUrl, dns: dnsAddress, store: store.kind, node: config.node }, 'agent started');
+    logger.info(
+      { httpUrl, httpsUrl, dns: dnsAddress, store: store.kind, node: config.node },
+      'agent started',
+    );
     let closing: Promise<void> | undefined;
     const api = http;
     const dnsServer = dns;
     const watcher = docker;
+    const httpsApi = https;
     return {
       config,
       catalog,
@@ -198,10 +240,27 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       httpAddress: addr,
       dnsAddress,
       docker: watcher,
+      httpsUrl,
+      httpsAddress,
+      reloadTls() {
+        if (!httpsApi || !tlsFiles) {
+          logger.warn('SIGHUP: no HTTPS listener, no TLS certificates to reload');
+          return false;
+        }
+        try {
+          httpsApi.reloadTls(loadTls(tlsFiles));
+        } catch (err) {
+          logger.error(`TLS reload failed, the old certificate stays in use: ${(err as Error).message}`);
+          return false;
+        }
+        logger.info({ certFile: tlsFiles.certFile }, 'TLS certificates reloaded');
+        return true;
+      },
       close() {
         closing ??= (async () => {
           await watcher?.stop(); // its writes finish before the catalog closes
           await api.close();
+          await httpsApi?.close();
           await dnsServer?.close();
           await health.stop();
           await catalog.close();
@@ -215,6 +274,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   } catch (err) {
     await docker?.stop().catch(() => {});
     await http?.close().catch(() => {});
+    await https?.close().catch(() => {});
     await dns?.close().catch(() => {});
     await health.stop();
     await catalog.close();

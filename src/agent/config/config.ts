@@ -58,6 +58,15 @@ export interface AgentConfig {
   readonly datacenter: string;
   /** Address other nodes and DNS answers use for this node. @default the HTTP bind host, or 127.0.0.1 */
   readonly advertiseAddr: string;
+  /** HTTPS API address; null: no HTTPS listener. @default null */
+  readonly httpsAddr: HostPort | null;
+  /** TLS files of the HTTPS API (both set when `httpsAddr` is). @default null */
+  readonly tlsCertFile: string | null;
+  readonly tlsKeyFile: string | null;
+  /** CA bundle: client certificates, and trusted by HTTPS health checks. @default null */
+  readonly tlsCaFile: string | null;
+  /** The HTTPS API requires client certificates of `tlsCaFile`; the UI stays reachable. @default false */
+  readonly tlsVerifyIncoming: boolean;
   /**
    * Host names the HTTP API answers to besides IP literals, localhost and the node name (DNS-rebinding
    * protection; a leading "." allows every subdomain). @default []
@@ -110,6 +119,28 @@ export function resolveAgentConfig(input: {
   const recursorRaw = layers.recursor ?? [];
   const recursorList = list(recursorRaw);
   const recursors = recursorList.map((r) => hostPort('recursor', r.includes(':') ? r : `${r}:53`));
+  const httpsRaw = layers['https-addr'] ?? '';
+  const httpsAddr = httpsRaw === '' ? null : hostPort('https-addr', httpsRaw);
+  const file = (flag: FlagName) => {
+    const v = layers[flag];
+    return v === undefined || v === '' ? null : String(v);
+  };
+  const tlsCertFile = file('tls-cert-file');
+  const tlsKeyFile = file('tls-key-file');
+  const tlsCaFile = file('tls-ca-file');
+  const tlsVerifyIncoming = bool('tls-verify-incoming', layers['tls-verify-incoming'] ?? false);
+  if (httpsAddr && (!tlsCertFile || !tlsKeyFile)) {
+    throw phareError('PHARE_ERR_INVALID_ARGUMENT', '--https-addr: needs --tls-cert-file and --tls-key-file');
+  }
+  if (tlsVerifyIncoming && !tlsCaFile) {
+    throw phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      '--tls-verify-incoming: needs --tls-ca-file (the CA whose client certificates are accepted)',
+    );
+  }
+  if (tlsVerifyIncoming && !httpsAddr) {
+    throw phareError('PHARE_ERR_INVALID_ARGUMENT', '--tls-verify-incoming: needs --https-addr');
+  }
   const allowedHosts = list(layers['allowed-hosts'] ?? []);
   for (const h of allowedHosts) {
     if (!/^(\*?\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(h)) {
@@ -167,6 +198,11 @@ export function resolveAgentConfig(input: {
     nodeMeta: Object.freeze(nodeMeta),
     datacenter,
     advertiseAddr,
+    httpsAddr: httpsAddr ? Object.freeze(httpsAddr) : null,
+    tlsCertFile,
+    tlsKeyFile,
+    tlsCaFile,
+    tlsVerifyIncoming,
     allowedHosts: Object.freeze(allowedHosts),
     logLevel: logLevel as AgentConfig['logLevel'],
     dockerSocket,

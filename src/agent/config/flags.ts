@@ -33,6 +33,20 @@ export const FLAGS = {
   },
   datacenter: { env: 'PHARE_DATACENTER', describe: 'datacenter name' },
   'advertise-addr': { env: 'PHARE_ADVERTISE_ADDR', describe: 'address this node is reached at' },
+  'https-addr': {
+    env: 'PHARE_HTTPS_ADDR',
+    describe: 'HTTPS API address (host:port); needs --tls-cert-file and --tls-key-file',
+  },
+  'tls-cert-file': { env: 'PHARE_TLS_CERT_FILE', describe: 'PEM certificate (chain) of the HTTPS API' },
+  'tls-key-file': { env: 'PHARE_TLS_KEY_FILE', describe: 'PEM private key of --tls-cert-file' },
+  'tls-ca-file': {
+    env: 'PHARE_TLS_CA_FILE',
+    describe: 'PEM CA bundle: client certificates, and trusted by HTTPS health checks',
+  },
+  'tls-verify-incoming': {
+    env: 'PHARE_TLS_VERIFY_INCOMING',
+    describe: 'the HTTPS API requires client certificates of --tls-ca-file (the UI stays reachable)',
+  },
   'allowed-hosts': {
     env: 'PHARE_ALLOWED_HOSTS',
     describe: 'more Host names the HTTP API answers to (comma list; ".example.com" allows subdomains)',

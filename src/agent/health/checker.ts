@@ -43,6 +43,8 @@ export interface HealthOptions {
   random?: () => number;
   /** Replaces the built-in runners (tests, or another transport). @default undici HTTP and node:net TCP runners */
   runners?: { http?: CheckRunner; tcp?: CheckRunner };
+  /** PEM CA bundle HTTPS checks trust besides the system roots (the agent's `--tls-ca-file`). */
+  httpCa?: Buffer;
 }
 
 /** Numbers for the metrics endpoint. */
@@ -128,7 +130,7 @@ class Checker implements HealthChecker {
     this.#clock = options.clock ?? options.catalog.clock;
     this.#opts = options;
     this.#maxConcurrent = options.maxConcurrent ?? fdBudget(0.125, 16, DEFAULT_MAX_CONCURRENT);
-    this.#ownHttp = options.runners?.http ? undefined : createHttpRunner();
+    this.#ownHttp = options.runners?.http ? undefined : createHttpRunner({ ca: options.httpCa });
     this.#http = options.runners?.http ?? (this.#ownHttp as CheckRunner);
     this.#tcp = options.runners?.tcp ?? createTcpRunner();
     this.#ttl = new TtlTimers(this.#clock, (id, output) => this.#onTtlExpired(id, output));

@@ -5,6 +5,7 @@
  * `HTTP GET <url>: 200 OK Output: <body>` with at most `OutputMaxSize` bytes of body.
  */
 import { STATUS_CODES } from 'node:http';
+import { rootCertificates } from 'node:tls';
 import type { Agent, Dispatcher } from 'undici';
 
 // undici is loaded with the first HTTP check, not at agent start: it is the largest import on the cold path.
@@ -36,7 +37,12 @@ const MAX_REDIRECTS = 10;
  * // { status: 'passing', output: 'HTTP GET http://127.0.0.1:8080/health: 200 OK Output: ok' }
  * await http.close();
  */
-export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
+export function createHttpRunner(
+  options: { ca?: Buffer | undefined } = {},
+): CheckRunner & { close(): Promise<void> } {
+  // The agent's CA is trusted in addition to the system roots (Node's `ca` replaces them otherwise), so a
+  // check of a public HTTPS site keeps working next to ones signed by the agent's CA.
+  const ca = options.ca ? [...rootCertificates, options.ca.toString('utf8')] : undefined;
   const dispatchers = new Map<string, { base: Agent; follow: Dispatcher; direct: Dispatcher }>();
 
   function dispatcherFor(u: typeof import('undici'), def: CheckDefinition): Dispatcher {
@@ -49,6 +55,7 @@ export function createHttpRunner(): CheckRunner & { close(): Promise<void> } {
         pipelining: 0,
         connect: {
           rejectUnauthorized: !def.tlsSkipVerify,
+          ...(ca ? { ca } : {}),
           ...(def.tlsServerName ? { servername: def.tlsServerName } : {}),
         },
       });

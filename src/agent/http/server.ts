@@ -3,6 +3,7 @@
  * 404/405 texts, `Allow`, `X-Consul-Default-ACL-Policy`), body limit (limits.ts), and graceful close.
  */
 import { readFileSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ import { toHttpError } from './errors.ts';
 import { createRequestGuard } from './guard.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { routes } from './routes.ts';
+import { checkClientCert, serverTlsOptions, type TlsMaterial } from './tls.ts';
 
 const UI_TYPES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
@@ -56,6 +58,8 @@ export interface HttpApiOptions {
    * @default half the open-file limit left after a reserve of 64, between 16 and 4,096
    */
   maxConnections?: number;
+  /** Serve HTTPS with this material (tls.ts); `verifyIncoming` asks for client certificates. */
+  tls?: { material: TlsMaterial; verifyIncoming: boolean };
 }
 
 /** The HTTP API server. */
@@ -65,6 +69,8 @@ export interface HttpApi {
   connections(): ConnectionStats;
   /** Listens; resolves to the bound address (the real port when asked for port 0). */
   listen(addr: HostPort): Promise<HostPort>;
+  /** HTTPS only: new connections use `material`; open ones keep theirs. */
+  reloadTls(material: TlsMaterial): void;
   /** Stops accepting, answers parked blocking queries, waits for in-flight requests. */
   close(): Promise<void>;
 }
@@ -95,7 +101,15 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     closing: closing.signal,
   };
 
+  const { tls } = options;
+  // Slow clients (issue 11 §6): the same server timeouts for HTTP and HTTPS (fastify hands `https` to
+  // https.createServer as its options, so they go in there too).
+  const serverTimeouts = {
+    headersTimeout: CONNECTION_LIMITS.headersTimeoutMs,
+    connectionsCheckingInterval: CONNECTION_LIMITS.checkIntervalMs,
+  };
   const app = Fastify({
+    ...(tls ? { https: { ...serverTlsOptions(tls.material, tls.verifyIncoming), ...serverTimeouts } } : {}),
     logger: false,
     bodyLimit: BODY_LIMIT,
     exposeHeadRoutes: false,
@@ -103,10 +117,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     // Slow clients (issue 11 §6): headers and the request itself must arrive in time; the *response* is
     // not bounded (Node's requestTimeout covers receiving the request only), so blocking queries may be
     // parked for up to 10m + jitter. No socket inactivity timeout for the same reason.
-    http: {
-      headersTimeout: CONNECTION_LIMITS.headersTimeoutMs,
-      connectionsCheckingInterval: CONNECTION_LIMITS.checkIntervalMs,
-    },
+    http: serverTimeouts,
     requestTimeout: CONNECTION_LIMITS.requestTimeoutMs,
     connectionTimeout: 0,
     keepAliveTimeout: CONNECTION_LIMITS.keepAliveTimeoutMs,
@@ -179,7 +190,10 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   });
   app.addHook('onRequest', async (req, reply) => {
     const writesOnGet = (req.routeOptions.config as { writesOnGet?: boolean }).writesOnGet === true;
-    const refused = guard.checkHost(req) ?? guard.checkOrigin(req, writesOnGet);
+    const refused =
+      guard.checkHost(req) ??
+      (tls?.verifyIncoming ? checkClientCert(req) : null) ??
+      guard.checkOrigin(req, writesOnGet);
     if (refused === null) return;
     logger.warn({ method: req.method, url: req.url.split('?')[0], host: req.headers.host }, refused);
     metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', 403);
@@ -236,15 +250,16 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       } catch (err) {
         const code = (err as { code?: string }).code;
         const where = `${addr.host}:${addr.port}`;
+        const flag = tls ? '--https-addr' : '--http-addr';
         if (code === 'EADDRINUSE') {
           throw phareError(
             'PHARE_ERR_INVALID_ARGUMENT',
-            `--http-addr: ${where} is already in use (another agent, or Consul?); choose another with --http-addr`,
+            `${flag}: ${where} is already in use (another agent, or Consul?); choose another with ${flag}`,
             { cause: err },
           );
         }
         if (code === 'EADDRNOTAVAIL' || code === 'EACCES' || code === 'ENOTFOUND') {
-          throw phareError('PHARE_ERR_INVALID_ARGUMENT', `--http-addr: cannot listen on ${where} (${code})`, {
+          throw phareError('PHARE_ERR_INVALID_ARGUMENT', `${flag}: cannot listen on ${where} (${code})`, {
             cause: err,
           });
         }
@@ -253,6 +268,10 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       const a = app.server.address();
       if (a === null || typeof a === 'string') throw new Error('HTTP server has no TCP address');
       return { host: a.address, port: a.port };
+    },
+    reloadTls(material: TlsMaterial): void {
+      if (!tls) throw new Error('reloadTls: this API serves plain HTTP');
+      (app.server as unknown as HttpsServer).setSecureContext(serverTlsOptions(material, tls.verifyIncoming));
     },
     async close(): Promise<void> {
       closing.abort();

@@ -12,7 +12,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
   const cmd = program.command('agent').description('run the Phare agent (Consul-compatible registry)');
   cmd.option('--config <file>', 'YAML or JSON config file (env PHARE_CONFIG)');
   for (const [flag, spec] of Object.entries(FLAGS)) {
-    if (flag === 'dev' || flag === 'dns-only-passing')
+    if (flag === 'dev' || flag === 'dns-only-passing' || flag === 'tls-verify-incoming')
       cmd.option(`--${flag}`, `${spec.describe} (env ${spec.env})`);
     else if ('optionalValue' in spec) cmd.option(`--${flag} [value]`, `${spec.describe} (env ${spec.env})`);
     else if ('repeatable' in spec)
@@ -69,12 +69,15 @@ export const register: RegisterCommand = (program: Command, io, state) => {
           },
         );
       };
+      // SIGHUP: re-read the TLS certificate files; open connections keep theirs (docs/security.md#tls)
+      process.on('SIGHUP', () => agent.reloadTls());
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
       // Printed once the handlers are in place: whoever waits for this banner may signal at once.
       io.stdout(
         `phare agent ${config.dev ? '(dev, in-memory store) ' : `(store: ${config.dataDir}) `}node=${config.node} dc=${config.datacenter}\n` +
           `  HTTP API: ${agent.httpUrl}/v1/\n` +
+          (agent.httpsUrl ? `  HTTPS API: ${agent.httpsUrl}/v1/\n` : '') +
           `  Web UI:   ${agent.httpUrl}/ui/\n` +
           `  Metrics:  ${agent.httpUrl}/v1/agent/metrics?format=prometheus\n` +
           (agent.dnsAddress
