@@ -1,22 +1,37 @@
 /**
  * Agent wiring: start and stop order of the store, catalog, health checks, HTTP API and DNS.
  *
- * Start: store -> catalog -> health -> HTTP -> DNS -> Docker watcher (`--docker`).
- * Stop:  Docker watcher (its writes finish) -> HTTP stops accepting and finishes in-flight requests -> DNS -> health -> catalog (pending writes
- *        become durable) -> store closed.
+ * Start: store -> catalog -> (etcd: join the cluster) -> health -> HTTP -> DNS -> Docker watcher (`--docker`).
+ * Stop:  Docker watcher (its writes finish) -> HTTP stops accepting and finishes in-flight requests -> DNS ->
+ *        health -> (etcd: leave) -> catalog (pending writes become durable) -> store closed.
  */
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { CONSUL_VERSION } from '../api/index.ts';
 import { Catalog } from './catalog/index.ts';
-import type { Clock } from './clock.ts';
+import { type Clock, systemClock } from './clock.ts';
+import { type Cluster, joinCluster } from './cluster/index.ts';
 import { type AgentConfig, type HostPort, isLoopback, resolveNodeId } from './config/index.ts';
 import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createDockerWatcher, type DockerWatcher } from './docker/index.ts';
 import { createHealthChecker } from './health/index.ts';
-import { createHttpApi, type HttpApi, loadCa, loadTls, type TlsFiles } from './http/index.ts';
+import {
+  type ClusterView,
+  createHttpApi,
+  type HttpApi,
+  loadCa,
+  loadTls,
+  type TlsFiles,
+} from './http/index.ts';
 import { createAgentMetrics } from './metrics.ts';
-import { createMemoryStore, createSqliteStore, openDataDir, type Store } from './store/index.ts';
+import {
+  createEtcdStore,
+  createMemoryStore,
+  createSqliteStore,
+  type EtcdStore,
+  openDataDir,
+  type Store,
+} from './store/index.ts';
 
 /**
  * What a non-loopback bind opens to the network (issue 14): the agent has no ACLs and the HTTP API no TLS
@@ -59,6 +74,8 @@ export interface AgentOptions {
   clock?: Clock;
   /** How often the `--docker` watcher reconciles in full besides (re)connects. @default 30000 */
   dockerResyncIntervalMs?: number;
+  /** With `--store etcd`: cluster timings (tests shorten them). */
+  cluster?: { aeIntervalMs?: number; reapIntervalMs?: number; probeIntervalMs?: number };
 }
 
 /** A running agent. */
@@ -112,13 +129,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const nodeId = resolveNodeId(config);
     store =
       options.store ??
-      (dataDir
-        ? createSqliteStore({
-            path: join(config.dataDir, 'phare.db'),
-            existing: dataDir.storeCreated !== undefined,
-            onWarning: (message) => logger.warn({ component: 'store' }, message),
+      (config.store === 'etcd'
+        ? createEtcdStore({
+            endpoints: config.etcdEndpoints,
+            prefix: config.etcdPrefix,
+            logger: logger.child({ component: 'etcd' }),
+            ...(options.cluster?.probeIntervalMs ? { probeIntervalMs: options.cluster.probeIntervalMs } : {}),
           })
-        : createMemoryStore());
+        : dataDir
+          ? createSqliteStore({
+              path: join(config.dataDir, 'phare.db'),
+              existing: dataDir.storeCreated !== undefined,
+              onWarning: (message) => logger.warn({ component: 'store' }, message),
+            })
+          : createMemoryStore());
     catalog = await Catalog.open({
       store,
       node: {
@@ -132,13 +156,33 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       clock: options.clock,
     });
     // From now on a missing or emptied phare.db is damage, not a new data dir (issue 11 §9).
-    if (dataDir && !options.store) dataDir.markStoreCreated();
+    if (dataDir && !options.store && config.store === 'sqlite') dataDir.markStoreCreated();
   } catch (err) {
     await store?.close().catch(() => {});
     dataDir?.close();
     throw err;
   }
   const openStore = store;
+  let cluster: Cluster | undefined;
+  if (openStore.kind === 'etcd') {
+    try {
+      cluster = await joinCluster({
+        store: openStore as EtcdStore,
+        catalog,
+        logger,
+        clock: options.clock ?? systemClock,
+        nodeTtlMs: config.nodeTtlMs,
+        reconnectTimeoutMs: config.reconnectTimeoutMs,
+        minDeregisterAfterMs: config.minDeregisterAfterMs,
+        ...options.cluster,
+      });
+    } catch (err) {
+      await catalog.close();
+      await openStore.close();
+      dataDir?.close();
+      throw err;
+    }
+  }
   const health = createHealthChecker({
     httpCa: checkCa,
     catalog,
@@ -180,6 +224,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       metrics,
       logger: logger.child({ component: 'http' }),
       onTtlUpdate: (id) => health.touchTtl(id),
+      ...(cluster ? { cluster: clusterView(openStore as EtcdStore, cluster) } : {}),
     });
     const addr = await http.listen(config.httpAddr);
     const hostOf = (h: string) => (h.includes(':') ? `[${h}]` : h);
@@ -263,6 +308,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           await httpsApi?.close();
           await dnsServer?.close();
           await health.stop();
+          await cluster?.leave();
           await catalog.close();
           await openStore.close();
           dataDir?.close();
@@ -277,9 +323,25 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await https?.close().catch(() => {});
     await dns?.close().catch(() => {});
     await health.stop();
+    await cluster?.leave();
     await catalog.close();
     await openStore.close();
     dataDir?.close();
     throw err;
   }
+}
+
+/** What the HTTP API shows of an etcd cluster: etcd's leader and members, the agents' membership. */
+function clusterView(store: EtcdStore, cluster: Cluster): ClusterView {
+  const hostPortOf = (url: string) => url.replace(/^https?:\/\//, '').replace(/\/$/, '');
+  return {
+    knownLeader: () => store.health().knownLeader,
+    lastContactMs: () => store.health().lastContactMs,
+    leader: () => {
+      const h = store.health();
+      return h.knownLeader && h.leader ? hostPortOf(h.leader) : '';
+    },
+    peers: () => store.health().peers.map(hostPortOf),
+    members: () => cluster.members(),
+  };
 }

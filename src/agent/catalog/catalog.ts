@@ -17,10 +17,22 @@
  * store's committed changes can feed the same path. Topics give each read its own index, so a watch on
  * service A is not woken by service B (Consul GH-1244/#2216; consul-api.md §2.1).
  */
+
+import { isDeepStrictEqual } from 'node:util';
 import type { CheckStatus } from '../../api/index.ts';
 import { phareError } from '../../api/index.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import type { Store, StoreOp, StoreTable } from '../store/index.ts';
+import {
+  isSharedStore,
+  type SharedStore,
+  type SharedStoreOp,
+  type Store,
+  type StoreEvent,
+  type StoreOp,
+  type StoreRow,
+  type StoreTable,
+  type StoreWatch,
+} from '../store/index.ts';
 import {
   type CheckInput,
   type CheckRecord,
@@ -101,6 +113,8 @@ class Tx {
   readonly changes: Change[] = [];
   readonly events: CatalogEvent[] = [];
   readonly index: number;
+  /** Only check results (updateCheck): with a shared store, kept as local truth even if the commit fails. */
+  statusOnly = false;
   constructor(index: number) {
     this.index = index;
   }
@@ -147,6 +161,22 @@ export class Catalog {
   #queue: QueuedWrite[] = [];
   /** The batch loop, while one runs (at most one batch is being committed at a time). */
   #draining: Promise<void> | undefined;
+  // ---- shared store (etcd) only: the view is a cache fed by the store's watch
+  #shared: SharedStore | undefined;
+  #watch: StoreWatch | undefined;
+  /** The store revision the view has applied. */
+  #applied = 0;
+  readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
+  /** While a batch is being committed: watch events held back until its revision is known. */
+  #held: StoreEvent[] | undefined;
+  /** Revisions this agent committed itself whose events the watch has not delivered yet. */
+  readonly #ownRevisions = new Set<number>();
+  /** Cluster rows (members, live, election) by table then key. */
+  readonly #clusterRows = new Map<string, Map<string, StoreRow>>();
+  /** lower(node) -> when its agent was first seen not alive (epoch ms). */
+  readonly #downSince = new Map<string, number>();
+  /** What this agent owns (its services and checks), as `table:key` -> row: the truth anti-entropy restores. */
+  readonly #own = new Map<string, Row>();
 
   private constructor(options: CatalogOptions) {
     this.#store = options.store;
@@ -158,6 +188,10 @@ export class Catalog {
   /** Loads the store and adds the agent's own node, its `serfHealth` check and the `consul` service. */
   static async open(options: CatalogOptions): Promise<Catalog> {
     const c = new Catalog(options);
+    if (isSharedStore(options.store)) {
+      await c.#openShared(options.store);
+      return c;
+    }
     const snap = await options.store.load({ check: rowProblem });
     c.#index = Math.max(1, snap.index);
     const localLower = c.local.name.toLowerCase();
@@ -193,45 +227,13 @@ export class Catalog {
     // Each takes an index, as in Consul (node, then its serfHealth check, then the `consul` service), so a
     // fresh agent's reads answer index >= 2 — tools wait for that before they trust the catalog.
     const nodeIdx = ++c.#index;
-    c.#nodes.set(localLower, {
-      id: c.local.id,
-      node: c.local.name,
-      address: c.local.address,
-      taggedAddresses: {
-        lan: c.local.address,
-        lan_ipv4: c.local.address,
-        wan: c.local.address,
-        wan_ipv4: c.local.address,
-      },
-      meta: { ...(c.local.meta ?? { 'consul-network-segment': '' }) },
-      createIndex: nodeIdx,
-      modifyIndex: nodeIdx,
-    });
+    c.#nodes.set(localLower, c.localNodeRecord(nodeIdx));
     c.#topicIndex.set(Topic.nodes, nodeIdx);
     const idx = ++c.#index;
     c.#topicIndex.set(Topic.checks, idx);
     c.#topicIndex.set(Topic.node(c.local.name), idx);
     const serfKey = recordKey(c.local.name, SERF_CHECK_ID);
-    c.#setCheck({
-      node: c.local.name,
-      checkId: SERF_CHECK_ID,
-      name: 'Serf Health Status',
-      status: 'passing',
-      notes: '',
-      output: 'Agent alive and reachable',
-      serviceId: '',
-      serviceName: '',
-      def: {
-        type: '',
-        successBeforePassing: 0,
-        failuresBeforeWarning: 0,
-        failuresBeforeCritical: 0,
-        outputMaxSize: 4096,
-      },
-      agent: false,
-      createIndex: idx,
-      modifyIndex: idx,
-    });
+    c.#setCheck(serfCheck(c.local.name, true, idx, idx));
     c.#ephemeral.add(`checks:${serfKey}`);
     if (options.builtinConsulService !== false) {
       const key = recordKey(c.local.name, 'consul');
@@ -263,6 +265,334 @@ export class Catalog {
       }
     }
     return c;
+  }
+
+  /** The agent's own node record, as a Consul agent describes itself. */
+  localNodeRecord(index = this.#index): NodeRecord {
+    const a = this.local.address;
+    return {
+      id: this.local.id,
+      node: this.local.name,
+      address: a,
+      taggedAddresses: { lan: a, lan_ipv4: a, wan: a, wan_ipv4: a },
+      meta: { ...(this.local.meta ?? { 'consul-network-segment': '' }) },
+      createIndex: index,
+      modifyIndex: index,
+    };
+  }
+
+  // ---------------------------------------------------------------- shared store (etcd): the view as a cache
+
+  /** Whether the view is a cache of a shared store (etcd). */
+  get shared(): boolean {
+    return this.#shared !== undefined;
+  }
+
+  /**
+   * Loads every row with its revisions and starts the one watch that feeds the view from then on. A
+   * service's topic index is the highest mod revision of its keys (so a watch on A is never woken by B), and
+   * every node's serfHealth is derived from its agent's leased `live` key.
+   */
+  async #openShared(store: SharedStore): Promise<void> {
+    this.#shared = store;
+    const { index, rows } = await store.loadRows();
+    this.#index = Math.max(1, index);
+    this.#applied = index;
+    for (const r of rows) this.#applyStoreRow(r, r);
+    for (const n of this.#nodes.values()) this.#deriveSerf(n.node.toLowerCase(), index);
+    for (const t of [Topic.services, Topic.nodes, Topic.checks]) this.#topicIndex.set(t, this.#index);
+    for (const r of rows) {
+      if (r.table !== 'nodes' && r.table !== 'services' && r.table !== 'checks') continue;
+      const topics = new Set<string>();
+      this.#topicsOf({ table: r.table, key: r.key, prev: undefined, next: r.value as Row } as Change, topics);
+      for (const t of topics) {
+        if (t === Topic.services || t === Topic.nodes || t === Topic.checks) continue;
+        if ((this.#topicIndex.get(t) ?? 0) < r.modifyIndex) this.#topicIndex.set(t, r.modifyIndex);
+      }
+    }
+    // What this agent owns, as etcd last had it: a restarted agent resumes with it (nothing re-registered).
+    const localLower = this.local.name.toLowerCase();
+    for (const s of this.#services.values())
+      if (s.agent && s.node.toLowerCase() === localLower)
+        this.#own.set(`services:${recordKey(s.node, s.id)}`, s);
+    for (const ch of this.#checks.values())
+      if (ch.agent && ch.node.toLowerCase() === localLower)
+        this.#own.set(`checks:${recordKey(ch.node, ch.checkId)}`, ch);
+    this.#watch = store.watch(index, (e) => this.#onStoreEvent(e));
+    this.#watch.prime(rows);
+  }
+
+  #onStoreEvent(e: StoreEvent): void {
+    if (this.#held) {
+      this.#held.push(e);
+      return;
+    }
+    this.#applyStoreEvent(e);
+  }
+
+  /** Applies one committed store event to the view: rows, derived serfHealth, topics, watchers, events. */
+  #applyStoreEvent(e: StoreEvent): void {
+    if (this.#closed) return;
+    const own = this.#ownRevisions.delete(e.index);
+    if (e.changes.length > 0) {
+      const topics = new Set<string>();
+      const events: CatalogEvent[] = [];
+      for (const ch of e.changes) {
+        const row: StoreRow | undefined = ch.type === 'put' ? ch : undefined;
+        const prev = this.#applyStoreRow({ table: ch.table, key: ch.key }, row);
+        if (ch.table === 'live' || ch.table === 'members' || ch.table === 'nodes') {
+          const node = ch.table === 'nodes' ? ch.key : ch.key;
+          const serf = this.#deriveSerf(node, e.index);
+          if (serf) this.#topicsOf(serf, topics);
+        }
+        if (ch.table !== 'nodes' && ch.table !== 'services' && ch.table !== 'checks') continue;
+        const change = { table: ch.table, key: ch.key, prev, next: row?.value as Row | undefined } as Change;
+        this.#topicsOf(change, topics);
+        if (!own && ch.table === 'checks') this.#deriveCheckEvents(change, events);
+      }
+      if (topics.size > 0) {
+        this.#index = Math.max(this.#index, e.index);
+        for (const t of topics) this.#topicIndex.set(t, e.index);
+        this.#indexTime.set(e.index, this.clock.now());
+        if (this.#indexTime.size > 4096)
+          this.#indexTime.delete(this.#indexTime.keys().next().value as number);
+      }
+      for (const ev of events) for (const l of this.#listeners) l(ev);
+      this.#notify(topics);
+    }
+    if (e.index > this.#applied) this.#applied = e.index;
+    for (const w of [...this.#appliedWaiters]) {
+      if (w.index <= this.#applied) {
+        this.#appliedWaiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+
+  /**
+   * Puts (row given) or deletes one stored row into the view, with the store's revisions as the record's
+   * CreateIndex/ModifyIndex. Returns the previous catalog row.
+   */
+  #applyStoreRow(at: { table: string; key: string }, row: StoreRow | undefined): Row | undefined {
+    if (at.table === 'nodes' || at.table === 'services' || at.table === 'checks') {
+      let next: Row | undefined;
+      if (row) {
+        next = { ...(row.value as Row), createIndex: row.createIndex, modifyIndex: row.modifyIndex };
+        if (at.table === 'checks' && (next as CheckRecord).checkId === SERF_CHECK_ID) return undefined;
+      }
+      return this.#applyRow(at.table, at.key, next);
+    }
+    let table = this.#clusterRows.get(at.table);
+    if (!table) {
+      table = new Map();
+      this.#clusterRows.set(at.table, table);
+    }
+    if (row) table.set(at.key, row);
+    else table.delete(at.key);
+    return undefined;
+  }
+
+  /**
+   * The node's serfHealth as its agent's liveness says (Consul: passing "Agent alive and reachable", else
+   * critical "Agent not live or unreachable"). Nodes without an agent (catalog/register) have none.
+   */
+  #deriveSerf(nodeLower: string, index: number): Change | undefined {
+    const node = this.#nodes.get(nodeLower);
+    const member = this.#clusterRows.get('members')?.get(nodeLower);
+    const key = node ? recordKey(node.node, SERF_CHECK_ID) : undefined;
+    const prevByNode = key ? this.#checks.get(key) : undefined;
+    if (!node || !member || !key) {
+      // node gone (or not an agent's): drop any serfHealth it had
+      for (const [k, c] of this.#checks) {
+        if (c.checkId === SERF_CHECK_ID && c.node.toLowerCase() === nodeLower) {
+          this.#applyRow('checks', k, undefined);
+          this.#ephemeral.delete(`checks:${k}`);
+          return { table: 'checks', key: k, prev: c, next: undefined, ephemeral: true, wasEphemeral: true };
+        }
+      }
+      return undefined;
+    }
+    const alive = this.#clusterRows.get('live')?.has(nodeLower) === true;
+    if (alive) this.#downSince.delete(nodeLower);
+    else if (!this.#downSince.has(nodeLower)) this.#downSince.set(nodeLower, this.clock.now());
+    if (prevByNode && (prevByNode.status === 'passing') === alive) return undefined;
+    const next = serfCheck(node.node, alive, member.createIndex, index);
+    if (!alive) next.criticalSince = this.#downSince.get(nodeLower) as number;
+    this.#applyRow('checks', key, next);
+    this.#ephemeral.add(`checks:${key}`);
+    return { table: 'checks', key, prev: prevByNode, next, ephemeral: true, wasEphemeral: true };
+  }
+
+  /** Check lifecycle events for a change another writer made to a check this agent runs. */
+  #deriveCheckEvents(c: Change, out: CatalogEvent[]): void {
+    const prev = c.prev as CheckRecord | undefined;
+    const next = c.next as CheckRecord | undefined;
+    const mine = (r: CheckRecord | undefined) => r?.agent && r.node === this.local.name;
+    if (!mine(prev) && !mine(next)) return;
+    if (prev && next && isDeepStrictEqual(prev.def, next.def)) {
+      if (prev.status !== next.status) out.push({ type: 'check-status', check: next, announce: false });
+      return;
+    }
+    if (prev) out.push({ type: 'check-removed', check: prev });
+    if (next) out.push({ type: 'check-added', check: next });
+  }
+
+  /** Resolves once the view has applied the store's revision `index` (shared store only). */
+  waitForIndex(index: number, timeoutMs = 10_000): Promise<boolean> {
+    if (!this.#shared || this.#applied >= index || this.#closed) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = {
+        index,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#appliedWaiters.delete(w);
+        resolve(false);
+      }, timeoutMs);
+      this.#appliedWaiters.add(w);
+    });
+  }
+
+  /**
+   * `X-Consul-KnownLeader` / `X-Consul-LastContact`: a single agent always knows its leader (itself); over
+   * etcd, whether etcd has a leader. Reads keep serving the cache either way.
+   */
+  leaderState(): { knownLeader: boolean; lastContactMs: number } {
+    return this.#shared ? this.#shared.health() : { knownLeader: true, lastContactMs: 0 };
+  }
+
+  /** The store revision the view has applied (shared store); the catalog index otherwise. */
+  get appliedIndex(): number {
+    return this.#shared ? this.#applied : this.#index;
+  }
+
+  /** Rows of a cluster table (`members`, `live`, `election`) as the watch last delivered them. */
+  clusterRows(table: 'members' | 'live' | 'election'): StoreRow[] {
+    return [...(this.#clusterRows.get(table)?.values() ?? [])];
+  }
+
+  /**
+   * Every agent's node with its state: `alive` (its lease holds), `left` (it left gracefully), `failed` (its
+   * lease expired); `since` is when this agent first saw it not alive.
+   */
+  memberStates(): { node: string; address: string; status: 'alive' | 'left' | 'failed'; since?: number }[] {
+    const out: { node: string; address: string; status: 'alive' | 'left' | 'failed'; since?: number }[] = [];
+    const live = this.#clusterRows.get('live');
+    for (const [lower, m] of this.#clusterRows.get('members') ?? []) {
+      const v = m.value as { node: string; address: string; status?: string };
+      const n = this.#nodes.get(lower);
+      const status = live?.has(lower) ? 'alive' : v.status === 'left' ? 'left' : 'failed';
+      const since = this.#downSince.get(lower);
+      out.push({
+        node: n?.node ?? v.node,
+        address: n?.address ?? v.address,
+        status,
+        ...(since ? { since } : {}),
+      });
+    }
+    return out.sort((a, b) => cmp(a.node, b.node));
+  }
+
+  /**
+   * Anti-entropy (Consul agent/ae): the ops that make the store's rows under this agent's node what the agent
+   * owns — puts for what differs or is missing, deletes for agent rows it no longer has.
+   */
+  antiEntropyOps(): SharedStoreOp[] {
+    const ops: SharedStoreOp[] = [];
+    const strip = (r: Row) => {
+      const {
+        createIndex: _c,
+        modifyIndex: _m,
+        ...rest
+      } = r as Row & { createIndex: number; modifyIndex: number };
+      return rest;
+    };
+    for (const [tk, row] of this.#own) {
+      const [table, key] = splitTableKey(tk);
+      const cur = table === 'services' ? this.#services.get(key) : this.#checks.get(key);
+      if (!cur || !isDeepStrictEqual(strip(cur), strip(row)))
+        ops.push({ type: 'put', table, key, value: row });
+    }
+    for (const s of this.servicesOnNode(this.local.name)) {
+      const k = recordKey(s.node, s.id);
+      if (s.agent && !this.#own.has(`services:${k}`)) ops.push({ type: 'del', table: 'services', key: k });
+    }
+    for (const ch of this.checksOnNode(this.local.name)) {
+      const k = recordKey(ch.node, ch.checkId);
+      if (ch.agent && !this.#own.has(`checks:${k}`)) ops.push({ type: 'del', table: 'checks', key: k });
+    }
+    return ops;
+  }
+
+  /** The ops that remove a node with everything on it (the cluster reaper). */
+  nodeRemovalOps(node: string): SharedStoreOp[] {
+    const lower = node.toLowerCase();
+    const ops: SharedStoreOp[] = [];
+    for (const s of this.servicesOnNode(node))
+      ops.push({ type: 'del', table: 'services', key: recordKey(s.node, s.id) });
+    for (const c of this.checksOnNode(node))
+      if (c.checkId !== SERF_CHECK_ID)
+        ops.push({ type: 'del', table: 'checks', key: recordKey(c.node, c.checkId) });
+    ops.push({ type: 'del', table: 'nodes', key: lower }, { type: 'del', table: 'members', key: lower });
+    return ops;
+  }
+
+  /** The ops that remove one service instance and its checks (the cluster reaper). */
+  serviceRemovalOps(node: string, serviceId: string): SharedStoreOp[] {
+    const n = this.node(node);
+    if (!n) return [];
+    const ops: SharedStoreOp[] = [{ type: 'del', table: 'services', key: recordKey(n.node, serviceId) }];
+    for (const c of this.#ownedChecks(n.node, serviceId))
+      ops.push({ type: 'del', table: 'checks', key: recordKey(c.node, c.checkId) });
+    return ops;
+  }
+
+  /** Records what a committed (or, for check results, attempted) write means for what this agent owns. */
+  #recordOwn(changes: readonly Change[]): void {
+    const localLower = this.local.name.toLowerCase();
+    for (const c of changes) {
+      if (c.ephemeral || (c.table !== 'services' && c.table !== 'checks')) continue;
+      const rec = (c.next ?? c.prev) as ServiceRecord | CheckRecord | undefined;
+      if (!rec || rec.node.toLowerCase() !== localLower) continue;
+      const tk = `${c.table}:${c.key}`;
+      if (c.next && (c.next as ServiceRecord).agent) this.#own.set(tk, c.next);
+      else this.#own.delete(tk);
+    }
+  }
+
+  /** Commits a built batch to the shared store; resolves once the watch has applied it to the view. */
+  async #commitShared(built: { tx: Tx; w: QueuedWrite }[], ops: SharedStoreOp[]): Promise<void> {
+    const store = this.#shared as SharedStore;
+    this.#held = [];
+    let revision: number;
+    try {
+      revision = await store.commit(ops);
+    } catch (err) {
+      this.#releaseHeld();
+      // A check result is the agent's truth even when etcd cannot take it: anti-entropy writes it later.
+      for (const { tx } of built) if (tx.statusOnly) this.#recordOwn(tx.changes);
+      for (const b of built) b.w.reject(err);
+      return;
+    }
+    this.#ownRevisions.add(revision);
+    this.#releaseHeld();
+    // Read-your-writes: answer once this agent's view shows the change (its watch delivered the revision).
+    await this.waitForIndex(revision);
+    this.#ownRevisions.delete(revision);
+    for (const { tx } of built) {
+      this.#recordOwn(tx.changes);
+      for (const e of tx.events) for (const l of this.#listeners) l(e);
+    }
+    for (const b of built) b.w.resolve();
+  }
+
+  #releaseHeld(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const e of held) this.#applyStoreEvent(e);
   }
 
   // ---------------------------------------------------------------- indexes and watching
@@ -529,6 +859,7 @@ export class Catalog {
       return Promise.resolve();
     }
     return this.#write((tx) => {
+      tx.statusOnly = true;
       const cur = this.check(node, checkId);
       if (!cur) throw unknownCheck(checkId);
       const changed = cur.status !== status;
@@ -670,6 +1001,8 @@ export class Catalog {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#draining) await this.#draining;
+    await this.#watch?.close();
+    for (const w of [...this.#appliedWaiters]) w.resolve();
     for (const set of this.#waiters.values()) for (const w of [...set]) w();
   }
 
@@ -690,8 +1023,9 @@ export class Catalog {
     // setImmediate lets every request parsed in this turn of the loop join the first batch.
     await new Promise<void>((r) => setImmediate(r));
     while (this.#queue.length > 0) {
-      const batch = this.#queue;
-      this.#queue = [];
+      // etcd caps a transaction at 128 ops (--max-txn-ops): a shared store commits at most 24 writes at once.
+      const batch = this.#shared ? this.#queue.splice(0, 24) : this.#queue;
+      if (!this.#shared) this.#queue = [];
       await this.#commitBatch(batch);
     }
     this.#draining = undefined;
@@ -733,6 +1067,7 @@ export class Catalog {
         );
       }
     }
+    if (this.#shared) return this.#commitShared(built, ops);
     try {
       await this.#store.write(ops, index);
     } catch (err) {
@@ -975,4 +1310,28 @@ function cmp(a: string, b: string): number {
 
 function byNodeThenId(a: ServiceRecord, b: ServiceRecord): number {
   return cmp(a.node, b.node) || cmp(a.id, b.id);
+}
+
+/** A node's serfHealth check as Consul writes it (agent/structs/catalog.go). */
+function serfCheck(node: string, alive: boolean, createIndex: number, modifyIndex: number): CheckRecord {
+  return {
+    node,
+    checkId: SERF_CHECK_ID,
+    name: 'Serf Health Status',
+    status: alive ? 'passing' : 'critical',
+    notes: '',
+    output: alive ? 'Agent alive and reachable' : 'Agent not live or unreachable',
+    serviceId: '',
+    serviceName: '',
+    def: emptyDef(),
+    agent: false,
+    createIndex,
+    modifyIndex,
+  };
+}
+
+/** `services:<key>` -> ['services', key]. */
+function splitTableKey(tk: string): ['services' | 'checks', string] {
+  const i = tk.indexOf(':');
+  return [tk.slice(0, i) as 'services' | 'checks', tk.slice(i + 1)];
 }

@@ -23,8 +23,16 @@ export interface AgentConfig {
   readonly dev: boolean;
   /** Where the sqlite store lives. @default "./.phare/data" */
   readonly dataDir: string;
-  /** `memory` in dev mode, else `sqlite`. */
-  readonly store: 'memory' | 'sqlite';
+  /** `--store`: `memory` in dev mode, else `sqlite`; `etcd` joins a cluster. */
+  readonly store: 'memory' | 'sqlite' | 'etcd';
+  /** `--etcd-endpoints` (with `store: 'etcd'`). @default [] */
+  readonly etcdEndpoints: readonly string[];
+  /** `--etcd-prefix`. @default "/phare" */
+  readonly etcdPrefix: string;
+  /** `--node-ttl`: TTL of the agent's etcd lease, whole seconds. @default 10s */
+  readonly nodeTtlMs: number;
+  /** `--reconnect-timeout`: a node whose agent stays away this long is removed (Consul's default). @default 72h */
+  readonly reconnectTimeoutMs: number;
   /** @default 127.0.0.1:8500 */
   readonly httpAddr: HostPort;
   /** DNS interface (UDP+TCP); `null` when turned off with `--dns-addr ""`. @default 127.0.0.1:8600 */
@@ -180,11 +188,38 @@ export function resolveAgentConfig(input: {
   const dockerSocket = docker(layers.docker);
   const dataDir = String(layers['data-dir'] ?? './.phare/data');
   if (dataDir.trim() === '') throw bad('data-dir', dataDir, 'a directory path');
+  const store = String(layers.store ?? (dev ? 'memory' : 'sqlite'));
+  if (store !== 'memory' && store !== 'sqlite' && store !== 'etcd')
+    throw bad('store', store, 'one of memory, sqlite, etcd');
+  const endpointsRaw = layers['etcd-endpoints'] ?? [];
+  const etcdEndpoints = (Array.isArray(endpointsRaw) ? endpointsRaw : String(endpointsRaw).split(','))
+    .map((s) => String(s).trim())
+    .filter((s) => s !== '')
+    .map((e) => {
+      if (!/^https?:\/\/[^/\s]+:\d{1,5}\/?$/.test(e))
+        throw bad('etcd-endpoints', e, 'etcd client URLs such as http://127.0.0.1:2379');
+      return e.replace(/\/$/, '');
+    });
+  if (store === 'etcd' && etcdEndpoints.length === 0)
+    throw bad('etcd-endpoints', endpointsRaw, 'at least one etcd client URL with --store etcd');
+  const etcdPrefix = String(layers['etcd-prefix'] ?? '/phare');
+  if (!/^\/[A-Za-z0-9_./-]*$/.test(etcdPrefix))
+    throw bad('etcd-prefix', etcdPrefix, 'a key path such as /phare (letters, digits, "/", "-", "_", ".")');
+  const nodeTtlMs = durationFlag('node-ttl', layers['node-ttl'] ?? '10s');
+  if (nodeTtlMs < 1000 || nodeTtlMs % 1000 !== 0)
+    throw bad('node-ttl', layers['node-ttl'], 'whole seconds, at least 1s (an etcd lease TTL)');
+  const reconnectTimeoutMs = durationFlag('reconnect-timeout', layers['reconnect-timeout'] ?? '72h');
+  if (reconnectTimeoutMs < nodeTtlMs)
+    throw bad('reconnect-timeout', layers['reconnect-timeout'], `a duration of at least --node-ttl`);
 
   return Object.freeze({
     dev,
     dataDir,
-    store: dev ? 'memory' : 'sqlite',
+    store,
+    etcdEndpoints: Object.freeze(etcdEndpoints),
+    etcdPrefix,
+    nodeTtlMs,
+    reconnectTimeoutMs,
     httpAddr: Object.freeze(httpAddr),
     dnsAddr: dnsAddr ? Object.freeze(dnsAddr) : null,
     domain,

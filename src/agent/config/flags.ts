@@ -58,6 +58,24 @@ export const FLAGS = {
     optionalValue: true,
   },
   'log-level': { env: 'PHARE_LOG_LEVEL', describe: `log level (${LOG_LEVELS.join(', ')})` },
+  store: { env: 'PHARE_STORE', describe: 'where state lives: memory, sqlite (default) or etcd (a cluster)' },
+  'etcd-endpoints': {
+    env: 'PHARE_ETCD_ENDPOINTS',
+    describe:
+      'etcd client URLs, comma list (with --store etcd), e.g. http://10.0.0.1:2379,http://10.0.0.2:2379',
+  },
+  'etcd-prefix': {
+    env: 'PHARE_ETCD_PREFIX',
+    describe: 'root of every etcd key Phare writes (default /phare)',
+  },
+  'node-ttl': {
+    env: 'PHARE_NODE_TTL',
+    describe: "TTL of this agent's etcd lease: how soon others see it dead (default 10s, whole seconds)",
+  },
+  'reconnect-timeout': {
+    env: 'PHARE_RECONNECT_TIMEOUT',
+    describe: 'remove a node whose agent stayed away this long (default 72h, as Consul)',
+  },
 } as const;
 
 /** A flag name. */

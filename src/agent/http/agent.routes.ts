@@ -124,8 +124,22 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/members',
     methods: ['GET'],
-    handler: (_req, reply, { catalog, config }) =>
-      sendJson(reply, [memberOf(catalog.local, config.datacenter)]),
+    handler: (_req, reply, { catalog, config, cluster }) => {
+      const members = cluster.members?.();
+      if (!members) return sendJson(reply, [memberOf(catalog.local, config.datacenter)]);
+      // Serf member status codes: 1 alive, 3 left, 4 failed.
+      const code = { alive: 1, left: 3, failed: 4 } as const;
+      return sendJson(
+        reply,
+        members.map((m) => {
+          const n = catalog.node(m.node);
+          return {
+            ...memberOf({ name: m.node, id: n?.id ?? '', address: m.address }, config.datacenter),
+            Status: code[m.status],
+          };
+        }),
+      );
+    },
   },
   {
     path: '/v1/agent/version',

@@ -87,11 +87,16 @@ export async function park(
  * @example
  * queryMeta(reply, catalog.index).code(404).send('Not found');
  */
-export function queryMeta(reply: FastifyReply, index: number): FastifyReply {
+export function queryMeta(
+  reply: FastifyReply,
+  index: number,
+  leader: { knownLeader: boolean; lastContactMs: number } = { knownLeader: true, lastContactMs: 0 },
+): FastifyReply {
+  // Over etcd these say whether etcd has a leader: reads keep serving the cache either way.
   return reply
     .header('X-Consul-Index', String(Math.max(1, index)))
-    .header('X-Consul-KnownLeader', 'true')
-    .header('X-Consul-LastContact', '0');
+    .header('X-Consul-KnownLeader', String(leader.knownLeader))
+    .header('X-Consul-LastContact', String(leader.lastContactMs));
 }
 
 /** Options of {@link indexedRead}. */
@@ -147,7 +152,7 @@ export async function indexedRead(
   // Phare extension: when this index was made, so a client can measure change-to-update latency.
   const changedAt = catalog.indexTime(index);
   if (changedAt !== undefined) reply.header('X-Phare-Index-Time', String(changedAt));
-  queryMeta(reply, index)
+  queryMeta(reply, index, catalog.leaderState())
     .header('X-Consul-Effective-Consistency', b.consistency)
     .header('X-Consul-Query-Backend', 'blocking-query')
     .header('Content-Type', 'application/json')

@@ -5,8 +5,27 @@ import type { AgentConfig } from '../config/index.ts';
 import type { BodyCache } from './blocking.ts';
 import type { ValidationLimits } from './validate.ts';
 
+/**
+ * What the HTTP API shows of the cluster: a single agent is its own leader; with `--store etcd` these come
+ * from etcd (its leader and members) and from the agents' membership records.
+ */
+export interface ClusterView {
+  /** `X-Consul-KnownLeader`. */
+  knownLeader(): boolean;
+  /** `X-Consul-LastContact` (ms). */
+  lastContactMs(): number;
+  /** `/v1/status/leader`: `host:port`, or '' without a leader (as Consul answers). */
+  leader(): string;
+  /** `/v1/status/peers`. */
+  peers(): string[];
+  /** `/v1/agent/members`; undefined lists this agent alone. */
+  members?(): { node: string; address: string; status: 'alive' | 'failed' | 'left' }[];
+}
+
 /** What every route handler gets. */
 export interface RouteContext {
+  /** Leader and members (see {@link ClusterView}). */
+  cluster: ClusterView;
   catalog: Catalog;
   config: AgentConfig;
   logger: Logger;

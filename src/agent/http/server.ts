@@ -14,7 +14,7 @@ import { fdBudget } from '../fd-limit.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import { BodyCache, queryMeta } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
-import type { Method, RouteContext } from './context.ts';
+import type { ClusterView, Method, RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
 import { createRequestGuard } from './guard.ts';
 import { REQUEST_LIMITS } from './limits.ts';
@@ -60,6 +60,8 @@ export interface HttpApiOptions {
   maxConnections?: number;
   /** Serve HTTPS with this material (tls.ts); `verifyIncoming` asks for client certificates. */
   tls?: { material: TlsMaterial; verifyIncoming: boolean };
+  /** @default a single agent that is its own leader */
+  cluster?: ClusterView;
 }
 
 /** The HTTP API server. */
@@ -85,7 +87,14 @@ export interface HttpApi {
 export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   const { catalog, config, logger, metrics } = options;
   const closing = new AbortController();
+  const self = `${catalog.local.address}:8300`;
   const ctx: RouteContext = {
+    cluster: options.cluster ?? {
+      knownLeader: () => true,
+      lastContactMs: () => 0,
+      leader: () => self,
+      peers: () => [self],
+    },
     catalog,
     config,
     logger,
@@ -138,7 +147,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
    */
   const notFoundMeta = (req: FastifyRequest, reply: FastifyReply) => {
     if ((req.method === 'GET' || req.method === 'HEAD') && !req.url.startsWith('/v1/agent/'))
-      queryMeta(reply, catalog.index);
+      queryMeta(reply, catalog.index, catalog.leaderState());
   };
 
   const sendError = (reply: FastifyReply, err: unknown, route: string) => {

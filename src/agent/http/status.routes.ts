@@ -1,6 +1,7 @@
 /**
- * `/v1/status/*` (consul-api.md §7): a single-node agent is always its own leader. Another `?dc` is
- * Consul's 500 `No path to datacenter`, as on every other endpoint that forwards to a datacenter.
+ * `/v1/status/*` (consul-api.md §7): a single-node agent is always its own leader; over etcd, etcd's leader
+ * and members (the cluster view). Another `?dc` is Consul's 500 `No path to datacenter`, as on every other
+ * endpoint that forwards to a datacenter.
  */
 import type { Route } from './context.ts';
 import { checkDatacenter, type Query } from './query.ts';
@@ -11,17 +12,17 @@ export const statusRoutes: Route[] = [
   {
     path: '/v1/status/leader',
     methods: ['GET'],
-    handler: (req, reply, { catalog, config }) => {
+    handler: (req, reply, { cluster, config }) => {
       checkDatacenter(req.query as Query, config.datacenter);
-      sendJson(reply, `${catalog.local.address}:8300`);
+      sendJson(reply, cluster.leader());
     },
   },
   {
     path: '/v1/status/peers',
     methods: ['GET'],
-    handler: (req, reply, { catalog, config }) => {
+    handler: (req, reply, { cluster, config }) => {
       checkDatacenter(req.query as Query, config.datacenter);
-      sendJson(reply, [`${catalog.local.address}:8300`]);
+      sendJson(reply, cluster.peers());
     },
   },
 ];

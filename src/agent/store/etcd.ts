@@ -78,7 +78,7 @@ export interface EtcdStore extends SharedStore {
 }
 
 type Table = StoreTable | ClusterTable;
-const TABLES: readonly Table[] = ['nodes', 'services', 'checks', 'members', 'election'];
+const TABLES: readonly Table[] = ['nodes', 'services', 'checks', 'members', 'live', 'election'];
 
 /**
  * Opens the etcd store. Nothing is contacted until `load()`.

@@ -71,8 +71,8 @@ export interface Store {
 // tokens) becomes more tables here: each backend maps a table to a key range (etcd) or an SQL table (sqlite),
 // and the watch delivers their changes like the catalog's.
 
-/** Tables only a shared store has: agent membership (leased) and elections. */
-export type ClusterTable = 'members' | 'election';
+/** Tables only a shared store has: agent membership, liveness (leased) and elections (leased). */
+export type ClusterTable = 'members' | 'live' | 'election';
 
 /** A write to a shared store; `lease` ties the key to an etcd lease (it vanishes when the lease expires). */
 export type SharedStoreOp =
@@ -130,6 +130,8 @@ export interface SharedStore extends Store {
   commit(ops: readonly SharedStoreOp[]): Promise<number>;
   /** Watches every change after `fromIndex`. */
   watch(fromIndex: number, onEvent: (e: StoreEvent) => void): StoreWatch;
+  /** Whether the store's cluster has a leader now, and how long since one was last confirmed (ms). */
+  health(): { knownLeader: boolean; lastContactMs: number };
 }
 
 /** True for a {@link SharedStore}. */

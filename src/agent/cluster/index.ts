@@ -1,0 +1,1 @@
+export { type Cluster, type ClusterMember, type ClusterOptions, joinCluster } from './cluster.ts';

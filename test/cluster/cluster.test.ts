@@ -1,0 +1,181 @@
+/**
+ * Phare agents over a real 3-member etcd cluster (docs/cluster.md): what one agent is told, every agent
+ * serves; a dead agent is seen by all; etcd member loss, quorum loss and compaction lose nothing acknowledged.
+ * Each test uses its own key prefix, so tests share one etcd cluster and never see each other's nodes.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { RunningAgent } from '../../src/agent/index.ts';
+import { tempDir, waitFor } from '../helpers/agent.ts';
+import { dnsA, getJson, put, spawnClusterAgent, startClusterAgent } from '../helpers/cluster.ts';
+import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
+
+type Entry = {
+  Service: { ID: string; Service: string };
+  Checks: { CheckID: string; Status: string; Output: string }[];
+};
+
+if (ETCD_SKIP && process.env['CI'] !== 'true') {
+  test('phare cluster over etcd', { skip: ETCD_SKIP }, () => {});
+} else {
+  const etcd = await startEtcdCluster({ size: 3 });
+  const agents: { close(): Promise<void> }[] = [];
+  after(async () => {
+    for (const a of agents.splice(0)) await a.close().catch(() => {});
+    await etcd.close();
+  });
+  let n = 0;
+  const three = async () => {
+    const prefix = `/c${++n}`;
+    const started: RunningAgent[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      const a = await startClusterAgent(etcd, prefix, name);
+      agents.push(a);
+      started.push(a);
+    }
+    return {
+      prefix,
+      a: started[0] as RunningAgent,
+      b: started[1] as RunningAgent,
+      c: started[2] as RunningAgent,
+    };
+  };
+  const register = (agent: RunningAgent, id: string, name = 'web', extra: Record<string, unknown> = {}) =>
+    put(`${agent.httpUrl}/v1/agent/service/register`, { ID: id, Name: name, Port: 8080, ...extra });
+
+  test('register on A; read on C; a blocking query on C wakes; indexes are etcd revisions on every agent', async () => {
+    const { a, b, c } = await three();
+    assert.equal(
+      (await register(a, 'web-1', 'web', { Check: { TTL: '30s', Status: 'passing' } })).status,
+      200,
+    );
+    // Acknowledged means committed and applied on A; C's watch delivers it within milliseconds.
+    const onA = await getJson(`${a.httpUrl}/v1/health/service/web`);
+    assert.equal((onA.body as Entry[]).length, 1);
+    const onC = (await waitFor(async () => {
+      const r = await getJson(`${c.httpUrl}/v1/health/service/web`);
+      return (r.body as Entry[]).length === 1 ? r : undefined;
+    }, 5000)) as Awaited<ReturnType<typeof getJson>>;
+    assert.equal(onC.index, onA.index, 'the same revision on every agent');
+    assert.equal(onC.knownLeader, 'true');
+    const entry = (onC.body as Entry[])[0] as Entry;
+    assert.equal(entry.Service.ID, 'web-1');
+    assert.deepEqual(
+      entry.Checks.map((ch) => [ch.CheckID, ch.Status]),
+      [
+        ['serfHealth', 'passing'],
+        ['service:web-1', 'passing'],
+      ],
+    );
+    // A blocking query on C for web is not woken by another service registered on B …
+    const t0 = Date.now();
+    const parked = getJson(`${c.httpUrl}/v1/health/service/web?index=${onC.index}&wait=5s`);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await register(b, 'db-1', 'db')).status, 200);
+    await new Promise((r) => setTimeout(r, 300));
+    // … but is by a change to web made on A.
+    assert.equal((await put(`${a.httpUrl}/v1/agent/check/fail/service:web-1?note=down`)).status, 200);
+    const woke = await parked;
+    assert.ok(Date.now() - t0 < 4000, `woke after ${Date.now() - t0} ms`);
+    assert.ok(woke.index > onC.index);
+    assert.equal(
+      (woke.body as Entry[])[0]?.Checks.find((ch) => ch.CheckID === 'service:web-1')?.Status,
+      'critical',
+    );
+    const passing = await getJson(`${c.httpUrl}/v1/health/service/web?passing`);
+    assert.deepEqual(passing.body, []);
+    // every agent lists every node and every member as alive
+    const nodes = (await getJson(`${b.httpUrl}/v1/catalog/nodes`)).body as { Node: string }[];
+    assert.deepEqual(
+      nodes.map((x) => x.Node),
+      ['a', 'b', 'c'],
+    );
+    const members = (await getJson(`${b.httpUrl}/v1/agent/members`)).body as {
+      Name: string;
+      Status: number;
+    }[];
+    assert.deepEqual(
+      members.map((m) => [m.Name, m.Status]),
+      [
+        ['a', 1],
+        ['b', 1],
+        ['c', 1],
+      ],
+    );
+    const leader = (await getJson(`${a.httpUrl}/v1/status/leader`)).body as string;
+    const peers = (await getJson(`${a.httpUrl}/v1/status/peers`)).body as string[];
+    assert.equal(peers.length, 3);
+    assert.ok(peers.includes(leader), `leader ${leader} among peers ${peers}`);
+  });
+
+  test('kill -9 agent B: serfHealth critical on A and C within TTL + 2 s; restart B: back, no duplicates', async () => {
+    const prefix = `/c${++n}`;
+    const a = await startClusterAgent(etcd, prefix, 'a');
+    agents.push(a);
+    const c = await startClusterAgent(etcd, prefix, 'c', { 'dns-addr': '' });
+    agents.push(c);
+    const dir = tempDir('phare-b-');
+    let b = await spawnClusterAgent(etcd, prefix, 'b', dir.path);
+    agents.push({ close: async () => void b.child.kill('SIGKILL') });
+    try {
+      for (const id of ['api-1', 'api-2'])
+        assert.equal(
+          (
+            await put(`${b.url}/v1/agent/service/register`, {
+              ID: id,
+              Name: 'api',
+              Port: 9000,
+              Check: { TTL: '60s', Status: 'passing' },
+            })
+          ).status,
+          200,
+        );
+      const dnsPort = a.dnsAddress?.port as number;
+      await waitFor(async () => (await dnsA(dnsPort, 'api.service.consul')).length > 0, 5000, 'api in DNS');
+      b.child.kill('SIGKILL');
+      await b.exited;
+      const killedAt = Date.now();
+      for (const agent of [a, c]) {
+        await waitFor(
+          async () => {
+            const r = await getJson(`${agent.httpUrl}/v1/health/node/b`);
+            const serf = (r.body as { CheckID: string; Status: string; Output: string }[]).find(
+              (x) => x.CheckID === 'serfHealth',
+            );
+            return serf?.Status === 'critical' && serf.Output === 'Agent not live or unreachable';
+          },
+          5000,
+          'serfHealth critical',
+        );
+      }
+      const seenAfter = Date.now() - killedAt;
+      assert.ok(seenAfter <= 2000 + 2000, `seen dead after ${seenAfter} ms (TTL 2 s)`);
+      // its services stay in the catalog but leave ?passing and DNS
+      assert.equal(((await getJson(`${c.httpUrl}/v1/catalog/service/api`)).body as unknown[]).length, 2);
+      assert.deepEqual((await getJson(`${c.httpUrl}/v1/health/service/api?passing`)).body, []);
+      assert.deepEqual(await dnsA(dnsPort, 'api.service.consul'), []);
+      const members = (await getJson(`${a.httpUrl}/v1/agent/members`)).body as {
+        Name: string;
+        Status: number;
+      }[];
+      assert.equal(members.find((m) => m.Name === 'b')?.Status, 4, 'failed');
+      // restart B on its data dir: its services come back passing, once each
+      b = await spawnClusterAgent(etcd, prefix, 'b', dir.path);
+      await waitFor(
+        async () =>
+          ((await getJson(`${c.httpUrl}/v1/health/service/api?passing`)).body as unknown[]).length === 2,
+        5000,
+        'api passing again',
+      );
+      const all = (await getJson(`${c.httpUrl}/v1/catalog/service/api`)).body as { ServiceID: string }[];
+      assert.deepEqual(all.map((s) => s.ServiceID).sort(), ['api-1', 'api-2']);
+      const own = (await getJson(`${b.url}/v1/agent/services`)).body as Record<string, unknown>;
+      assert.deepEqual(Object.keys(own).sort(), ['api-1', 'api-2']);
+      assert.deepEqual(await dnsA(dnsPort, 'api.service.consul'), ['127.0.0.1']);
+    } finally {
+      b.child.kill('SIGKILL');
+      await b.exited;
+      dir.remove();
+    }
+  });
+}

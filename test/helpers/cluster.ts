@@ -1,0 +1,123 @@
+/**
+ * A Phare cluster for tests: agents over a real etcd cluster (test/helpers/etcd.ts), in-process or as child
+ * processes (for kill -9), with short lease TTLs so failures show within seconds.
+ */
+import dgram from 'node:dgram';
+import { decode, encode } from 'dns-packet';
+import { pino } from 'pino';
+import { type RawAgentConfig, resolveAgentConfig } from '../../src/agent/config/index.ts';
+import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
+import { type AgentProcess, spawnAgent, tempDir } from './agent.ts';
+import type { EtcdCluster } from './etcd.ts';
+
+/** Lease TTL the cluster tests use (etcd's floor with the helper's raft timers is 1 s). */
+export const TEST_NODE_TTL = '2s';
+
+/** Flags of a cluster agent named `node` under `prefix`. */
+export function clusterFlags(
+  etcd: EtcdCluster,
+  prefix: string,
+  node: string,
+  dataDir: string,
+): RawAgentConfig {
+  return {
+    'http-addr': '127.0.0.1:0',
+    'dns-addr': '127.0.0.1:0',
+    node,
+    'log-level': 'silent',
+    store: 'etcd',
+    'etcd-endpoints': etcd.endpoints.join(','),
+    'etcd-prefix': prefix,
+    'node-ttl': TEST_NODE_TTL,
+    'data-dir': dataDir,
+  };
+}
+
+/** An in-process cluster agent. `close()` also removes its data dir. */
+export async function startClusterAgent(
+  etcd: EtcdCluster,
+  prefix: string,
+  node: string,
+  extra: RawAgentConfig = {},
+): Promise<RunningAgent & { url: string }> {
+  const dir = tempDir(`phare-${node}-`);
+  const config = resolveAgentConfig({
+    flags: { ...clusterFlags(etcd, prefix, node, dir.path), ...extra },
+    env: {},
+  });
+  const agent = await startAgent({
+    config,
+    logger: pino({ level: 'silent' }),
+    cluster: { aeIntervalMs: 2000, reapIntervalMs: 250, probeIntervalMs: 200 },
+  });
+  const close = agent.close.bind(agent);
+  return Object.assign(agent, {
+    url: agent.httpUrl,
+    close: async () => {
+      await close();
+      dir.remove();
+    },
+  });
+}
+
+/** A cluster agent as a child process (`phare agent --store etcd …`), restartable on the same data dir. */
+export async function spawnClusterAgent(
+  etcd: EtcdCluster,
+  prefix: string,
+  node: string,
+  dataDir: string,
+): Promise<AgentProcess> {
+  const f = clusterFlags(etcd, prefix, node, dataDir);
+  const args: string[] = [];
+  for (const [k, v] of Object.entries(f)) if (k !== 'log-level') args.push(`--${k}`, String(v));
+  return spawnAgent(args, { PHARE_LOG_LEVEL: 'warn' });
+}
+
+/** Answers of an A query for `name` from a DNS server on 127.0.0.1:`port` (UDP). */
+export function dnsA(port: number, name: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error(`DNS: no answer for ${name} within 2 s`));
+    }, 2000);
+    sock.once('message', (msg) => {
+      clearTimeout(timer);
+      sock.close();
+      const res = decode(msg);
+      resolve((res.answers ?? []).flatMap((a) => (a.type === 'A' ? [String(a.data)] : [])));
+    });
+    sock.send(
+      encode({ type: 'query', id: 1, flags: 256, questions: [{ type: 'A', name }] }),
+      port,
+      '127.0.0.1',
+    );
+  });
+}
+
+/** GET as JSON with the Consul headers. */
+export async function getJson(
+  url: string,
+): Promise<{ status: number; body: unknown; index: number; knownLeader: string | null; text: string }> {
+  const r = await fetch(url);
+  const text = await r.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return {
+    status: r.status,
+    body,
+    text,
+    index: Number(r.headers.get('x-consul-index') ?? 0),
+    knownLeader: r.headers.get('x-consul-knownleader'),
+  };
+}
+
+/** PUT a JSON body; resolves with status and text. */
+export async function put(url: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const r = await fetch(url, { method: 'PUT', body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.status, text: await r.text() };
+}
