@@ -63,7 +63,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     await new Promise((r) => setTimeout(r, 800));
     const before = acked.size;
     await etcd.members[0]?.kill();
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 2500));
     const during = acked.size;
     stop = true;
     await Promise.all(clients);
@@ -116,7 +116,8 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       const w = await put(`${b.httpUrl}/v1/agent/service/register`, { ID: 'lost-1', Name: 'lost', Port: 1 });
       assert.equal(w.status, 500);
       assert.match(w.text, /No cluster leader/);
-      assert.ok(Date.now() - t0 < 1000, `failed after ${Date.now() - t0} ms`);
+      // at most the 2 s hold for a leader lost only just now (an election), never the 5 s request timeout
+      assert.ok(Date.now() - t0 < 3000, `failed after ${Date.now() - t0} ms`);
       assert.deepEqual(await ids(b, 'lost'), []);
       // A check result during the outage is kept locally and synced when quorum returns.
       const fail = await put(`${a.httpUrl}/v1/agent/check/fail/service:pay-1?note=down-during-outage`);

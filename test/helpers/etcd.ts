@@ -28,6 +28,8 @@ export const ETCD_SKIP: string | false =
 /** One etcd member. */
 export interface EtcdMember {
   readonly name: string;
+  /** Process id while running (for CPU accounting). */
+  readonly pid: number | undefined;
   /** `http://127.0.0.1:<client port>` */
   readonly clientUrl: string;
   readonly running: boolean;
@@ -63,7 +65,15 @@ process.once('exit', () => {
  * after(() => etcd.close());
  * await etcd.members[1].kill();
  */
-export async function startEtcdCluster(options: { size?: number } = {}): Promise<EtcdCluster> {
+export async function startEtcdCluster(
+  options: {
+    size?: number;
+    /** Pin every member to these CPUs with `taskset -c` (benchmarks). */
+    cpus?: string;
+    /** Extra etcd flags, e.g. `['--quota-backend-bytes', '8589934592']`. */
+    extraArgs?: string[];
+  } = {},
+): Promise<EtcdCluster> {
   const size = options.size ?? 1;
   const bin = findBin('etcd');
   const ctlBin = findBin('etcdctl');
@@ -80,39 +90,41 @@ export async function startEtcdCluster(options: { size?: number } = {}): Promise
   let restarted = new Set<string>();
 
   const launch = (s: (typeof specs)[number]) => {
-    const c = spawn(
-      bin,
-      [
-        '--name',
-        s.name,
-        '--data-dir',
-        join(dir, s.name),
-        '--listen-client-urls',
-        `http://127.0.0.1:${s.client}`,
-        '--advertise-client-urls',
-        `http://127.0.0.1:${s.client}`,
-        '--listen-peer-urls',
-        `http://127.0.0.1:${s.peer}`,
-        '--initial-advertise-peer-urls',
-        `http://127.0.0.1:${s.peer}`,
-        '--initial-cluster',
-        initialCluster,
-        '--initial-cluster-state',
-        restarted.has(s.name) ? 'existing' : 'new',
-        '--initial-cluster-token',
-        token,
-        // Loopback: short raft timers so an election after a kill takes ~0.3 s, not 1+ s.
-        '--heartbeat-interval',
-        '25',
-        '--election-timeout',
-        '250',
-        '--log-level',
-        'warn',
-        '--logger',
-        'zap',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const etcdArgs = [
+      '--name',
+      s.name,
+      '--data-dir',
+      join(dir, s.name),
+      '--listen-client-urls',
+      `http://127.0.0.1:${s.client}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${s.client}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${s.peer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${s.peer}`,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-state',
+      restarted.has(s.name) ? 'existing' : 'new',
+      '--initial-cluster-token',
+      token,
+      // etcd's own defaults (100 ms / 1 s): shorter timers make a CPU-starved test machine (2 cores, parallel
+      // suites) hold spurious elections. The lease floor with these is 1.5 s, so tests use TTL 2 s.
+      '--heartbeat-interval',
+      '100',
+      '--election-timeout',
+      '1000',
+      '--log-level',
+      'warn',
+      '--logger',
+      'zap',
+      ...(options.extraArgs ?? []),
+    ];
+    // taskset execs etcd, so the child's pid is etcd's own (kill -9 reaches it)
+    const c = options.cpus
+      ? spawn('taskset', ['-c', options.cpus, bin, ...etcdArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(bin, etcdArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(c);
     const tag = (d: Buffer) => {
       logText += `[${s.name}] ${String(d)}`;
@@ -176,6 +188,9 @@ export async function startEtcdCluster(options: { size?: number } = {}): Promise
 
   const members: EtcdMember[] = specs.map((s) => ({
     name: s.name,
+    get pid() {
+      return isRunning(s.name) ? children.get(s.name)?.pid : undefined;
+    },
     clientUrl: `http://127.0.0.1:${s.client}`,
     get running() {
       return isRunning(s.name);

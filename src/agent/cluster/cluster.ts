@@ -205,8 +205,16 @@ export async function joinCluster(o: ClusterOptions): Promise<Cluster> {
     }, reapIntervalMs);
   };
 
-  await grant();
-  await syncNow();
+  try {
+    await grant();
+    await syncNow();
+  } catch (err) {
+    // etcd without a leader right now: start anyway (reads serve the cache, as a Consul agent starts without
+    // servers) and keep trying to join in the background.
+    log.warn({ err: String(err) }, 'cannot join the cluster yet; retrying in the background');
+    leaseId = '';
+    void regrant();
+  }
   scheduleAe();
   scheduleReap();
   // Quorum back: sync what changed locally meanwhile (check results written while etcd could not commit).

@@ -41,6 +41,12 @@ export interface EtcdStoreOptions {
   requestTimeoutMs?: number;
   /** How often every member is asked for its leader (KnownLeader, fail-fast writes). @default 1000 */
   probeIntervalMs?: number;
+  /**
+   * How long a write waits for a leader that was lost only just now (an election after a member died) before
+   * it fails with "No cluster leader". Consul servers hold RPCs the same way (`rpc_hold_timeout`, 7 s); a
+   * longer outage fails at once. @default 2000
+   */
+  leaderHoldMs?: number;
   /** @default a silent logger */
   logger?: Logger;
 }
@@ -96,6 +102,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   const root = `${prefix}/v1/`;
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
+  const leaderHoldMs = options.leaderHoldMs ?? 2000;
   const log = options.logger;
   const hosts = options.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
   const client = new Etcd3({
@@ -217,25 +224,33 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     }
   };
 
+  const transient = (cause: unknown) =>
+    /deadline|unavailable|timed out|no leader|leader changed|connect|ECONNREFUSED|stream removed|cancelled/i.test(
+      String((cause as Error)?.message ?? cause),
+    );
   const storeError = (what: string, cause: unknown) => {
     const msg = String((cause as Error)?.message ?? cause);
-    if (
-      /deadline|unavailable|timed out|no leader|leader changed|connect|failed to connect|ECONNREFUSED/i.test(
-        msg,
-      )
-    ) {
-      state.knownLeader = false;
-      void probe();
+    if (transient(cause) && !state.knownLeader) {
       return phareError('PHARE_ERR_NO_LEADER', 'No cluster leader', { cause });
     }
     return phareError('PHARE_ERR_STORE', `store: etcd ${what} failed: ${msg}`, { cause });
   };
 
+  /** True once a member reports a leader; waits only while the leader was lost less than leaderHoldMs ago. */
+  const awaitLeader = async (): Promise<boolean> => {
+    while (!state.knownLeader && !closed && Date.now() - lastContact < leaderHoldMs) {
+      await new Promise((r) => setTimeout(r, Math.min(100, probeIntervalMs)));
+      await probe();
+    }
+    return state.knownLeader;
+  };
+
   const commit = async (ops: readonly SharedStoreOp[]): Promise<number> => {
     if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: write after close');
-    // Fail fast without quorum, as Consul does ("No cluster leader"): waiting the full timeout would stall
-    // every registering client while etcd cannot commit anyway.
-    if (!state.knownLeader) throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
+    // Without quorum fail fast, as Consul does ("No cluster leader"): waiting the full timeout would stall
+    // every registering client while etcd cannot commit anyway. A leader lost a moment ago is an election.
+    if (!state.knownLeader && !(await awaitLeader()))
+      throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
     const success = ops.map((op) =>
       op.type === 'put'
         ? {
@@ -255,14 +270,21 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     const before = keys.map((k) => lastWrite.get(k)).filter((p) => p !== undefined);
     const run = (async () => {
       if (before.length > 0) await Promise.allSettled(before);
-      try {
-        const res = await client.kv.txn(
-          { compare: [], success, failure: [] },
-          { deadline: Date.now() + requestTimeoutMs },
-        );
-        return Number(res.header.revision);
-      } catch (cause) {
-        throw storeError('write', cause);
+      const deadline = Date.now() + requestTimeoutMs;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = await client.kv.txn({ compare: [], success, failure: [] }, { deadline });
+          return Number(res.header.revision);
+        } catch (cause) {
+          if (closed || !transient(cause)) throw storeError('write', cause);
+          // The member we talked to died or lost the leader. Ask every member: with a leader elsewhere, send
+          // the transaction again (it only puts and deletes whole keys, so a repeat that lands twice is the
+          // same state); without one, fail as Consul does.
+          await probe();
+          if (!(await awaitLeader()) || attempt >= 3 || Date.now() > deadline)
+            throw storeError('write', cause);
+          await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+        }
       }
     })();
     for (const k of keys) lastWrite.set(k, run);
@@ -331,7 +353,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
           .startRevision(String(revision + 1))
           .create();
         if (stopped || closed) {
-          await w.cancel().catch(() => {});
+          await bounded(w.cancel());
           return;
         }
         watcher = w;
@@ -419,7 +441,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         async close() {
           stopped = true;
           watches.delete(handle);
-          await watcher?.cancel().catch(() => {});
+          // etcd3's cancel waits for the server's answer, which never comes once the stream is gone
+          if (watcher) await bounded(watcher.cancel());
         },
       };
       watches.add(handle);
@@ -459,7 +482,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         async revoke() {
           lostOnce = true;
           leases.delete(lease);
-          await lease.revoke({ deadline: Date.now() + 2000 } as never).catch(() => {});
+          await bounded(lease.revoke({ deadline: Date.now() + 2000 } as never), 2500);
         },
       };
     },
@@ -518,4 +541,21 @@ function noRetry() {
 /** Doubling delays from `ms` up to 1 s (etcd3's backoff shape: `duration` and `next()`). */
 function watchBackoff(ms: number): { duration: number; next(): ReturnType<typeof watchBackoff> } {
   return { duration: ms, next: () => watchBackoff(Math.min(1000, ms * 2)) };
+}
+
+/** Waits for `p` at most `ms` (and never rejects): for etcd3 calls that can wait forever on a dead stream. */
+function bounded(p: Promise<unknown>, ms = 1000): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    p.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+    );
+  });
 }

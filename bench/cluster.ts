@@ -1,0 +1,432 @@
+/**
+ * Cluster benchmark (issue 12): Phare agents over a real 3-member etcd cluster, side by side with etcd itself.
+ *
+ * 1. Registrations/s: 64 clients spread over 3 agents (`PUT /v1/agent/service/register`, each with a TTL check)
+ *    vs raw etcd transactions of the same size (the service and check records as two puts) from 64 clients.
+ * 2. Change propagation: a TTL pass/fail on agent A -> a blocking query on agent C answers: p50 / p99.
+ * 3. etcd writes (revisions) per registration, per check status change, and for steady passing checks.
+ * 4. Lease simulation: N agents' leases (one keepalive stream each, TTL 10 s) and 10 services per agent on one
+ *    etcd from one process: etcd CPU and keepalives/s, and whether every lease stayed alive.
+ * 5. The single-node reference in the same run: etcd single-member puts at 64 clients next to a sqlite agent.
+ *
+ * etcd members and agents run on the server CPU, this load generator on the loadgen CPU (`taskset`).
+ *
+ *   npx node bench/cluster.ts            (BENCH_DURATION=s per measured run; BENCH_LEASES=agents to simulate)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { Pool } from 'undici';
+import { type EtcdCluster, startEtcdCluster } from '../test/helpers/etcd.ts';
+import {
+  benchMain,
+  cpuSeconds,
+  DURATION,
+  fmt,
+  isMain,
+  QUICK,
+  quantile,
+  REPO_ROOT,
+  SERVER_CPU,
+  spawnPinned,
+  startAgent,
+  table,
+  verdict,
+} from './lib.ts';
+
+const CLIENTS = 64;
+const LEASE_AGENTS = Number(process.env.BENCH_LEASES ?? (QUICK ? 200 : 1000));
+
+interface ClusterAgent {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startClusterAgents(
+  etcd: EtcdCluster,
+  prefix: string,
+  names: string[],
+): Promise<ClusterAgent[]> {
+  const out: ClusterAgent[] = [];
+  for (const node of names) {
+    const dir = mkdtempSync(join(tmpdir(), `phare-bench-${node}-`));
+    const p = await spawnPinned(
+      SERVER_CPU,
+      [
+        join(REPO_ROOT, 'bin', 'phare.js'),
+        'agent',
+        '--http-addr',
+        '127.0.0.1:0',
+        '--dns-addr',
+        '',
+        '--node',
+        node,
+        '--log-level',
+        'warn',
+        '--data-dir',
+        dir,
+        '--store',
+        'etcd',
+        '--etcd-endpoints',
+        etcd.endpoints.join(','),
+        '--etcd-prefix',
+        prefix,
+      ],
+      /HTTP API: (http:\/\/[^/\s]+)\//,
+    );
+    out.push({
+      url: p.match,
+      pid: p.pid,
+      stop: async () => {
+        await p.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    });
+  }
+  return out;
+}
+
+function etcdCpu(etcd: EtcdCluster): number {
+  let s = 0;
+  for (const m of etcd.members) if (m.pid) s += cpuSeconds(m.pid);
+  return s;
+}
+
+const registration = (i: number) => ({
+  ID: `svc-${i}`,
+  Name: `bench-${i % 100}`,
+  Address: '10.1.0.1',
+  Port: 10_000 + (i % 50_000),
+  Tags: ['bench'],
+  Meta: { n: String(i) },
+  Check: { TTL: '60s', Status: 'passing' },
+});
+
+/** 64 loops for `seconds`; returns acknowledged count and latencies. */
+async function loop(
+  seconds: number,
+  op: (i: number) => Promise<boolean>,
+): Promise<{ ok: number; errors: number; lat: number[]; seconds: number }> {
+  let next = 0;
+  let ok = 0;
+  let errors = 0;
+  const lat: number[] = [];
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (performance.now() < end) {
+        const i = next++;
+        const t = performance.now();
+        try {
+          if (await op(i)) {
+            ok++;
+            lat.push(performance.now() - t);
+          } else errors++;
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  return { ok, errors, lat, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | number)[][]; ratio: number }> {
+  const agents = await startClusterAgents(etcd, '/bench-reg', ['a', 'b', 'c']);
+  const pools = agents.map((a) => new Pool(a.url, { connections: CLIENTS }));
+  const rows: (string | number)[][] = [];
+  let agentRate = 0;
+  try {
+    const reg = (i: number) =>
+      (pools[i % 3] as Pool)
+        .request({ method: 'PUT', path: '/v1/agent/service/register', body: JSON.stringify(registration(i)) })
+        .then(async (r) => {
+          await r.body.dump();
+          return r.statusCode === 200;
+        });
+    await loop(QUICK ? 0.5 : 2, (i) => reg(1_000_000 + i)); // warm-up
+    const cpu0 = etcdCpu(etcd);
+    const a0 = agents.reduce((s, a) => s + cpuSeconds(a.pid), 0);
+    const r = await loop(DURATION, reg);
+    const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
+    const aCpu = (agents.reduce((s, a) => s + cpuSeconds(a.pid), 0) - a0) / r.seconds;
+    agentRate = r.ok / r.seconds;
+    // every acknowledged registration is on every agent
+    const counts = await Promise.all(
+      pools.map(async (p) => {
+        const res = await p.request({ method: 'GET', path: '/v1/catalog/services' });
+        const services = (await res.body.json()) as Record<string, unknown>;
+        let n = 0;
+        for (const name of Object.keys(services)) {
+          const q = await p.request({ method: 'GET', path: `/v1/catalog/service/${name}` });
+          n += ((await q.body.json()) as unknown[]).length;
+        }
+        return n;
+      }),
+    );
+    rows.push([
+      '3 Phare agents (etcd store), service + TTL check per registration',
+      fmt(agentRate),
+      fmt(quantile(r.lat, 0.5), 1),
+      fmt(quantile(r.lat, 0.99), 1),
+      fmt(r.errors),
+      `${fmt(eCpu * 100)} % / ${fmt(aCpu * 100)} %`,
+      `min ${fmt(Math.min(...counts))} on an agent (≥ ${fmt(r.ok)} acked)`,
+    ]);
+  } finally {
+    for (const p of pools) await p.close();
+    for (const a of agents) await a.stop();
+  }
+  // raw etcd transactions of the same size from the same number of clients
+  const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
+  try {
+    const value = (i: number) => Buffer.from(JSON.stringify({ ...registration(i), node: 'a', agent: true }));
+    const txn = (i: number) =>
+      client.kv
+        .txn({
+          compare: [],
+          success: [
+            { request_put: { key: Buffer.from(`/raw/v1/services/a/svc-${i}`), value: value(i) } },
+            { request_put: { key: Buffer.from(`/raw/v1/checks/a/service:svc-${i}`), value: value(i) } },
+          ],
+          failure: [],
+        })
+        .then(() => true);
+    await loop(QUICK ? 0.5 : 2, (i) => txn(1_000_000 + i));
+    const cpu0 = etcdCpu(etcd);
+    const r = await loop(DURATION, txn);
+    const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
+    const rate = r.ok / r.seconds;
+    rows.push([
+      'raw etcd txns (2 puts each, etcd3 client, this process)',
+      fmt(rate),
+      fmt(quantile(r.lat, 0.5), 1),
+      fmt(quantile(r.lat, 0.99), 1),
+      fmt(r.errors),
+      `${fmt(eCpu * 100)} % / –`,
+      '',
+    ]);
+    return { rows, ratio: agentRate / rate };
+  } finally {
+    client.close();
+  }
+}
+
+async function propagation(
+  etcd: EtcdCluster,
+): Promise<{ p50: number; p99: number; n: number; revs: Record<string, number> }> {
+  const agents = await startClusterAgents(etcd, '/bench-prop', ['a', 'b', 'c']);
+  const [a, , c] = agents as [ClusterAgent, ClusterAgent, ClusterAgent];
+  const revision = async () => {
+    const s = JSON.parse(await etcd.ctl('endpoint', 'status', '-w', 'json')) as {
+      Status: { header: { revision: number } };
+    }[];
+    return Math.max(...s.map((x) => x.Status.header.revision));
+  };
+  try {
+    const put = (url: string, path: string, body?: unknown) =>
+      fetch(`${url}${path}`, {
+        method: 'PUT',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then((r) => r.text());
+    // etcd writes per change, counted as revisions (each etcd transaction is one revision)
+    const revs: Record<string, number> = {};
+    let r0 = await revision();
+    for (let i = 0; i < 20; i++) await put(a.url, '/v1/agent/service/register', registration(i));
+    revs['registration (service + check), one at a time'] = ((await revision()) - r0) / 20;
+    r0 = await revision();
+    for (let i = 0; i < 20; i++) await put(a.url, `/v1/agent/check/${i % 2 ? 'pass' : 'fail'}/service:svc-0`);
+    revs['check status change'] = ((await revision()) - r0) / 20;
+    await put(a.url, '/v1/agent/check/pass/service:svc-0');
+    // steady passing checks: 20 HTTP checks against the agent's own leader endpoint every 100 ms, for 3 s
+    for (let i = 0; i < 20; i++)
+      await put(a.url, '/v1/agent/service/register', {
+        ID: `http-${i}`,
+        Name: 'steady',
+        Port: 1,
+        Check: { HTTP: `${a.url}/v1/status/leader`, Interval: '1s', Status: 'passing' },
+      });
+    await new Promise((r) => setTimeout(r, 1500));
+    r0 = await revision();
+    await new Promise((r) => setTimeout(r, 3000));
+    revs['20 steady passing HTTP checks over 3 s (1 s interval)'] = (await revision()) - r0;
+    // propagation: a status change on A -> a blocking query on C returns
+    const lat: number[] = [];
+    const n = QUICK ? 50 : 300;
+    let index = 0;
+    const first = await fetch(`${c.url}/v1/health/service/bench-0`);
+    index = Number(first.headers.get('x-consul-index'));
+    await first.text();
+    for (let i = 0; i < n; i++) {
+      const parked = fetch(`${c.url}/v1/health/service/bench-0?index=${index}&wait=10s`);
+      await new Promise((r) => setTimeout(r, 5));
+      const t = performance.now();
+      await put(a.url, `/v1/agent/check/${i % 2 ? 'pass' : 'fail'}/service:svc-0`);
+      const res = await parked;
+      const done = performance.now();
+      await res.text();
+      index = Number(res.headers.get('x-consul-index'));
+      lat.push(done - t);
+    }
+    return { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), n, revs };
+  } finally {
+    for (const x of agents) await x.stop();
+  }
+}
+
+async function leases(etcd: EtcdCluster): Promise<{ rows: (string | number)[][] }> {
+  const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
+  const rows: (string | number)[][] = [];
+  try {
+    for (const agents of [LEASE_AGENTS, LEASE_AGENTS * 2]) {
+      let lost = 0;
+      let keepalives = 0;
+      const ls = [];
+      for (let i = 0; i < agents; i++) {
+        const l = client.lease(10);
+        l.on('lost', () => lost++);
+        l.on('keepaliveSucceeded', () => keepalives++);
+        ls.push(l);
+      }
+      const t0 = performance.now();
+      await Promise.all(ls.map((l, i) => l.put(`/sim/v1/live/n${i}`).value('{}')));
+      // 10 durable services per simulated agent (10,000 for 1,000 agents), in batches of 100 per txn
+      const ops = [];
+      for (let i = 0; i < agents * 10; i++) ops.push(i);
+      for (let k = 0; k < ops.length; k += 100) {
+        await client.kv.txn({
+          compare: [],
+          success: ops.slice(k, k + 100).map((i) => ({
+            request_put: {
+              key: Buffer.from(`/sim/v1/services/n${i % agents}/s${i}`),
+              value: Buffer.from(JSON.stringify(registration(i))),
+            },
+          })),
+          failure: [],
+        });
+      }
+      const setupS = (performance.now() - t0) / 1000;
+      const cpu0 = etcdCpu(etcd);
+      keepalives = 0;
+      const w0 = performance.now();
+      const windowS = QUICK ? 12 : 30;
+      await new Promise((r) => setTimeout(r, windowS * 1000));
+      const secs = (performance.now() - w0) / 1000;
+      const cpu = (etcdCpu(etcd) - cpu0) / secs;
+      const live = Number((await client.getAll().prefix('/sim/v1/live/').count()) ?? 0);
+      rows.push([
+        fmt(agents),
+        fmt(agents * 10),
+        `${fmt(setupS, 1)} s`,
+        fmt(keepalives / secs),
+        `${fmt(cpu * 100)} %`,
+        `${fmt(live)} of ${fmt(agents)}${lost ? `, ${lost} lost` : ''}`,
+      ]);
+      await Promise.all(ls.map((l) => l.revoke().catch(() => {})));
+      await client.delete().prefix('/sim/');
+    }
+  } finally {
+    client.close();
+  }
+  return { rows };
+}
+
+async function singleNode(): Promise<(string | number)[][]> {
+  const rows: (string | number)[][] = [];
+  const one = await startEtcdCluster({ size: 1, cpus: SERVER_CPU });
+  const client = new Etcd3({ hosts: one.endpoints.map((e) => e.replace('http://', '')) });
+  try {
+    const put = async (i: number) => {
+      await client.put(`/single/svc-${i}`).value(JSON.stringify(registration(i)));
+      return true;
+    };
+    await loop(QUICK ? 0.5 : 2, (i) => put(1_000_000 + i));
+    const r = await loop(DURATION, put);
+    rows.push([
+      'etcd 3.4 single member, put',
+      fmt(r.ok / r.seconds),
+      fmt(quantile(r.lat, 0.99), 1),
+      fmt(r.errors),
+    ]);
+  } finally {
+    client.close();
+    await one.close();
+  }
+  const agent = await startAgent('sqlite');
+  const pool = new Pool(agent.url, { connections: CLIENTS });
+  try {
+    const reg = (i: number) =>
+      pool
+        .request({ method: 'PUT', path: '/v1/agent/service/register', body: JSON.stringify(registration(i)) })
+        .then(async (res) => {
+          await res.body.dump();
+          return res.statusCode === 200;
+        });
+    await loop(QUICK ? 0.5 : 2, (i) => reg(1_000_000 + i));
+    const r = await loop(DURATION, reg);
+    rows.push([
+      'Phare agent, sqlite store (service + check)',
+      fmt(r.ok / r.seconds),
+      fmt(quantile(r.lat, 0.99), 1),
+      fmt(r.errors),
+    ]);
+  } finally {
+    await pool.close();
+    await agent.stop();
+  }
+  return rows;
+}
+
+/** Runs the benchmark; returns its markdown section. */
+export async function run(): Promise<string> {
+  const etcd = await startEtcdCluster({
+    size: 3,
+    cpus: SERVER_CPU,
+    extraArgs: ['--quota-backend-bytes', String(4 * 1024 ** 3)],
+  });
+  let reg: Awaited<ReturnType<typeof registrations>>;
+  let prop: Awaited<ReturnType<typeof propagation>>;
+  let sim: Awaited<ReturnType<typeof leases>>;
+  try {
+    reg = await registrations(etcd);
+    prop = await propagation(etcd);
+    sim = await leases(etcd);
+  } finally {
+    await etcd.close();
+  }
+  const single = await singleNode();
+  return [
+    '### Cluster: 3 agents over a 3-member etcd (issue 12)',
+    '',
+    `Command: \`npx node bench/cluster.ts\` — etcd 3.4 members (data on tmpfs, fsync on) and agents pinned to CPU ${SERVER_CPU}, load generator (undici pools / etcd3 client, ${CLIENTS} loops) on the other CPU; ${DURATION} s per measured run after a warm-up.`,
+    '',
+    table(['', 'per s', 'p50 ms', 'p99 ms', 'errors', 'CPU etcd / agents', 'on every agent'], reg.rows),
+    '',
+    `Agents vs raw etcd transactions: **${fmt(reg.ratio, 2)}×** (target ≥ 0.7×: ${verdict(reg.ratio >= 0.7)}).`,
+    '',
+    `Change propagation (TTL status change on agent A -> blocking query on agent C answered), ${prop.n} changes: p50 **${fmt(prop.p50, 1)} ms**, p99 **${fmt(prop.p99, 1)} ms** (target p99 ≤ 50 ms: ${verdict(prop.p99 <= 50)}).`,
+    '',
+    table(
+      ['etcd writes (revisions)', 'measured'],
+      Object.entries(prop.revs).map(([k, v]) => [k, fmt(v, 2)]),
+    ),
+    '',
+    `Lease simulation (one process, one etcd3 lease with its own keepalive stream per simulated agent, TTL 10 s, renewed every TTL/3; ${QUICK ? 12 : 30} s window):`,
+    '',
+    table(
+      ['agents', 'services', 'setup', 'keepalives/s', 'etcd CPU (3 members)', 'leases alive at the end'],
+      sim.rows,
+    ),
+    '',
+    'Single-node reference, same run (64 clients):',
+    '',
+    table(['', 'per s', 'p99 ms', 'errors'], single),
+  ].join('\n');
+}
+
+if (isMain(import.meta)) {
+  await benchMain(run);
+}
