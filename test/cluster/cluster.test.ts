@@ -21,8 +21,10 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   const etcd = await startEtcdCluster({ size: 3 });
   const agents: { close(): Promise<void> }[] = [];
   after(async () => {
-    for (const a of agents.splice(0)) await a.close().catch(() => {});
+    const failures: unknown[] = [];
+    for (const a of agents.splice(0)) await a.close().catch((err) => failures.push(err));
     await etcd.close();
+    if (failures.length > 0) throw failures[0];
   });
   let n = 0;
   const three = async () => {

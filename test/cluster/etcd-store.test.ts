@@ -142,7 +142,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       // kept alive on one stream: still there after 2 TTLs
       await new Promise((r) => setTimeout(r, 2200));
       assert.ok(!c.changes().some((x) => x.type === 'del'));
-      lease.lease.release(); // stop renewing, as a killed agent does
+      lease.release(); // stop renewing, as a killed agent does
       const t0 = Date.now();
       await c.until(() => c.changes().some((x) => x.type === 'del' && x.key === 'n1'), 6000);
       assert.ok(Date.now() - t0 < 4000, `expired after ${Date.now() - t0} ms`);

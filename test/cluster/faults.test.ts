@@ -17,8 +17,10 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   const etcd = await startEtcdCluster({ size: 3 });
   const agents: RunningAgent[] = [];
   after(async () => {
-    for (const a of agents.splice(0)) await a.close().catch(() => {});
+    const failures: unknown[] = [];
+    for (const a of agents.splice(0)) await a.close().catch((err) => failures.push(err));
     await etcd.close();
+    if (failures.length > 0) throw failures[0];
   });
   let n = 0;
   const three = async () => {
@@ -100,10 +102,11 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     await etcd.members[1]?.kill();
     await etcd.members[2]?.kill();
     try {
-      // Reads keep answering from the cache, saying the leader is unknown.
+      // Reads keep answering from the cache, saying the leader is unknown (asked of B, which writes next:
+      // each agent probes etcd on its own).
       const read = (await waitFor(
         async () => {
-          const r = await getJson(`${c.httpUrl}/v1/health/service/pay`);
+          const r = await getJson(`${b.httpUrl}/v1/health/service/pay`);
           return r.knownLeader === 'false' ? r : undefined;
         },
         5000,

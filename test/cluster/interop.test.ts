@@ -46,8 +46,10 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   const etcd = await startEtcdCluster({ size: 1 });
   const agents: RunningAgent[] = [];
   after(async () => {
-    for (const x of agents.splice(0)) await x.close().catch(() => {});
+    const failures: unknown[] = [];
+    for (const x of agents.splice(0)) await x.close().catch((err) => failures.push(err));
     await etcd.close();
+    if (failures.length > 0) throw failures[0];
   });
   const a = await startClusterAgent(etcd, '/interop', 'a', { 'dns-addr': '' });
   agents.push(a);

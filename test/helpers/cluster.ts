@@ -54,7 +54,17 @@ export async function startClusterAgent(
   return Object.assign(agent, {
     url: agent.httpUrl,
     close: async () => {
-      await close();
+      // A close that hangs would hold the whole test file until its timeout: fail it loudly instead.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        close(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`agent ${node}: close() did not finish within 15 s`)),
+            15_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       dir.remove();
     },
   });

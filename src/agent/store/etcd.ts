@@ -16,7 +16,7 @@
  * Quorum: a probe asks every member for its raft leader; without one, writes fail at once with
  * PHARE_ERR_NO_LEADER (Consul's 500 "No cluster leader") while reads keep serving the cache.
  */
-import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
 import type {
@@ -76,7 +76,7 @@ export interface EtcdStore extends SharedStore {
   grantLease(
     ttlSec: number,
     onLost: (err: Error) => void,
-  ): Promise<{ id: string; lease: Lease; revoke(): Promise<void> }>;
+  ): Promise<{ id: string; release(): void; revoke(): Promise<void> }>;
   /** The etcd key of a table row (for tests and docs). */
   keyOf(table: Table, key: string): string;
   /** Forces a probe of the members now (tests, and after a failed write). */
@@ -130,7 +130,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   let lastContact = Date.now();
   let probeTimer: NodeJS.Timeout | undefined;
   const watches = new Set<StoreWatch>();
-  const leases = new Set<Lease>();
+  const leases = new Set<{ stop(): void }>();
   const lastWrite = new Map<string, Promise<number>>();
   const inflight = new Set<Promise<number>>();
 
@@ -347,15 +347,12 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
 
       const start = async () => {
         if (stopped || closed) return;
-        const w = await client
+        // watcher() attaches at once (create() would hide it until connected): close() must always reach it.
+        const w = client
           .watch()
           .prefix(root)
           .startRevision(String(revision + 1))
-          .create();
-        if (stopped || closed) {
-          await bounded(w.cancel());
-          return;
-        }
+          .watcher();
         watcher = w;
         w.on('data', (res) => {
           // Events of one transaction share a revision: deliver them as one batch, in revision order.
@@ -441,8 +438,12 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         async close() {
           stopped = true;
           watches.delete(handle);
-          // etcd3's cancel waits for the server's answer, which never comes once the stream is gone
-          if (watcher) await bounded(watcher.cancel());
+          // etcd3's cancel waits for the server's answer, which never comes once the stream is gone; a watcher
+          // left attached makes etcd3 retry its stream forever (a timer that keeps the process alive).
+          if (watcher) {
+            await bounded(watcher.cancel());
+            detach(watcher);
+          }
         },
       };
       watches.add(handle);
@@ -455,34 +456,31 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
 
     async grantLease(ttlSec, onLost) {
       if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: lease after close');
-      const lease = client.lease(ttlSec, { deadline: Date.now() + requestTimeoutMs } as never);
-      leases.add(lease);
-      let lostOnce = false;
-      lease.on('lost', (err) => {
-        leases.delete(lease);
-        if (lostOnce || closed) return;
-        lostOnce = true;
-        onLost(err);
-      });
-      lease.on('keepaliveSucceeded', () => {
-        // A renewed lease needs a leader: the fastest sign that quorum is back.
-        if (!state.knownLeader) void probe();
-      });
       let id: string;
       try {
-        id = await lease.grant();
+        const res = await client.leaseClient.leaseGrant(
+          { TTL: ttlSec },
+          { deadline: Date.now() + requestTimeoutMs },
+        );
+        id = res.ID;
       } catch (cause) {
-        leases.delete(lease);
-        lostOnce = true;
         throw storeError('lease grant', cause);
       }
+      const keeper = keepAlive(id, ttlSec, onLost);
+      leases.add(keeper);
       return {
         id,
-        lease,
+        release: () => {
+          keeper.stop();
+          leases.delete(keeper);
+        },
         async revoke() {
-          lostOnce = true;
-          leases.delete(lease);
-          await bounded(lease.revoke({ deadline: Date.now() + 2000 } as never), 2500);
+          keeper.stop();
+          leases.delete(keeper);
+          await bounded(
+            client.leaseClient.leaseRevoke({ ID: id }, { deadline: Date.now() + 2000 }).catch(() => {}),
+            2500,
+          );
         },
       };
     },
@@ -493,11 +491,86 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       clearTimeout(probeTimer);
       await Promise.allSettled([...inflight]);
       for (const w of [...watches]) await w.close();
-      for (const l of leases) l.release();
+      for (const l of leases) l.stop();
       client.close();
       for (const p of probes) p.client.close();
     },
   };
+
+  /**
+   * Keeps lease `id` alive on one keepalive stream, renewing every TTL/3 (clientv3's cadence), re-opening the
+   * stream after an error. Our own loop rather than etcd3's Lease: that one reports a loss only after 2×TTL
+   * (microsoft/etcd3 #155) and, when a stream fails twice at once, starts a second renewal loop it never
+   * stops. Here the lease counts as lost once no renewal succeeded for a whole TTL (others may already see
+   * the agent dead), or when etcd answers TTL 0 (expired); `onLost` is called once and the loop ends.
+   */
+  function keepAlive(id: string, ttlSec: number, onLost: (err: Error) => void): { stop(): void } {
+    let stopped = false;
+    let lastOk = Date.now();
+    let current: { end(): void } | undefined;
+    const lost = (why: string) => {
+      if (stopped) return;
+      stopped = true;
+      current?.end();
+      onLost(new Error(`etcd lease ${id}: ${why}`));
+    };
+    const loop = async () => {
+      while (!stopped && !closed) {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const stream = await client.leaseClient.leaseKeepAlive();
+          if (stopped || closed) {
+            stream.end();
+            return;
+          }
+          current = stream;
+          await new Promise<void>((resolve) => {
+            stream.on('data', (r: { TTL: string }) => {
+              if (r.TTL === '0') {
+                lost('expired');
+                resolve();
+                return;
+              }
+              lastOk = Date.now();
+              // A renewal needs a leader: the fastest sign that quorum is back.
+              if (!state.knownLeader) void probe();
+            });
+            stream.on('error', () => resolve());
+            stream.on('end', () => resolve());
+            const send = () => {
+              if (stopped || closed) return resolve();
+              if (Date.now() - lastOk > ttlSec * 1000) {
+                lost(`not renewed for ${ttlSec} s`);
+                return resolve();
+              }
+              try {
+                stream.write({ ID: id });
+              } catch {
+                resolve();
+              }
+            };
+            send();
+            timer = setInterval(send, (ttlSec * 1000) / 3);
+          });
+          stream.end();
+        } catch {
+          // could not open the stream (member down): try again below
+        } finally {
+          clearInterval(timer);
+          current = undefined;
+        }
+        if (!stopped && Date.now() - lastOk > ttlSec * 1000) lost(`not renewed for ${ttlSec} s`);
+        if (!stopped && !closed) await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    void loop();
+    return {
+      stop() {
+        stopped = true;
+        current?.end();
+      },
+    };
+  }
 
   async function refreshPeers(): Promise<void> {
     try {
@@ -541,6 +614,12 @@ function noRetry() {
 /** Doubling delays from `ms` up to 1 s (etcd3's backoff shape: `duration` and `next()`). */
 function watchBackoff(ms: number): { duration: number; next(): ReturnType<typeof watchBackoff> } {
   return { duration: ms, next: () => watchBackoff(Math.min(1000, ms * 2)) };
+}
+
+/** Removes a watcher from etcd3's watch manager even if etcd never answered its cancel. */
+function detach(w: Watcher): void {
+  const m = (w as unknown as { manager?: { watchers: Watcher[] } }).manager;
+  if (m) m.watchers = m.watchers.filter((x) => x !== w);
 }
 
 /** Waits for `p` at most `ms` (and never rejects): for etcd3 calls that can wait forever on a dead stream. */
