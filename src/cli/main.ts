@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   watch: () => import('./commands/registry.ts'),
   wait: () => import('./commands/registry.ts'),
   maint: () => import('./commands/registry.ts'),
+  run: () => import('./commands/run.ts'),
 };
 
 /**

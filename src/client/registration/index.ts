@@ -3,5 +3,6 @@ export {
   type RegisterServiceOptions,
   type Registration,
   registerService,
+  type TcpCheckOptions,
   type TtlCheckOptions,
 } from './register.ts';

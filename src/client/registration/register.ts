@@ -36,6 +36,16 @@ export interface TtlCheckOptions {
   heartbeatMs?: number;
 }
 
+/** A TCP check: the agent connects to the service's port (or `tcp`, a `host:port`) every interval. */
+export interface TcpCheckOptions {
+  /** `true` for the registered address and port, or an explicit `host:port`. */
+  tcp: true | string;
+  /** @default 10000 */
+  intervalMs?: number;
+  /** @default 5000 */
+  timeoutMs?: number;
+}
+
 /** Options of {@link registerService}. */
 export interface RegisterServiceOptions {
   /** Service name. @default SERVICE_NAME */
@@ -53,7 +63,7 @@ export interface RegisterServiceOptions {
   /** Consul Weights. @default the agent's ({Passing: 1, Warning: 1}) */
   weights?: { passing: number; warning: number };
   /** Health check. @default none (the instance counts as passing) */
-  check?: HttpCheckOptions | TtlCheckOptions | false;
+  check?: HttpCheckOptions | TcpCheckOptions | TtlCheckOptions | false;
   /** Deregister after the check stayed critical this long (ms or a Go duration like "1m"). @default never */
   deregisterCriticalAfter?: number | string;
   /** Registry client options (ignored when `client` is given). @default address from the environment */
@@ -161,6 +171,16 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
           `registerService.check.ttlMs: expected > 0, got ${ttl.ttlMs}`,
         );
       check = { CheckID: checkId, Name: `Service '${name}' TTL`, TTL: formatDuration(ttl.ttlMs) };
+    } else if ('tcp' in options.check) {
+      const c = options.check;
+      const host = address ? (address.includes(':') ? `[${address}]` : address) : '127.0.0.1';
+      check = {
+        CheckID: checkId,
+        Name: `Service '${name}' TCP`,
+        TCP: c.tcp === true ? `${host}:${port}` : c.tcp,
+        Interval: formatDuration(c.intervalMs ?? 10_000),
+        Timeout: formatDuration(c.timeoutMs ?? 5_000),
+      };
     } else {
       const c = options.check;
       const url = /^https?:\/\//.test(c.http)
