@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { CONSUL_VERSION } from '../api/index.ts';
 import { Catalog } from './catalog/index.ts';
+import { createHealthChecker } from './checks/index.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Cluster, joinCluster } from './cluster/index.ts';
 import { type AgentConfig, type HostPort, isLoopback, resolveNodeId } from './config/index.ts';
 import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createDockerWatcher, type DockerWatcher } from './docker/index.ts';
-import { createHealthChecker } from './health/index.ts';
 import {
   type ClusterView,
   createHttpApi,

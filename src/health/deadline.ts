@@ -4,8 +4,10 @@
  * should not work longer than that: nobody is waiting for the answer anymore.
  */
 
-/** The header carrying the caller's remaining time in milliseconds. */
-export const DEADLINE_HEADER = 'x-phare-deadline-ms';
+import { DEADLINE_HEADER } from '../api/index.ts';
+
+/** The header carrying the caller's remaining time in milliseconds (its one home is `src/api`). */
+export { DEADLINE_HEADER };
 
 /** Anything with request headers: a `node:http` IncomingMessage, a Fetch `Request`, or a plain header map. */
 export type RequestWithHeaders =

@@ -169,12 +169,4 @@ export class CheckRunner {
   }
 }
 
-/** The worst of several statuses (critical > warning > passing); passing when there are none. */
-export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
-  let worst: HealthStatus = 'passing';
-  for (const s of statuses) {
-    if (s === 'critical') return 'critical';
-    if (s === 'warning') worst = 'warning';
-  }
-  return worst;
-}
+export { worstStatus } from '../api/index.ts';

@@ -3,8 +3,10 @@
  * endpoint maps one-to-one onto a Consul or Phare HTTP check (200 / 429 / 503).
  */
 
-/** A check's or a probe's status, in Consul's words. */
-export type HealthStatus = 'passing' | 'warning' | 'critical';
+import type { CheckStatus } from '../api/index.ts';
+
+/** A check's or a probe's status, in Consul's words: the health kit's name for the API's `CheckStatus`. */
+export type HealthStatus = CheckStatus;
 
 /**
  * The probes a check takes part in, with Kubernetes semantics: `live` failing restarts the process,

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { Catalog, type CheckDefinition } from '../../src/agent/catalog/index.ts';
-import { createHealthChecker, type HealthChecker } from '../../src/agent/health/index.ts';
+import { createHealthChecker, type HealthChecker } from '../../src/agent/checks/index.ts';
 import { createMemoryStore } from '../../src/agent/store/index.ts';
 
 const SLOTS = 64;

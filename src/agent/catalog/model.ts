@@ -104,15 +104,7 @@ export type CheckInput = Omit<
   'createIndex' | 'modifyIndex' | 'node' | 'agent' | 'criticalSince' | 'serviceName' | 'output' | 'status'
 > & { status?: CheckStatus; output?: string };
 
-/** The worst of a set of statuses (critical > warning > passing). */
-export function worstStatus(statuses: Iterable<CheckStatus>): CheckStatus {
-  let worst: CheckStatus = 'passing';
-  for (const s of statuses) {
-    if (s === 'critical') return 'critical';
-    if (s === 'warning') worst = 'warning';
-  }
-  return worst;
-}
+export { worstStatus } from '../../api/index.ts';
 
 /** Key of a record inside its node (`node/id`, each part escaped: unambiguous), used by the store and the maps. */
 export function recordKey(node: string, id: string): string {

@@ -25,7 +25,7 @@ const TRANSPORT = new Set([
 ]);
 
 /** The code of an error or of its cause chain. */
-export function errorCode(err: unknown): string | undefined {
+export function transportErrorCode(err: unknown): string | undefined {
   let e = err as { code?: unknown; cause?: unknown } | undefined;
   for (let i = 0; i < 4 && e; i++) {
     if (typeof e.code === 'string' && (NOT_SENT.has(e.code) || TRANSPORT.has(e.code))) return e.code;
@@ -36,12 +36,12 @@ export function errorCode(err: unknown): string | undefined {
 
 /** True when the request certainly did not reach the service. */
 export function notSent(err: unknown): boolean {
-  return NOT_SENT.has(errorCode(err) ?? '');
+  return NOT_SENT.has(transportErrorCode(err) ?? '');
 }
 
 /** True for connection-level failures (refused, reset, closed). */
 export function isTransportError(err: unknown): boolean {
-  const code = errorCode(err) ?? '';
+  const code = transportErrorCode(err) ?? '';
   return NOT_SENT.has(code) || TRANSPORT.has(code);
 }
 

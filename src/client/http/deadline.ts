@@ -2,11 +2,13 @@
  * The call's deadline: one point in time for all tries and waits, the timeout of each try within it, and
  * the time left sent to the callee as `x-phare-deadline-ms` (which `phare/health` servers honour).
  */
+
+import { DEADLINE_HEADER } from '../../api/index.ts';
 import type { ClientClock } from '../clock.ts';
 import type { FlatHeaders } from './try.ts';
 
-/** The header carrying the caller's remaining time in ms (same as `phare/health`'s DEADLINE_HEADER). */
-export const DEADLINE_HEADER = 'x-phare-deadline-ms';
+/** The header carrying the caller's remaining time in ms (its one home is `src/api`). */
+export { DEADLINE_HEADER };
 
 /**
  * undici's `headersTimeout` runs on its fast timers, which tick every ~0.5 s and may fire up to 1 s late;

@@ -42,13 +42,13 @@ export function timeoutOf(def: CheckDefinition): number {
 }
 
 /** Reads `err.code`, looking through `cause` chains and AggregateErrors (happy-eyeballs dials). */
-export function errorCode(err: unknown): string | undefined {
+export function dialErrorCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && !code.startsWith('UND_ERR_')) return code;
     const inner = (e as { errors?: unknown[] }).errors;
     if (Array.isArray(inner) && inner.length > 0) {
-      const c = errorCode(inner[0]);
+      const c = dialErrorCode(inner[0]);
       if (c) return c;
     }
     e = (e as { cause?: unknown }).cause;
@@ -65,7 +65,7 @@ export function errorCode(err: unknown): string | undefined {
  * // 'dial tcp 127.0.0.1:1: connect: connection refused'
  */
 export function goDialError(addr: string, err: unknown): string {
-  const code = errorCode(err);
+  const code = dialErrorCode(err);
   switch (code) {
     case 'ECONNREFUSED':
       return `dial tcp ${addr}: connect: connection refused`;

@@ -16,7 +16,7 @@ import {
   type CheckResult,
   type CheckRunner,
   DEFAULT_OUTPUT_MAX_SIZE,
-  errorCode,
+  dialErrorCode,
   goDialError,
   timeoutOf,
 } from './runner.ts';
@@ -169,7 +169,7 @@ async function readPrefix(body: Dispatcher.ResponseData['body'], max: number): P
 }
 
 function transportError(url: string, err: unknown, deadlineHit: boolean): string {
-  const code = errorCode(err);
+  const code = dialErrorCode(err);
   if (deadlineHit || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     return 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)';
   }
