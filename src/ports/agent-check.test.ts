@@ -60,4 +60,6 @@ test('agent URL: flag, PHARE_HTTP_ADDR, default', () => {
   assert.equal(agentUrl('http://a:1/', {}), 'http://a:1');
   assert.equal(agentUrl(undefined, { PHARE_HTTP_ADDR: '127.0.0.1:8501' }), 'http://127.0.0.1:8501');
   assert.equal(agentUrl(undefined, {}), 'http://127.0.0.1:8500');
+  // the same order as the SDK: CONSUL_HTTP_ADDR counts
+  assert.equal(agentUrl(undefined, { CONSUL_HTTP_ADDR: '10.0.0.5:8500' }), 'http://10.0.0.5:8500');
 });

@@ -4,6 +4,7 @@
  * with the ports in `ports.yaml`. A registered service named like a component must use one of that
  * component's ports (host or internal port; `--env` narrows to one environment).
  */
+import { resolveAgentAddress } from '../index.ts';
 import { describeAllocation, keyString, type PortsModel, type PortsProblem } from './model.ts';
 
 /** Options of the agent comparison. */
@@ -24,14 +25,15 @@ interface AgentService {
 }
 
 /**
- * Agent URL from a flag value, `PHARE_HTTP_ADDR` (`host:port` or a URL) or the Consul default.
+ * Agent URL from a flag value, else the SDK's order: `PHARE_HTTP_ADDR`, `CONSUL_HTTP_ADDR`, `CONSUL_HOST`/`CONSUL_PORT`,
+ * `127.0.0.1:8500`.
  *
  * @example
  * agentUrl(undefined, { PHARE_HTTP_ADDR: '127.0.0.1:8501' }); // 'http://127.0.0.1:8501'
  */
 export function agentUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  const raw = flag ?? env['PHARE_HTTP_ADDR'] ?? '127.0.0.1:8500';
-  return (/^https?:\/\//.test(raw) ? raw : `http://${raw}`).replace(/\/+$/, '');
+  // the SDK's order (PHARE_HTTP_ADDR, CONSUL_HTTP_ADDR, CONSUL_HOST/PORT, 127.0.0.1:8500): one rule everywhere
+  return resolveAgentAddress(flag ? { address: flag } : {}, env);
 }
 
 /**
