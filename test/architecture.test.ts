@@ -147,18 +147,8 @@ test('phare/testing uses the public agent entry point only', () => {
   );
 });
 
-/**
- * Deep imports tolerated as known exceptions; issue 15 folded the last ones (client/ now crosses folders
- * through index.ts only). The list may only shrink: an entry that no longer occurs fails the test too.
- */
-const KNOWN_DEEP_IMPORTS = new Set<string>();
-
 test("an import that crosses into a sibling folder goes through that folder's index.ts", () => {
-  const occurring = new Set(ALL.map(where));
-  const gone = [...KNOWN_DEEP_IMPORTS].filter((k) => !occurring.has(k));
-  assert.deepEqual(gone, [], 'fixed deep imports: remove them from KNOWN_DEEP_IMPORTS');
   check('crossing into another folder goes through its index.ts', (i) => {
-    if (KNOWN_DEEP_IMPORTS.has(where(i))) return false;
     const a = i.from.split('/').slice(0, -1);
     const b = i.to.split('/').slice(0, -1);
     let common = 0;
