@@ -130,3 +130,23 @@ test('phare.check.http adds an HTTP check on the container address', () => {
   const bad = readContainer(container({ labels: { 'phare.service': 'x', 'phare.check.http': 'ready' } }));
   assert.match(bad.problems[0] ?? '', /phare.check.http: expected a path such as \/health/);
 });
+
+test('--docker: off by default, alone the default socket, a unix:// endpoint, anything else an error naming the flag', async () => {
+  const { resolveAgentConfig } = await import('../config/index.ts');
+  const of = (docker: unknown) => resolveAgentConfig({ flags: { dev: true, docker }, env: {} }).dockerSocket;
+  assert.equal(resolveAgentConfig({ flags: { dev: true }, env: {} }).dockerSocket, null);
+  assert.equal(of(true), '/var/run/docker.sock');
+  assert.equal(of('unix:///tmp/d.sock'), '/tmp/d.sock');
+  assert.equal(of('false'), null);
+  assert.equal(
+    resolveAgentConfig({ env: { PHARE_DOCKER: 'true', PHARE_DEV: 'true' } }).dockerSocket,
+    '/var/run/docker.sock',
+  );
+  assert.throws(
+    () => of('tcp://127.0.0.1:2375'),
+    (err: Error & { code?: string }) =>
+      err.code === 'PHARE_ERR_INVALID_ARGUMENT' &&
+      err.message ===
+        '--docker: "tcp://127.0.0.1:2375" is not valid; expected a unix socket endpoint such as unix:///var/run/docker.sock',
+  );
+});

@@ -1,0 +1,38 @@
+/**
+ * Runs inside a container on the test's network (Docker's DNS, 127.0.0.11, answers only there): idempotent
+ * GETs to the service "users" through the SDK's dns resolver for `PHARE_LOAD_MS`, then prints one JSON line:
+ * calls answered per replica host name, and the failed calls with their errors. Started by dns.test.ts.
+ */
+import { createDiscovery, createServiceClient, dnsResolver } from '../../src/index.ts';
+
+const discovery = createDiscovery({
+  // Docker answers with TTL 600 s; the cap makes a replaced replica's new IP visible within a second
+  resolver: dnsResolver({
+    servers: ['127.0.0.11'],
+    name: (q) => q.service,
+    port: 8080,
+    families: [4],
+    maxTtlMs: 1000,
+  }),
+});
+const http = createServiceClient({ discovery });
+const byHost: Record<string, number> = {};
+const errors: string[] = [];
+const until = Date.now() + Number(process.env['PHARE_LOAD_MS'] ?? 8000);
+await Promise.all(
+  Array.from({ length: 4 }, async () => {
+    while (Date.now() < until) {
+      try {
+        const res = await http.get('users', '/', { deadlineMs: 3000 });
+        const host = await res.text();
+        byHost[host] = (byHost[host] ?? 0) + 1;
+      } catch (err) {
+        errors.push(String((err as Error).message ?? err));
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }),
+);
+process.stdout.write(`${JSON.stringify({ byHost, errors })}\n`);
+await discovery.close();
+process.exit(0);
