@@ -1,7 +1,8 @@
 /**
  * Runs inside a container on the test's network (Docker's DNS, 127.0.0.11, answers only there): idempotent
- * GETs to the service "users" through the SDK's dns resolver for `PHARE_LOAD_MS`, then prints one JSON line:
- * calls answered per replica host name, and the failed calls with their errors. Started by dns.test.ts.
+ * GETs to the service "users" through the SDK's dns resolver until the replacement replica `users-4` has
+ * answered 50 calls (at most 60 s), printing a JSON line every 200 ms and at the end: calls answered per
+ * replica host name, and the failed calls with their errors. Started by dns.test.ts.
  */
 import { createDiscovery, createServiceClient, dnsResolver } from '../../src/index.ts';
 
@@ -18,10 +19,12 @@ const discovery = createDiscovery({
 const http = createServiceClient({ discovery });
 const byHost: Record<string, number> = {};
 const errors: string[] = [];
-const until = Date.now() + Number(process.env['PHARE_LOAD_MS'] ?? 8000);
+const until = Date.now() + 60_000;
+const done = () => Date.now() > until || (byHost['users-4'] ?? 0) >= 50;
+const progress = setInterval(() => process.stdout.write(`${JSON.stringify({ byHost, errors })}\n`), 200);
 await Promise.all(
   Array.from({ length: 4 }, async () => {
-    while (Date.now() < until) {
+    while (!done()) {
       try {
         const res = await http.get('users', '/', { deadlineMs: 3000 });
         const host = await res.text();
@@ -33,6 +36,7 @@ await Promise.all(
     }
   }),
 );
-process.stdout.write(`${JSON.stringify({ byHost, errors })}\n`);
+clearInterval(progress);
+process.stdout.write(`${JSON.stringify({ byHost, errors, done: true })}\n`);
 await discovery.close();
 process.exit(0);

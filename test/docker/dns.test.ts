@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '../helpers/agent.ts';
-import { baseImage, type Dockerd, dockerSkip, startDockerd } from '../helpers/docker.ts';
+import { baseImage, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
 
 const skip = dockerSkip();
 const SERVER = "require('http').createServer((q,s)=>s.end(require('os').hostname())).listen(8080)";
@@ -58,24 +58,39 @@ after(async () => {
 test('3 replicas behind one alias all get traffic; a replaced replica is followed with zero failed idempotent calls', {
   skip,
 }, async () => {
-  const client = engine.docker(
+  await engine.docker(
     'run',
-    '--rm',
+    '-d',
+    '--name',
+    'client',
     '--network',
     'dnet',
     '-v',
     `${REPO_ROOT}:/repo:ro`,
     '-w',
     '/repo',
-    '-e',
-    'PHARE_LOAD_MS=9000',
     image,
     'node',
     '--conditions=phare-source',
     '/repo/test/docker/dns-client.ts',
   );
-  client.catch(() => {}); // awaited below; a failure before then must not go unhandled
-  await new Promise((r) => setTimeout(r, 3000));
+  const last = async () => {
+    const lines = (await engine.docker('logs', 'client')).split('\n').filter((l) => l.startsWith('{'));
+    return JSON.parse(lines.at(-1) ?? '{"byHost":{},"errors":[]}') as {
+      byHost: Record<string, number>;
+      errors: string[];
+      done?: boolean;
+    };
+  };
+  // the replacement starts once the load has reached every first replica
+  await until(
+    'traffic on users-1..3',
+    async () => {
+      const { byHost } = await last();
+      return ['users-1', 'users-2', 'users-3'].every((h) => (byHost[h] ?? 0) > 0);
+    },
+    60_000,
+  );
   const oldIp = await engine.docker(
     'inspect',
     '-f',
@@ -105,10 +120,9 @@ test('3 replicas behind one alias all get traffic; a replaced replica is followe
     'users-4',
   );
   assert.notEqual(newIp, oldIp, 'the replacement took the old IP: nothing to follow');
-  const out = JSON.parse((await client).split('\n').at(-1) ?? '{}') as {
-    byHost: Record<string, number>;
-    errors: string[];
-  };
+  await engine.docker('wait', 'client');
+  const out = await last();
+  assert.ok(out.done, `the client did not finish: ${await engine.docker('logs', '--tail', '5', 'client')}`);
   process.stdout.write(`# calls per replica: ${JSON.stringify(out.byHost)}\n`);
   assert.deepEqual(out.errors, [], 'idempotent calls failed');
   for (const host of ['users-1', 'users-2', 'users-3', 'users-4'])
