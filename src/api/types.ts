@@ -1,6 +1,6 @@
 /**
  * Wire types of the Consul HTTP API subset Phare speaks, shared by the agent and the client.
- * Field names and order are Consul's (see shared/research/consul-api.md §3–§5).
+ * Field names and order are Consul's (Consul docs, Agent HTTP API).
  */
 
 /**

@@ -4,7 +4,7 @@
  * status below 500 except Consul's documented 500s, never crash or hang, keep serving, and leave its
  * state untouched by every request that failed.
  *
- * Documented 500s (consul-api.md §3.1, §3.3, §4, §9 — Consul answers these with 500, and clients key on it):
+ * Documented 500s (Consul docs, Agent Service API — Consul answers these with 500, and clients key on it):
  *   - `No path to datacenter`                                  (?dc= / Datacenter of another DC)
  *   - `CheckID "<id>" does not have associated TTL`            (pass/warn/fail/update on a non-TTL check)
  *   - catalog/register and catalog/deregister RPC-style errors (`Must provide node`, `Must provide address…`,
@@ -302,7 +302,7 @@ test('random requests: status < 500 except documented 500s, no state change on f
       }
       seen.set(r.status, (seen.get(r.status) ?? 0) + 1);
       const where = `${m} ${p}${q} body=${b === undefined ? '-' : String(b).slice(0, 200)} -> ${r.status} ${r.text.slice(0, 200)}`;
-      // agent/health/service/* answers 503 for critical/maintenance by design (consul-api.md §3.4)
+      // agent/health/service/* answers 503 for critical/maintenance by design (Consul docs, Agent HTTP API)
       const healthEndpoint = p.startsWith('/v1/agent/health/service/') && r.status === 503;
       if (r.status >= 500 && !healthEndpoint) {
         // a HEAD answer has no body: its error text is the GET's

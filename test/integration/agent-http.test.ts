@@ -1,5 +1,5 @@
 /**
- * The agent's HTTP API, endpoint by endpoint, against the Consul spec (shared/research/consul-api.md §1–§5,
+ * The agent's HTTP API, endpoint by endpoint, against the Consul spec (Consul docs, HTTP API overview,
  * §9, §16): status codes and exact plain-text errors, key matching, check IDs and carry-over, query
  * parameters, query-meta headers, the index, and blocking semantics.
  */

@@ -2,7 +2,7 @@
  * Interop: the npm `consul` client (2.0.1, silas/node-consul) against a real Phare agent, unchanged.
  * The story a Node service lives through: register with an HTTP check against a real backend, go critical
  * -> passing, filter by tag, drive a TTL check, maintenance mode, a blocking watch, deregister; plus the
- * read endpoints node-consul's own acceptance suite asserts on (consul-api.md §12.1).
+ * read endpoints node-consul's own acceptance suite asserts on (Consul docs, HTTP API overview).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';

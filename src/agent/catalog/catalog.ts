@@ -15,7 +15,7 @@
  * Every change is a row (table, key, value or deletion), the same shape the store holds, and the view is
  * updated from rows alone (`#applyRow`), with the topics a row touches derived from the row — so a shared
  * store's committed changes can feed the same path. Topics give each read its own index, so a watch on
- * service A is not woken by service B (Consul GH-1244/#2216; consul-api.md §2.1).
+ * service A is not woken by service B (Consul GH-1244/#2216; Consul docs, Blocking Queries).
  */
 
 import { isDeepStrictEqual } from 'node:util';
@@ -79,7 +79,7 @@ export type CatalogEvent =
   /** `announce`: the write came from a TTL endpoint (pass/warn/fail/update), not from a check runner. */
   | { type: 'check-status'; check: CheckRecord; announce: boolean };
 
-/** Maintenance check IDs and texts, as Consul writes them (consul-api.md §3.3). */
+/** Maintenance check IDs and texts, as Consul writes them (Consul docs, Agent HTTP API). */
 export const MAINTENANCE = {
   serviceCheckId: (sid: string) => `_service_maintenance:${sid}`,
   nodeCheckId: '_node_maintenance',

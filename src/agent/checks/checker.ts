@@ -1,6 +1,6 @@
 /**
  * The health-check engine: runs the agent's HTTP, TCP and TTL checks and reaps services that stayed
- * critical too long (consul-api.md §11). The catalog stays the single state owner: this module reads
+ * critical too long (Consul docs, Health checks). The catalog stays the single state owner: this module reads
  * checks from it, follows its events, and writes results back only through `catalog.updateCheck` and
  * `catalog.deregisterService`.
  */

@@ -1,5 +1,5 @@
 /**
- * HTTP checks, as Consul runs them (consul-api.md §3.2, §11): `Method` (GET) to `HTTP` with `Header` and
+ * HTTP checks, as Consul runs them (Consul docs, Check definition): `Method` (GET) to `HTTP` with `Header` and
  * `Body`, keep-alives off, redirects followed unless `DisableRedirects`, a client timeout of `Timeout`
  * (10 s). 2xx ⇒ passing, 429 ⇒ warning, anything else ⇒ critical. Output is
  * `HTTP GET <url>: 200 OK Output: <body>` with at most `OutputMaxSize` bytes of body.

@@ -1,5 +1,5 @@
 /**
- * `DeregisterCriticalServiceAfter` (consul-api.md §11): a service whose check has been critical longer
+ * `DeregisterCriticalServiceAfter` (Consul docs, Health checks): a service whose check has been critical longer
  * than the check's timeout (floored, Consul: 1 m) is removed with all its checks. Only checks of agent
  * services count; catalog-registered checks never reap.
  */

@@ -2,7 +2,7 @@
  * The one interface every periodic check type implements (strategies are objects, not flags), plus the
  * helpers the runners share: defaults and Go-style error texts. Consul's check Output carries Go's error
  * strings (`dial tcp 127.0.0.1:1: connect: connection refused`); dashboards and people grep for them, so the
- * common cases are rendered the same way (consul-api.md §11).
+ * common cases are rendered the same way (Consul docs, Health checks).
  */
 import { type CheckStatus, MAX_TIMER_DURATION_MS } from '../../api/index.ts';
 import type { CheckDefinition } from '../catalog/index.ts';
@@ -28,7 +28,7 @@ export interface CheckRunner {
   close?(): Promise<void>;
 }
 
-/** Consul's default probe timeout for HTTP and TCP checks (consul-api.md §3.2). */
+/** Consul's default probe timeout for HTTP and TCP checks (Consul docs, Check definition). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Consul's default and cap for the kept output (`check_output_max_size`). */

@@ -1,6 +1,6 @@
 /**
  * TCP checks: connect to `TCP` within `Timeout` and close again. Passing output is Consul's
- * `TCP connect <addr>: Success`; a failure is critical with Go's dial error text (consul-api.md §11).
+ * `TCP connect <addr>: Success`; a failure is critical with Go's dial error text (Consul docs, Health checks).
  */
 import net from 'node:net';
 import type { CheckDefinition } from '../catalog/index.ts';

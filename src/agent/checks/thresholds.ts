@@ -1,6 +1,6 @@
 /**
  * Consul's StatusHandler (agent/checks/check.go): turns raw probe results into reported statuses using
- * `SuccessBeforePassing`, `FailuresBeforeWarning` and `FailuresBeforeCritical` (consul-api.md §11).
+ * `SuccessBeforePassing`, `FailuresBeforeWarning` and `FailuresBeforeCritical` (Consul docs, Health checks).
  * Applies to HTTP/TCP checks, never to TTL checks.
  */
 import type { CheckDefinition } from '../catalog/index.ts';

@@ -1,5 +1,5 @@
 /**
- * TTL checks (consul-api.md §11): the application reports through pass/warn/fail/update, each report
+ * TTL checks (Consul docs, Health checks): the application reports through pass/warn/fail/update, each report
  * resets a timer of `TTL`; when it runs out the check turns critical with Output `TTL expired` or
  * `TTL expired (last output before timeout follows): <last>`. After expiry the timer stays off until the
  * next report, as Consul's CheckTTL does. Timers follow the injected clock; TTLs may be sub-second.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hexToIp, ipToHex, ipv6Bytes, parseName } from './names.ts';
 
-test('service name forms (consul-api.md §10.2)', () => {
+test('service name forms (Consul docs, DNS interface (name forms))', () => {
   const svc = (service: string, tag: string | null, dc: string | null) => ({
     kind: 'service',
     service,

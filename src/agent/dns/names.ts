@@ -1,5 +1,5 @@
 /**
- * Consul DNS name forms (consul-api.md §10.2). Labels are read right to left: the domain, then an optional
+ * Consul DNS name forms (Consul docs, DNS interface (name forms)). Labels are read right to left: the domain, then an optional
  * datacenter (`<dc>` or `<dc>.dc`), then the kind keyword; what is left of the keyword names the thing.
  */
 

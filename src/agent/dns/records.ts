@@ -1,7 +1,7 @@
 /**
- * Turns catalog entries into encoded DNS records (consul-api.md §10.3–10.4). The result, an
+ * Turns catalog entries into encoded DNS records (Consul docs, DNS interface). The result, an
  * {@link AnswerPlan}, holds every record already in wire form so the server can cache it per (name, type,
- * index) and only shuffle, trim and patch the header on each query (perf.md B2: `dns-packet` encoding of
+ * index) and only shuffle, trim and patch the header on each query (BENCHMARKS.md: `dns-packet` encoding of
  * SRV plus additional records is the expensive part of answering).
  */
 import { isIP } from 'node:net';
@@ -95,7 +95,7 @@ export function createRecords(catalog: Catalog, options: RecordsOptions): Record
   const ttlOf = serviceTtlLookup(options.serviceTtlSec ?? {});
 
   function soa(): Buffer {
-    // consul-api.md §10.4: `consul. 0 IN SOA ns.consul. hostmaster.consul. <unix time> 3600 600 86400 0`
+    // Consul docs, DNS interface: `consul. 0 IN SOA ns.consul. hostmaster.consul. <unix time> 3600 600 86400 0`
     return encodeRR({
       type: 'SOA',
       name: domain,
@@ -158,7 +158,7 @@ export function createRecords(catalog: Catalog, options: RecordsOptions): Record
         nodeAddr: node.address,
       });
     }
-    // No healthy instance is the same as an unknown service (consul-api.md §10.4).
+    // No healthy instance is the same as an unknown service (Consul docs, DNS interface).
     if (healthy.length === 0) return negative(RCODE.NXDOMAIN, topics);
     const ttl = ttlOf(p.service);
     const units: AnswerUnit[] = [];
@@ -185,7 +185,7 @@ export function createRecords(catalog: Catalog, options: RecordsOptions): Record
         units.push({ rr, extras });
       }
     } else if (qtype === QTYPE.A || qtype === QTYPE.AAAA || qtype === QTYPE.ANY) {
-      // Two instances on one address give one record (consul-api.md §10.3).
+      // Two instances on one address give one record (Consul docs, DNS interface).
       const seen = new Set<string>();
       for (const h of healthy) {
         if (seen.has(h.addr)) continue;
@@ -217,7 +217,7 @@ export function createRecords(catalog: Catalog, options: RecordsOptions): Record
       extras: [],
     }));
     if (qtype === QTYPE.TXT || qtype === QTYPE.ANY) {
-      // Node meta as RFC 1464 `key=value` strings (consul-api.md §10.3).
+      // Node meta as RFC 1464 `key=value` strings (Consul docs, DNS interface).
       for (const [k, v] of Object.entries(node.meta)) {
         const text = k.startsWith('rfc1035-') ? v : `${k}=${v}`;
         if (Buffer.byteLength(text) > 255) continue;

@@ -1,9 +1,9 @@
 /**
- * The agent's DNS interface (consul-api.md §10): UDP and TCP on one port, answers from the catalog,
+ * The agent's DNS interface (Consul docs, DNS interface): UDP and TCP on one port, answers from the catalog,
  * names outside the domain refused or relayed to the recursors.
  *
  * Answers are cached encoded per (name, type) together with the catalog index they were read at
- * (perf.md B2); a hit only re-checks `catalog.indexOf(topics)`, so a catalog change shows in the very next
+ * (BENCHMARKS.md); a hit only re-checks `catalog.indexOf(topics)`, so a catalog change shows in the very next
  * answer. Size limits are applied per response (see `assemble`), so one cached plan serves every transport.
  */
 import dgram from 'node:dgram';

@@ -159,7 +159,7 @@ function writeHeader(
 }
 
 /**
- * Builds the response to `req` from a plan: answers in a fresh random order (Fisher–Yates, consul-api.md
+ * Builds the response to `req` from a plan: answers in a fresh random order (Fisher–Yates, Consul's documentation
  * §10.3), trimmed to `limit` bytes with TC set when an answer had to go (Phare fills the UDP size rather than
  * Consul's silent 3-record cut, §16). An answer's additional records stay with it; at least one answer is
  * kept when it fits on its own.

@@ -1,5 +1,5 @@
 /**
- * `/v1/agent/*` (consul-api.md §3): the agent's own services and checks. Agent-local reads carry no index
+ * `/v1/agent/*` (Consul docs, Agent HTTP API): the agent's own services and checks. Agent-local reads carry no index
  * headers, as in Consul.
  */
 import { createHash } from 'node:crypto';
@@ -173,7 +173,7 @@ export const agentRoutes: Route[] = [
       let body = render();
       const hash = one(q, 'hash');
       if (body && hash && hash === body.ContentHash) {
-        // hash-based blocking (consul-api.md §2.1): wait until the service's content changes
+        // hash-based blocking (Consul docs, Blocking Queries): wait until the service's content changes
         const topics = [Topic.service(body.Service)];
         const changed = () => {
           body = render();
@@ -266,7 +266,7 @@ export const agentRoutes: Route[] = [
     },
   },
   {
-    // GET as well as PUT: python-consul 0.7.1 deregisters with GET (consul-api.md §16)
+    // GET as well as PUT: python-consul 0.7.1 deregisters with GET (README, Consul compatibility)
     path: '/v1/agent/service/deregister/*',
     methods: ['PUT', 'GET'],
     handler: async (req, reply, { catalog }) => {

@@ -1,9 +1,9 @@
 /**
- * Blocking reads (consul-api.md §2.1): park until the topics' index passes `?index` (or, for the agent's
+ * Blocking reads (Consul docs, Blocking Queries): park until the topics' index passes `?index` (or, for the agent's
  * hash-blocking service read, until the content hash changes), then answer with the query-meta headers.
  * There is one way to park — {@link park} — so every blocking read ends at once when the agent shuts down.
  * Bodies are serialized once per (query, index) and served from a bounded cache — serializing a
- * 50-instance answer per request costs ~7× the throughput (perf.md B1). That cache is also what `?cached`
+ * 50-instance answer per request costs ~7× the throughput (BENCHMARKS.md). That cache is also what `?cached`
  * reports on (`X-Cache`, `Age`), as Consul's agent cache does.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -82,7 +82,7 @@ export async function park(
 }
 
 /**
- * The query-meta headers of an answer at `index` (consul-api.md §1.3); also sent on 404s of reads.
+ * The query-meta headers of an answer at `index` (Consul docs, HTTP API overview); also sent on 404s of reads.
  *
  * @example
  * queryMeta(reply, catalog.index).code(404).send('Not found');

@@ -1,5 +1,5 @@
 /**
- * `/v1/catalog/*` (consul-api.md §4). Reads are blocking-capable and indexed per topic.
+ * `/v1/catalog/*` (Consul docs, Catalog HTTP API). Reads are blocking-capable and indexed per topic.
  */
 import type { NodeRecord } from '../catalog/index.ts';
 import { Topic } from '../catalog/index.ts';

@@ -1,5 +1,5 @@
 /**
- * Request body decoding with Consul's rules (consul-api.md §1.1, §3): JSON keys match case-insensitively
+ * Request body decoding with Consul's rules (Consul docs, HTTP API overview): JSON keys match case-insensitively
  * and snake_case aliases bind (`enable_tag_override`, `service_id`), unknown keys are a 400
  * `Request decode failed: json: unknown field "Foo"`, durations are Go strings or nanosecond numbers.
  * Semantic validation (ranges, required fields) follows in `validate.ts`.

@@ -1,5 +1,5 @@
 /**
- * HTTP errors: Consul answers errors as plain text with its own status codes (consul-api.md §9).
+ * HTTP errors: Consul answers errors as plain text with its own status codes (Consul docs, HTTP API overview (errors)).
  * Handlers throw HttpError (or a PhareError, whose status the table gives); the error handler in
  * server.ts writes the text.
  */

@@ -1,5 +1,5 @@
 /**
- * `/v1/health/*` (consul-api.md §5). `health/service/:name` is the hot path of every watcher; its body is
+ * `/v1/health/*` (Consul docs, Health HTTP API). `health/service/:name` is the hot path of every watcher; its body is
  * cached per (query, index) by indexedRead.
  */
 import { Topic } from '../catalog/index.ts';

@@ -1,5 +1,5 @@
 /**
- * Query-string conventions (consul-api.md §1.1, §2): presence flags, blocking parameters, consistency
+ * Query-string conventions (Consul docs, HTTP API overview): presence flags, blocking parameters, consistency
  * modes, `?dc=`, repeatable `?tag=` and `?node-meta=`.
  */
 import { parseDuration } from '../../api/index.ts';

@@ -1,5 +1,5 @@
 /**
- * Catalog records -> Consul wire shapes (field names and order as Consul emits them; consul-api.md §3.4,
+ * Catalog records -> Consul wire shapes (field names and order as Consul emits them; Consul docs, Agent HTTP API,
  * §4, §5). Lists are `[]`, never null.
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * `/v1/status/*` (consul-api.md §7): a single-node agent is always its own leader; over etcd, etcd's leader
+ * `/v1/status/*` (Consul docs, Status HTTP API): a single-node agent is always its own leader; over etcd, etcd's leader
  * and members (the cluster view). Another `?dc` is Consul's 500 `No path to datacenter`, as on every other
  * endpoint that forwards to a datacenter.
  */

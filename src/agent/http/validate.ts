@@ -1,5 +1,5 @@
 /**
- * Semantic validation of decoded bodies, with Consul's texts where Consul has one (consul-api.md §3.1–§3.3).
+ * Semantic validation of decoded bodies, with Consul's texts where Consul has one (Consul docs, Agent Service API).
  * Everything is checked before anything is applied, so a bad request never leaves partial state.
  */
 import { isIP } from 'node:net';

@@ -1,4 +1,4 @@
-/** `/v1/agent/*`: the local agent's own services and checks (consul-api.md §3). */
+/** `/v1/agent/*`: the local agent's own services and checks (Consul docs, Agent HTTP API). */
 import type {
   AgentService,
   CheckDefinitionBody,

@@ -1,4 +1,4 @@
-/** `/v1/catalog/*`: the registry's view of nodes and services (consul-api.md §4). */
+/** `/v1/catalog/*`: the registry's view of nodes and services (Consul docs, Catalog HTTP API). */
 import type { CatalogService, Node, NodeService } from '../../api/index.ts';
 import { type Indexed, type QueryOptions, seg, type Transport } from './transport.ts';
 

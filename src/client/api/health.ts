@@ -1,4 +1,4 @@
-/** `/v1/health/*`: instances with their checks — what discovery watches (consul-api.md §5). */
+/** `/v1/health/*`: instances with their checks — what discovery watches (Consul docs, Health HTTP API). */
 import type { CheckStatus, HealthCheck, ServiceEntry } from '../../api/index.ts';
 import { tagList } from './catalog.ts';
 import { type Indexed, type QueryOptions, seg, type Transport } from './transport.ts';

@@ -1,4 +1,4 @@
-/** `/v1/status/*` (consul-api.md §7): a cheap liveness probe of the registry. */
+/** `/v1/status/*` (Consul docs, Status HTTP API): a cheap liveness probe of the registry. */
 import type { Transport } from './transport.ts';
 
 /** The status area of the typed client. */

@@ -37,7 +37,7 @@ export interface Indexed<T> {
   indexTimeMs?: number;
 }
 
-/** Options common to reads; `index` + `waitMs` make it a blocking query (consul-api.md §2.1). */
+/** Options common to reads; `index` + `waitMs` make it a blocking query (Consul docs, Blocking Queries). */
 export interface QueryOptions {
   /** Wait until the result's index exceeds this. */
   index?: number;
@@ -314,7 +314,7 @@ export class Transport {
       query.index = q.index;
       const waitMs = q.waitMs ?? 300_000;
       query.wait = `${Math.max(1, Math.round(waitMs))}ms`;
-      // The agent adds up to wait/16 of jitter (consul-api.md §2.1); 5 s covers the network and the answer.
+      // The agent adds up to wait/16 of jitter (Consul docs, Blocking Queries); 5 s covers the network and the answer.
       timeoutMs = waitMs + waitMs / 16 + 5_000;
     }
     const r = await this.call<T>(path, { query, signal: q.signal, timeoutMs }, timeoutMs !== undefined);

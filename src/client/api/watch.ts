@@ -1,5 +1,5 @@
 /**
- * `watch()`: a loop of blocking queries (consul-api.md §2.1, Consul docs "Blocking Queries"), with the
+ * `watch()`: a loop of blocking queries (Consul docs, Blocking Queries, Consul docs "Blocking Queries"), with the
  * client-side rules Consul asks for:
  * - the client timeout sits above `wait` (the agent adds up to wait/16 jitter) — done by the transport;
  * - the index is reset to 0 when it goes backwards (agent restarted, snapshot restored) and treated as 1 when

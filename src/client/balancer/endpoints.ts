@@ -15,7 +15,7 @@ export interface Candidates {
 
 /**
  * Which registry statuses may take traffic. Registry health is a hard filter, as Consul's `?passing` and its
- * DNS interface are (consul-api.md §health, §DNS): `passing` admits passing instances only, `passing+warning`
+ * DNS interface are (Consul docs, Health HTTP API): `passing` admits passing instances only, `passing+warning`
  * warning ones too; a critical instance never takes traffic unless every instance is critical and the client
  * chose `onAllUnhealthy: 'try-all'`.
  */

@@ -1,6 +1,6 @@
 /**
  * `weighted`: random choice proportional to Consul `Weights` — `Passing` for passing instances, `Warning` for
- * warning ones (what Consul's DNS does with SRV weights; consul-api.md, agent service definition).
+ * warning ones (what Consul's DNS does with SRV weights; Consul's documentation, agent service definition).
  */
 import type { Balancer, BalancerFactory } from './types.ts';
 
