@@ -24,7 +24,7 @@ function setLive(ok) {
 }
 
 /**
- * Blocking-query loop (consul-api.md §2.1): answer at once the first time, then wait for the index to move.
+ * Blocking-query loop (Consul docs, Blocking Queries): answer at once the first time, then wait for the index to move.
  * Resets the index if it goes backwards (agent restarted) and backs off on errors.
  */
 async function watch(path, onData, signal) {
