@@ -153,6 +153,14 @@ export async function startDockerd(): Promise<Dockerd> {
     stop,
     restart: start,
     async close() {
+      // dockerd leaves its networks' bridges (br-…) on the host when it exits: remove them first
+      if (child?.exitCode === null) {
+        const cli = (...a: string[]) =>
+          run(DOCKER_CLI, ['-H', `unix://${socket}`, ...a]).catch(() => ({ stdout: '' }));
+        const ids = (await cli('ps', '-aq')).stdout.split('\n').filter(Boolean);
+        if (ids.length) await cli('rm', '-f', ...ids);
+        await cli('network', 'prune', '-f');
+      }
       await stop();
       // overlay mounts are gone once dockerd exits cleanly; anything left is unmounted first
       await run('sh', ['-c', `grep -o " ${dir}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l`]).catch(
