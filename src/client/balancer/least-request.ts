@@ -4,6 +4,7 @@
  * is nearly as good as scanning all instances, costs O(1), and steers traffic away from a slow instance
  * because its requests pile up.
  */
+import { phareError } from '../../api/index.ts';
 import type { Balancer, BalancerFactory, Endpoint } from './types.ts';
 
 /** Options of {@link leastRequestWith}. */
@@ -21,7 +22,10 @@ export interface LeastRequestOptions {
 export function leastRequestWith(options: LeastRequestOptions = {}): BalancerFactory {
   const k = options.choiceCount ?? 2;
   if (!Number.isInteger(k) || k < 1)
-    throw new RangeError(`leastRequest.choiceCount: expected an integer >= 1, got ${k}`);
+    throw phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      `leastRequest.choiceCount: expected an integer >= 1, got ${k}`,
+    );
   return (): Balancer => ({
     name: 'leastRequest',
     pick(c) {

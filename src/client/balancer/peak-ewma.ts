@@ -7,6 +7,7 @@
  * answers, before outlier ejection (which needs failures) would notice anything; an instance never
  * measured costs nothing extra, so new instances get tried.
  */
+import { phareError } from '../../api/index.ts';
 import type { Balancer, BalancerContext, BalancerFactory, Endpoint } from './types.ts';
 
 /** Options of {@link peakEwmaWith}. */
@@ -26,8 +27,13 @@ export interface PeakEwmaOptions {
 export function peakEwmaWith(options: PeakEwmaOptions = {}): BalancerFactory {
   const decayMs = options.decayMs ?? 10_000;
   const penalty = options.failurePenaltyMs ?? 1_000;
-  if (!(decayMs > 0)) throw new RangeError(`peakEwma.decayMs: expected > 0, got ${decayMs}`);
-  if (!(penalty >= 0)) throw new RangeError(`peakEwma.failurePenaltyMs: expected >= 0, got ${penalty}`);
+  if (!(decayMs > 0))
+    throw phareError('PHARE_ERR_INVALID_ARGUMENT', `peakEwma.decayMs: expected > 0, got ${decayMs}`);
+  if (!(penalty >= 0))
+    throw phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      `peakEwma.failurePenaltyMs: expected >= 0, got ${penalty}`,
+    );
   return (context?: BalancerContext): Balancer => {
     const now = context?.now ?? Date.now;
     // Read as Finagle reads it: the estimate keeps decaying towards 0 while no answer comes, so an instance

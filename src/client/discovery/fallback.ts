@@ -3,6 +3,7 @@
  * when the registry does not know the service or cannot be reached). The answer is the first source, in
  * order, that currently has instances; with none, an empty answer if any source answered, else the error.
  */
+import { phareError } from '../../api/index.ts';
 import type { Resolver, ResolverListener, ResolverUpdate } from './types.ts';
 
 /**
@@ -12,7 +13,8 @@ import type { Resolver, ResolverListener, ResolverUpdate } from './types.ts';
  * const resolver = fallback([consulResolver(), staticResolver()]);
  */
 export function fallback(resolvers: Resolver[]): Resolver {
-  if (resolvers.length === 0) throw new TypeError('fallback: expected at least one resolver');
+  if (resolvers.length === 0)
+    throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'fallback: expected at least one resolver');
   return {
     kind: `fallback(${resolvers.map((r) => r.kind).join(',')})`,
     async resolve(q, signal) {
