@@ -1,9 +1,11 @@
 /**
  * Agent wiring: start and stop order of the store, catalog, health checks, HTTP API and DNS.
  *
- * Start: store -> catalog -> (etcd: join the cluster) -> health -> HTTP -> DNS -> Docker watcher (`--docker`).
+ * Start: store -> catalog -> (etcd: join the cluster) -> health -> KV state and sessions -> HTTP -> DNS ->
+ *        Docker watcher (`--docker`).
  * Stop:  Docker watcher (its writes finish) -> HTTP stops accepting and finishes in-flight requests -> DNS ->
- *        health -> (etcd: leave) -> catalog (pending writes become durable) -> store closed.
+ *        health -> (etcd: leave) -> sessions -> KV (queued writes settle) -> catalog (pending writes become
+ *        durable) -> store closed.
  */
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
@@ -23,7 +25,9 @@ import {
   loadTls,
   type TlsFiles,
 } from './http/index.ts';
+import { KvState } from './kv/index.ts';
 import { createAgentMetrics } from './metrics.ts';
+import { createSessions } from './sessions/index.ts';
 import {
   createEtcdStore,
   createMemoryStore,
@@ -82,6 +86,8 @@ export interface AgentOptions {
 export interface RunningAgent {
   readonly config: AgentConfig;
   readonly catalog: Catalog;
+  /** KV entries and sessions. */
+  readonly kv: KvState;
   /** `http://host:port` of the HTTP API (the real port when started on port 0). */
   readonly httpUrl: string;
   readonly httpAddress: HostPort;
@@ -193,6 +199,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     minIntervalMs: config.minCheckIntervalMs,
   });
   health.start();
+  const kv = await KvState.open({ store, clock: options.clock });
+  const sessions = createSessions({ state: kv, catalog, logger: logger.child({ component: 'sessions' }) });
+  sessions.start();
   let http: HttpApi | undefined;
   let dns: DnsServer | undefined;
   let docker: DockerWatcher | undefined;
@@ -220,6 +229,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     );
     http = await createHttpApi({
       catalog,
+      kv,
+      sessions,
       config,
       metrics,
       logger: logger.child({ component: 'http' }),
@@ -234,6 +245,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     if (config.httpsAddr && tlsMaterial) {
       https = await createHttpApi({
         catalog,
+        kv,
+        sessions,
         config,
         metrics,
         logger: logger.child({ component: 'https' }),
@@ -281,6 +294,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     return {
       config,
       catalog,
+      kv,
       httpUrl,
       httpAddress: addr,
       dnsAddress,
@@ -309,6 +323,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           await dnsServer?.close();
           await health.stop();
           await cluster?.leave();
+          sessions.stop();
+          await kv.close();
           await catalog.close();
           await openStore.close();
           dataDir?.close();
@@ -324,6 +340,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await dns?.close().catch(() => {});
     await health.stop();
     await cluster?.leave();
+    sessions.stop();
+    await kv.close();
     await catalog.close();
     await openStore.close();
     dataDir?.close();

@@ -40,9 +40,12 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
     withStore(async (s, f) => {
       const snap = await s.load();
       if (f.revisionIndex) {
-        assert.deepEqual({ ...snap, index: 0 }, { index: 0, nodes: [], services: [], checks: [] });
+        assert.deepEqual(
+          { ...snap, index: 0 },
+          { index: 0, nodes: [], services: [], checks: [], kv: [], sessions: [] },
+        );
         assert.ok(snap.index >= 0);
-      } else assert.deepEqual(snap, { index: 0, nodes: [], services: [], checks: [] });
+      } else assert.deepEqual(snap, { index: 0, nodes: [], services: [], checks: [], kv: [], sessions: [] });
     }));
 
   test(`${name}: puts, overwrites and deletes are visible to load()`, () =>
@@ -68,6 +71,34 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
       assert.deepEqual(snap.services, [{ id: 'a', v: 2 }]);
       assert.deepEqual(snap.checks, [{ checkId: 'c', status: 'passing' }]);
       assert.deepEqual(snap.nodes, [{ node: 'n2' }]);
+    }));
+
+  test(`${name}: KV entries and sessions are tables like the catalog's (keys with '/', binary values)`, (t) =>
+    withStore(async (s, f) => {
+      if (f.revisionIndex) {
+        // The etcd store does not map the kv/sessions tables yet: its watch feeds the catalog, which must
+        // not see KV rows (issue 13 follow-up, with the cluster's session reaper).
+        t.skip('shared store: KV tables not mapped to etcd yet');
+        return;
+      }
+      // KV keys carry '/' and any byte; values are base64 in the record, so every backend stores JSON.
+      const entry = (key: string, value: string | null) => ({ key, value, flags: '0', session: '' });
+      await s.write(
+        [
+          { type: 'put', table: 'kv', key: 'service/pg/leader', value: entry('service/pg/leader', 'bjE=') },
+          { type: 'put', table: 'kv', key: 'a b/%2F/ü', value: entry('a b/%2F/ü', null) },
+          { type: 'put', table: 'kv', key: 'gone', value: entry('gone', '') },
+          { type: 'put', table: 'sessions', key: 's-1', value: { id: 's-1', behavior: 'delete' } },
+        ],
+        5,
+      );
+      await s.write([{ type: 'del', table: 'kv', key: 'gone' }], 6);
+      const snap = await s.load();
+      if (!f.revisionIndex) assert.equal(snap.index, 6);
+      const keys = (snap.kv as { key: string }[]).map((e) => e.key).sort();
+      assert.deepEqual(keys, ['a b/%2F/ü', 'service/pg/leader']);
+      assert.deepEqual(snap.sessions, [{ id: 's-1', behavior: 'delete' }]);
+      assert.deepEqual([snap.nodes, snap.services, snap.checks], [[], [], []]);
     }));
 
   test(`${name}: deleting a missing key is not an error`, () =>

@@ -29,6 +29,15 @@ const DOCUMENTED_500 = [
   /^Must provide check name$/,
   /^Unknown service ID ".*" for check ".*"$/s,
   /^Service tagged address ".*" must be a valid ipv[46] address$/s,
+  // KV and sessions (consul-api.md §6, Consul kvs_endpoint.go / session_endpoint.go)
+  /^strconv\.ParseUint: parsing ".*": (invalid syntax|value out of range)$/s,
+  /^invalid session ".*"$/s,
+  /^missing session$/,
+  /^Invalid Session TTL '\d+', must be between \[10s=24h0m0s\]$/,
+  /^Session TTL '.*' invalid: .*$/s,
+  /^Invalid Behavior setting '.*'$/s,
+  /^Missing node registration$/,
+  /^Missing check '.*' registration$/s,
 ];
 
 type Agent = Awaited<ReturnType<typeof startTestAgent>>;
@@ -110,8 +119,14 @@ const ROUTES = [
   '/v1/status/leader',
   '/v1/status/peers',
   '/v1/kv/',
+  '/v1/kv/a/',
+  '/v1/session/create',
+  '/v1/session/renew/',
+  '/v1/session/destroy/',
+  '/v1/session/info/',
+  '/v1/txn',
 ];
-const WRITES = /\/(register|deregister|maintenance|pass|warn|fail|update)(\/|$)/;
+const WRITES = /\/(register|deregister|maintenance|pass|warn|fail|update|create|renew|destroy|txn)(\/|$)/;
 const anyMethod = fc.constantFrom('GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD');
 /** A path and, most of the time, the method its route takes (so requests get past the 405). */
 const target = fc
@@ -169,6 +184,15 @@ const query = fc
       ),
       format: fc.constantFrom('text', 'prometheus', 'json'),
       hash: fc.string({ maxLength: 8 }),
+      // KV (presence parameters in Consul)
+      cas: fc.oneof(fc.constantFrom('0', '1', 'x', '-1', '18446744073709551616'), fc.nat().map(String)),
+      flags: fc.constantFrom('0', '7', 'x', '18446744073709551615', '18446744073709551616'),
+      acquire: fc.constantFrom('', 'nope', '00000000-0000-0000-0000-000000000000'),
+      release: fc.constantFrom('', 'nope'),
+      recurse: queryValue,
+      keys: queryValue,
+      raw: queryValue,
+      separator: fc.constantFrom('/', '', 'a'),
     },
     { requiredKeys: [] },
   )
@@ -282,7 +306,10 @@ async function state(): Promise<string> {
   const checks = await get('/v1/agent/checks');
   // a running HTTP check may refresh its Output between two reads; its Status stays critical (port 1)
   for (const c of Object.values(checks)) delete c['Output'];
+  const kv = await call(agent.url, 'GET', '/v1/kv/?recurse');
+  assert.ok(kv.status === 200 || kv.status === 404, `kv: ${kv.status} ${kv.text}`);
   return JSON.stringify({
+    kv: kv.status === 200 ? kv.text : '',
     s: await get('/v1/agent/services'),
     c: checks,
     cs: await get('/v1/catalog/services'),

@@ -192,7 +192,10 @@ export class Catalog {
       await c.#openShared(options.store);
       return c;
     }
-    const snap = await options.store.load({ check: rowProblem });
+    // The store holds other tables too (KV, sessions): their owners check their own rows.
+    const snap = await options.store.load({
+      check: (t, v) => (t === 'nodes' || t === 'services' || t === 'checks' ? rowProblem(t, v) : undefined),
+    });
     c.#index = Math.max(1, snap.index);
     const localLower = c.local.name.toLowerCase();
     for (const n of snap.nodes as NodeRecord[]) {

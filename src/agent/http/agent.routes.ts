@@ -94,6 +94,8 @@ export const agentRoutes: Route[] = [
           Server: true,
           Version: VERSION,
           BuildDate: '2026-11-23T00:00:00Z',
+          // ns, as Consul: Patroni reads it after an `Invalid Session TTL` answer
+          SessionTTLMin: 10_000_000_000,
         },
         DebugConfig: { Phare: true, Store: config.store, DataDir: config.dev ? '' : config.dataDir },
         Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },

@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
-import { blocking, cacheKey, flag, type Query } from './query.ts';
+import { type Blocking, blocking, cacheKey, flag, type Query } from './query.ts';
 
 const CACHE_MAX = 4096;
 
@@ -42,6 +42,44 @@ export class BodyCache {
 /** Serializes like Consul: compact, or with `?pretty` 4-space indent and a trailing newline. */
 export function serialize(value: unknown, pretty: boolean): Buffer {
   return Buffer.from(pretty ? `${JSON.stringify(value, null, 4)}\n` : JSON.stringify(value));
+}
+
+/** Where a blocking read's index comes from and how it waits for the next one. */
+export interface IndexSource {
+  /** The index of the data the read covers. */
+  current(): number;
+  /** Resolves once `current()` passes `minIndex`, after `timeoutMs` or on `signal`. Never rejects. */
+  wait(minIndex: number, timeoutMs: number, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Parks a read until its source passes `?index` (no `?index`: at once). Resolves with the blocking
+ * parameters, or undefined when the client went away while it waited (answer nothing then); an agent
+ * shutting down releases it at once.
+ */
+export async function parkRead(
+  source: IndexSource,
+  closing: AbortSignal,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<Blocking | undefined> {
+  const b = blocking(req.query as Query);
+  if (b.index > 0 && source.current() <= b.index) {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    reply.raw.once('close', onClose);
+    await source.wait(b.index, b.waitMs, AbortSignal.any([gone.signal, closing]));
+    reply.raw.off('close', onClose);
+    if (gone.signal.aborted) return undefined;
+  }
+  return b;
+}
+
+/** The query-meta headers of a blocking-capable read (consul-api.md §1.3); the index is never 0. */
+export function setQueryMeta(reply: FastifyReply, index: number, consistency: Blocking['consistency']): void {
+  queryMeta(reply, index)
+    .header('X-Consul-Effective-Consistency', consistency)
+    .header('X-Consul-Query-Backend', 'blocking-query');
 }
 
 /**

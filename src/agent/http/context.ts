@@ -2,6 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig } from '../config/index.ts';
+import type { KvState } from '../kv/index.ts';
+import type { Sessions } from '../sessions/index.ts';
 import type { BodyCache } from './blocking.ts';
 import type { ValidationLimits } from './validate.ts';
 
@@ -27,6 +29,9 @@ export interface RouteContext {
   /** Leader and members (see {@link ClusterView}). */
   cluster: ClusterView;
   catalog: Catalog;
+  /** KV entries and sessions (src/agent/kv). */
+  kv: KvState;
+  sessions: Sessions;
   config: AgentConfig;
   logger: Logger;
   cache: BodyCache;
@@ -50,6 +55,15 @@ export interface Route {
   path: string;
   methods: readonly Method[];
   handler: (req: FastifyRequest, reply: FastifyReply, ctx: RouteContext) => unknown;
+  /**
+   * Whether GET changes state (the GET forms python-consul 0.7.1 uses). @default true when the route takes
+   * both GET and PUT; `/v1/kv` sets false: its GET only reads.
+   */
+  writesOnGet?: boolean;
+  /** A body limit other than the API's (bytes); `PUT /v1/kv` takes Consul's kv_max_value_size. */
+  bodyLimit?: number;
+  /** The error a body over `bodyLimit` gets, given its Content-Length (Consul's own texts). */
+  bodyTooLarge?: (contentLength: number) => Error;
 }
 
 /** The wildcard tail of a path (`/v1/agent/service/deregister/*`), URL-decoded. */

@@ -323,3 +323,47 @@ function describeIssue(issues: readonly z.core.$ZodIssue[]): string {
       return `${path || 'body'}: ${issue.message}`;
   }
 }
+
+/**
+ * `PUT /v1/session/create` (api-docs/session). Patroni sends lower-case keys and Go durations:
+ * `{"name":…,"checks":[],"lockdelay":"0.001s","behavior":"delete","ttl":"15.0s"}`. `LockDelay` is a Go
+ * duration string or a number of nanoseconds; what is below 1000 ns is read as seconds (Consul
+ * FixupLockDelay). `TTL` is a string, as in Consul's struct.
+ */
+export const sessionCreateSchema = ci({
+  Name: z.string().optional(),
+  Node: z.string().optional(),
+  Checks: z.array(z.string()).nullable().optional(),
+  NodeChecks: z.array(z.string()).nullable().optional(),
+  ServiceChecks: z
+    .array(ci({ ID: z.string(), Namespace: z.string().optional() }))
+    .nullable()
+    .optional(),
+  LockDelay: z.union([z.string(), z.number()]).optional(),
+  Behavior: z.string().optional(),
+  TTL: z.string().optional(),
+  ID: ignored,
+  Namespace: ignored,
+  Partition: ignored,
+  CreateIndex: ignored,
+  ModifyIndex: ignored,
+});
+
+/** One `/v1/txn` operation (api-docs/txn): only `KV` operations are supported. */
+export const txnSchema = z.array(
+  ci({
+    KV: ci({
+      Verb: z.string(),
+      Key: z.string().optional(),
+      Value: z.string().nullable().optional(),
+      Flags: z.number().int().nonnegative().optional(),
+      Index: z.number().int().nonnegative().optional(),
+      Session: z.string().optional(),
+      Namespace: ignored,
+      Partition: ignored,
+    }).optional(),
+    Node: ignored,
+    Service: ignored,
+    Check: ignored,
+  }),
+);

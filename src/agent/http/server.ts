@@ -11,7 +11,9 @@ import { phareError } from '../../api/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig, HostPort } from '../config/index.ts';
 import { fdBudget } from '../fd-limit.ts';
+import type { KvState } from '../kv/index.ts';
 import type { AgentMetrics } from '../metrics.ts';
+import type { Sessions } from '../sessions/index.ts';
 import { BodyCache, queryMeta } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
 import type { ClusterView, Method, RouteContext } from './context.ts';
@@ -48,6 +50,9 @@ const NOT_FOUND = 'Invalid URL path: not a recognized HTTP API endpoint\n';
 /** Options of {@link createHttpApi}. */
 export interface HttpApiOptions {
   catalog: Catalog;
+  /** KV entries and sessions. */
+  kv: KvState;
+  sessions: Sessions;
   config: AgentConfig;
   logger: Logger;
   metrics: AgentMetrics;
@@ -81,7 +86,7 @@ export interface HttpApi {
  * Builds the HTTP API.
  *
  * @example
- * const api = await createHttpApi({ catalog, config, logger, metrics });
+ * const api = await createHttpApi({ catalog, kv, sessions, config, logger, metrics });
  * const { port } = await api.listen({ host: '127.0.0.1', port: 0 });
  */
 export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
@@ -96,6 +101,8 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       peers: () => [self],
     },
     catalog,
+    kv: options.kv,
+    sessions: options.sessions,
     config,
     logger,
     cache: new BodyCache(),
@@ -150,8 +157,13 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       queryMeta(reply, catalog.index, catalog.leaderState());
   };
 
+  const byPath = new Map(routes.map((r) => [r.path, r]));
   const sendError = (reply: FastifyReply, err: unknown, route: string) => {
-    const e = toHttpError(err);
+    const custom = byPath.get(route)?.bodyTooLarge;
+    const e =
+      custom && (err as { code?: string })?.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? toHttpError(custom(Number(reply.request.headers['content-length'] ?? Number.NaN)))
+        : toHttpError(err);
     if (e.status >= 500) logger.warn({ err, route }, 'request failed');
     if (e.status === 404) notFoundMeta(reply.request, reply);
     for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
@@ -170,7 +182,10 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       method: [...ALL_METHODS, 'OPTIONS'],
       url: route.path,
       // the GET forms of deregister and check pass/warn/fail (python-consul 0.7.1) change state (guard.ts)
-      config: { writesOnGet: route.methods.includes('GET') && route.methods.includes('PUT') },
+      config: {
+        writesOnGet: route.writesOnGet ?? (route.methods.includes('GET') && route.methods.includes('PUT')),
+      },
+      ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         reply.header('X-Consul-Default-ACL-Policy', 'allow');
         if (req.method === 'OPTIONS') {
@@ -242,7 +257,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     if (req.url.startsWith('/v1/')) notFoundMeta(req, reply);
     reply.code(404).header('Content-Type', 'text/plain; charset=utf-8').send(NOT_FOUND);
   });
-  app.setErrorHandler((err, req, reply) => sendError(reply, err, req.url));
+  app.setErrorHandler((err, req, reply) => sendError(reply, err, req.routeOptions.url ?? req.url));
 
   await app.ready();
   const connections = guardConnections(app.server, {

@@ -313,7 +313,14 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     async load(): Promise<StoreSnapshot> {
       const { index, rows } = await store.loadRows();
       const pick = (t: StoreTable) => rows.filter((r) => r.table === t).map((r) => r.value);
-      return { index, nodes: pick('nodes'), services: pick('services'), checks: pick('checks') };
+      return {
+        index,
+        nodes: pick('nodes'),
+        services: pick('services'),
+        checks: pick('checks'),
+        kv: pick('kv'),
+        sessions: pick('sessions'),
+      };
     },
 
     async loadRows() {

@@ -9,6 +9,7 @@ export {
   type LoadOptions,
   type SharedStore,
   type SharedStoreOp,
+  STORE_TABLES,
   type Store,
   type StoreChange,
   type StoreEvent,

@@ -12,6 +12,8 @@ export function createMemoryStore(): Store {
     nodes: new Map(),
     services: new Map(),
     checks: new Map(),
+    kv: new Map(),
+    sessions: new Map(),
   };
   let index = 0;
   let closed = false;
@@ -24,6 +26,8 @@ export function createMemoryStore(): Store {
         nodes: [...tables.nodes.values()].map(clone),
         services: [...tables.services.values()].map(clone),
         checks: [...tables.checks.values()].map(clone),
+        kv: [...tables.kv.values()].map(clone),
+        sessions: [...tables.sessions.values()].map(clone),
       };
     },
     async write(ops: readonly StoreOp[], idx: number): Promise<void> {

@@ -3,7 +3,14 @@ import { dirname } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { phareError } from '../../api/index.ts';
 import { KEY_SCHEMA, storeKey } from './keys.ts';
-import type { LoadOptions, Store, StoreOp, StoreSnapshot, StoreTable } from './store.ts';
+import {
+  type LoadOptions,
+  STORE_TABLES,
+  type Store,
+  type StoreOp,
+  type StoreSnapshot,
+  type StoreTable,
+} from './store.ts';
 import { inspectWal } from './wal.ts';
 
 /** Options of {@link createSqliteStore}. */
@@ -19,7 +26,7 @@ export interface SqliteStoreOptions {
   onWarning?: (message: string) => void;
 }
 
-const TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks'];
+const TABLES: readonly StoreTable[] = STORE_TABLES;
 const ALL_TABLES = [...TABLES, 'meta'] as const;
 
 /**
@@ -162,7 +169,14 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         throw damaged(
           `has a bad row: table meta, key "index": ${JSON.stringify(row?.value)} is not an index`,
         );
-      return { index, nodes: read('nodes'), services: read('services'), checks: read('checks') };
+      return {
+        index,
+        nodes: read('nodes'),
+        services: read('services'),
+        checks: read('checks'),
+        kv: read('kv'),
+        sessions: read('sessions'),
+      };
     },
     write(ops: readonly StoreOp[], index: number): Promise<void> {
       if (closed) return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'store: write after close'));

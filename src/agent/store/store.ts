@@ -10,8 +10,14 @@
  * A shared store (etcd) keeps the same rule with its committed revisions as the only source of the view.
  */
 
-/** The tables the catalog persists. */
-export type StoreTable = 'nodes' | 'services' | 'checks';
+/**
+ * The tables the agent persists: the catalog's (`nodes`, `services`, `checks`) and the KV store's (`kv`
+ * entries and the `sessions` that lock them; src/agent/kv).
+ */
+export type StoreTable = 'nodes' | 'services' | 'checks' | 'kv' | 'sessions';
+
+/** Every table, in load order. */
+export const STORE_TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks', 'kv', 'sessions'];
 
 /** One change in a write batch. */
 export type StoreOp =
@@ -25,6 +31,10 @@ export interface StoreSnapshot {
   nodes: unknown[];
   services: unknown[];
   checks: unknown[];
+  /** KV entries (src/agent/kv). */
+  kv: unknown[];
+  /** Sessions (src/agent/sessions). */
+  sessions: unknown[];
 }
 
 /** Options of {@link Store.load}. */
