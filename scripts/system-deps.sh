@@ -27,6 +27,7 @@ test golang-github-armon-consul-api-dev  test -f /usr/share/gocode/src/github.co
 test bind9-dnsutils   command -v dig
 test curl             command -v curl
 test postgresql       ls /usr/lib/postgresql/*/bin/postgres
+test patroni          test -x /usr/bin/patroni
 test redis-server     command -v redis-server
 test chromium         test -x /usr/bin/chromium
 test etcd-server      command -v etcd

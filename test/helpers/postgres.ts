@@ -134,7 +134,8 @@ export async function startPostgres(): Promise<PostgresServer> {
   };
 }
 
-function runAsUser(): { uid: number; gid: number } | undefined {
+/** The user PostgreSQL runs as under root (it refuses root): `postgres`, else `nobody`; undefined when not root. */
+export function runAsUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   for (const name of ['postgres', 'nobody']) {
     const line = readFileSync('/etc/passwd', 'utf8')
