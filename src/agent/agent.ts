@@ -199,7 +199,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     minIntervalMs: config.minCheckIntervalMs,
   });
   health.start();
-  const kv = await KvState.open({ store, clock: options.clock });
+  const kv = await KvState.open({ store, clock: options.clock, minIndex: catalog.index });
   const sessions = createSessions({ state: kv, catalog, logger: logger.child({ component: 'sessions' }) });
   sessions.start();
   let http: HttpApi | undefined;

@@ -387,7 +387,7 @@ describe('query-meta headers on 404s of reads (python-consul reads X-Consul-Inde
     const r = await api.get('/v1/agent/service/nope');
     assert.equal(r.status, 404);
     assert.equal(r.headers['x-consul-index'], undefined);
-    const w = await api.put('/v1/kv/x', 'v');
+    const w = await api.put('/v1/no/such/write', 'v');
     assert.equal(w.status, 404);
     assert.equal(w.headers['x-consul-index'], undefined);
   });

@@ -191,6 +191,12 @@ export interface KvStateOptions {
   /** @default systemClock */
   clock?: Clock;
   /**
+   * The lowest index to start from: the agent passes the catalog's, so a fresh agent never answers a KV read
+   * with an index below its catalog's (clients expect X-Consul-Index ≥ 2 once the agent's node is in).
+   * @default 1
+   */
+  minIndex?: number;
+  /**
    * Deleted keys whose index is remembered for prefix reads; past it the oldest are folded into the table
    * floor (Consul reaps its tombstones too). @default 10000
    */
@@ -240,7 +246,7 @@ export class KvState implements Reader {
     const snap = await options.store.load({
       check: (t, v) => (t === 'kv' ? kvRowProblem(v) : t === 'sessions' ? sessionRowProblem(v) : undefined),
     });
-    const s = new KvState(options, Math.max(1, snap.index));
+    const s = new KvState(options, Math.max(1, snap.index, options.minIndex ?? 1));
     for (const e of snap.kv as KvEntry[]) s.#entries.set(e.key, e);
     for (const r of snap.sessions as SessionRecord[]) s.#sessions.set(r.id, r);
     return s;
