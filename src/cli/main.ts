@@ -14,6 +14,7 @@ import type { CliIo, RegisterCommand } from './io.ts';
 const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   agent: () => import('./commands/agent.ts'),
   config: () => import('./commands/config.ts'),
+  kv: () => import('./commands/kv.ts'),
   ports: () => import('./commands/ports.ts'),
   services: () => import('./commands/registry.ts'),
   catalog: () => import('./commands/registry.ts'),
@@ -48,8 +49,10 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     registered.add(register);
     register(program, io, state);
   }
+  // `phare kv` mirrors Consul's CLI, whose long flags take one dash (`-recurse`): read them as `--recurse`.
+  const args = first === 'kv' ? argv.map((a) => (/^-[a-z][a-z-]+(=.*)?$/.test(a) ? `-${a}` : a)) : argv;
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return state.code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;

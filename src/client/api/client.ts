@@ -2,6 +2,7 @@
 import { type AgentApi, agentApi } from './agent.ts';
 import { type CatalogApi, catalogApi } from './catalog.ts';
 import { type HealthApi, healthApi } from './health.ts';
+import { type KvApi, kvApi } from './kv.ts';
 import { type StatusApi, statusApi } from './status.ts';
 import { type ConsulClientOptions, Transport } from './transport.ts';
 
@@ -14,6 +15,7 @@ export interface ConsulClient {
   readonly agent: AgentApi;
   readonly catalog: CatalogApi;
   readonly health: HealthApi;
+  readonly kv: KvApi;
   readonly status: StatusApi;
   /** Closes the keep-alive connections (aborts blocking queries). Idempotent. */
   close(): Promise<void>;
@@ -39,6 +41,7 @@ export function createConsulClient(options: ConsulClientOptions = {}): ConsulCli
     agent: agentApi(t),
     catalog: catalogApi(t),
     health: healthApi(t),
+    kv: kvApi(t),
     status: statusApi(t),
     close: () => t.close(),
   };

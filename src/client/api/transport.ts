@@ -60,6 +60,8 @@ export interface CallOptions {
   method?: 'GET' | 'PUT' | 'POST' | 'DELETE';
   query?: Record<string, string | number | boolean | string[] | undefined>;
   body?: unknown;
+  /** A body sent as these bytes, with no Content-Type (a KV value). */
+  rawBody?: Uint8Array;
   signal?: AbortSignal;
   /** Overrides the client's timeout (blocking queries pass wait + wait/16 + margin). */
   timeoutMs?: number;
@@ -261,8 +263,9 @@ export class Transport {
     const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
     const headers: Record<string, string> = {};
     if (this.#token) headers['x-consul-token'] = this.#token;
-    let body: string | undefined;
-    if (options.body !== undefined) {
+    let body: string | Uint8Array | undefined;
+    if (options.rawBody !== undefined) body = options.rawBody;
+    else if (options.body !== undefined) {
       body = JSON.stringify(options.body);
       headers['content-type'] = 'application/json';
     }
@@ -302,7 +305,12 @@ export class Transport {
   }
 
   /** A read with query meta (`X-Consul-Index` …). The client timeout exceeds the blocking wait. */
-  async read<T>(path: string, q: QueryOptions = {}, extra: CallOptions['query'] = {}): Promise<Indexed<T>> {
+  async read<T>(
+    path: string,
+    q: QueryOptions = {},
+    extra: CallOptions['query'] = {},
+    acceptStatus?: number[],
+  ): Promise<Indexed<T>> {
     const query: CallOptions['query'] = { ...extra };
     const dc = q.datacenter ?? this.datacenter;
     if (dc) query.dc = dc;
@@ -317,7 +325,11 @@ export class Transport {
       // The agent adds up to wait/16 of jitter (Consul docs, Blocking Queries); 5 s covers the network and the answer.
       timeoutMs = waitMs + waitMs / 16 + 5_000;
     }
-    const r = await this.call<T>(path, { query, signal: q.signal, timeoutMs }, timeoutMs !== undefined);
+    const r = await this.call<T>(
+      path,
+      { query, signal: q.signal, timeoutMs, ...(acceptStatus ? { acceptStatus } : {}) },
+      timeoutMs !== undefined,
+    );
     const out: Indexed<T> = {
       value: r.value,
       index: Number(r.headers['x-consul-index'] ?? 0) || 0,
