@@ -223,7 +223,7 @@ test('sessions: a linked check turning critical releases the lock (Behavior rele
   await catalog.close();
 });
 
-test('kv: entries and sessions survive a restart on sqlite', async () => {
+test('kv: entries and sessions survive a restart on sqlite, and the catalog opens next to them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'phare-kv-'));
   try {
     const path = join(dir, 'phare.db');
@@ -254,6 +254,13 @@ test('kv: entries and sessions survive a restart on sqlite', async () => {
     assert.equal(kv.get('bin')?.flags, '42');
     assert.equal(kv.session('s1')?.node, 'n1');
     assert.ok(kv.index >= idx, 'the index never goes backwards');
+    // the catalog opens the same store: it checks its own rows, not the KV tables'
+    const catalog = await Catalog.open({
+      store: second,
+      node: { name: 'n1', id: 'id', address: '127.0.0.1' },
+      datacenter: 'dc1',
+    });
+    await catalog.close();
     await kv.close();
     await second.close();
   } finally {
