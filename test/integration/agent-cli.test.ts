@@ -49,8 +49,20 @@ for (const [what, args, env, mustName] of [
   ['--http-addr with port 70000', [...BASE, '--http-addr', '127.0.0.1:70000'], {}, ['--http-addr', '70000']],
   ['--log-level loud', [...BASE, '--log-level', 'loud'], {}, ['--log-level', 'loud']],
   ['--datacenter with a space', [...BASE, '--datacenter', 'my dc'], {}, ['--datacenter', 'my dc']],
-  ['PHARE_HTTP_ADDR=x', ['--dev', '--dns-addr', ''], { PHARE_HTTP_ADDR: 'x' }, ['http-addr', '"x"']],
-  ['PHARE_LOG_LEVEL=loud', [...BASE], { PHARE_LOG_LEVEL: 'loud' }, ['log-level', 'loud']],
+  // a value from the environment is named by the variable the user set, not by the flag
+  [
+    'PHARE_HTTP_ADDR=x',
+    ['--dev', '--dns-addr', ''],
+    { PHARE_HTTP_ADDR: 'x' },
+    ['phare: PHARE_HTTP_ADDR: "x"'],
+  ],
+  ['PHARE_LOG_LEVEL=loud', [...BASE], { PHARE_LOG_LEVEL: 'loud' }, ['phare: PHARE_LOG_LEVEL: "loud"']],
+  [
+    '--http-addr over PHARE_HTTP_ADDR',
+    [...BASE, '--http-addr', 'yy'],
+    { PHARE_HTTP_ADDR: 'x' },
+    ['phare: --http-addr: "yy"'],
+  ],
   ['an unknown flag', [...BASE, '--no-such-flag'], {}, ['--no-such-flag']],
 ] as [string, string[], NodeJS.ProcessEnv, string[]][]) {
   test(`invalid start: ${what} -> exit 2 naming the flag and value`, async () => {

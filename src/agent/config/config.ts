@@ -113,138 +113,171 @@ export function resolveAgentConfig(input: {
   const env = input.env ?? {};
   const layers: RawAgentConfig = {};
   const configFile = input.configFile ?? env['PHARE_CONFIG'];
-  if (configFile) Object.assign(layers, readConfigFile(configFile));
+  // Where each value came from (a flag needs no entry: errors already name it as --flag).
+  const origin: Partial<Record<FlagName, string>> = {};
+  if (configFile) {
+    const fromFile = readConfigFile(configFile);
+    Object.assign(layers, fromFile);
+    for (const k of Object.keys(fromFile)) origin[k as FlagName] = `${configFile}: ${k}`;
+  }
   for (const [flag, spec] of Object.entries(FLAGS) as [FlagName, { env: string }][]) {
     const v = env[spec.env];
-    if (v !== undefined) layers[flag] = v;
-  }
-  for (const [k, v] of Object.entries(input.flags ?? {})) if (v !== undefined) layers[k as FlagName] = v;
-
-  const dev = bool('dev', layers.dev ?? false);
-  const httpAddr = hostPort('http-addr', layers['http-addr'] ?? '127.0.0.1:8500');
-  const dnsRaw = layers['dns-addr'] ?? '127.0.0.1:8600';
-  const dnsAddr = dnsRaw === '' ? null : hostPort('dns-addr', dnsRaw);
-  const recursorRaw = layers.recursor ?? [];
-  const recursorList = list(recursorRaw);
-  const recursors = recursorList.map((r) => hostPort('recursor', r.includes(':') ? r : `${r}:53`));
-  const httpsRaw = layers['https-addr'] ?? '';
-  const httpsAddr = httpsRaw === '' ? null : hostPort('https-addr', httpsRaw);
-  const file = (flag: FlagName) => {
-    const v = layers[flag];
-    return v === undefined || v === '' ? null : String(v);
-  };
-  const tlsCertFile = file('tls-cert-file');
-  const tlsKeyFile = file('tls-key-file');
-  const tlsCaFile = file('tls-ca-file');
-  const tlsVerifyIncoming = bool('tls-verify-incoming', layers['tls-verify-incoming'] ?? false);
-  if (httpsAddr && (!tlsCertFile || !tlsKeyFile)) {
-    throw phareError('PHARE_ERR_INVALID_ARGUMENT', '--https-addr: needs --tls-cert-file and --tls-key-file');
-  }
-  if (tlsVerifyIncoming && !tlsCaFile) {
-    throw phareError(
-      'PHARE_ERR_INVALID_ARGUMENT',
-      '--tls-verify-incoming: needs --tls-ca-file (the CA whose client certificates are accepted)',
-    );
-  }
-  if (tlsVerifyIncoming && !httpsAddr) {
-    throw phareError('PHARE_ERR_INVALID_ARGUMENT', '--tls-verify-incoming: needs --https-addr');
-  }
-  const allowedHosts = list(layers['allowed-hosts'] ?? []);
-  for (const h of allowedHosts) {
-    if (!/^(\*?\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(h)) {
-      throw bad(
-        'allowed-hosts',
-        h,
-        'host names such as consul.internal or .example.com, separated by commas',
-      );
+    if (v !== undefined) {
+      layers[flag] = v;
+      origin[flag] = spec.env;
     }
   }
-  const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
-  const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
-  const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
-  const rateRaw = layers['dns-rate-limit'];
-  const dnsRateLimit =
-    rateRaw === undefined || rateRaw === ''
-      ? null
-      : seconds('dns-rate-limit', rateRaw, 'a whole number of answers per second (0 = off)');
-  const node = name('node', layers.node ?? (hostname() || 'phare'));
-  const nodeIdRaw = layers['node-id'];
-  const nodeId =
-    nodeIdRaw === undefined || nodeIdRaw === ''
-      ? undefined
-      : uuid('node-id', nodeIdRaw, 'a UUID such as 0b2f8c6e-5d1a-4c3e-9f0a-2b7d1e4c6a90');
-  const nodeMeta = metaPairs('node-meta', layers['node-meta'] ?? []);
-  const datacenter = name('datacenter', layers.datacenter ?? 'dc1');
-  const domain = name('domain', String(layers.domain ?? 'consul').replace(/\.$/, '')).toLowerCase();
-  const logLevel = String(layers['log-level'] ?? 'info');
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw bad('log-level', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
-  }
-  const wildcard = httpAddr.host === '0.0.0.0' || httpAddr.host === '::' || httpAddr.host === '';
-  const advertiseAddr = String(
-    layers['advertise-addr'] ?? (wildcard || !isIP(httpAddr.host) ? '127.0.0.1' : httpAddr.host),
-  );
-  if (!isIP(advertiseAddr)) throw bad('advertise-addr', advertiseAddr, 'an IPv4 or IPv6 address');
-  const dockerSocket = docker(layers.docker);
-  const dataDir = String(layers['data-dir'] ?? './.phare/data');
-  if (dataDir.trim() === '') throw bad('data-dir', dataDir, 'a directory path');
-  const store = String(layers.store ?? (dev ? 'memory' : 'sqlite'));
-  if (store !== 'memory' && store !== 'sqlite' && store !== 'etcd')
-    throw bad('store', store, 'one of memory, sqlite, etcd');
-  const endpointsRaw = layers['etcd-endpoints'] ?? [];
-  const etcdEndpoints = (Array.isArray(endpointsRaw) ? endpointsRaw : String(endpointsRaw).split(','))
-    .map((s) => String(s).trim())
-    .filter((s) => s !== '')
-    .map((e) => {
-      if (!/^https?:\/\/[^/\s]+:\d{1,5}\/?$/.test(e))
-        throw bad('etcd-endpoints', e, 'etcd client URLs such as http://127.0.0.1:2379');
-      return e.replace(/\/$/, '');
-    });
-  if (store === 'etcd' && etcdEndpoints.length === 0)
-    throw bad('etcd-endpoints', endpointsRaw, 'at least one etcd client URL with --store etcd');
-  const etcdPrefix = String(layers['etcd-prefix'] ?? '/phare');
-  if (!/^\/[A-Za-z0-9_./-]*$/.test(etcdPrefix))
-    throw bad('etcd-prefix', etcdPrefix, 'a key path such as /phare (letters, digits, "/", "-", "_", ".")');
-  const nodeTtlMs = durationFlag('node-ttl', layers['node-ttl'] ?? '10s');
-  if (nodeTtlMs < 1000 || nodeTtlMs % 1000 !== 0)
-    throw bad('node-ttl', layers['node-ttl'], 'whole seconds, at least 1s (an etcd lease TTL)');
-  const reconnectTimeoutMs = durationFlag('reconnect-timeout', layers['reconnect-timeout'] ?? '72h');
-  if (reconnectTimeoutMs < nodeTtlMs)
-    throw bad('reconnect-timeout', layers['reconnect-timeout'], `a duration of at least --node-ttl`);
+  for (const [k, v] of Object.entries(input.flags ?? {}))
+    if (v !== undefined) {
+      layers[k as FlagName] = v;
+      delete origin[k as FlagName];
+    }
+  try {
+    const dev = bool('dev', layers.dev ?? false);
+    const httpAddr = hostPort('http-addr', layers['http-addr'] ?? '127.0.0.1:8500');
+    const dnsRaw = layers['dns-addr'] ?? '127.0.0.1:8600';
+    const dnsAddr = dnsRaw === '' ? null : hostPort('dns-addr', dnsRaw);
+    const recursorRaw = layers.recursor ?? [];
+    const recursorList = list(recursorRaw);
+    const recursors = recursorList.map((r) => hostPort('recursor', r.includes(':') ? r : `${r}:53`));
+    const httpsRaw = layers['https-addr'] ?? '';
+    const httpsAddr = httpsRaw === '' ? null : hostPort('https-addr', httpsRaw);
+    const file = (flag: FlagName) => {
+      const v = layers[flag];
+      return v === undefined || v === '' ? null : String(v);
+    };
+    const tlsCertFile = file('tls-cert-file');
+    const tlsKeyFile = file('tls-key-file');
+    const tlsCaFile = file('tls-ca-file');
+    const tlsVerifyIncoming = bool('tls-verify-incoming', layers['tls-verify-incoming'] ?? false);
+    if (httpsAddr && (!tlsCertFile || !tlsKeyFile)) {
+      throw phareError(
+        'PHARE_ERR_INVALID_ARGUMENT',
+        '--https-addr: needs --tls-cert-file and --tls-key-file',
+      );
+    }
+    if (tlsVerifyIncoming && !tlsCaFile) {
+      throw phareError(
+        'PHARE_ERR_INVALID_ARGUMENT',
+        '--tls-verify-incoming: needs --tls-ca-file (the CA whose client certificates are accepted)',
+      );
+    }
+    if (tlsVerifyIncoming && !httpsAddr) {
+      throw phareError('PHARE_ERR_INVALID_ARGUMENT', '--tls-verify-incoming: needs --https-addr');
+    }
+    const allowedHosts = list(layers['allowed-hosts'] ?? []);
+    for (const h of allowedHosts) {
+      if (!/^(\*?\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(h)) {
+        throw bad(
+          'allowed-hosts',
+          h,
+          'host names such as consul.internal or .example.com, separated by commas',
+        );
+      }
+    }
+    const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
+    const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
+    const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
+    const rateRaw = layers['dns-rate-limit'];
+    const dnsRateLimit =
+      rateRaw === undefined || rateRaw === ''
+        ? null
+        : seconds('dns-rate-limit', rateRaw, 'a whole number of answers per second (0 = off)');
+    const node = name('node', layers.node ?? (hostname() || 'phare'));
+    const nodeIdRaw = layers['node-id'];
+    const nodeId =
+      nodeIdRaw === undefined || nodeIdRaw === ''
+        ? undefined
+        : uuid('node-id', nodeIdRaw, 'a UUID such as 0b2f8c6e-5d1a-4c3e-9f0a-2b7d1e4c6a90');
+    const nodeMeta = metaPairs('node-meta', layers['node-meta'] ?? []);
+    const datacenter = name('datacenter', layers.datacenter ?? 'dc1');
+    const domain = name('domain', String(layers.domain ?? 'consul').replace(/\.$/, '')).toLowerCase();
+    const logLevel = String(layers['log-level'] ?? 'info');
+    if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+      throw bad('log-level', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
+    }
+    const wildcard = httpAddr.host === '0.0.0.0' || httpAddr.host === '::' || httpAddr.host === '';
+    const advertiseAddr = String(
+      layers['advertise-addr'] ?? (wildcard || !isIP(httpAddr.host) ? '127.0.0.1' : httpAddr.host),
+    );
+    if (!isIP(advertiseAddr)) throw bad('advertise-addr', advertiseAddr, 'an IPv4 or IPv6 address');
+    const dockerSocket = docker(layers.docker);
+    const dataDir = String(layers['data-dir'] ?? './.phare/data');
+    if (dataDir.trim() === '') throw bad('data-dir', dataDir, 'a directory path');
+    const store = String(layers.store ?? (dev ? 'memory' : 'sqlite'));
+    if (store !== 'memory' && store !== 'sqlite' && store !== 'etcd')
+      throw bad('store', store, 'one of memory, sqlite, etcd');
+    const endpointsRaw = layers['etcd-endpoints'] ?? [];
+    const etcdEndpoints = (Array.isArray(endpointsRaw) ? endpointsRaw : String(endpointsRaw).split(','))
+      .map((s) => String(s).trim())
+      .filter((s) => s !== '')
+      .map((e) => {
+        if (!/^https?:\/\/[^/\s]+:\d{1,5}\/?$/.test(e))
+          throw bad('etcd-endpoints', e, 'etcd client URLs such as http://127.0.0.1:2379');
+        return e.replace(/\/$/, '');
+      });
+    if (store === 'etcd' && etcdEndpoints.length === 0)
+      throw bad('etcd-endpoints', endpointsRaw, 'at least one etcd client URL with --store etcd');
+    const etcdPrefix = String(layers['etcd-prefix'] ?? '/phare');
+    if (!/^\/[A-Za-z0-9_./-]*$/.test(etcdPrefix))
+      throw bad('etcd-prefix', etcdPrefix, 'a key path such as /phare (letters, digits, "/", "-", "_", ".")');
+    const nodeTtlMs = durationFlag('node-ttl', layers['node-ttl'] ?? '10s');
+    if (nodeTtlMs < 1000 || nodeTtlMs % 1000 !== 0)
+      throw bad('node-ttl', layers['node-ttl'], 'whole seconds, at least 1s (an etcd lease TTL)');
+    const reconnectTimeoutMs = durationFlag('reconnect-timeout', layers['reconnect-timeout'] ?? '72h');
+    if (reconnectTimeoutMs < nodeTtlMs)
+      throw bad('reconnect-timeout', layers['reconnect-timeout'], `a duration of at least --node-ttl`);
 
-  return Object.freeze({
-    dev,
-    dataDir,
-    store,
-    etcdEndpoints: Object.freeze(etcdEndpoints),
-    etcdPrefix,
-    nodeTtlMs,
-    reconnectTimeoutMs,
-    httpAddr: Object.freeze(httpAddr),
-    dnsAddr: dnsAddr ? Object.freeze(dnsAddr) : null,
-    domain,
-    recursors: Object.freeze(recursors.map((r) => Object.freeze(r))),
-    dnsServiceTtlSec: Object.freeze(dnsServiceTtlSec),
-    dnsNodeTtlSec,
-    dnsOnlyPassing,
-    dnsRateLimit,
-    node,
-    nodeId,
-    nodeMeta: Object.freeze(nodeMeta),
-    datacenter,
-    advertiseAddr,
-    httpsAddr: httpsAddr ? Object.freeze(httpsAddr) : null,
-    tlsCertFile,
-    tlsKeyFile,
-    tlsCaFile,
-    tlsVerifyIncoming,
-    allowedHosts: Object.freeze(allowedHosts),
-    logLevel: logLevel as AgentConfig['logLevel'],
-    dockerSocket,
-    reapIntervalMs: dev ? 1000 : 30_000,
-    minDeregisterAfterMs: dev ? 1000 : 60_000,
-    minCheckIntervalMs: dev ? 100 : 1000,
-  } satisfies AgentConfig);
+    return Object.freeze({
+      dev,
+      dataDir,
+      store,
+      etcdEndpoints: Object.freeze(etcdEndpoints),
+      etcdPrefix,
+      nodeTtlMs,
+      reconnectTimeoutMs,
+      httpAddr: Object.freeze(httpAddr),
+      dnsAddr: dnsAddr ? Object.freeze(dnsAddr) : null,
+      domain,
+      recursors: Object.freeze(recursors.map((r) => Object.freeze(r))),
+      dnsServiceTtlSec: Object.freeze(dnsServiceTtlSec),
+      dnsNodeTtlSec,
+      dnsOnlyPassing,
+      dnsRateLimit,
+      node,
+      nodeId,
+      nodeMeta: Object.freeze(nodeMeta),
+      datacenter,
+      advertiseAddr,
+      httpsAddr: httpsAddr ? Object.freeze(httpsAddr) : null,
+      tlsCertFile,
+      tlsKeyFile,
+      tlsCaFile,
+      tlsVerifyIncoming,
+      allowedHosts: Object.freeze(allowedHosts),
+      logLevel: logLevel as AgentConfig['logLevel'],
+      dockerSocket,
+      reapIntervalMs: dev ? 1000 : 30_000,
+      minDeregisterAfterMs: dev ? 1000 : 60_000,
+      minCheckIntervalMs: dev ? 100 : 1000,
+    } satisfies AgentConfig);
+  } catch (err) {
+    throw named(err, origin);
+  }
+}
+
+/**
+ * An error raised as `--flag: …` re-raised under the name the user actually set: the environment variable
+ * (`PHARE_HTTP_ADDR: "zz" is not valid…`) or the config file's key, so the message points at what to fix.
+ */
+function named(err: unknown, origin: Partial<Record<FlagName, string>>): unknown {
+  if (!(err instanceof Error) || (err as { code?: string }).code !== 'PHARE_ERR_INVALID_ARGUMENT') return err;
+  const m = /^--([a-z-]+): /.exec(err.message);
+  const source = m ? origin[m[1] as FlagName] : undefined;
+  if (!m || !source) return err;
+  return phareError('PHARE_ERR_INVALID_ARGUMENT', `${source}: ${err.message.slice(m[0].length)}`, {
+    cause: err,
+  });
 }
 
 function readConfigFile(path: string): RawAgentConfig {
