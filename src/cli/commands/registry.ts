@@ -7,33 +7,14 @@
  * 2 bad usage.
  */
 import type { Command } from 'commander';
-import type { ServiceEntry } from '../../api/index.ts';
+import { parseDuration, type ServiceEntry, worstStatus } from '../../api/index.ts';
 import { type ConsulClient, createConsulClient, PhareError, watch } from '../../index.ts';
+import { table } from '../../ports/index.ts';
 import type { CliIo, CliState, RegisterCommand } from '../io.ts';
 
 interface AgentOpts {
   httpAddr?: string;
   json?: boolean;
-}
-
-const STATUS_ORDER: Record<string, number> = { passing: 0, warning: 1, critical: 2, maintenance: 3 };
-
-/** The worst status among checks, Consul's way (no checks: passing). */
-function worst(statuses: readonly string[]): string {
-  let w = 'passing';
-  for (const s of statuses) if ((STATUS_ORDER[s] ?? 2) > (STATUS_ORDER[w] ?? 0)) w = s;
-  return w;
-}
-
-/** Columns padded to their widest cell; the header in upper case, as `consul catalog services` prints. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    `${cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd()}\n`;
-  return line(header.map((h) => h.toUpperCase())) + rows.map(line).join('');
 }
 
 function addAgentOptions(cmd: Command, json = true): Command {
@@ -75,20 +56,23 @@ function json(io: CliIo, value: unknown): void {
 
 /** Parses `60s`, `2m`, `500ms`, or plain seconds. */
 export function parseTimeout(raw: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m)
-    throw new PhareError(
-      'PHARE_ERR_INVALID_ARGUMENT',
-      `${flag}: ${JSON.stringify(raw)} is not a duration; expected e.g. 60s, 2m, 500ms`,
-    );
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit] ?? 1000);
+  const text = raw.trim();
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Number(text) * 1000; // plain seconds
+  try {
+    const ms = parseDuration(text); // Go durations, as everywhere else in Phare
+    if (ms >= 0) return ms;
+  } catch {
+    // reported below
+  }
+  throw new PhareError(
+    'PHARE_ERR_INVALID_ARGUMENT',
+    `${flag}: ${JSON.stringify(raw)} is not a duration; expected e.g. 60s, 2m, 500ms`,
+  );
 }
 
 function instanceRows(entries: readonly ServiceEntry[]): string[][] {
   return entries.map((e) => {
-    const status = worst(e.Checks.map((c) => c.Status));
+    const status = worstStatus(e.Checks.map((c) => c.Status));
     const addr = `${e.Service.Address || e.Node.Address}:${e.Service.Port}`;
     const failing = e.Checks.filter((c) => c.Status !== 'passing')
       .map((c) => `${c.CheckID}: ${(c.Output || c.Status).split('\n')[0]?.slice(0, 80)}`)
@@ -123,7 +107,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
         const { value: entries } = await c.health.service(name);
         const counts = { passing: 0, warning: 0, critical: 0 };
         for (const e of entries) {
-          const w = worst(e.Checks.map((ch) => ch.Status));
+          const w = worstStatus(e.Checks.map((ch) => ch.Status));
           if (w === 'passing') counts.passing++;
           else if (w === 'warning') counts.warning++;
           else counts.critical++;
@@ -133,7 +117,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       if (opts.json) return json(io, out);
       io.stdout(
         table(
-          ['service', 'instances', 'passing', 'warning', 'critical', 'tags'],
+          ['SERVICE', 'INSTANCES', 'PASSING', 'WARNING', 'CRITICAL', 'TAGS'],
           out.map((s) => [
             s.name,
             String(s.instances),
@@ -155,7 +139,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       if (opts.json) return json(io, nodes);
       io.stdout(
         table(
-          ['node', 'id', 'address', 'dc'],
+          ['NODE', 'ID', 'ADDRESS', 'DC'],
           nodes.map((n) => [n.Node, (n.ID ?? '').slice(0, 8), n.Address, n.Datacenter ?? '']),
         ),
       );
@@ -168,7 +152,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
         if (opts.json) return json(io, value);
         io.stdout(
           table(
-            ['service', 'tags'],
+            ['SERVICE', 'TAGS'],
             Object.entries(value)
               .sort()
               .map(([n, t]) => [n, t.join(',')]),
@@ -187,7 +171,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       const STATUS: Record<number, string> = { 0: 'none', 1: 'alive', 2: 'leaving', 3: 'left', 4: 'failed' };
       io.stdout(
         table(
-          ['node', 'address', 'status', 'dc'],
+          ['NODE', 'ADDRESS', 'STATUS', 'DC'],
           members.map((m) => {
             const tags = (m['Tags'] ?? {}) as Record<string, string>;
             return [
@@ -218,7 +202,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
         state.code = 1;
         return;
       }
-      io.stdout(table(['id', 'node', 'address', 'status', 'tags', 'failing checks'], instanceRows(entries)));
+      io.stdout(table(['ID', 'NODE', 'ADDRESS', 'STATUS', 'TAGS', 'FAILING CHECKS'], instanceRows(entries)));
     }),
   );
 
