@@ -10,6 +10,7 @@
  *   built once and cached on disk under a content key (debootstrap version + node version + recipe), so
  *   test files and reruns share it; a file lock keeps concurrent test files from building it twice.
  */
+
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import lockfile from 'proper-lockfile';
 import { Agent, request } from 'undici';
+import { waitFor } from './agent.ts';
 import { dependencySkip } from './requires.ts';
 
 const run = promisify(execFile);
@@ -274,16 +276,6 @@ export async function until<T>(
   fn: () => Promise<T | undefined | false>,
   ms = 30_000,
 ): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // the suite's one polling helper, with this file's argument order
+  return (await waitFor(fn, ms, what)) as T;
 }
