@@ -224,8 +224,10 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     }
   };
 
+  // etcd3 opens a per-host circuit breaker after repeated failures ("Execution prevented because the circuit
+  // breaker is open"): with members down that is the same unreachable-cluster case as a refused connection.
   const transient = (cause: unknown) =>
-    /deadline|unavailable|timed out|no leader|leader changed|connect|ECONNREFUSED|stream removed|cancelled/i.test(
+    /deadline|unavailable|timed out|no leader|leader changed|connect|ECONNREFUSED|stream removed|cancelled|circuit breaker is open/i.test(
       String((cause as Error)?.message ?? cause),
     );
   const storeError = (what: string, cause: unknown) => {
@@ -273,7 +275,13 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       const deadline = Date.now() + requestTimeoutMs;
       for (let attempt = 0; ; attempt++) {
         try {
-          const res = await client.kv.txn({ compare: [], success, failure: [] }, { deadline });
+          // A member without quorum holds a proposal until the deadline; bound each attempt by half the leader hold
+          // so a lost quorum is noticed (probe below) and answered "No cluster leader" quickly, as Consul does.
+          const attemptDeadline = Math.min(deadline, Date.now() + Math.max(500, leaderHoldMs / 2));
+          const res = await client.kv.txn(
+            { compare: [], success, failure: [] },
+            { deadline: attemptDeadline },
+          );
           return Number(res.header.revision);
         } catch (cause) {
           if (closed || !transient(cause)) throw storeError('write', cause);
