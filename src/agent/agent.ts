@@ -14,7 +14,7 @@ import { Catalog } from './catalog/index.ts';
 import { createHealthChecker } from './checks/index.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { type Cluster, joinCluster } from './cluster/index.ts';
-import { type AgentConfig, type HostPort, isLoopback, resolveNodeId } from './config/index.ts';
+import { type AgentConfig, type HostPort, isLoopback, namedBySource, resolveNodeId } from './config/index.ts';
 import { createDnsServer, type DnsServer } from './dns/index.ts';
 import { createDockerWatcher, type DockerWatcher } from './docker/index.ts';
 import {
@@ -237,7 +237,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       onTtlUpdate: (id) => health.touchTtl(id),
       ...(cluster ? { cluster: clusterView(openStore as EtcdStore, cluster) } : {}),
     });
-    const addr = await http.listen(config.httpAddr);
+    // A port in use is named as the user set it: --http-addr, PHARE_HTTP_ADDR or the config file's key.
+    const rethrowNamed = (err: unknown): never => {
+      throw namedBySource(err, config);
+    };
+    const addr = await http.listen(config.httpAddr).catch(rethrowNamed);
     const hostOf = (h: string) => (h.includes(':') ? `[${h}]` : h);
     const httpUrl = `http://${hostOf(addr.host)}:${addr.port}`;
     let httpsAddress: HostPort | null = null;
@@ -253,7 +257,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         onTtlUpdate: (id) => health.touchTtl(id),
         tls: { material: tlsMaterial, verifyIncoming: config.tlsVerifyIncoming },
       });
-      httpsAddress = await https.listen(config.httpsAddr);
+      httpsAddress = await https.listen(config.httpsAddr).catch(rethrowNamed);
       httpsUrl = `https://${hostOf(httpsAddress.host)}:${httpsAddress.port}`;
     }
     let dnsAddress: HostPort | null = null;
@@ -269,7 +273,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         onlyPassing: config.dnsOnlyPassing,
         udpRateLimit: config.dnsRateLimit ?? undefined,
       });
-      dnsAddress = await dns.listen(config.dnsAddr);
+      dnsAddress = await dns.listen(config.dnsAddr).catch(rethrowNamed);
     }
     if (config.dockerSocket) {
       // after HTTP is up: an unreachable engine is retried in the background, never a start-up failure

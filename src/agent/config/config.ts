@@ -132,6 +132,7 @@ export function resolveAgentConfig(input: {
       layers[k as FlagName] = v;
       delete origin[k as FlagName];
     }
+  let resolved: AgentConfig;
   try {
     const dev = bool('dev', layers.dev ?? false);
     const httpAddr = hostPort('http-addr', layers['http-addr'] ?? '127.0.0.1:8500');
@@ -228,7 +229,7 @@ export function resolveAgentConfig(input: {
     if (reconnectTimeoutMs < nodeTtlMs)
       throw bad('reconnect-timeout', layers['reconnect-timeout'], `a duration of at least --node-ttl`);
 
-    return Object.freeze({
+    resolved = Object.freeze({
       dev,
       dataDir,
       store,
@@ -264,6 +265,22 @@ export function resolveAgentConfig(input: {
   } catch (err) {
     throw named(err, origin);
   }
+  origins.set(resolved, origin);
+  return resolved;
+}
+
+/** Where each value of a resolved config came from, for errors raised later (a port in use at listen). */
+const origins = new WeakMap<AgentConfig, Partial<Record<FlagName, string>>>();
+
+/**
+ * An error about a setting of `config` (`--dns-addr: 127.0.0.1:8600 is already in use…`), raised after the
+ * config was resolved, re-worded under the name the user set (`PHARE_DNS_ADDR: …`), as resolve does.
+ *
+ * @example
+ * await dns.listen(config.dnsAddr).catch((err) => { throw namedBySource(err, config); });
+ */
+export function namedBySource(err: unknown, config: AgentConfig): unknown {
+  return named(err, origins.get(config) ?? {});
 }
 
 /**

@@ -4,6 +4,7 @@ export {
   type HostPort,
   hostPort,
   isLoopback,
+  namedBySource,
   type RawAgentConfig,
   resolveAgentConfig,
   resolveNodeId,

@@ -231,10 +231,14 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
     port: number,
   ): Promise<{ u: dgram.Socket; t: net.Server; port: number }> {
     const u = dgram.createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+    // Which half failed goes into the message: UDP and TCP ports are taken independently.
+    const tagged = (proto: 'udp' | 'tcp', reject: (e: unknown) => void) => (e: Error) =>
+      reject(Object.assign(e, { proto }));
     await new Promise<void>((resolve, reject) => {
-      u.once('error', reject);
+      const onError = tagged('udp', reject);
+      u.once('error', onError);
       u.bind(port, host, () => {
-        u.off('error', reject);
+        u.off('error', onError);
         resolve();
       });
     });
@@ -243,9 +247,10 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
     t.maxConnections = 1024;
     try {
       await new Promise<void>((resolve, reject) => {
-        t.once('error', reject);
+        const onError = tagged('tcp', reject);
+        t.once('error', onError);
         t.listen({ port: bound, host, exclusive: true }, () => {
-          t.off('error', reject);
+          t.off('error', onError);
           resolve();
         });
       });
@@ -292,11 +297,7 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
           if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
         }
       }
-      throw phareError(
-        'PHARE_ERR_INVALID_ARGUMENT',
-        `--dns-addr: cannot listen on ${addr.host}:${addr.port} (${(lastErr as Error)?.message ?? 'unknown error'})`,
-        { cause: lastErr },
-      );
+      throw listenError(addr, lastErr);
     },
     close() {
       closing ??= (async () => {
@@ -312,6 +313,35 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
       return closing;
     },
   };
+}
+
+/**
+ * The same words as a busy HTTP port (http/server.ts): what is taken, who likely holds it, which flag moves
+ * it. DNS has one more usual suspect: a local resolver (dnsmasq, systemd-resolved) on 53 or 8600.
+ */
+function listenError(addr: { host: string; port: number }, err: unknown): Error {
+  const e = err as (NodeJS.ErrnoException & { proto?: string }) | undefined;
+  const where = `${addr.host}:${addr.port}`;
+  const proto = e?.proto ? ` (${e.proto})` : '';
+  if (e?.code === 'EADDRINUSE')
+    return phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      `--dns-addr: ${where}${proto} is already in use (another agent, Consul, or a local DNS server?); ` +
+        'choose another with --dns-addr, or --dns-addr "" to turn DNS off',
+      { cause: err },
+    );
+  if (e?.code === 'EACCES')
+    return phareError(
+      'PHARE_ERR_INVALID_ARGUMENT',
+      `--dns-addr: cannot listen on ${where}${proto} (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE; ` +
+        'choose another with --dns-addr (Consul uses 8600)',
+      { cause: err },
+    );
+  return phareError(
+    'PHARE_ERR_INVALID_ARGUMENT',
+    `--dns-addr: cannot listen on ${where}${proto} (${e?.code ?? e?.message ?? 'unknown error'})`,
+    { cause: err },
+  );
 }
 
 /** Sends one query over UDP and resolves with the reply carrying the same ID from that server. */
