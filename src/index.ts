@@ -9,69 +9,64 @@
 import './node-check.ts';
 
 export { PhareError, type PhareErrorCode } from './api/index.ts';
+// Service HTTP client
+export type { ClientClock } from './client/index.ts';
 // Registry client
-export {
-  type ConsulClient,
-  type ConsulClientOptions,
-  createConsulClient,
-  resolveAgentAddress,
-  type Watch,
-  type WatchOptions,
-  watch,
-} from './client/api/index.ts';
 // Balancing
+// Discovery
+// Registration lifecycle
+// (graceful shutdown is phare/health's createGracefulShutdown, with registration.deregister as a
+// beforeShutdown step)
 export {
   type Balancer,
   type BalancerFactory,
+  type BreakerOptions,
+  type ConsulClient,
+  type ConsulClientOptions,
+  consulResolver,
+  createConsulClient,
+  createDiscovery,
+  createServiceClient,
+  DEADLINE_HEADER,
+  type Discovery,
+  type DiscoveryChange,
+  type DiscoveryOptions,
+  type DiscoveryStaleness,
+  dnsResolver,
   type Endpoint,
+  fallback,
   first,
+  type HedgeOptions,
+  type HttpCheckSpec,
+  type Instance,
+  type InstancesOptions,
   leastRequest,
   leastRequestWith,
   type OutlierOptions,
   type PeakEwmaOptions,
   peakEwma,
   peakEwmaWith,
-  random,
-  roundRobin,
-  weighted,
-} from './client/balancer/index.ts';
-// Service HTTP client
-export type { ClientClock } from './client/clock.ts';
-// Discovery
-export {
-  consulResolver,
-  createDiscovery,
-  type Discovery,
-  type DiscoveryChange,
-  type DiscoveryOptions,
-  type DiscoveryStaleness,
-  dnsResolver,
-  fallback,
-  type Instance,
-  type InstancesOptions,
+  type RegisterServiceOptions,
+  type Registration,
   type Resolver,
   type ResolverUpdate,
-  type ServiceSet,
-  staticResolver,
-} from './client/discovery/index.ts';
-export {
-  type BreakerOptions,
-  createServiceClient,
-  DEADLINE_HEADER,
-  type HedgeOptions,
   type RetryBudgetOptions,
   type RetryOptions,
+  random,
+  registerService,
+  resolveAgentAddress,
+  roundRobin,
   type ServiceClient,
   type ServiceClientHooks,
   type ServiceClientOptions,
   type ServiceRequestOptions,
   type ServiceResponse,
-} from './client/http/index.ts';
-// Registration lifecycle
-// (graceful shutdown is phare/health's createGracefulShutdown, with registration.deregister as a
-// beforeShutdown step)
-export {
-  type RegisterServiceOptions,
-  type Registration,
-  registerService,
-} from './client/registration/index.ts';
+  type ServiceSet,
+  staticResolver,
+  type TcpCheckSpec,
+  type TtlCheckSpec,
+  type Watch,
+  type WatchOptions,
+  watch,
+  weighted,
+} from './client/index.ts';

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { startTestAgent, tempDir } from '../helpers/agent.ts';
+import { startAgentInProcess, tempDir } from '../helpers/agent.ts';
 import { postgresBinDir, runAsUser } from '../helpers/postgres.ts';
 import { dependencySkip } from '../helpers/requires.ts';
 import { freePort } from '../helpers/server-process.ts';
@@ -163,7 +163,7 @@ test('Patroni 3.0.2 on Phare: bootstrap, one leader, a streaming replica, kill -
 }, async () => {
   const data = tempDir('phare-patroni-agent-');
   cleanups.push(() => data.remove());
-  const agent = await startTestAgent({ dataDir: data.path });
+  const agent = await startAgentInProcess({ dataDir: data.path });
   cleanups.push(() => agent.close());
   const agentPort = agent.httpAddress.port;
   const root = tempDir('phare-patroni-');

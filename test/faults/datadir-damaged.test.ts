@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { call } from '../fixtures/http.ts';
-import { spawnAgent, startTestAgent, tempDir, waitFor } from '../helpers/agent.ts';
+import { spawnAgent, startAgentInProcess, tempDir, waitFor } from '../helpers/agent.ts';
 import { agentRefusal } from '../helpers/faults.ts';
 
 const root = tempDir('phare-damaged-');
@@ -42,7 +42,7 @@ let n = 0;
 /** A data dir an agent used: 20 services with TTL checks, stopped cleanly (no WAL left). */
 const golden = join(root.path, 'golden');
 before(async () => {
-  const a = await startTestAgent({ dataDir: golden, flags: { node: NODE } });
+  const a = await startAgentInProcess({ dataDir: golden, flags: { node: NODE } });
   for (let i = 0; i < 20; i++) {
     const r = await call(a.url, 'PUT', '/v1/agent/service/register', {
       Name: 'web',
@@ -74,7 +74,7 @@ function sql(file: string, statements: string): void {
 /** Starts an agent in-process on `dir`, expecting the refusal `message`. */
 async function refused(dir: string, message: RegExp): Promise<void> {
   await assert.rejects(
-    startTestAgent({ dataDir: dir, flags: { node: NODE } }),
+    startAgentInProcess({ dataDir: dir, flags: { node: NODE } }),
     (err: Error & { code?: string }) => {
       assert.equal(err.code, 'PHARE_ERR_STORE_DAMAGED', err.message);
       assert.match(err.message, message);
@@ -134,7 +134,7 @@ test('a row of the wrong shape, a foreign table, a newer schema: refused, naming
 
 test('a new data dir starts empty; the same dir emptied of its database does not', async () => {
   const dir = join(root.path, 'fresh');
-  const a = await startTestAgent({ dataDir: dir, flags: { node: NODE } });
+  const a = await startAgentInProcess({ dataDir: dir, flags: { node: NODE } });
   assert.deepEqual((await call(a.url, 'GET', '/v1/agent/services')).json(), {});
   await a.close();
   rmSync(join(dir, 'phare.db'));
@@ -151,7 +151,7 @@ test('schema-1 keys (node + NUL + id) are migrated; a deregistration after it st
        DELETE FROM meta WHERE key = 'schema';`,
     ),
   );
-  const a = await startTestAgent({ dataDir: dir, flags: { node: NODE } });
+  const a = await startAgentInProcess({ dataDir: dir, flags: { node: NODE } });
   assert.equal(Object.keys((await call(a.url, 'GET', '/v1/agent/services')).json<object>()).length, 20);
   assert.equal((await call(a.url, 'PUT', '/v1/agent/service/deregister/web-0')).status, 200);
   await a.close();
@@ -191,7 +191,7 @@ test('schema-1 keys (node + NUL + id) are migrated; a deregistration after it st
 test('the write-ahead log: garbage appended loses nothing; a foreign header is refused; a damaged last frame is reported', async () => {
   // A copy taken while the agent runs, in one synchronous call, is what a kill -9 leaves: WAL and all.
   const live = join(root.path, 'live');
-  const a = await startTestAgent({ dataDir: live, flags: { node: NODE } });
+  const a = await startAgentInProcess({ dataDir: live, flags: { node: NODE } });
   for (let i = 0; i < 20; i++)
     assert.equal(
       (await call(a.url, 'PUT', '/v1/agent/service/register', { Name: 'w', ID: `w-${i}` })).status,
@@ -211,7 +211,7 @@ test('the write-ahead log: garbage appended loses nothing; a foreign header is r
   assert.ok(statSync(wal(appended)).size > 0, 'the copy has no write-ahead log');
 
   appendFileSync(wal(appended), Buffer.alloc(3000, 0x5a));
-  const b = await startTestAgent({ dataDir: appended, flags: { node: NODE } });
+  const b = await startAgentInProcess({ dataDir: appended, flags: { node: NODE } });
   assert.equal(Object.keys((await call(b.url, 'GET', '/v1/agent/services')).json<object>()).length, 20);
   await b.close();
 

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { call } from '../fixtures/http.ts';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
-let agent: Awaited<ReturnType<typeof startTestAgent>>;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>>;
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
 });
 after(() => agent.close());
 

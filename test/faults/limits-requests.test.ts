@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
-let agent: Awaited<ReturnType<typeof startTestAgent>>;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>>;
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
 });
 after(async () => {
   await agent.close();

@@ -13,10 +13,11 @@ export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 export const NODE_BIN = process.execPath;
 
 /**
- * Starts an in-process agent on a free port (DNS off unless asked). Dev mode (memory store) unless
- * `dataDir` is given.
+ * Starts an in-process agent on a free port (DNS off unless asked) and hands back the whole RunningAgent,
+ * internals included, for tests of the agent itself. Dev mode (memory store) unless `dataDir` is given.
+ * Tests of the SDK use the public `startTestAgent` of phare/testing, as users do.
  */
-export async function startTestAgent(
+export async function startAgentInProcess(
   options: { dataDir?: string; flags?: RawAgentConfig } = {},
 ): Promise<RunningAgent & { url: string }> {
   const flags: RawAgentConfig = {

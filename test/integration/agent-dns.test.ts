@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
 const exec = promisify(execFile);
-let agent: Awaited<ReturnType<typeof startTestAgent>>;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>>;
 
 async function dig(...args: string[]): Promise<string> {
   const { stdout } = await exec('dig', [
@@ -29,7 +29,7 @@ async function put(path: string, body?: unknown): Promise<void> {
 }
 
 before(async () => {
-  agent = await startTestAgent({ flags: { 'dns-addr': '127.0.0.1:0' } });
+  agent = await startAgentInProcess({ flags: { 'dns-addr': '127.0.0.1:0' } });
 });
 after(() => agent.close());
 

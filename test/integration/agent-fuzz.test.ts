@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { call, type RawResponse } from '../fixtures/http.ts';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
 const DOCUMENTED_500 = [
   /^No path to datacenter$/,
@@ -40,11 +40,11 @@ const DOCUMENTED_500 = [
   /^Missing check '.*' registration$/s,
 ];
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent;
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   const put = (path: string, body?: unknown) => call(agent.url, 'PUT', path, body);
   await put('/v1/agent/service/register', {
     Name: 'web',

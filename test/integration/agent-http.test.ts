@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { client } from '../fixtures/http.ts';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent;
 let api: ReturnType<typeof client>;
 const NODE = 'test-node';
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   api = client(agent.url);
 });
 after(async () => {

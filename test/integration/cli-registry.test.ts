@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { NODE_BIN, REPO_ROOT, startTestAgent } from '../helpers/agent.ts';
+import { NODE_BIN, REPO_ROOT, startAgentInProcess } from '../helpers/agent.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent;
 let addr: string;
 
@@ -47,7 +47,7 @@ async function put(path: string, body?: unknown): Promise<void> {
 }
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   addr = agent.url.replace('http://', '');
   await put('/v1/agent/service/register', {
     Name: 'web',

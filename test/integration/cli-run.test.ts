@@ -8,14 +8,14 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { NODE_BIN, REPO_ROOT, startTestAgent, waitFor } from '../helpers/agent.ts';
+import { NODE_BIN, REPO_ROOT, startAgentInProcess, waitFor } from '../helpers/agent.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent;
 let addr: string;
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   addr = agent.url.replace('http://', '');
 });
 const children: Running[] = [];

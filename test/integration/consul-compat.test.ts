@@ -13,9 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import { resolveAgentConfig } from '../../src/agent/config/index.ts';
 import { startAgent } from '../../src/agent/index.ts';
 import { call, client } from '../fixtures/http.ts';
-import { spawnAgent, startTestAgent, tempDir } from '../helpers/agent.ts';
+import { spawnAgent, startAgentInProcess, tempDir } from '../helpers/agent.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers, read field by field
 type Json = any;
 
@@ -23,7 +23,7 @@ let agent: Agent;
 let api: ReturnType<typeof client>;
 
 before(async () => {
-  agent = await startTestAgent({ flags: { 'node-meta': ['rack:r1', 'env:prod'] } });
+  agent = await startAgentInProcess({ flags: { 'node-meta': ['rack:r1', 'env:prod'] } });
   api = client(agent.url);
 });
 after(async () => {
@@ -461,10 +461,10 @@ describe('node ID and node metadata', () => {
   test('a persistent agent generates its node ID once and keeps it in <data-dir>/node-id', async () => {
     const dir = tempDir();
     try {
-      const first = await startTestAgent({ dataDir: dir.path });
+      const first = await startAgentInProcess({ dataDir: dir.path });
       const id = first.catalog.local.id;
       await first.close();
-      const second = await startTestAgent({ dataDir: dir.path });
+      const second = await startAgentInProcess({ dataDir: dir.path });
       assert.equal(second.catalog.local.id, id);
       const self = await (await call(second.url, 'GET', '/v1/agent/self')).json<Json>();
       assert.equal(self.Config.NodeID, id);
@@ -531,7 +531,7 @@ describe('status, metrics, index, ?cached', () => {
   });
 
   test('a fresh agent answers index >= 2 on every read (node, serfHealth, consul each took one)', async () => {
-    const fresh = await startTestAgent();
+    const fresh = await startAgentInProcess();
     try {
       const idx: Record<string, number> = {};
       for (const path of [

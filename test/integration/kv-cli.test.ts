@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { main } from '../../src/cli/main.ts';
 import { createConsulClient } from '../../src/index.ts';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
-let agent: Awaited<ReturnType<typeof startTestAgent>>;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>>;
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
 });
 after(async () => {
   await agent.close();

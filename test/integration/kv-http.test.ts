@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent;
 const call = async (method: string, path: string, body?: string | Buffer) => {
   const res = await fetch(agent.url + path, { method, body });
@@ -20,7 +20,7 @@ const json = async (method: string, path: string, body?: string | Buffer) => {
 };
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
 });
 after(async () => {
   await agent.close();

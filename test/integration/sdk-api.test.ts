@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createConsulClient, resolveAgentAddress, watch } from '../../src/client/api/index.ts';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 
 test('address resolution order: options, PHARE_HTTP_ADDR, CONSUL_HTTP_ADDR, CONSUL_HOST/PORT, default', () => {
   const env = {
@@ -45,7 +45,7 @@ test('token pass-through as X-Consul-Token', async () => {
 });
 
 test('agent, catalog, health and status areas speak the agent shapes', async () => {
-  const agent = await startTestAgent();
+  const agent = await startAgentInProcess();
   const c = createConsulClient({ address: agent.url });
   try {
     await c.agent.register({
@@ -86,7 +86,7 @@ test('agent, catalog, health and status areas speak the agent shapes', async () 
 });
 
 test('watch wakes on change, resets when the index goes backwards, backs off while the agent is away', async () => {
-  let agent = await startTestAgent();
+  let agent = await startAgentInProcess();
   const port = new URL(agent.url).port;
   const c = createConsulClient({ address: agent.url });
   const seen: { n: number; index: number }[] = [];
@@ -109,7 +109,7 @@ test('watch wakes on change, resets when the index goes backwards, backs off whi
     // A restarted --dev agent starts from a fresh, lower index: the watch must notice, not wait forever.
     await agent.close();
     await waitFor(() => errors > 0, 10_000, 'watch errors while the agent is down');
-    agent = await startTestAgent({ flags: { 'http-addr': `127.0.0.1:${port}` } });
+    agent = await startAgentInProcess({ flags: { 'http-addr': `127.0.0.1:${port}` } });
     await c.agent.register({ Name: 'api', ID: 'api-x', Port: 9100 });
     await waitFor(() => seen.at(-1)?.n === 1, 10_000, 'watch to see the restarted agent');
     assert.ok(w.index < high, `index reset (${w.index} < ${high})`);

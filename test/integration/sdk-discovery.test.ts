@@ -19,7 +19,7 @@ import {
   staticResolver,
 } from '../../src/client/discovery/index.ts';
 import { createServiceClient } from '../../src/client/http/index.ts';
-import { startTestAgent, tempDir, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, tempDir, waitFor } from '../helpers/agent.ts';
 import { startBackend, startDnsServer } from '../helpers/backends.ts';
 
 const logger = pino({ level: 'silent' });
@@ -33,7 +33,7 @@ interface ResolverFixture {
 
 const FIXTURES: Record<string, () => Promise<ResolverFixture>> = {
   async consul() {
-    const agent = await startTestAgent();
+    const agent = await startAgentInProcess();
     const api = createConsulClient({ address: agent.url });
     return {
       resolver: consulResolver({ address: agent.url }),
@@ -144,7 +144,7 @@ for (const [kind, make] of Object.entries(FIXTURES)) {
 test('agent stopped for 5 s under load: calls succeed from last known good; updates resume after restart', async () => {
   // 5 s rather than the issue's 60 s keeps the suite fast; nothing in the code path depends on the length.
   const dir = tempDir();
-  let agent = await startTestAgent({ dataDir: dir.path });
+  let agent = await startAgentInProcess({ dataDir: dir.path });
   const port = new URL(agent.url).port;
   const api = createConsulClient({ address: agent.url });
   const backends = await Promise.all([startBackend('a'), startBackend('b')]);
@@ -181,7 +181,7 @@ test('agent stopped for 5 s under load: calls succeed from last known good; upda
     // calls keep succeeding while the agent is down (another hundred, not a fixed sleep)
     await waitFor(() => ok > okAtStop + 100, 10_000, 'calls while the agent is down');
     assert.deepEqual(failures, [], 'no call failed while the agent was down');
-    agent = await startTestAgent({ dataDir: dir.path, flags: { 'http-addr': `127.0.0.1:${port}` } });
+    agent = await startAgentInProcess({ dataDir: dir.path, flags: { 'http-addr': `127.0.0.1:${port}` } });
     await waitFor(() => fresh.length === 1, 15_000, 'fresh event');
     await api.agent.register({
       Name: 'stock',
@@ -224,7 +224,7 @@ test('empty-push protection holds a sudden empty DNS answer; a Consul deregistra
     emptyHoldMs: 1_500,
     logger,
   });
-  const agent = await startTestAgent();
+  const agent = await startAgentInProcess();
   const api = createConsulClient({ address: agent.url });
   const d2 = createDiscovery({ consul: { address: agent.url }, emptyHoldMs: 60_000, logger });
   try {
@@ -256,7 +256,7 @@ test('empty-push protection holds a sudden empty DNS answer; a Consul deregistra
 });
 
 test('passingOnly, url() round robin, no healthy instance', async () => {
-  const agent = await startTestAgent();
+  const agent = await startAgentInProcess();
   const api = createConsulClient({ address: agent.url });
   const d = createDiscovery({ consul: { address: agent.url }, logger });
   try {

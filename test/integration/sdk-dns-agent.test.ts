@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createDiscovery, dnsResolver } from '../../src/index.ts';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 
-let agent: Awaited<ReturnType<typeof startTestAgent>>;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>>;
 
 async function put(path: string, body?: unknown): Promise<void> {
   const res = await fetch(`${agent.url}${path}`, {
@@ -15,7 +15,7 @@ async function put(path: string, body?: unknown): Promise<void> {
 }
 
 before(async () => {
-  agent = await startTestAgent({ flags: { 'dns-addr': '127.0.0.1:0' } });
+  agent = await startAgentInProcess({ flags: { 'dns-addr': '127.0.0.1:0' } });
   for (const [i, ip] of ['127.0.0.21', '127.0.0.22'].entries()) {
     await put('/v1/agent/service/register', {
       Name: 'orders',

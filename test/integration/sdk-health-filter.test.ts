@@ -10,17 +10,17 @@ import { pino } from 'pino';
 import { type ConsulClient, createConsulClient } from '../../src/client/api/index.ts';
 import { createDiscovery, type Discovery } from '../../src/client/discovery/index.ts';
 import { createServiceClient } from '../../src/client/http/index.ts';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 import { type Backend, startBackend } from '../helpers/backends.ts';
 
 const logger = pino({ level: 'silent' });
-let agent: Awaited<ReturnType<typeof startTestAgent>>;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>>;
 let api: ConsulClient;
 let discovery: Discovery;
 const backends: Backend[] = [];
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   api = createConsulClient({ address: agent.url });
   discovery = createDiscovery({ consul: { address: agent.url }, logger });
 });

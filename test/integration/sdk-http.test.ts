@@ -12,7 +12,7 @@ import {
   staticResolver,
 } from '../../src/client/discovery/index.ts';
 import { createServiceClient, type ServiceClientOptions } from '../../src/client/http/index.ts';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 import { spawnBackend, startBackend, startDnsServer } from '../helpers/backends.ts';
 
 interface Target {
@@ -27,7 +27,7 @@ interface Fixture {
 }
 
 async function consulFixture(): Promise<Fixture> {
-  const agent = await startTestAgent();
+  const agent = await startAgentInProcess();
   const api = createConsulClient({ address: agent.url });
   const discovery = createDiscovery({ consul: { address: agent.url } });
   return {

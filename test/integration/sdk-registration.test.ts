@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { createConsulClient } from '../../src/client/api/index.ts';
 import { registerService } from '../../src/client/registration/index.ts';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 
 const logger = pino({ level: 'silent' });
 
 test('env defaults, TTL heartbeats keep the check passing, deregister is idempotent', async () => {
-  const agent = await startTestAgent();
+  const agent = await startAgentInProcess();
   const api = createConsulClient({ address: agent.url });
   try {
     const reg = await registerService({
@@ -41,7 +41,7 @@ test('env defaults, TTL heartbeats keep the check passing, deregister is idempot
 });
 
 test('re-registers when the agent forgets the service (HTTP-check mode and TTL mode)', async () => {
-  let agent = await startTestAgent();
+  let agent = await startAgentInProcess();
   const port = new URL(agent.url).port;
   const consul = { address: agent.url };
   const plain = await registerService({
@@ -64,7 +64,7 @@ test('re-registers when the agent forgets the service (HTTP-check mode and TTL m
     await api.close();
     // A --dev agent restarted on the same port has forgotten everything.
     await agent.close();
-    agent = await startTestAgent({ flags: { 'http-addr': `127.0.0.1:${port}` } });
+    agent = await startAgentInProcess({ flags: { 'http-addr': `127.0.0.1:${port}` } });
     const api2 = createConsulClient(consul);
     await waitFor(
       async () => (await api2.agent.service(plain.id)) !== undefined,
@@ -103,7 +103,7 @@ function repeatedKeys(raw: string): string[] {
 
 test('agent down at start: resolves at once, one warning, registers in the background, ready resolves', async () => {
   // A port nothing listens on (an agent started and stopped there), reused for the agent later.
-  const probe = await startTestAgent();
+  const probe = await startAgentInProcess();
   const port = new URL(probe.url).port;
   await probe.close();
   const { lines, logger: log } = capture({ service: 'api', component: 'app' });
@@ -115,7 +115,7 @@ test('agent down at start: resolves at once, one warning, registers in the backg
     check: { ttlMs: 5_000 },
     logger: log,
   });
-  let agent: Awaited<ReturnType<typeof startTestAgent>> | undefined;
+  let agent: Awaited<ReturnType<typeof startAgentInProcess>> | undefined;
   try {
     assert.ok(Date.now() - started < 2_000, 'registerService did not wait for the agent');
     assert.equal(reg.registered, false);
@@ -130,7 +130,7 @@ test('agent down at start: resolves at once, one warning, registers in the backg
     assert.match(String(warnings[0]?.obj.msg), /agent unreachable; retrying in the background/);
     assert.equal(readyAt, 0);
 
-    agent = await startTestAgent({ flags: { 'http-addr': `127.0.0.1:${port}` } });
+    agent = await startAgentInProcess({ flags: { 'http-addr': `127.0.0.1:${port}` } });
     await reg.ready;
     assert.equal(reg.registered, true);
     const api = createConsulClient({ address: agent.url });
@@ -145,7 +145,7 @@ test('agent down at start: resolves at once, one warning, registers in the backg
 });
 
 test('a registration the agent refuses rejects at once; deregister before the agent came back is a no-op', async () => {
-  const agent = await startTestAgent();
+  const agent = await startAgentInProcess();
   try {
     await assert.rejects(
       registerService({

@@ -19,7 +19,7 @@ import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { createGracefulShutdown, createHealth } from '../../src/health/index.ts';
 import { createDiscovery, createServiceClient, type Registration, registerService } from '../../src/index.ts';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 
 const FIXTURE_ENV = 'PHARE_SHUTDOWN_SDK_FIXTURE';
 const SERVICE = 'shutdown-sdk';
@@ -74,7 +74,7 @@ function registerTests(): void {
     timeout: 60_000,
   }, async () => {
     const silent = pino({ level: 'silent' });
-    const agent = await startTestAgent();
+    const agent = await startAgentInProcess();
     const instances: { child: ChildProcess; port: number; id: string; exit: Promise<number | null> }[] = [];
     const cleanups: (() => Promise<unknown> | unknown)[] = [];
     // One hook, in order: callers first, then the services, then the agent they talk to.

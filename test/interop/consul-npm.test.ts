@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Consul from 'consul';
-import { startTestAgent, waitFor } from '../helpers/agent.ts';
+import { startAgentInProcess, waitFor } from '../helpers/agent.ts';
 import { type Backend, startBackend } from './backend.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 // node-consul's typings are loose (`any` results); describe only what these tests read.
 interface Check {
   CheckID: string;
@@ -31,7 +31,7 @@ let backend: Backend;
 const NODE = 'test-node';
 
 before(async () => {
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   consul = new Consul({ host: '127.0.0.1', port: agent.httpAddress.port });
   backend = await startBackend(503);
 });

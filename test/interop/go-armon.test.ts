@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 import { needs, phareCacheDir, requirePresent } from '../helpers/outside.ts';
 
 const SOURCE = join(import.meta.dirname, 'go', 'story.go');
@@ -53,7 +53,7 @@ function build(): string {
   return bin;
 }
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent | undefined;
 // biome-ignore lint/suspicious/noExplicitAny: the story's JSON output, checked field by field below
 let out: Record<string, any> = {};
@@ -61,7 +61,7 @@ let out: Record<string, any> = {};
 before(async () => {
   if (missing) return;
   const bin = build();
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(bin, [`127.0.0.1:${agent?.httpAddress.port}`], { timeout: 60_000 }, (err, so, se) => {
       if (err) reject(new Error(`story failed (${err.message}):\n${se}\n${so}`));

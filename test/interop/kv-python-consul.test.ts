@@ -8,7 +8,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 import { dependencySkip } from '../helpers/requires.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -22,13 +22,13 @@ function pythonConsulMissing(): string | undefined {
 const skip = dependencySkip(pythonConsulMissing());
 const opts = { skip };
 
-let agent: Awaited<ReturnType<typeof startTestAgent>> | undefined;
+let agent: Awaited<ReturnType<typeof startAgentInProcess>> | undefined;
 // biome-ignore lint/suspicious/noExplicitAny: the script's JSON output, checked field by field below
 let out: Record<string, any> = {};
 
 before(async () => {
   if (skip) return;
-  agent = await startTestAgent();
+  agent = await startAgentInProcess();
   // execFile, not execFileSync: the agent runs in this process and must keep serving the script
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(PYTHON, [SCRIPT, agent?.url ?? ''], { timeout: 60_000 }, (err, so, se) => {

@@ -15,7 +15,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestAgent } from '../helpers/agent.ts';
+import { startAgentInProcess } from '../helpers/agent.ts';
 import { needs, phareCacheDir, requirePresent } from '../helpers/outside.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -70,14 +70,14 @@ for (const client of CLIENTS) {
   const name = client.label;
 
   describe(name, () => {
-    type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+    type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
     let agent: Agent | undefined;
     // biome-ignore lint/suspicious/noExplicitAny: the script's JSON output, checked field by field below
     let out: Record<string, any> = {};
 
     before(async () => {
       if (missing) return;
-      agent = await startTestAgent();
+      agent = await startAgentInProcess();
       const stdout = await new Promise<string>((resolve, reject) => {
         execFile(PYTHON, [SCRIPT, agent?.url ?? ''], { timeout: 60_000, env: env(client) }, (err, so, se) => {
           if (err) reject(new Error(`story.py failed (${err.message}):\n${se}\n${so}`));

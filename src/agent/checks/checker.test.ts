@@ -6,8 +6,8 @@ import { pino } from 'pino';
 import { FakeClock } from '../../../test/helpers/fake-clock.ts';
 import { Catalog, type CheckDefinition, type CheckInput, type ServiceInput } from '../catalog/index.ts';
 import { createMemoryStore } from '../store/index.ts';
-import { createHealthChecker, type HealthChecker, type HealthOptions } from './checker.ts';
-import type { CheckRunner } from './runner.ts';
+import { type CheckerOptions, createHealthChecker, type HealthChecker } from './checker.ts';
+import type { Prober } from './probe.ts';
 
 const logger = pino({ level: 'silent' });
 const NODE = 'n1';
@@ -58,21 +58,21 @@ async function waitFor(cond: () => boolean, what = 'condition', timeoutMs = 10_0
   }
 }
 
-/** A runner that records its calls and answers what the test says. */
-function recordingRunner(clock: FakeClock) {
+/** A prober that records its calls and answers what the test says. */
+function recordingProber(clock: FakeClock) {
   const calls: { http?: string; tcp?: string; at: number }[] = [];
   let answer = { status: 'passing' as const, output: 'ok' } as {
     status: 'passing' | 'warning' | 'critical';
     output: string;
   };
-  const runner: CheckRunner = {
+  const prober: Prober = {
     async run(d) {
       calls.push({ http: d.http, tcp: d.tcp, at: clock.now() });
       return answer;
     },
   };
   return {
-    runner,
+    prober,
     calls,
     set(status: 'passing' | 'warning' | 'critical', output = status) {
       answer = { status, output };
@@ -88,7 +88,7 @@ interface Env {
 }
 
 async function setup(
-  extra: Partial<Omit<HealthOptions, 'clock'>> & { clock?: FakeClock } = {},
+  extra: Partial<Omit<CheckerOptions, 'clock'>> & { clock?: FakeClock } = {},
 ): Promise<Env> {
   const clock = extra.clock ?? new FakeClock();
   const catalog = await openCatalog(clock);
@@ -203,8 +203,8 @@ describe('health checker with real backends', () => {
 describe('health checker scheduling', () => {
   test('only agent checks of runnable types on the local node are scheduled', async () => {
     const clock = new FakeClock();
-    const rec = recordingRunner(clock);
-    const { catalog, health } = await setup({ clock, runners: { http: rec.runner, tcp: rec.runner } });
+    const rec = recordingProber(clock);
+    const { catalog, health } = await setup({ clock, probers: { http: rec.prober, tcp: rec.prober } });
     await catalog.registerService(svc('web'), [
       check('web', def({ type: 'http', http: 'http://a', intervalMs: 1000 })),
     ]);
@@ -232,7 +232,7 @@ describe('health checker scheduling', () => {
     };
     const clock = new FakeClock();
     const catalog = await openCatalog(clock);
-    const rec = recordingRunner(clock);
+    const rec = recordingProber(clock);
     const health = createHealthChecker({
       catalog,
       logger,
@@ -241,7 +241,7 @@ describe('health checker scheduling', () => {
       minDeregisterAfterMs: 60_000,
       minIntervalMs: 1000,
       random,
-      runners: { tcp: rec.runner },
+      probers: { tcp: rec.prober },
     });
     health.start();
     const t0 = clock.now();
@@ -261,8 +261,8 @@ describe('health checker scheduling', () => {
 
   test('interval below the floor is raised to minIntervalMs', async () => {
     const clock = new FakeClock();
-    const rec = recordingRunner(clock);
-    const { catalog, health, t0 } = await setup({ clock, runners: { tcp: rec.runner }, minIntervalMs: 500 });
+    const rec = recordingProber(clock);
+    const { catalog, health, t0 } = await setup({ clock, probers: { tcp: rec.prober }, minIntervalMs: 500 });
     await catalog.registerService(svc('a'), [check('a', def({ type: 'tcp', tcp: 'h:1', intervalMs: 10 }))]);
     health.start();
     await clock.tick(2000, 10);
@@ -276,8 +276,8 @@ describe('health checker scheduling', () => {
 
   test('re-registration with a new definition replaces the schedule; an identical one keeps it', async () => {
     const clock = new FakeClock();
-    const rec = recordingRunner(clock);
-    const { catalog, health, t0 } = await setup({ clock, runners: { http: rec.runner }, random: () => 0.5 });
+    const rec = recordingProber(clock);
+    const { catalog, health, t0 } = await setup({ clock, probers: { http: rec.prober }, random: () => 0.5 });
     const d1 = def({ type: 'http', http: 'http://one', intervalMs: 10_000 });
     await catalog.registerService(svc('web'), [check('web', d1)]);
     health.start();
@@ -305,8 +305,8 @@ describe('health checker scheduling', () => {
 
   test('deregistering a check unschedules it; registering one later schedules it', async () => {
     const clock = new FakeClock();
-    const rec = recordingRunner(clock);
-    const { catalog, health } = await setup({ clock, runners: { http: rec.runner } });
+    const rec = recordingProber(clock);
+    const { catalog, health } = await setup({ clock, probers: { http: rec.prober } });
     health.start();
     assert.equal(health.stats().checks, 0);
     await catalog.registerService(svc('web'), [

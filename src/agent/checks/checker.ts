@@ -11,16 +11,16 @@ import { phareError } from '../../api/index.ts';
 import type { Catalog, CatalogEvent, CheckDefinition, CheckRecord } from '../catalog/index.ts';
 import type { Clock, ClockTimer } from '../clock.ts';
 import { fdBudget } from '../fd-limit.ts';
-import { createHttpRunner } from './http.ts';
+import { createHttpProber } from './http.ts';
+import type { ProbeResult, Prober } from './probe.ts';
 import { servicesToReap } from './reaper.ts';
-import type { CheckResult, CheckRunner } from './runner.ts';
 import { IntervalScheduler } from './scheduler.ts';
-import { createTcpRunner } from './tcp.ts';
+import { createTcpProber } from './tcp.ts';
 import { StatusHandler } from './thresholds.ts';
 import { TtlTimers } from './ttl.ts';
 
 /** Options of {@link createHealthChecker}. */
-export interface HealthOptions {
+export interface CheckerOptions {
   catalog: Catalog;
   logger: Logger;
   /** Drives all scheduling, TTL expiry and reaping (probe timeouts are wall-clock). @default catalog.clock */
@@ -41,8 +41,8 @@ export interface HealthOptions {
   maxPerTarget?: number;
   /** Random source of the first-run stagger, in [0, 1). @default Math.random */
   random?: () => number;
-  /** Replaces the built-in runners (tests, or another transport). @default undici HTTP and node:net TCP runners */
-  runners?: { http?: CheckRunner; tcp?: CheckRunner };
+  /** Replaces the built-in probers (tests, or another transport). @default undici HTTP and node:net TCP probers */
+  probers?: { http?: Prober; tcp?: Prober };
   /** PEM CA bundle HTTPS checks trust besides the system roots (the agent's `--tls-ca-file`). */
   httpCa?: Buffer;
 }
@@ -99,7 +99,7 @@ export function targetOf(def: CheckDefinition): string {
  * // PUT /v1/agent/check/pass/:id → await catalog.updateCheck(node, id, 'passing', note, { announce: true }); health.touchTtl(id);
  * await health.stop();
  */
-export function createHealthChecker(options: HealthOptions): HealthChecker {
+export function createHealthChecker(options: CheckerOptions): HealthChecker {
   validate(options);
   return new Checker(options);
 }
@@ -108,11 +108,11 @@ class Checker implements HealthChecker {
   readonly #catalog: Catalog;
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly #opts: HealthOptions;
+  readonly #opts: CheckerOptions;
   readonly #maxConcurrent: number;
-  readonly #ownHttp: (CheckRunner & { close(): Promise<void> }) | undefined;
-  readonly #http: CheckRunner;
-  readonly #tcp: CheckRunner;
+  readonly #ownHttp: (Prober & { close(): Promise<void> }) | undefined;
+  readonly #http: Prober;
+  readonly #tcp: Prober;
   readonly #ttl: TtlTimers;
   #scheduler: IntervalScheduler | undefined;
   /** Definitions of the checks scheduled, by check ID. */
@@ -124,15 +124,15 @@ class Checker implements HealthChecker {
   readonly #reaping = new Set<string>();
   #started = false;
 
-  constructor(options: HealthOptions) {
+  constructor(options: CheckerOptions) {
     this.#catalog = options.catalog;
     this.#log = options.logger.child({ component: 'health' });
     this.#clock = options.clock ?? options.catalog.clock;
     this.#opts = options;
     this.#maxConcurrent = options.maxConcurrent ?? fdBudget(0.125, 16, DEFAULT_MAX_CONCURRENT);
-    this.#ownHttp = options.runners?.http ? undefined : createHttpRunner({ ca: options.httpCa });
-    this.#http = options.runners?.http ?? (this.#ownHttp as CheckRunner);
-    this.#tcp = options.runners?.tcp ?? createTcpRunner();
+    this.#ownHttp = options.probers?.http ? undefined : createHttpProber({ ca: options.httpCa });
+    this.#http = options.probers?.http ?? (this.#ownHttp as Prober);
+    this.#tcp = options.probers?.tcp ?? createTcpProber();
     this.#ttl = new TtlTimers(this.#clock, (id, output) => this.#onTtlExpired(id, output));
   }
 
@@ -241,15 +241,15 @@ class Checker implements HealthChecker {
       );
       interval = this.#opts.minIntervalMs;
     }
-    const runner = def.type === 'http' ? this.#http : this.#tcp;
+    const prober = def.type === 'http' ? this.#http : this.#tcp;
     const handler = new StatusHandler(def);
     this.#scheduler?.add(
       id,
       interval,
       async (signal) => {
-        let result: CheckResult;
+        let result: ProbeResult;
         try {
-          result = await runner.run(def, signal);
+          result = await prober.run(def, signal);
         } catch (err) {
           result = { status: 'critical', output: err instanceof Error ? err.message : String(err) };
         }
@@ -350,7 +350,7 @@ class Checker implements HealthChecker {
   }
 }
 
-function validate(o: HealthOptions): void {
+function validate(o: CheckerOptions): void {
   const positive = (name: string, v: unknown, allowZero = false) => {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
       throw phareError(

@@ -13,13 +13,13 @@ let undici: typeof import('undici') | undefined;
 
 import type { CheckDefinition } from '../catalog/index.ts';
 import {
-  type CheckResult,
-  type CheckRunner,
   DEFAULT_OUTPUT_MAX_SIZE,
   dialErrorCode,
   goDialError,
+  type ProbeResult,
+  type Prober,
   timeoutOf,
-} from './runner.ts';
+} from './probe.ts';
 
 /** Consul's default headers, added unless the check sets them (agent/checks/check.go). */
 const DEFAULT_HEADERS = { 'user-agent': 'Consul Health Check', accept: 'text/plain, text/*, */*' } as const;
@@ -28,18 +28,18 @@ const DEFAULT_HEADERS = { 'user-agent': 'Consul Health Check', accept: 'text/pla
 const MAX_REDIRECTS = 10;
 
 /**
- * Makes the HTTP check runner. It owns its undici dispatchers (one per TLS setting); call `close()` on
+ * Makes the HTTP check prober. It owns its undici dispatchers (one per TLS setting); call `close()` on
  * shutdown.
  *
  * @example
- * const http = createHttpRunner();
+ * const http = createHttpProber();
  * const r = await http.run({ type: 'http', http: 'http://127.0.0.1:8080/health', ...rest }, signal);
  * // { status: 'passing', output: 'HTTP GET http://127.0.0.1:8080/health: 200 OK Output: ok' }
  * await http.close();
  */
-export function createHttpRunner(
+export function createHttpProber(
   options: { ca?: Buffer | undefined } = {},
-): CheckRunner & { close(): Promise<void> } {
+): Prober & { close(): Promise<void> } {
   // The agent's CA is trusted in addition to the system roots (Node's `ca` replaces them otherwise), so a
   // check of a public HTTPS site keeps working next to ones signed by the agent's CA.
   const ca = options.ca ? [...rootCertificates, options.ca.toString('utf8')] : undefined;
@@ -69,7 +69,7 @@ export function createHttpRunner(
     return def.disableRedirects ? d.direct : d.follow;
   }
 
-  async function run(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult> {
+  async function run(def: CheckDefinition, signal: AbortSignal): Promise<ProbeResult> {
     const url = def.http ?? '';
     const method = def.method || 'GET';
     const op = method.charAt(0).toUpperCase() + method.slice(1).toLowerCase(); // Go's url.Error Op

@@ -1,13 +1,13 @@
 export {
+  type CheckerOptions,
   createHealthChecker,
   type HealthChecker,
-  type HealthOptions,
   type HealthStats,
 } from './checker.ts';
-export { createHttpRunner } from './http.ts';
+export { createHttpProber } from './http.ts';
+export { DEFAULT_OUTPUT_MAX_SIZE, DEFAULT_TIMEOUT_MS, type ProbeResult, type Prober } from './probe.ts';
 export { servicesToReap } from './reaper.ts';
-export { type CheckResult, type CheckRunner, DEFAULT_OUTPUT_MAX_SIZE, DEFAULT_TIMEOUT_MS } from './runner.ts';
 export { IntervalScheduler, type JobFn, type SchedulerOptions } from './scheduler.ts';
-export { createTcpRunner } from './tcp.ts';
+export { createTcpProber } from './tcp.ts';
 export { StatusHandler } from './thresholds.ts';
 export { TtlTimers, ttlExpiredOutput } from './ttl.ts';

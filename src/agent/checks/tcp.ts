@@ -4,20 +4,20 @@
  */
 import net from 'node:net';
 import type { CheckDefinition } from '../catalog/index.ts';
-import { type CheckResult, type CheckRunner, goDialError, splitHostPort, timeoutOf } from './runner.ts';
+import { goDialError, type ProbeResult, type Prober, splitHostPort, timeoutOf } from './probe.ts';
 
 /**
- * Makes the TCP check runner.
+ * Makes the TCP check prober.
  *
  * @example
- * const tcp = createTcpRunner();
+ * const tcp = createTcpProber();
  * await tcp.run(def, AbortSignal.timeout(15_000)); // { status: 'passing', output: 'TCP connect 127.0.0.1:5432: Success' }
  */
-export function createTcpRunner(): CheckRunner {
+export function createTcpProber(): Prober {
   return { run: runTcp };
 }
 
-function runTcp(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult> {
+function runTcp(def: CheckDefinition, signal: AbortSignal): Promise<ProbeResult> {
   const addr = def.tcp ?? '';
   const target = splitHostPort(addr);
   if (!target) {
@@ -31,7 +31,7 @@ function runTcp(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult>
   return new Promise((resolve) => {
     let settled = false;
     const socket = net.connect({ host: target.host, port: target.port });
-    const finish = (result: CheckResult) => {
+    const finish = (result: ProbeResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);

@@ -4,7 +4,7 @@
  * Applies to HTTP/TCP checks, never to TTL checks.
  */
 import type { CheckDefinition } from '../catalog/index.ts';
-import type { CheckResult } from './runner.ts';
+import type { ProbeResult } from './probe.ts';
 
 /**
  * Counts consecutive successes and failures of one check.
@@ -37,7 +37,7 @@ export class StatusHandler {
    * Feeds one probe result; returns what to report, or undefined when a threshold holds the status back
    * (then nothing, not even the output, is reported — as in Consul).
    */
-  observe(result: CheckResult): CheckResult | undefined {
+  observe(result: ProbeResult): ProbeResult | undefined {
     if (result.status === 'passing' || result.status === 'warning') {
       this.#successes++;
       this.#failures = 0;

@@ -11,21 +11,21 @@ import type { Route, RouteContext } from './context.ts';
 import { tail } from './context.ts';
 import { checkRegisterSchema, checkUpdateSchema, decodeBody, serviceRegisterSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
-import { blocking, one, parseBool, type Query } from './query.ts';
+import { blocking, one, parseBool, type QueryParams } from './query.ts';
 import { renderAgentService, renderCheck } from './render.ts';
 import { sendEmpty, sendJson, sendText } from './respond.ts';
 import { checkFromBody, serviceFromBody } from './validate.ts';
 
 const VERSION = CONSUL_VERSION;
 
-function applyFilter<T>(items: T[], q: Query): T[] {
+function applyFilter<T>(items: T[], q: QueryParams): T[] {
   const expr = one(q, 'filter');
   if (!expr) return items;
   const f = compileFilter(expr);
   return items.filter((i) => f(i));
 }
 
-function parseEnable(q: Query): boolean {
+function parseEnable(q: QueryParams): boolean {
   const v = one(q, 'enable');
   if (v === undefined || v === '') throw new HttpError(400, 'Missing value for enable');
   const b = parseBool(v);
@@ -155,7 +155,7 @@ export const agentRoutes: Route[] = [
     handler: (req, reply, { catalog, config }) => {
       const items = applyFilter(
         catalog.agentServices().map((s) => renderAgentService(s, config.datacenter)),
-        req.query as Query,
+        req.query as QueryParams,
       );
       sendJson(reply, Object.fromEntries(items.map((s) => [s.ID, s])));
     },
@@ -165,7 +165,7 @@ export const agentRoutes: Route[] = [
     methods: ['GET'],
     handler: async (req, reply, { catalog, config, closing }) => {
       const id = tail(req);
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       const render = () => {
         const s = catalog.agentService(id);
         if (!s) return undefined;
@@ -194,7 +194,7 @@ export const agentRoutes: Route[] = [
     handler: (req, reply, { catalog }) => {
       const items = applyFilter(
         catalog.agentChecks().map((c) => renderCheck(c, catalog)),
-        req.query as Query,
+        req.query as QueryParams,
       );
       sendJson(reply, Object.fromEntries(items.map((c) => [c.CheckID, c])));
     },
@@ -204,7 +204,7 @@ export const agentRoutes: Route[] = [
     methods: ['GET'],
     handler: (req, reply, { catalog, config }) => {
       const id = tail(req);
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       const s = catalog.agentService(id);
       if (!s) {
         if (one(q, 'format') === 'text') return sendText(reply, 404, `ServiceId ${id} not found`);
@@ -231,7 +231,7 @@ export const agentRoutes: Route[] = [
     methods: ['GET'],
     handler: (req, reply, { catalog, config }) => {
       const name = tail(req);
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       const services = catalog.agentServices().filter((s) => s.name.toLowerCase() === name.toLowerCase());
       if (services.length === 0) {
         if (one(q, 'format') === 'text') return sendText(reply, 404, `ServiceName ${name} Not Found`);
@@ -260,7 +260,7 @@ export const agentRoutes: Route[] = [
     handler: async (req, reply, { catalog, limits }) => {
       const body = decodeBody(req.body as Buffer, serviceRegisterSchema);
       const { service, checks } = serviceFromBody(body, limits);
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       const rec = one(q, 'replace-existing-checks');
       const replace = rec !== undefined && (rec === '' || rec === 'true' || rec === '1');
       await catalog.registerService(service, checks, { replaceExistingChecks: replace });
@@ -284,7 +284,7 @@ export const agentRoutes: Route[] = [
     handler: async (req, reply, { catalog }) => {
       const id = tail(req);
       if (id === '') throw new HttpError(400, 'Missing service ID');
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       const enable = parseEnable(q);
       await catalog.setServiceMaintenance(id, enable, one(q, 'reason') ?? '');
       sendEmpty(reply);
@@ -294,7 +294,7 @@ export const agentRoutes: Route[] = [
     path: '/v1/agent/maintenance',
     methods: ['PUT'],
     handler: async (req, reply, { catalog }) => {
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       await catalog.setNodeMaintenance(parseEnable(q), one(q, 'reason') ?? '');
       sendEmpty(reply);
     },
@@ -338,7 +338,7 @@ export const agentRoutes: Route[] = [
         const id = tail(req);
         if (id === '') throw new HttpError(400, 'Missing check ID');
         const status = verb === 'pass' ? 'passing' : verb === 'warn' ? 'warning' : 'critical';
-        await ttlUpdate(ctx, id, status, one(req.query as Query, 'note') ?? '');
+        await ttlUpdate(ctx, id, status, one(req.query as QueryParams, 'note') ?? '');
         sendEmpty(reply);
       },
     }),
@@ -362,7 +362,7 @@ export const agentRoutes: Route[] = [
     path: '/v1/agent/metrics',
     methods: ['GET'],
     handler: async (req, reply, ctx) => {
-      const q = req.query as Query;
+      const q = req.query as QueryParams;
       const accept = String(req.headers.accept ?? '');
       if (
         one(q, 'format') === 'prometheus' ||

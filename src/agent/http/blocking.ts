@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
-import { type Blocking, blocking, cacheKey, flag, type Query } from './query.ts';
+import { type Blocking, blocking, cacheKey, flag, type QueryParams } from './query.ts';
 
 const CACHE_MAX = 4096;
 
@@ -63,7 +63,7 @@ export async function parkRead(
   req: FastifyRequest,
   reply: FastifyReply,
 ): Promise<Blocking | undefined> {
-  const b = blocking(req.query as Query);
+  const b = blocking(req.query as QueryParams);
   if (b.index > 0 && source.current() <= b.index) {
     const gone = new AbortController();
     const onClose = () => gone.abort();
@@ -157,7 +157,7 @@ export async function indexedRead(
   build: () => unknown,
   options: IndexedReadOptions = {},
 ): Promise<void> {
-  const q = req.query as Query;
+  const q = req.query as QueryParams;
   const b = blocking(q);
   const cached = options.cacheable === true && flag(q, 'cached');
   if (b.index > 0) {

@@ -21,13 +21,13 @@ import {
 import { parkRead, serialize, setQueryMeta } from './blocking.ts';
 import { type Route, type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
-import { checkDatacenter, flag, one, type Query } from './query.ts';
+import { checkDatacenter, flag, one, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
 /** Consul's `kv_max_value_size` default. */
 export const KV_MAX_VALUE_BYTES = 512 * 1024;
 
-const has = (q: Query, k: string) => q[k] !== undefined;
+const has = (q: QueryParams, k: string) => q[k] !== undefined;
 
 /** A uint64 query parameter, with Go's strconv.ParseUint error text (Consul answers it as a 500). */
 export function parseUint64(v: string): bigint {
@@ -72,7 +72,7 @@ function listKeys(entries: readonly KvEntry[], prefix: string, sep: string): str
 }
 
 /** Answers 400 `Conflicting flags: <raw query>` when more than one of `names` is given. */
-function conflicting(req: FastifyRequest, q: Query, names: readonly string[]): void {
+function conflicting(req: FastifyRequest, q: QueryParams, names: readonly string[]): void {
   if (names.filter((n) => has(q, n)).length > 1) {
     const raw = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
     throw new HttpError(400, `Conflicting flags: ${raw}`);
@@ -82,7 +82,7 @@ function conflicting(req: FastifyRequest, q: Query, names: readonly string[]): v
 async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {
   const { kv } = ctx;
   const key = tail(req);
-  const q = req.query as Query;
+  const q = req.query as QueryParams;
   checkDatacenter(q, ctx.config.datacenter);
   const keys = has(q, 'keys');
   const recurse = has(q, 'recurse');
@@ -134,7 +134,7 @@ async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
 
 async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {
   const key = tail(req);
-  const q = req.query as Query;
+  const q = req.query as QueryParams;
   checkDatacenter(q, ctx.config.datacenter);
   if (key === '') throw new HttpError(400, 'Missing key name');
   conflicting(req, q, ['cas', 'acquire', 'release']);
@@ -162,7 +162,7 @@ async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
 
 async function del(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {
   const key = tail(req);
-  const q = req.query as Query;
+  const q = req.query as QueryParams;
   checkDatacenter(q, ctx.config.datacenter);
   conflicting(req, q, ['recurse', 'cas']);
   const recurse = has(q, 'recurse');

@@ -6,7 +6,7 @@ import { parseDuration } from '../../api/index.ts';
 import { HttpError } from './errors.ts';
 
 /** Fastify's parsed query: a value, or an array when repeated. */
-export type Query = Record<string, string | string[] | undefined>;
+export type QueryParams = Record<string, string | string[] | undefined>;
 
 /** Blocking parameters, resolved. */
 export interface Blocking {
@@ -21,13 +21,13 @@ const DEFAULT_WAIT_MS = 5 * 60_000;
 const MAX_WAIT_MS = 10 * 60_000;
 
 /** The last value of a possibly repeated parameter. */
-export function one(q: Query, key: string): string | undefined {
+export function one(q: QueryParams, key: string): string | undefined {
   const v = q[key];
   return Array.isArray(v) ? v[v.length - 1] : v;
 }
 
 /** All values of a repeatable parameter. */
-export function many(q: Query, key: string): string[] {
+export function many(q: QueryParams, key: string): string[] {
   const v = q[key];
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
@@ -41,7 +41,7 @@ export function parseBool(v: string): boolean | undefined {
 }
 
 /** A presence flag: `?passing` or `?passing=` on; otherwise Go's ParseBool; other values 400. */
-export function flag(q: Query, key: string): boolean {
+export function flag(q: QueryParams, key: string): boolean {
   const v = one(q, key);
   if (v === undefined) return false;
   if (v === '') return true;
@@ -54,7 +54,7 @@ export function flag(q: Query, key: string): boolean {
  * Reads `?index`, `?wait`, `?stale`, `?consistent`. Wait defaults to 5 m, is capped at 10 m, and gets
  * Consul's jitter: + random [0, wait/16), so clients sizing their timeouts on `wait·17/16` never time out.
  */
-export function blocking(q: Query, random: () => number = Math.random): Blocking {
+export function blocking(q: QueryParams, random: () => number = Math.random): Blocking {
   const stale = flag(q, 'stale');
   const consistent = flag(q, 'consistent');
   if (stale && consistent)
@@ -85,7 +85,7 @@ export function blocking(q: Query, random: () => number = Math.random): Blocking
 }
 
 /** `?dc=`: only our own datacenter exists; another one is Consul's 500 `No path to datacenter`. */
-export function checkDatacenter(q: Query, datacenter: string): void {
+export function checkDatacenter(q: QueryParams, datacenter: string): void {
   const dc = one(q, 'dc');
   if (dc !== undefined && dc !== '' && dc.toLowerCase() !== datacenter.toLowerCase()) {
     throw new HttpError(500, 'No path to datacenter');
@@ -93,7 +93,7 @@ export function checkDatacenter(q: Query, datacenter: string): void {
 }
 
 /** `?node-meta=key:value` (repeatable, AND) as a predicate over node meta. */
-export function nodeMetaFilter(q: Query): ((meta: Record<string, string>) => boolean) | undefined {
+export function nodeMetaFilter(q: QueryParams): ((meta: Record<string, string>) => boolean) | undefined {
   const pairs = many(q, 'node-meta').map((p) => {
     const i = p.indexOf(':');
     return i < 0 ? [p, ''] : [p.slice(0, i), p.slice(i + 1)];
@@ -103,7 +103,7 @@ export function nodeMetaFilter(q: Query): ((meta: Record<string, string>) => boo
 }
 
 /** A stable cache key for a read: path plus every parameter except the blocking ones. */
-export function cacheKey(path: string, q: Query): string {
+export function cacheKey(path: string, q: QueryParams): string {
   const keys = Object.keys(q)
     .filter(
       (k) =>

@@ -8,13 +8,13 @@ import { compileFilter } from '../filter/index.ts';
 import { type IndexedReadOptions, indexedRead } from './blocking.ts';
 import { type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
-import { checkDatacenter, many, nodeMetaFilter, one, type Query } from './query.ts';
+import { checkDatacenter, many, nodeMetaFilter, one, type QueryParams } from './query.ts';
 
 /** The parsed common parameters of a read. */
 export interface ReadRequest {
   /** The wildcard tail of the path (service, node or state name). */
   name: string;
-  q: Query;
+  q: QueryParams;
   /** `?filter=`, compiled (a parse error is a 400 before any waiting). */
   filter: ((item: unknown) => boolean) | undefined;
   /** `?node-meta=k:v` (AND). */
@@ -37,7 +37,7 @@ export function readRequest(
 ): ReadRequest {
   const name = tail(req);
   if (missing && name === '') throw new HttpError(400, missing);
-  const q = req.query as Query;
+  const q = req.query as QueryParams;
   checkDatacenter(q, ctx.config.datacenter);
   const expr = one(q, 'filter');
   return {

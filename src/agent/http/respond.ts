@@ -1,10 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { serialize } from './blocking.ts';
-import { flag, type Query } from './query.ts';
+import { flag, type QueryParams } from './query.ts';
 
 /** Sends a JSON value with `Content-Type: application/json` (no charset, as Consul). */
 export function sendJson(reply: FastifyReply, value: unknown, status = 200): void {
-  const pretty = flag(reply.request.query as Query, 'pretty');
+  const pretty = flag(reply.request.query as QueryParams, 'pretty');
   reply.code(status).header('Content-Type', 'application/json').send(serialize(value, pretty));
 }
 

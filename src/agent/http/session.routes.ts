@@ -12,7 +12,7 @@ import { parkRead, serialize, setQueryMeta } from './blocking.ts';
 import { type Route, type RouteContext, tail } from './context.ts';
 import { decodeBody, sessionCreateSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
-import { checkDatacenter, flag, type Query } from './query.ts';
+import { checkDatacenter, flag, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
 const SERF_CHECK = 'serfHealth';
@@ -105,7 +105,7 @@ async function sessionsRead(
   ctx: RouteContext,
   build: () => SessionRecord[],
 ): Promise<void> {
-  const q = req.query as Query;
+  const q = req.query as QueryParams;
   checkDatacenter(q, ctx.config.datacenter);
   const { kv } = ctx;
   const b = await parkRead(
@@ -130,7 +130,7 @@ export const sessionRoutes: Route[] = [
     path: '/v1/session/create',
     methods: ['PUT'],
     handler: async (req, reply, ctx) => {
-      checkDatacenter(req.query as Query, ctx.config.datacenter);
+      checkDatacenter(req.query as QueryParams, ctx.config.datacenter);
       const input = sessionCreateInput(req.body as Buffer | undefined);
       try {
         sendJson(reply, { ID: await ctx.sessions.create(input) });

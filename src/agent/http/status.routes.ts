@@ -4,7 +4,7 @@
  * endpoint that forwards to a datacenter.
  */
 import type { Route } from './context.ts';
-import { checkDatacenter, type Query } from './query.ts';
+import { checkDatacenter, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
 /** The status route table. */
@@ -13,7 +13,7 @@ export const statusRoutes: Route[] = [
     path: '/v1/status/leader',
     methods: ['GET'],
     handler: (req, reply, { cluster, config }) => {
-      checkDatacenter(req.query as Query, config.datacenter);
+      checkDatacenter(req.query as QueryParams, config.datacenter);
       sendJson(reply, cluster.leader());
     },
   },
@@ -21,7 +21,7 @@ export const statusRoutes: Route[] = [
     path: '/v1/status/peers',
     methods: ['GET'],
     handler: (req, reply, { cluster, config }) => {
-      checkDatacenter(req.query as Query, config.datacenter);
+      checkDatacenter(req.query as QueryParams, config.datacenter);
       sendJson(reply, cluster.peers());
     },
   },

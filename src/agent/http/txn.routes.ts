@@ -21,7 +21,7 @@ import type { Route } from './context.ts';
 import { decodeBody, txnSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
 import { KV_MAX_VALUE_BYTES, renderEntry } from './kv.routes.ts';
-import { checkDatacenter, type Query } from './query.ts';
+import { checkDatacenter, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
 /** Consul's maxTxnOps. */
@@ -123,7 +123,7 @@ export const txnRoutes: Route[] = [
     path: '/v1/txn',
     methods: ['PUT'],
     handler: async (req, reply, ctx) => {
-      checkDatacenter(req.query as Query, ctx.config.datacenter);
+      checkDatacenter(req.query as QueryParams, ctx.config.datacenter);
       // Consul counts before decoding the operations: too many is a 413 with this text.
       const raw = decodeBody(req.body as Buffer | undefined, txnSchema);
       if (raw.length > TXN_MAX_OPS)

@@ -1,8 +1,8 @@
 export {
-  type HttpCheckOptions,
+  type HttpCheckSpec,
   type RegisterServiceOptions,
   type Registration,
   registerService,
-  type TcpCheckOptions,
-  type TtlCheckOptions,
+  type TcpCheckSpec,
+  type TtlCheckSpec,
 } from './register.ts';

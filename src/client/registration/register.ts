@@ -16,8 +16,8 @@ import type { ConsulClientOptions } from '../api/index.ts';
 import { type ConsulClient, createConsulClient } from '../api/index.ts';
 import { checkNonNegative, fullJitter, outageReporter, sdkLogger, sleep } from '../shared.ts';
 
-/** An HTTP check the agent runs against the service. */
-export interface HttpCheckOptions {
+/** The HTTP check `registerService` registers for the agent to run against the service (not phare/health's `httpCheck`, which the service runs itself). */
+export interface HttpCheckSpec {
   /** A path on the service (`/health`) or a full URL. */
   http: string;
   /** @default 10000 */
@@ -29,7 +29,7 @@ export interface HttpCheckOptions {
 }
 
 /** A TTL check the SDK keeps passing by itself. */
-export interface TtlCheckOptions {
+export interface TtlCheckSpec {
   /** The check turns critical when no heartbeat arrives within this many ms. */
   ttlMs: number;
   /** Heartbeat period in ms. @default ttlMs / 3 */
@@ -37,7 +37,7 @@ export interface TtlCheckOptions {
 }
 
 /** A TCP check: the agent connects to the service's port (or `tcp`, a `host:port`) every interval. */
-export interface TcpCheckOptions {
+export interface TcpCheckSpec {
   /** `true` for the registered address and port, or an explicit `host:port`. */
   tcp: true | string;
   /** @default 10000 */
@@ -63,7 +63,7 @@ export interface RegisterServiceOptions {
   /** Consul Weights. @default the agent's ({Passing: 1, Warning: 1}) */
   weights?: { passing: number; warning: number };
   /** Health check. @default none (the instance counts as passing) */
-  check?: HttpCheckOptions | TcpCheckOptions | TtlCheckOptions | false;
+  check?: HttpCheckSpec | TcpCheckSpec | TtlCheckSpec | false;
   /** Deregister after the check stayed critical this long (ms or a Go duration like "1m"). @default never */
   deregisterCriticalAfter?: number | string;
   /** Registry client options (ignored when `client` is given). @default address from the environment */
@@ -161,7 +161,7 @@ export async function registerService(options: RegisterServiceOptions = {}): Pro
   }
 
   let check: CheckDefinitionBody | undefined;
-  let ttl: TtlCheckOptions | undefined;
+  let ttl: TtlCheckSpec | undefined;
   if (options.check) {
     if ('ttlMs' in options.check) {
       ttl = options.check;

@@ -1,6 +1,6 @@
 /**
  * The one interface every periodic check type implements (strategies are objects, not flags), plus the
- * helpers the runners share: defaults and Go-style error texts. Consul's check Output carries Go's error
+ * helpers the probers share: defaults and Go-style error texts. Consul's check Output carries Go's error
  * strings (`dial tcp 127.0.0.1:1: connect: connection refused`); dashboards and people grep for them, so the
  * common cases are rendered the same way (Consul docs, Health checks).
  */
@@ -8,7 +8,7 @@ import { type CheckStatus, MAX_TIMER_DURATION_MS } from '../../api/index.ts';
 import type { CheckDefinition } from '../catalog/index.ts';
 
 /** What one probe found. */
-export interface CheckResult {
+export interface ProbeResult {
   status: CheckStatus;
   output: string;
 }
@@ -19,11 +19,11 @@ export interface CheckResult {
  * an aborted probe is discarded by the caller.
  *
  * @example
- * const runner: CheckRunner = createTcpRunner();
- * const { status, output } = await runner.run({ type: 'tcp', tcp: '127.0.0.1:5432', ...thresholds }, signal);
+ * const prober: Prober = createTcpProber();
+ * const { status, output } = await prober.run({ type: 'tcp', tcp: '127.0.0.1:5432', ...thresholds }, signal);
  */
-export interface CheckRunner {
-  run(def: CheckDefinition, signal: AbortSignal): Promise<CheckResult>;
+export interface Prober {
+  run(def: CheckDefinition, signal: AbortSignal): Promise<ProbeResult>;
   /** Releases pooled resources (sockets, dispatchers). */
   close?(): Promise<void>;
 }

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CheckDefinition } from '../catalog/index.ts';
-import { createHttpRunner } from './http.ts';
-import { createTcpRunner } from './tcp.ts';
+import { createHttpProber } from './http.ts';
+import { createTcpProber } from './tcp.ts';
 
 const base: CheckDefinition = {
   type: 'http',
@@ -33,7 +33,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe('http runner', () => {
+describe('http prober', () => {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     switch (url.pathname) {
@@ -81,16 +81,16 @@ describe('http runner', () => {
     }
   });
   let port = 0;
-  const runner = createHttpRunner();
+  const prober = createHttpProber();
   const signal = new AbortController().signal;
   const run = (path: string, extra: Partial<CheckDefinition> = {}) =>
-    runner.run({ ...base, http: `http://127.0.0.1:${port}${path}`, ...extra }, signal);
+    prober.run({ ...base, http: `http://127.0.0.1:${port}${path}`, ...extra }, signal);
 
   before(async () => {
     port = await listen(server);
   });
   after(async () => {
-    await runner.close();
+    await prober.close();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
@@ -133,7 +133,7 @@ describe('http runner', () => {
 
   test('a closed port is critical with a Go-style dial error', async () => {
     const p = await closedPort();
-    const r = await runner.run({ ...base, http: `http://127.0.0.1:${p}/health` }, signal);
+    const r = await prober.run({ ...base, http: `http://127.0.0.1:${p}/health` }, signal);
     assert.deepEqual(r, {
       status: 'critical',
       output: `Get "http://127.0.0.1:${p}/health": dial tcp 127.0.0.1:${p}: connect: connection refused`,
@@ -179,21 +179,21 @@ describe('http runner', () => {
 
   test('an aborted probe settles promptly', async () => {
     const ac = new AbortController();
-    const p = runner.run({ ...base, http: `http://127.0.0.1:${port}/slow`, timeoutMs: 60_000 }, ac.signal);
+    const p = prober.run({ ...base, http: `http://127.0.0.1:${port}/slow`, timeoutMs: 60_000 }, ac.signal);
     setTimeout(() => ac.abort(), 20);
     const r = await p;
     assert.equal(r.status, 'critical');
   });
 
   test('an invalid URL is critical, not a throw', async () => {
-    const r = await runner.run({ ...base, http: 'not a url' }, signal);
+    const r = await prober.run({ ...base, http: 'not a url' }, signal);
     assert.equal(r.status, 'critical');
     assert.match(r.output, /^Get "not a url": /);
   });
 });
 
-describe('tcp runner', () => {
-  const tcp = createTcpRunner();
+describe('tcp prober', () => {
+  const tcp = createTcpProber();
   const signal = new AbortController().signal;
   const def = (addr: string, extra: Partial<CheckDefinition> = {}): CheckDefinition => ({
     ...base,
@@ -245,11 +245,11 @@ describe('tcp runner', () => {
   });
 });
 
-describe('http runner over TLS', () => {
+describe('http prober over TLS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'phare-health-tls-'));
   let server: https.Server | undefined;
   let port = 0;
-  const runner = createHttpRunner();
+  const prober = createHttpProber();
   const signal = new AbortController().signal;
 
   before(async () => {
@@ -281,7 +281,7 @@ describe('http runner over TLS', () => {
     port = await listen(server);
   });
   after(async () => {
-    await runner.close();
+    await prober.close();
     if (server) await new Promise((r) => server?.close(r));
     rmSync(dir, { recursive: true, force: true });
   });
@@ -289,10 +289,10 @@ describe('http runner over TLS', () => {
   test('a self-signed certificate is critical unless TLSSkipVerify', async (t) => {
     if (!server) return t.skip('openssl not available');
     const url = `https://127.0.0.1:${port}/`;
-    const strict = await runner.run({ ...base, http: url }, signal);
+    const strict = await prober.run({ ...base, http: url }, signal);
     assert.equal(strict.status, 'critical');
     assert.match(strict.output, /^Get "https:\/\/127\.0\.0\.1:\d+\/": /);
-    assert.deepEqual(await runner.run({ ...base, http: url, tlsSkipVerify: true }, signal), {
+    assert.deepEqual(await prober.run({ ...base, http: url, tlsSkipVerify: true }, signal), {
       status: 'passing',
       output: `HTTP GET ${url}: 200 OK Output: secure`,
     });
