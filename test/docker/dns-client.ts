@@ -1,8 +1,9 @@
 /**
  * Runs inside a container on the test's network (Docker's DNS, 127.0.0.11, answers only there): idempotent
- * GETs to the service "users" through the SDK's dns resolver until the replacement replica `users-4` has
- * answered 50 calls (at most 60 s), printing a JSON line every 200 ms and at the end: calls answered per
- * replica host name, and the failed calls with their errors. Started by dns.test.ts.
+ * GETs to the service "users" through the SDK's dns resolver until every replica named in `DONE_HOSTS`
+ * (comma-separated; the last ones the test starts) has answered 50 calls (at most 120 s), printing a JSON line
+ * every 200 ms and at the end: calls answered per replica host name, and the failed calls with their errors.
+ * Started by dns.test.ts.
  */
 import { createDiscovery, createServiceClient, dnsResolver } from '../../src/index.ts';
 
@@ -19,8 +20,9 @@ const discovery = createDiscovery({
 const http = createServiceClient({ discovery });
 const byHost: Record<string, number> = {};
 const errors: string[] = [];
-const until = Date.now() + 60_000;
-const done = () => Date.now() > until || (byHost['users-4'] ?? 0) >= 50;
+const until = Date.now() + 120_000;
+const doneHosts = (process.env.DONE_HOSTS ?? 'users-4').split(',');
+const done = () => Date.now() > until || doneHosts.every((h) => (byHost[h] ?? 0) >= 50);
 const progress = setInterval(() => process.stdout.write(`${JSON.stringify({ byHost, errors })}\n`), 200);
 await Promise.all(
   Array.from({ length: 4 }, async () => {

@@ -2,7 +2,9 @@
  * The SDK's `dns` resolver against Docker's embedded DNS (127.0.0.11) with a service of 3 replicas behind
  * one `--network-alias`: traffic spreads over every replica (Docker returns all A records; most resolvers use
  * the first), a replica replaced by one with a new IP is followed (the 600 s TTL is capped) and idempotent
- * calls never fail meanwhile (connection refused moves on to another instance).
+ * calls never fail meanwhile (connection refused moves on to another instance); then the service is scaled
+ * 3 → 1 → 3 the way `docker-compose up --scale` does it (stop with SIGTERM, remove; start new replicas) under
+ * the same load, still with zero failed idempotent calls, and the new replicas get traffic.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -55,7 +57,7 @@ after(async () => {
   await engine?.close();
 });
 
-test('3 replicas behind one alias all get traffic; a replaced replica is followed with zero failed idempotent calls', {
+test('3 replicas behind one alias all get traffic; a replaced replica and scaling 3 → 1 → 3 under load cost zero failed idempotent calls', {
   skip,
 }, async () => {
   await engine.docker(
@@ -65,6 +67,8 @@ test('3 replicas behind one alias all get traffic; a replaced replica is followe
     'client',
     '--network',
     'dnet',
+    '-e',
+    'DONE_HOSTS=users-5,users-6',
     '-v',
     `${REPO_ROOT}:/repo:ro`,
     '-w',
@@ -120,11 +124,24 @@ test('3 replicas behind one alias all get traffic; a replaced replica is followe
     'users-4',
   );
   assert.notEqual(newIp, oldIp, 'the replacement took the old IP: nothing to follow');
+  const calls = async (host: string) => (await last()).byHost[host] ?? 0;
+  await until('traffic on the replacement users-4', async () => (await calls('users-4')) > 0, 60_000);
+  // scale 3 → 1: compose stops a replica with SIGTERM (10 s grace) and then removes it
+  await Promise.all(['users-3', 'users-4'].map((n) => engine.docker('stop', '-t', '10', n)));
+  await Promise.all(['users-3', 'users-4'].map((n) => engine.docker('rm', n)));
+  const alone = await calls('users-1');
+  await until(
+    'users-1 alone serves 50 more calls',
+    async () => (await calls('users-1')) >= alone + 50,
+    60_000,
+  );
+  // scale 1 → 3: the client stops once both new replicas have answered 50 calls
+  await Promise.all(['users-5', 'users-6'].map(replica));
   await engine.docker('wait', 'client');
   const out = await last();
   assert.ok(out.done, `the client did not finish: ${await engine.docker('logs', '--tail', '5', 'client')}`);
   process.stdout.write(`# calls per replica: ${JSON.stringify(out.byHost)}\n`);
   assert.deepEqual(out.errors, [], 'idempotent calls failed');
-  for (const host of ['users-1', 'users-2', 'users-3', 'users-4'])
+  for (const host of ['users-1', 'users-2', 'users-3', 'users-4', 'users-5', 'users-6'])
     assert.ok((out.byHost[host] ?? 0) > 0, `${host} got no traffic: ${JSON.stringify(out.byHost)}`);
 });

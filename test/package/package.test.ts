@@ -183,7 +183,7 @@ out.healthType = typeof h.handle;
 out.parsed = config.parsePhareUrl('phare://users/v1/x');
 out.isPhareUrl = config.isPhareUrl('phare://users/path');
 out.error = await phare.registerService({ name: '' }).then(() => 'none', (e) => e.code);
-const a = await testing.startAgentInProcess(); // (\`await using\` needs Node 24 in plain JavaScript)
+const a = await testing.startTestAgent(); // (\`await using\` needs Node 24 in plain JavaScript)
 try { out.leader = await (await fetch(a.url + '/v1/status/leader')).json(); } finally { await a.close(); }
 out.resolvedConfig = typeof agent.resolveAgentConfig({ flags: { dev: true } }).node;
 console.log(JSON.stringify(out));
@@ -207,7 +207,7 @@ console.log(JSON.stringify(out));
       for (const e of ['phare', 'agent', 'health', 'config', 'testing'])
         assert.ok((out[e] as string[]).length > 0, `${e} exports nothing`);
       assert.ok((out.phare as string[]).includes('registerService'));
-      assert.ok((out.testing as string[]).includes('startAgentInProcess'));
+      assert.ok((out.testing as string[]).includes('startTestAgent'));
       assert.equal(out.url, 'http://127.0.0.1:9');
       assert.equal(out.healthType, 'function');
       assert.deepEqual(out.parsed, { service: 'users', path: '/v1/x' });
@@ -257,14 +257,14 @@ console.log(JSON.stringify(out));
 import { startAgent, resolveAgentConfig } from 'phare/agent';
 import { createHealth, createGracefulShutdown } from 'phare/health';
 import { loadConfig, secret } from 'phare/config';
-import { startAgentInProcess, type TestAgent } from 'phare/testing';
+import { startTestAgent, type TestAgent } from 'phare/testing';
 
 const discovery = createDiscovery({ resolver: staticResolver({ services: { users: ['http://127.0.0.1:8080'] } }) });
 const client = createServiceClient({ discovery });
 export async function demo(): Promise<number> {
   const reg: Registration = await registerService({ name: 'orders', port: 8080 });
   const res = await client.get('users', '/users/42', { deadlineMs: 2000 });
-  const agent: TestAgent = await startAgentInProcess();
+  const agent: TestAgent = await startTestAgent();
   await agent.close();
   await reg.deregister();
   void createHealth; void createGracefulShutdown; void loadConfig; void startAgent; void resolveAgentConfig;
