@@ -227,12 +227,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       },
       'quantile',
     );
+    let dnsAddress: HostPort | null = null;
     http = await createHttpApi({
       catalog,
       kv,
       sessions,
       config,
       metrics,
+      dnsAddress: () => dnsAddress,
       logger: logger.child({ component: 'http' }),
       onTtlUpdate: (id) => health.touchTtl(id),
       ...(cluster ? { cluster: clusterView(openStore as EtcdStore, cluster) } : {}),
@@ -253,6 +255,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         sessions,
         config,
         metrics,
+        dnsAddress: () => dnsAddress,
         logger: logger.child({ component: 'https' }),
         onTtlUpdate: (id) => health.touchTtl(id),
         tls: { material: tlsMaterial, verifyIncoming: config.tlsVerifyIncoming },
@@ -260,7 +263,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       httpsAddress = await https.listen(config.httpsAddr).catch(rethrowNamed);
       httpsUrl = `https://${hostOf(httpsAddress.host)}:${httpsAddress.port}`;
     }
-    let dnsAddress: HostPort | null = null;
     if (config.dnsAddr) {
       dns = createDnsServer({
         catalog,

@@ -14,6 +14,7 @@ import type { CliIo, RegisterCommand } from './io.ts';
 const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   agent: () => import('./commands/agent.ts'),
   config: () => import('./commands/config.ts'),
+  doctor: () => import('./commands/doctor.ts'),
   kv: () => import('./commands/kv.ts'),
   ports: () => import('./commands/ports.ts'),
   services: () => import('./commands/registry.ts'),

@@ -81,8 +81,10 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/self',
     methods: ['GET'],
-    handler: (_req, reply, { catalog, config }) => {
+    handler: (_req, reply, { catalog, config, dnsAddress }) => {
       const member = memberOf(catalog.local, config.datacenter);
+      const dns = dnsAddress();
+      const dnsHost = dns && (dns.host.includes(':') ? `[${dns.host}]` : dns.host);
       const checks = catalog.agentChecks();
       sendJson(reply, {
         Config: {
@@ -97,7 +99,16 @@ export const agentRoutes: Route[] = [
           // ns, as Consul: Patroni reads it after an `Invalid Session TTL` answer
           SessionTTLMin: 10_000_000_000,
         },
-        DebugConfig: { Phare: true, Store: config.store, DataDir: config.dev ? '' : config.dataDir },
+        // DNSAddrs/DNSPort/DNSDomain as Consul's runtime config shows them (`tcp://host:port`, -1 when off):
+        // `phare doctor` reads them to ask the agent's DNS, against Consul as against Phare.
+        DebugConfig: {
+          Phare: true,
+          Store: config.store,
+          DataDir: config.dev ? '' : config.dataDir,
+          DNSAddrs: dns ? [`tcp://${dnsHost}:${dns.port}`, `udp://${dnsHost}:${dns.port}`] : [],
+          DNSPort: dns ? dns.port : -1,
+          DNSDomain: `${config.domain.replace(/\.$/, '')}.`,
+        },
         Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 },
         Member: member,
         Stats: {

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/index.ts';
-import type { AgentConfig } from '../config/index.ts';
+import type { AgentConfig, HostPort } from '../config/index.ts';
 import type { KvState } from '../kv/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { BodyCache } from './blocking.ts';
@@ -38,6 +38,8 @@ export interface RouteContext {
   limits: ValidationLimits;
   /** Called after a TTL check got a pass/warn/fail/update, so its expiry timer restarts. */
   onTtlUpdate(checkId: string): void;
+  /** Where the agent's DNS listens, or null (off, or not started yet). */
+  dnsAddress(): HostPort | null;
   /** Prometheus text of the agent's metrics. */
   metricsText(): Promise<string>;
   /** Consul-style JSON metrics. */

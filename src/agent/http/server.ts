@@ -67,6 +67,8 @@ export interface HttpApiOptions {
   tls?: { material: TlsMaterial; verifyIncoming: boolean };
   /** @default a single agent that is its own leader */
   cluster?: ClusterView;
+  /** Where the agent's DNS listens (known only after DNS starts, after HTTP), for `agent/self`. @default none */
+  dnsAddress?: () => HostPort | null;
 }
 
 /** The HTTP API server. */
@@ -111,6 +113,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       minDeregisterAfterMs: config.minDeregisterAfterMs,
     },
     onTtlUpdate: options.onTtlUpdate ?? (() => {}),
+    dnsAddress: options.dnsAddress ?? (() => null),
     metricsText: () => metrics.text(),
     metricsJson: () => metrics.json(),
     startedAt: Date.now(),
