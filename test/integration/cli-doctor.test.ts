@@ -12,10 +12,10 @@ import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { NODE_BIN, REPO_ROOT, startTestAgent, tempDir, waitFor } from '../helpers/agent.ts';
+import { NODE_BIN, REPO_ROOT, startAgentInProcess, tempDir, waitFor } from '../helpers/agent.ts';
 import { freePort } from '../helpers/server-process.ts';
 
-type Agent = Awaited<ReturnType<typeof startTestAgent>>;
+type Agent = Awaited<ReturnType<typeof startAgentInProcess>>;
 let agent: Agent;
 let addr: string;
 let healthy: Server;
@@ -86,7 +86,7 @@ function find(findings: Finding[], where: Partial<Finding>): Finding {
 }
 
 before(async () => {
-  agent = await startTestAgent({ flags: { 'dns-addr': '127.0.0.1:0' } });
+  agent = await startAgentInProcess({ flags: { 'dns-addr': '127.0.0.1:0' } });
   addr = agent.url.replace('http://', '');
   healthy = createServer((req, res) => {
     res.writeHead(req.url === '/health' ? 200 : 404).end('ok');
