@@ -1,5 +1,5 @@
 /**
- * Blocking-query fan-out benchmark (issue 2, perf.md §B5 / §C row 8): park N blocking queries
+ * Blocking-query fan-out benchmark (issue 2): park N blocking queries
  * `GET /v1/health/service/web?index=<current>&wait=60s` from one undici Pool with N connections (this
  * process, loadgen CPU), make one change to `web`, and time from the change request's ack until each
  * waiter has its whole answer. The same client runs against a bare node:http long-poll server (the B5
@@ -286,7 +286,7 @@ export async function run(): Promise<string> {
   return [
     '### Blocking queries: N parked on one service, one change',
     '',
-    `Command: \`npx node bench/blocking.ts\` — N waiters \`GET /v1/health/service/web?index=<current>&wait=60s\` from one undici \`Pool\` with N connections (loadgen CPU); once the agent's \`phare_blocking_queries\` gauge shows all N parked, one \`PUT /v1/agent/service/register\` of a new \`web\` instance. Times are from *sending* that PUT to each waiter's complete response, as seen by the client (client parse time included, so large N is partly client-bound). Measuring from the PUT's ack is not meaningful here: both servers write the waiters' answers before the ack, and this one client loop reads them in arrival order, so the ack is seen last ("change ack ms"). ${ROUNDS} round(s); median over rounds. Reference: a bare node:http long-poll server on CPU ${SERVER_CPU} answering all parked requests with a pre-serialized body of the same size (perf.md B5 method).`,
+    `Command: \`npx node bench/blocking.ts\` — N waiters \`GET /v1/health/service/web?index=<current>&wait=60s\` from one undici \`Pool\` with N connections (loadgen CPU); once the agent's \`phare_blocking_queries\` gauge shows all N parked, one \`PUT /v1/agent/service/register\` of a new \`web\` instance. Times are from *sending* that PUT to each waiter's complete response, as seen by the client (client parse time included, so large N is partly client-bound). Measuring from the PUT's ack is not meaningful here: both servers write the waiters' answers before the ack, and this one client loop reads them in arrival order, so the ack is seen last ("change ack ms"). ${ROUNDS} round(s); median over rounds. Reference: a bare node:http long-poll server on CPU ${SERVER_CPU} answering all parked requests with a pre-serialized body of the same size .`,
     '',
     table(
       [

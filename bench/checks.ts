@@ -1,5 +1,5 @@
 /**
- * Health-check load benchmark (issue 2, perf.md §C row 9): 10,000 service instances on one agent (durable
+ * Health-check load benchmark (issue 2): 10,000 service instances on one agent (durable
  * sqlite store, the default mode), each with an HTTP check every 10 s against one local node:http backend
  * (a separate process on the loadgen CPU). After registration and a settle period, a ~30 s window measures:
  * the agent's CPU share (utime+stime delta from /proc/<pid>/stat over wall time), its RSS, and check

@@ -1,7 +1,7 @@
 /**
  * DNS benchmark: dnsperf against the agent's DNS server and against dnsmasq serving the same records,
- * A and SRV queries, each server pinned to CPU 1 and dnsperf to CPU 0 (the method of
- * ../shared/research/perf.md §B2). Prints a markdown table with the QPS of each and the ratio.
+ * A and SRV queries, each server pinned to CPU 1 and dnsperf to CPU 0, as
+ * bench/http.ts does. Prints a markdown table with the QPS of each and the ratio.
  *
  *   npx node bench/dns.ts                  # 10 s per run
  *   DNS_BENCH_SECONDS=3 npx node bench/dns.ts

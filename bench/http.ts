@@ -1,5 +1,5 @@
 /**
- * HTTP read benchmark (issue 2, perf.md §B1 / §C row 2): `GET /v1/health/service/web?passing` with 50
+ * HTTP read benchmark (issue 2): `GET /v1/health/service/web?passing` with 50
  * passing instances, wrk 1 thread 50 keep-alive connections, against a bare `node:http` server that serves
  * the very same bytes (the agent's body, fetched once, from a Buffer, with the same Consul headers). Both
  * servers are pinned to the server CPU and measured alternately in the same run; wrk is on the loadgen CPU.
@@ -138,7 +138,7 @@ export async function run(): Promise<string> {
       `Ratio agent / node:http: **${ratio.toFixed(2)}×** — target ≥ ${TARGET_RATIO}×: ${verdict(
         ratio >= TARGET_RATIO,
         `by ${fmt((TARGET_RATIO - ratio) * 100, 0)} points`,
-      )}. Reference (perf.md B1, node:http pre-serialized 50-instance body): 16,292 req/s, p99 9.78 ms.${
+      )}. Reference (node:http serving a pre-serialized 50-instance body, measured before the suite): 16,292 req/s, p99 9.78 ms.${
         errs.length ? `\n\nwrk reported errors: ${errs.join(' | ')}` : ''
       }`,
     ].join('\n');

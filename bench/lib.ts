@@ -1,6 +1,6 @@
 /**
  * Shared plumbing of the benchmarks: CPU pinning, spawning a pinned agent, wrk runs, percentiles, /proc
- * sampling and markdown. The method follows ../shared/research/perf.md §0: on this 2-core box the server
+ * sampling and markdown. The method: on this 2-core box the server
  * gets CPU 1 and the load generator CPU 0, so each side has exactly one core.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';

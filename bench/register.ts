@@ -1,5 +1,5 @@
 /**
- * Durable registration benchmark (issue 2, perf.md §B3 / §C rows 5–6): 64 concurrent clients each send
+ * Durable registration benchmark (issue 2): 64 concurrent clients each send
  * `PUT /v1/agent/service/register` of a distinct service ID, back to back, through one undici Pool with 64
  * connections (this process, pinned to the loadgen CPU). The agent runs on the server CPU, first with the
  * durable sqlite store (a fresh `--data-dir`, not `--dev`: a 200 means the write is committed), then with
@@ -29,7 +29,7 @@ const TARGET = 5000;
 export const ETCD_REFERENCE = {
   putsPerSecond: 2700,
   source:
-    '../shared/research/perf.md §B3: etcd 3.4.23 single member on this box, 64 in-flight puts ≈ 2.7k/s (etcd3 client, client-bound); 3.6k/s via wrk → grpc-gateway',
+    'etcd 3.4.23 single member on this box, 64 in-flight puts ≈ 2.7k/s (etcd3 client, client-bound); 3.6k/s via wrk → grpc-gateway',
 };
 
 interface Phase {

@@ -1,5 +1,5 @@
 /**
- * The layout rules of DESIGN.md, held by code: every import specifier under src/ is read (with the
+ * The layout rules of docs/architecture.md, held by code: every import specifier under src/ is read (with the
  * TypeScript parser, so type-only and dynamic imports are told apart) and checked. A failure names the file,
  * the line and the rule.
  *
@@ -201,5 +201,38 @@ test('no test support inside src/ outside phare/testing', () => {
     stray,
     [],
     'test helpers belong in test/helpers (or the public phare/testing entry point)',
+  );
+});
+
+test('comments and docs cite only what ships with the repository (Consul docs, our docs), not private notes', () => {
+  // the team's research notes live outside this repository: a citation of them is a dead reference to a reader
+  const PRIVATE =
+    /\b(consul-api|perf|anchors|ecosystem|aesthetics)\.md\b|\bresearch\/|\bshared\/(DESIGN|seeds|research)|\bDESIGN\.md\b/;
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(ts|js|md|css|html|ya?ml|sh)$/.test(e.name)) files.push(p);
+    }
+  };
+  for (const d of ['src', 'test', 'bench', 'docs', 'scripts', 'examples']) walk(join(ROOT, d));
+  files.push(join(ROOT, 'README.md'));
+  assert.ok(files.length > 100, `read only ${files.length} files`);
+  const self = join(ROOT, 'test', 'architecture.test.ts');
+  const hits = files
+    .filter((f) => f !== self)
+    .flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .flatMap((line, i) =>
+          PRIVATE.test(line) ? [`${relative(ROOT, f)}:${i + 1}: ${line.trim().slice(0, 100)}`] : [],
+        ),
+    );
+  assert.deepEqual(
+    hits,
+    [],
+    `cite Consul's documentation or this repository's docs instead:\n${hits.join('\n')}`,
   );
 });

@@ -1,5 +1,5 @@
 /**
- * Time is injected (shared/DESIGN.md): the SDK's time-dependent parts — backoff, retry budgets, outlier
+ * Time is injected (docs/architecture conventions: an injected clock): the SDK's time-dependent parts — backoff, retry budgets, outlier
  * ejection, hedging, the peak-EWMA balancer — take a clock, so their tests run on fake time. Structurally
  * the agent's `Clock`, so one fake clock serves both.
  */

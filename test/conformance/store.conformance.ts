@@ -1,5 +1,5 @@
 /**
- * The one conformance suite every Store backend passes (DESIGN.md: strategies share one suite).
+ * The one conformance suite every Store backend passes (docs/architecture.md: strategies share one suite).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

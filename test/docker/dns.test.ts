@@ -9,7 +9,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from '../helpers/agent.ts';
-import { baseImage, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
+import {
+  baseImage,
+  type Dockerd,
+  dockerSkip,
+  startDockerd,
+  subnetNetwork,
+  until,
+} from '../helpers/docker.ts';
 
 const skip = dockerSkip();
 const SERVER = "require('http').createServer((q,s)=>s.end(require('os').hostname())).listen(8080)";
@@ -39,17 +46,7 @@ before(async () => {
   if (skip) return;
   engine = await startDockerd();
   image = await baseImage(engine);
-  // an explicit subnet (from the engine's pool): `--ip` below needs a user-configured one
-  await engine.docker('network', 'create', 'probe');
-  const subnet = await engine.docker(
-    'network',
-    'inspect',
-    '-f',
-    '{{(index .IPAM.Config 0).Subnet}}',
-    'probe',
-  );
-  await engine.docker('network', 'rm', 'probe');
-  await engine.docker('network', 'create', '--subnet', subnet, 'dnet');
+  await subnetNetwork(engine, 'dnet'); // `--ip` below needs a user-configured subnet
   await Promise.all(['users-1', 'users-2', 'users-3'].map(replica));
 });
 

@@ -9,7 +9,14 @@ import { pino } from 'pino';
 import { resolveAgentConfig } from '../../src/agent/config/index.ts';
 import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
 import { tempDir } from '../helpers/agent.ts';
-import { baseImage, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
+import {
+  baseImage,
+  type Dockerd,
+  dockerSkip,
+  startDockerd,
+  subnetNetwork,
+  until,
+} from '../helpers/docker.ts';
 
 const skip = dockerSkip();
 const SERVER = "require('http').createServer((q,s)=>s.end('ok')).listen(process.argv[1]||8080)";
@@ -87,17 +94,7 @@ before(async () => {
   if (skip) return;
   engine = await startDockerd();
   image = await baseImage(engine);
-  // a subnet of the engine's pool, made explicit: `--ip` needs a user-configured subnet
-  await engine.docker('network', 'create', 'probe');
-  const subnet = await engine.docker(
-    'network',
-    'inspect',
-    '-f',
-    '{{(index .IPAM.Config 0).Subnet}}',
-    'probe',
-  );
-  await engine.docker('network', 'rm', 'probe');
-  await engine.docker('network', 'create', '--subnet', subnet, 'pnet');
+  const subnet = await subnetNetwork(engine, 'pnet'); // `--ip` below needs a user-configured subnet
   subnetPrefix = subnet.replace(/\.0\/\d+$/, '');
   data = tempDir('phare-docker-');
   agent = await start();

@@ -7,31 +7,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { call } from '../fixtures/http.ts';
-import { type AgentProcess, spawnAgent } from '../helpers/agent.ts';
+import { dataDirAgents } from '../helpers/agent.ts';
 import { fillDisk, mountTmpfs, type Tmpfs } from '../helpers/faults.ts';
 
-const children: AgentProcess[] = [];
+// agents are killed before the tmpfs under them is unmounted (hooks run in the order they are registered)
+const start = dataDirAgents('df');
 const mounts: Tmpfs[] = [];
 after(() => {
-  for (const c of children)
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
   for (const m of mounts) m.unmount();
 });
-
-async function start(dataDir: string): Promise<AgentProcess> {
-  const a = await spawnAgent([
-    '--data-dir',
-    dataDir,
-    '--http-addr',
-    '127.0.0.1:0',
-    '--dns-addr',
-    '',
-    '--node',
-    'df',
-  ]);
-  children.push(a);
-  return a;
-}
 
 const index = async (url: string) =>
   Number((await call(url, 'GET', '/v1/catalog/services')).headers['x-consul-index']);

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { pino } from 'pino';
 import { type RawAgentConfig, resolveAgentConfig } from '../../src/agent/config/index.ts';
 import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
@@ -89,6 +90,36 @@ export async function spawnAgent(
     });
   });
   return { child, url, port: Number(new URL(url).port), output: () => out, exited };
+}
+
+/**
+ * A starter of child-process agents named `node`, each on the data dir it is given (loopback HTTP on a free
+ * port, no DNS); every agent it started is killed with SIGKILL when the test file ends, whatever happened.
+ *
+ * @example
+ * const start = dataDirAgents('dur-node');
+ * const a = await start(dir.path);
+ */
+export function dataDirAgents(node: string): (dataDir: string) => Promise<AgentProcess> {
+  const children: AgentProcess[] = [];
+  after(() => {
+    for (const c of children)
+      if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+  });
+  return async (dataDir) => {
+    const a = await spawnAgent([
+      '--data-dir',
+      dataDir,
+      '--http-addr',
+      '127.0.0.1:0',
+      '--dns-addr',
+      '',
+      '--node',
+      node,
+    ]);
+    children.push(a);
+    return a;
+  };
 }
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */

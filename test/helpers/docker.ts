@@ -279,3 +279,19 @@ export async function until<T>(
   // the suite's one polling helper, with this file's argument order
   return (await waitFor(fn, ms, what)) as T;
 }
+
+/**
+ * Creates a user network with an explicit subnet (a free one from the engine's pool, found by creating and
+ * removing a probe network): `docker run --ip` needs a user-configured subnet. Resolves with the subnet.
+ *
+ * @example
+ * const subnet = await subnetNetwork(engine, 'pnet'); // '172.18.0.0/16'
+ */
+export async function subnetNetwork(engine: Dockerd, name: string): Promise<string> {
+  const probe = `${name}-probe`;
+  await engine.docker('network', 'create', probe);
+  const subnet = await engine.docker('network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', probe);
+  await engine.docker('network', 'rm', probe);
+  await engine.docker('network', 'create', '--subnet', subnet, name);
+  return subnet;
+}

@@ -6,30 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { call } from '../fixtures/http.ts';
-import { type AgentProcess, spawnAgent, tempDir } from '../helpers/agent.ts';
+import { dataDirAgents, tempDir } from '../helpers/agent.ts';
 
 const dirs: { remove(): void }[] = [];
-const children: AgentProcess[] = [];
 after(() => {
-  for (const c of children)
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
   for (const d of dirs) d.remove();
 });
 
-async function start(dataDir: string): Promise<AgentProcess> {
-  const a = await spawnAgent([
-    '--data-dir',
-    dataDir,
-    '--http-addr',
-    '127.0.0.1:0',
-    '--dns-addr',
-    '',
-    '--node',
-    'dur-node',
-  ]);
-  children.push(a);
-  return a;
-}
+const start = dataDirAgents('dur-node');
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON answers
 async function getJson(url: string, path: string): Promise<any> {

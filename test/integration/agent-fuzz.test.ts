@@ -29,7 +29,7 @@ const DOCUMENTED_500 = [
   /^Must provide check name$/,
   /^Unknown service ID ".*" for check ".*"$/s,
   /^Service tagged address ".*" must be a valid ipv[46] address$/s,
-  // KV and sessions (consul-api.md §6, Consul kvs_endpoint.go / session_endpoint.go)
+  // KV and sessions (Consul docs, KV store and Session HTTP APIs)
   /^strconv\.ParseUint: parsing ".*": (invalid syntax|value out of range)$/s,
   /^invalid session ".*"$/s,
   /^missing session$/,

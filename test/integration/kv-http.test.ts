@@ -1,6 +1,6 @@
 /**
  * `/v1/kv`, `/v1/session`, `/v1/txn` over HTTP on a real agent, with the exact requests Patroni 3.0.2 makes
- * (research/anchors.md §3) and Consul's answers (consul-api.md §6).
+ * (its DCS module, patroni/dcs/consul.py) and Consul's answers (Consul docs, KV store HTTP API).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';

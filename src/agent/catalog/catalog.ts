@@ -1,7 +1,7 @@
 /**
  * The catalog: the single owner of nodes, services and checks, and of the index that orders every change.
  *
- * Writes follow DESIGN.md's rule: validate → build the change → commit it to the store → apply it to the
+ * Writes follow the write rule (docs/architecture.md): validate → build the change → commit it to the store → apply it to the
  * view readers see → hand out its index → answer. **A change is applied to what readers see, and its index
  * handed out, only after it is durable; a failed write changes nothing.**
  *

@@ -1,7 +1,7 @@
 /**
  * Container watcher: keeps the agent's services in step with the containers running on one Docker engine.
  *
- * Where gliderlabs/registrator fails (research/the peers' docs §4), this one:
+ * Where gliderlabs/registrator fails (its issue tracker: missed events, stale services after restarts, reused IPs), this one:
  * - reconciles in full on every (re)connect of the event stream, taken after the subscription is open so no
  *   event falls between, and on a timer (`resyncIntervalMs`): a missed `die` (#325), a registrator killed
  *   while containers stopped (#277) or a dockerd restart leave no stale instance;

@@ -75,7 +75,7 @@ export async function parkRead(
   return b;
 }
 
-/** The query-meta headers of a blocking-capable read (consul-api.md §1.3); the index is never 0. */
+/** The query-meta headers of a blocking-capable read (Consul docs, HTTP API overview: blocking queries); the index is never 0. */
 export function setQueryMeta(reply: FastifyReply, index: number, consistency: Blocking['consistency']): void {
   queryMeta(reply, index)
     .header('X-Consul-Effective-Consistency', consistency)

@@ -1,5 +1,5 @@
 /**
- * `/v1/kv/:key` (consul-api.md §6; Consul `agent/kvs_endpoint.go`). Reads are blocking-capable: a key's
+ * `/v1/kv/:key` (Consul docs, KV store HTTP API; docs/api/kv.md). Reads are blocking-capable: a key's
  * watch wakes only when that key changes, a prefix's only when something under it does. Writes answer
  * `true`/`false` once durable. As in Consul, `?recurse`, `?keys`, `?raw`, `?cas`, `?acquire`, `?release`
  * and `?flags` are presence parameters (their value, where used, is read as is).

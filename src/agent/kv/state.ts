@@ -2,13 +2,13 @@
  * KV state: the key/value entries and the sessions that lock them, with one write path for both (a lock
  * release on session invalidation is one atomic change of both tables, as in Consul's state store).
  *
- * The write rule (DESIGN.md "Writes"): a change is built against the latest state (committed state plus the
+ * The write rule (docs/architecture.md, "Writes"): a change is built against the latest state (committed state plus the
  * writes queued before it), committed to the store, and only then made visible, its index handed out and
  * its watchers woken. Writes that arrive while a commit is in flight are evaluated in order and committed
  * together as the next batch (group commit: one fsync for many writes). A failed commit changes nothing:
  * every write of that batch rejects and the visible state and index stay where they were.
  *
- * Indexes follow Consul's KV rules (consul-api.md §2.1): a key's index is its ModifyIndex (a missing key
+ * Indexes follow Consul's KV rules (Consul docs, HTTP API overview: blocking queries): a key's index is its ModifyIndex (a missing key
  * answers the KV table index); a prefix's index is the highest ModifyIndex under it, deletions included
  * (tombstones), else the table index.
  */

@@ -1,4 +1,4 @@
-/** `/v1/kv/*` (consul-api.md §6; docs/api/kv.md): Consul's key/value store. */
+/** `/v1/kv/*` (Consul docs, KV store HTTP API; docs/api/kv.md): Consul's key/value store. */
 import type { Indexed, QueryOptions, Transport } from './transport.ts';
 
 /** A KV entry as the agent returns it; `Value` is standard base64 (`null` = empty). */
