@@ -27,7 +27,7 @@ import {
 } from './http/index.ts';
 import { KvState } from './kv/index.ts';
 import { createAgentMetrics } from './metrics.ts';
-import { createSessions } from './sessions/index.ts';
+import { createSessions, type Sessions } from './sessions/index.ts';
 import {
   createEtcdStore,
   createMemoryStore,
@@ -88,6 +88,8 @@ export interface RunningAgent {
   readonly catalog: Catalog;
   /** KV entries and sessions. */
   readonly kv: KvState;
+  /** The session manager (what `/v1/session` serves). */
+  readonly sessions: Sessions;
   /** `http://host:port` of the HTTP API (the real port when started on port 0). */
   readonly httpUrl: string;
   readonly httpAddress: HostPort;
@@ -200,7 +202,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   health.start();
   const kv = await KvState.open({ store, clock: options.clock, minIndex: catalog.index });
-  const sessions = createSessions({ state: kv, catalog, logger: logger.child({ component: 'sessions' }) });
+  const joined = cluster;
+  const sessions = createSessions({
+    state: kv,
+    catalog,
+    logger: logger.child({ component: 'sessions' }),
+    // On a cluster the agent elected to reap dead agents also invalidates sessions (src/agent/sessions).
+    ...(joined ? { isReaper: () => joined.isReaper() } : {}),
+    ...(options.cluster?.reapIntervalMs !== undefined
+      ? { reapIntervalMs: options.cluster.reapIntervalMs }
+      : {}),
+  });
   sessions.start();
   let http: HttpApi | undefined;
   let dns: DnsServer | undefined;
@@ -301,6 +313,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       config,
       catalog,
       kv,
+      sessions,
       httpUrl,
       httpAddress: addr,
       dnsAddress,

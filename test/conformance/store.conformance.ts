@@ -73,14 +73,8 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
       assert.deepEqual(snap.nodes, [{ node: 'n2' }]);
     }));
 
-  test(`${name}: KV entries and sessions are tables like the catalog's (keys with '/', binary values)`, (t) =>
+  test(`${name}: KV entries and sessions are tables like the catalog's (keys with '/', binary values)`, () =>
     withStore(async (s, f) => {
-      if (f.revisionIndex) {
-        // The etcd store does not map the kv/sessions tables yet: its watch feeds the catalog, which must
-        // not see KV rows (issue 13 follow-up, with the cluster's session reaper).
-        t.skip('shared store: KV tables not mapped to etcd yet');
-        return;
-      }
       // KV keys carry '/' and any byte; values are base64 in the record, so every backend stores JSON.
       const entry = (key: string, value: string | null) => ({ key, value, flags: '0', session: '' });
       await s.write(

@@ -76,8 +76,13 @@ export async function parkRead(
 }
 
 /** The query-meta headers of a blocking-capable read (Consul docs, HTTP API overview: blocking queries); the index is never 0. */
-export function setQueryMeta(reply: FastifyReply, index: number, consistency: Blocking['consistency']): void {
-  queryMeta(reply, index)
+export function setQueryMeta(
+  reply: FastifyReply,
+  index: number,
+  consistency: Blocking['consistency'],
+  leader?: { knownLeader: boolean; lastContactMs: number },
+): void {
+  queryMeta(reply, index, leader)
     .header('X-Consul-Effective-Consistency', consistency)
     .header('X-Consul-Query-Backend', 'blocking-query');
 }

@@ -95,7 +95,9 @@ async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
     reply,
   );
   if (!b) return;
-  setQueryMeta(reply, kv.indexOf(watch), b.consistency);
+  // ?consistent on a cluster: answer only once this agent's cache holds everything etcd had committed.
+  if (b.consistency === 'consistent') await kv.catchUp();
+  setQueryMeta(reply, kv.indexOf(watch), b.consistency, ctx.catalog.leaderState());
   const pretty = flag(q, 'pretty');
   if (keys) {
     // the misspelled `seperator` is still accepted (Consul's historic spelling)

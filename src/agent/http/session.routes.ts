@@ -118,7 +118,8 @@ async function sessionsRead(
     reply,
   );
   if (!b) return;
-  setQueryMeta(reply, kv.sessionsIndex, b.consistency);
+  if (b.consistency === 'consistent') await kv.catchUp();
+  setQueryMeta(reply, kv.sessionsIndex, b.consistency, ctx.catalog.leaderState());
   reply
     .header('Content-Type', 'application/json')
     .send(serialize(build().map(renderSession), flag(q, 'pretty')));
@@ -143,9 +144,9 @@ export const sessionRoutes: Route[] = [
   {
     path: '/v1/session/renew/*',
     methods: ['PUT'],
-    handler: (req, reply, ctx) => {
+    handler: async (req, reply, ctx) => {
       const id = sessionId(req);
-      const s = ctx.sessions.renew(id);
+      const s = await ctx.sessions.renew(id);
       if (!s) throw new HttpError(404, `Session id '${id}' not found`);
       sendJson(reply, [renderSession(s)]);
     },

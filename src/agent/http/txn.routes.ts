@@ -36,7 +36,11 @@ interface TxnOp {
   session: string;
 }
 
-type TxnResult = { KV: Record<string, unknown> };
+/**
+ * A result entry, rendered once the transaction committed: on a shared store the entries a transaction
+ * wrote get their ModifyIndex (the etcd revision) only then.
+ */
+type TxnResult = { entry: KvEntry; withValue: boolean };
 interface TxnErrorItem {
   OpIndex: number;
   What: string;
@@ -56,7 +60,7 @@ function runOp(tx: KvTx, op: TxnOp): TxnResult[] {
   const q = JSON.stringify(key);
   const written = () => {
     const e = tx.get(key);
-    return e ? [{ KV: renderEntry(e, false) }] : [];
+    return e ? [{ entry: e, withValue: false }] : [];
   };
   const fail = (ok: boolean, what: string) => {
     if (!ok) throw new KvOpError(what);
@@ -87,10 +91,10 @@ function runOp(tx: KvTx, op: TxnOp): TxnResult[] {
     case 'get': {
       const e = tx.get(key);
       if (!e) throw new KvOpError(`key ${q} doesn't exist`);
-      return [{ KV: renderEntry(e) }];
+      return [{ entry: e, withValue: true }];
     }
     case 'get-tree':
-      return tx.list(key).map((e: KvEntry) => ({ KV: renderEntry(e) }));
+      return tx.list(key).map((e: KvEntry) => ({ entry: e, withValue: true }));
     case 'check-index': {
       const e = tx.get(key);
       if (!e) throw new KvOpError(`failed to check index, key ${q} doesn't exist`);
@@ -169,7 +173,10 @@ export const txnRoutes: Route[] = [
           if (errors.length > 0) throw new TxnAborted(errors);
           return out;
         });
-        sendJson(reply, { Results: results, Errors: null });
+        sendJson(reply, {
+          Results: results.map((r) => ({ KV: renderEntry(r.entry, r.withValue) })),
+          Errors: null,
+        });
       } catch (err) {
         if (err instanceof TxnAborted) return sendJson(reply, { Results: null, Errors: err.errors }, 409);
         throw err;

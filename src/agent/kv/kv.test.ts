@@ -161,14 +161,14 @@ test('sessions: TTL lapse (at 2×TTL) deletes the locked key, blocks it for lock
   assert.equal(await kv.write((tx) => kvLock(tx, w('leader', 'bjE='), sid)), true);
   assert.equal(kv.get('leader')?.session, sid);
   clock.advance(25_000);
-  assert.ok(sessions.renew(sid), 'renewed before 2×TTL');
+  assert.ok(await sessions.renew(sid), 'renewed before 2×TTL');
   await clock.tick(29_000, 1_000);
   assert.ok(kv.session(sid), 'still alive 29 s after the renew');
   await clock.tick(2_000, 1_000);
   await until(() => kv.session(sid) === undefined);
   assert.equal(kv.get('leader'), undefined, 'Behavior delete removed the key');
   assert.ok(kv.lockDelayUntil('leader') > clock.now(), 'lock-delay blocks the key');
-  assert.equal(sessions.renew(sid), undefined);
+  assert.equal(await sessions.renew(sid), undefined);
   sessions.stop();
   await kv.close();
   await catalog.close();

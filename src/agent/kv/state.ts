@@ -11,10 +11,31 @@
  * Indexes follow Consul's KV rules (Consul docs, HTTP API overview: blocking queries): a key's index is its ModifyIndex (a missing key
  * answers the KV table index); a prefix's index is the highest ModifyIndex under it, deletions included
  * (tombstones), else the table index.
+ *
+ * **On a shared store (etcd, docs/cluster.md)** the state is a cache fed by the store's KV watch, so every
+ * agent applies the same committed changes in revision order and every index is an etcd revision. A write
+ * is built against the cache exactly as above, but while it runs every row it reads is recorded, and the
+ * store commits it only if none of them changed meanwhile (etcd compare clauses checked inside the
+ * transaction, {@link SharedStore.commitIf}); when one did — another agent won a race — the cache is brought
+ * up to the revision etcd answered and the write is built again. So CAS, acquire and `/v1/txn` are decided
+ * by etcd, never by one agent's possibly stale view: of two agents acquiring one key, exactly one wins. A
+ * write answered `false` (a CAS that lost, a held lock) is validated the same way before it is answered.
+ * Lock-delays are rows too (`lockdelays`), so a delay set by an invalidation blocks acquires on every agent.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { phareError } from '../../api/index.ts';
 import { type Clock, systemClock } from '../clock.ts';
-import type { Store, StoreOp } from '../store/index.ts';
+import {
+  isSharedStore,
+  type SharedStore,
+  type SharedStoreOp,
+  type Store,
+  type StoreEvent,
+  type StoreGuard,
+  type StoreOp,
+  type StoreRow,
+  type StoreWatch,
+} from '../store/index.ts';
 
 /** Consul's structs.MaxLockDelay. */
 export const MAX_LOCK_DELAY_MS = 60_000;
@@ -64,7 +85,12 @@ interface Reader {
   list(prefix: string): KvEntry[];
   session(id: string): SessionRecord | undefined;
   sessions(): SessionRecord[];
+  /** Entries whose lock `id` holds. */
+  heldBy(id: string): KvEntry[];
 }
+
+/** The base a transaction reads through: a state plus its lock-delays. */
+type TxBase = Reader & { lockDelayUntil(key: string): number };
 
 /**
  * A write transaction over the KV state: reads see the state plus this transaction's own changes;
@@ -75,13 +101,15 @@ export class KvTx implements Reader {
   readonly index: number;
   /** Clock time of the transaction (lock-delay). */
   readonly now: number;
-  readonly #base: Reader & { lockDelayUntil(key: string): number };
+  readonly #base: TxBase;
   readonly kv = new Map<string, KvEntry | null>();
   readonly sess = new Map<string, SessionRecord | null>();
-  /** Lock delays set by invalidated sessions: key -> until (epoch ms). */
+  /** Lock delays set by invalidated sessions: key -> until (epoch ms; 0 = clear a lapsed one). */
   readonly lockDelays = new Map<string, number>();
+  /** Shared store only: the etcd lease a new TTL session's marker hangs on (session id -> lease). */
+  readonly sessionLeases = new Map<string, string>();
 
-  constructor(base: Reader & { lockDelayUntil(key: string): number }, index: number, now: number) {
+  constructor(base: TxBase, index: number, now: number) {
     this.#base = base;
     this.index = index;
     this.now = now;
@@ -123,9 +151,29 @@ export class KvTx implements Reader {
     return [...out.values()];
   }
 
+  heldBy(id: string): KvEntry[] {
+    const out = new Map<string, KvEntry>();
+    for (const e of this.#base.heldBy(id)) out.set(e.key, e);
+    for (const [k, e] of this.kv) {
+      if (e && e.session === id) out.set(k, e);
+      else out.delete(k);
+    }
+    return [...out.values()].sort((a, b) => cmp(a.key, b.key));
+  }
+
   /** Until when `key` may not be locked (epoch ms; 0 = no delay). */
   lockDelayUntil(key: string): number {
     return this.lockDelays.get(key) ?? this.#base.lockDelayUntil(key);
+  }
+
+  /** Shared store: removes a lapsed lock-delay row. */
+  clearLockDelay(key: string): void {
+    this.lockDelays.set(key, 0);
+  }
+
+  /** Shared store: ties a new TTL session to the etcd lease whose expiry invalidates it. */
+  setSessionLease(id: string, lease: string): void {
+    this.sessionLeases.set(id, lease);
   }
 
   put(e: KvEntry): void {
@@ -148,8 +196,7 @@ export class KvTx implements Reader {
     const s = this.session(id);
     if (!s) return false;
     this.sess.set(id, null);
-    for (const e of this.list('')) {
-      if (e.session !== id) continue;
+    for (const e of this.heldBy(id)) {
       if (s.behavior === 'delete') this.del(e.key);
       else this.put({ ...e, session: '', modifyIndex: this.index });
       // Consul caps the delay it applies at MaxLockDelay (60 s), whatever the session asked for.
@@ -164,6 +211,7 @@ export class KvTx implements Reader {
     for (const [k, v] of child.kv) this.kv.set(k, v);
     for (const [k, v] of child.sess) this.sess.set(k, v);
     for (const [k, v] of child.lockDelays) this.lockDelays.set(k, v);
+    for (const [k, v] of child.sessionLeases) this.sessionLeases.set(k, v);
   }
 }
 
@@ -201,7 +249,17 @@ export interface KvStateOptions {
    * floor (Consul reaps its tombstones too). @default 10000
    */
   maxTombstones?: number;
+  /**
+   * Shared store: how long a write waits for this agent's cache to show its own commit (read-your-writes)
+   * before it answers anyway. @default 10000
+   */
+  applyTimeoutMs?: number;
 }
+
+/** Shared store: the index a write's rows carry until etcd assigns the revision (patched after commit). */
+const PENDING = Number.MAX_SAFE_INTEGER;
+/** Shared store: how often one write is rebuilt after losing a race before it gives up. */
+const MAX_CONFLICTS = 64;
 
 /**
  * The KV and session state of one agent.
@@ -220,7 +278,20 @@ export class KvState implements Reader {
   readonly #lockDelays = new Map<string, number>();
   readonly #maxTombstones: number;
   readonly #waiters = new Set<Waiter>();
-  readonly #listeners = new Set<(tx: KvTx) => void>();
+  readonly #listeners = new Set<() => void>();
+  // ---- shared store (etcd) only
+  readonly #shared: SharedStore | undefined;
+  /** Mod revision of every cached row: `<table>\0<key>` -> revision (the guards of a write). */
+  readonly #revs = new Map<string, number>();
+  /** TTL session markers: session id -> lease. */
+  readonly #ttlMarkers = new Map<string, string>();
+  readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
+  readonly #applyTimeoutMs: number;
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #eventWaiters = new Set<{ index: number; resolve: () => void }>();
+  /** Events the watch delivered so far (a lost race waits for the next one). */
+  #seq = 0;
+  #watch: StoreWatch | undefined;
   /** Last committed index. */
   #index: number;
   /** Lowest index any KV read answers (the index loaded at start, raised as tombstones are reaped). */
@@ -233,6 +304,8 @@ export class KvState implements Reader {
 
   private constructor(options: KvStateOptions, index: number) {
     this.#store = options.store;
+    this.#shared = isSharedStore(options.store) ? options.store : undefined;
+    this.#applyTimeoutMs = options.applyTimeoutMs ?? 10_000;
     this.clock = options.clock ?? systemClock;
     this.#maxTombstones = options.maxTombstones ?? 10_000;
     this.#index = index;
@@ -243,6 +316,7 @@ export class KvState implements Reader {
 
   /** Loads the KV entries and sessions from the store. */
   static async open(options: KvStateOptions): Promise<KvState> {
+    if (isSharedStore(options.store)) return KvState.#openShared(options, options.store);
     const snap = await options.store.load({
       check: (t, v) => (t === 'kv' ? kvRowProblem(v) : t === 'sessions' ? sessionRowProblem(v) : undefined),
     });
@@ -250,6 +324,49 @@ export class KvState implements Reader {
     for (const e of snap.kv as KvEntry[]) s.#entries.set(e.key, e);
     for (const r of snap.sessions as SessionRecord[]) s.#sessions.set(r.id, r);
     return s;
+  }
+
+  /**
+   * Shared store: loads the KV space with its revisions and starts the watch that feeds the state from then
+   * on. A row that does not look like a KV entry or a session is skipped with the store's damage message.
+   */
+  static async #openShared(options: KvStateOptions, store: SharedStore): Promise<KvState> {
+    const { index, rows } = await store.loadSpace('kv');
+    const s = new KvState(options, Math.max(1, index));
+    for (const r of rows) s.#applyRow(r, undefined);
+    s.#kvIndex = s.#sessionsIndex = s.#floor = s.#index;
+    s.#watch = store.watch(index, (e) => s.#applyEvent(e), 'kv');
+    s.#watch.prime(rows);
+    return s;
+  }
+
+  /** Whether this state is a cache of a shared store (etcd). */
+  get shared(): boolean {
+    return this.#shared !== undefined;
+  }
+
+  /** Shared store: the lease of a TTL session's marker; undefined once the lease expired (or no TTL). */
+  sessionLease(id: string): string | undefined {
+    return this.#ttlMarkers.get(id);
+  }
+
+  /** Shared store: keys whose lock-delay row has lapsed by `now` (the reaper removes them). */
+  lapsedLockDelays(now: number): string[] {
+    return [...this.#lockDelays].filter(([, until]) => until <= now).map(([k]) => k);
+  }
+
+  /**
+   * `?consistent`: on a shared store, resolves once the cache has applied the revision a quorum read of etcd
+   * reports now (so the answer includes every write any agent had acknowledged); at once otherwise. Rejects
+   * with PHARE_ERR_NO_LEADER without quorum, as a consistent read of Consul fails without a leader.
+   */
+  async catchUp(): Promise<void> {
+    if (this.#shared) await this.#catchUpTo();
+  }
+
+  /** Shared store: the store itself (session leases). */
+  get sharedStore(): SharedStore | undefined {
+    return this.#shared;
   }
 
   // ---------------------------------------------------------------- reads (committed state only)
@@ -277,9 +394,16 @@ export class KvState implements Reader {
     return [...this.#sessions.values()].sort((a, b) => cmp(a.id, b.id));
   }
 
+  heldBy(id: string): KvEntry[] {
+    const out: KvEntry[] = [];
+    for (const e of this.#entries.values()) if (e.session === id) out.push(e);
+    return out.sort((a, b) => cmp(a.key, b.key));
+  }
+
   lockDelayUntil(key: string): number {
     const until = this.#lockDelays.get(key) ?? 0;
-    if (until !== 0 && until <= this.clock.now()) this.#lockDelays.delete(key);
+    // A shared store's delays are rows: only the reaper's write removes them, so every agent agrees.
+    if (!this.#shared && until !== 0 && until <= this.clock.now()) this.#lockDelays.delete(key);
     return until;
   }
 
@@ -335,8 +459,8 @@ export class KvState implements Reader {
     return this.#waiters.size;
   }
 
-  /** Called after every committed transaction (the sessions module re-arms TTL timers from it). */
-  onCommit(listener: (tx: KvTx) => void): () => void {
+  /** Called after every change made visible (the shared session reaper looks again then). */
+  onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -351,6 +475,13 @@ export class KvState implements Reader {
   write<T>(fn: (tx: KvTx) => T): Promise<T> {
     if (this.#closed)
       return Promise.reject(phareError('PHARE_ERR_STORE_CLOSED', 'kv: the agent is shutting down'));
+    if (this.#shared) {
+      const p = this.#writeShared(fn);
+      this.#inflight.add(p);
+      const done = () => this.#inflight.delete(p);
+      p.then(done, done);
+      return p;
+    }
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve, reject } as Pending<unknown>);
       if (!this.#committing) this.#committing = this.#flushSoon();
@@ -433,7 +564,11 @@ export class KvState implements Reader {
       this.#index = tx.index;
     }
     this.#reapTombstones();
-    for (const tx of txs) for (const l of this.#listeners) l(tx);
+    this.#wake(touched, sessionsTouched);
+  }
+
+  /** Wakes the parked reads over what changed, then the change listeners. */
+  #wake(touched: ReadonlySet<string>, sessionsTouched: boolean): void {
     for (const w of [...this.#waiters]) {
       if (w.watch === 'sessions') {
         if (sessionsTouched) w.wake();
@@ -447,6 +582,270 @@ export class KvState implements Reader {
         }
       }
     }
+    for (const l of this.#listeners) l();
+  }
+
+  // ---------------------------------------------------------------- shared store (etcd)
+
+  /**
+   * Runs `fn` against the cache with every read recorded, then commits its changes guarded by those reads.
+   * A lost race (a guard failed) rebuilds it once the cache reached the revision etcd answered. An outcome
+   * that changes nothing (false, or an error such as `invalid session`) is validated the same way: it is
+   * answered only if what it was decided on is still current.
+   */
+  async #writeShared<T>(fn: (tx: KvTx) => T): Promise<T> {
+    const store = this.#shared as SharedStore;
+    for (let attempt = 0; ; attempt++) {
+      const guards = new Map<string, StoreGuard>();
+      const seq = this.#seq;
+      const tx = new KvTx(this.#tracking(guards), PENDING, this.clock.now());
+      let value: T | undefined;
+      let thrown: { err: unknown } | undefined;
+      try {
+        value = fn(tx);
+      } catch (err) {
+        thrown = { err };
+      }
+      const ops = thrown ? [] : this.#sharedOps(tx);
+      const res = await store.commitIf(ops, [...guards.values()]);
+      if (res.ok) {
+        if (ops.length > 0) {
+          await this.#waitApplied(res.index);
+          for (const e of tx.kv.values()) {
+            if (!e) continue;
+            e.modifyIndex = res.index;
+            if (e.createIndex === PENDING) e.createIndex = res.index;
+          }
+          for (const r of tx.sess.values()) {
+            if (!r) continue;
+            r.modifyIndex = res.index;
+            if (r.createIndex === PENDING) r.createIndex = res.index;
+          }
+        }
+        if (thrown) throw thrown.err;
+        return value as T;
+      }
+      if (attempt >= MAX_CONFLICTS)
+        throw phareError(
+          'PHARE_ERR_STORE',
+          `kv: the write lost ${attempt + 1} races in a row for the same keys; retry it`,
+        );
+      // The row that changed was committed before `res.index`; the watch brings it within milliseconds.
+      // Rebuild once it applied something new since this attempt was built (or after a short wait: etcd
+      // checks the guards again either way, so the wait only saves round trips).
+      await this.#waitEvent(seq, res.index, 50);
+    }
+  }
+
+  /**
+   * Brings the cache up to the store's revision now (`?consistent`). The KV watch only hears of its own
+   * space, so after writes elsewhere (the catalog's) its revision can lag the store's with nothing missing: a
+   * quorum read of the space's shape (row count and newest mod revision) tells the two cases apart; otherwise
+   * it waits for the watch to deliver what is missing and looks again (at most the apply timeout).
+   */
+  async #catchUpTo(): Promise<void> {
+    const store = this.#shared as SharedStore;
+    const deadline = Date.now() + this.#applyTimeoutMs;
+    let target = 0;
+    while (!this.#closed && Date.now() < deadline) {
+      const st = await store.statSpace('kv');
+      if (st.maxModifyIndex <= this.#index && st.count === this.#revs.size) {
+        this.#applyEvent({ index: st.index, changes: [] });
+        return;
+      }
+      target ||= st.index;
+      if (this.#index >= target) return;
+      await this.#waitEvent(this.#seq, target, 200);
+      if (this.#index >= target) return;
+    }
+  }
+
+  /** Resolves when the watch applied another event (any), the cache reached `index`, or after `ms`. */
+  #waitEvent(seq: number, index: number, ms: number): Promise<void> {
+    if (this.#seq !== seq || (index > 0 && this.#index >= index)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const w = {
+        index: 0,
+        resolve: () => {
+          clearTimeout(timer);
+          this.#eventWaiters.delete(w);
+          resolve();
+        },
+      };
+      const timer = setTimeout(w.resolve, ms);
+      this.#eventWaiters.add(w);
+    });
+  }
+
+  /** A reader over the cache that records, as guards, the revision of every row it hands out. */
+  #tracking(guards: Map<string, StoreGuard>): TxBase {
+    const track = (table: 'kv' | 'sessions' | 'lockdelays', key: string) => {
+      const id = `${table}\u0000${key}`;
+      if (!guards.has(id)) guards.set(id, { table, key, modifyIndex: this.#revs.get(id) ?? 0 });
+    };
+    return {
+      get: (k) => {
+        track('kv', k);
+        return this.get(k);
+      },
+      list: (p) => {
+        // No key under the prefix may appear or change after what the cache shows.
+        const id = `prefix\u0000${p}`;
+        if (!guards.has(id)) guards.set(id, { table: 'kv', key: p, prefix: true, modifyIndex: this.#index });
+        return this.list(p);
+      },
+      session: (id) => {
+        track('sessions', id);
+        return this.session(id);
+      },
+      sessions: () => this.sessions(),
+      heldBy: (id) => {
+        const out = this.heldBy(id);
+        for (const e of out) track('kv', e.key);
+        return out;
+      },
+      lockDelayUntil: (k) => {
+        track('lockdelays', k);
+        return this.lockDelayUntil(k);
+      },
+    };
+  }
+
+  /** The store ops of a shared-store transaction. */
+  #sharedOps(tx: KvTx): SharedStoreOp[] {
+    const ops: SharedStoreOp[] = [];
+    for (const [key, e] of tx.kv) {
+      if (!e) {
+        ops.push({ type: 'del', table: 'kv', key });
+        continue;
+      }
+      ops.push({ type: 'put', table: 'kv', key, value: e });
+      // A newly taken lock rewrites its session's record (same value, new revision): a concurrent
+      // invalidation of that session, guarded on the record, then loses and sees the new lock when it is
+      // rebuilt, so a lock can never outlive its session.
+      if (e.session !== '' && this.get(key)?.session !== e.session && !tx.sess.has(e.session)) {
+        const s = this.session(e.session);
+        if (s) ops.push({ type: 'put', table: 'sessions', key: s.id, value: s });
+      }
+    }
+    const touchedSessions = new Set<string>();
+    for (const op of ops) if (op.table === 'sessions') touchedSessions.add(op.key);
+    for (const [id, r] of tx.sess) {
+      if (touchedSessions.has(id)) continue;
+      if (r) ops.push({ type: 'put', table: 'sessions', key: id, value: r });
+      else {
+        ops.push({ type: 'del', table: 'sessions', key: id });
+        if (this.#ttlMarkers.has(id)) ops.push({ type: 'del', table: 'sessionttls', key: id });
+      }
+    }
+    for (const [id, lease] of tx.sessionLeases)
+      ops.push({ type: 'put', table: 'sessionttls', key: id, value: { session: id }, lease });
+    for (const [key, until] of tx.lockDelays) {
+      if (until > 0) ops.push({ type: 'put', table: 'lockdelays', key, value: { until } });
+      else if (this.#lockDelays.has(key)) ops.push({ type: 'del', table: 'lockdelays', key });
+    }
+    return ops;
+  }
+
+  /** Puts (row given) or deletes one KV-space row into the cache; returns what it touched. */
+  #applyRow(
+    row: StoreRow | undefined,
+    del: { table: string; key: string; index: number } | undefined,
+  ): { kvKey?: string; sessions?: boolean } {
+    const table = row ? row.table : (del as { table: string }).table;
+    const key = row ? row.key : (del as { key: string }).key;
+    const id = `${table}\u0000${key}`;
+    if (row) this.#revs.set(id, row.modifyIndex);
+    else this.#revs.delete(id);
+    switch (table) {
+      case 'kv': {
+        if (row) {
+          const v = row.value as KvEntry;
+          if (kvRowProblem(v) !== undefined) return {};
+          this.#entries.set(key, { ...v, createIndex: row.createIndex, modifyIndex: row.modifyIndex });
+          this.#tombstones.delete(key);
+        } else if (this.#entries.delete(key)) this.#tombstones.set(key, (del as { index: number }).index);
+        return { kvKey: key };
+      }
+      case 'sessions': {
+        if (row) {
+          const v = row.value as SessionRecord;
+          if (sessionRowProblem(v) !== undefined) return {};
+          // A session never changes after it is created (Consul): its indexes are its creation's, and the
+          // rewrite a new lock makes (see #sharedOps) is no change readers see.
+          const next = { ...v, createIndex: row.createIndex, modifyIndex: row.createIndex };
+          const same = isDeepStrictEqual(this.#sessions.get(key), next);
+          this.#sessions.set(key, next);
+          return same ? {} : { sessions: true };
+        }
+        return this.#sessions.delete(key) ? { sessions: true } : {};
+      }
+      case 'lockdelays': {
+        const until = Number((row?.value as { until?: unknown } | undefined)?.until);
+        if (row && Number.isFinite(until)) this.#lockDelays.set(key, until);
+        else this.#lockDelays.delete(key);
+        return {};
+      }
+      case 'sessionttls':
+        if (row?.lease) this.#ttlMarkers.set(key, row.lease);
+        else this.#ttlMarkers.delete(key);
+        return { sessions: false };
+      default:
+        return {};
+    }
+  }
+
+  /** Applies one committed event of the KV space: rows, indexes, then wakes who watches what it touched. */
+  #applyEvent(e: StoreEvent): void {
+    if (this.#closed) return;
+    const touched = new Set<string>();
+    let sessionsTouched = false;
+    let any = false;
+    for (const ch of e.changes) {
+      any = true;
+      const r =
+        ch.type === 'put'
+          ? this.#applyRow(ch, undefined)
+          : this.#applyRow(undefined, { table: ch.table, key: ch.key, index: e.index });
+      if (r.kvKey !== undefined) {
+        touched.add(r.kvKey);
+        this.#kvIndex = e.index;
+      }
+      if (r.sessions) {
+        sessionsTouched = true;
+        this.#sessionsIndex = e.index;
+      }
+    }
+    if (e.index > this.#index) this.#index = e.index;
+    this.#seq++;
+    for (const w of [...this.#eventWaiters]) w.resolve();
+    if (touched.size > 0) this.#reapTombstones();
+    if (any) this.#wake(touched, sessionsTouched);
+    for (const w of [...this.#appliedWaiters]) {
+      if (w.index <= this.#index) {
+        this.#appliedWaiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+
+  /** Resolves once the cache has applied revision `index` (or after the apply timeout). */
+  #waitApplied(index: number): Promise<void> {
+    if (this.#index >= index || this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const w = {
+        index,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#appliedWaiters.delete(w);
+        resolve();
+      }, this.#applyTimeoutMs);
+      this.#appliedWaiters.add(w);
+    });
   }
 
   #reapTombstones(): void {
@@ -462,8 +861,11 @@ export class KvState implements Reader {
   /** Waits for queued writes to settle, then releases every parked read. */
   async close(): Promise<void> {
     while (this.#committing) await this.#committing;
+    await Promise.allSettled([...this.#inflight]);
     this.#closed = true;
+    await this.#watch?.close();
     for (const w of [...this.#waiters]) w.wake();
+    for (const w of [...this.#appliedWaiters]) w.resolve();
   }
 }
 

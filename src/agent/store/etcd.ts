@@ -13,6 +13,12 @@
  * store re-lists the prefix and emits only what really changed (keys whose mod revision moved, and the keys
  * that vanished), so a compaction costs one range read and no spurious wake-ups (APISIX #13772's lesson).
  *
+ * KV and sessions live in a second key space, `<prefix>/kv/v1/<table>/<key>` (tables `kv`, `sessions`,
+ * `lockdelays`, `sessionttls`), with its own watch: a KV write never wakes the catalog's and the reverse.
+ * Their writes are guarded ({@link SharedStore.commitIf}): the compare clauses of the etcd transaction check
+ * that every row the write was built on is unchanged, so CAS and lock acquisition are decided by etcd, not by
+ * one agent's cache, and two agents racing for one lock cannot both win.
+ *
  * Quorum: a probe asks every member for its raft leader; without one, writes fail at once with
  * PHARE_ERR_NO_LEADER (Consul's 500 "No cluster leader") while reads keep serving the cache.
  */
@@ -25,11 +31,14 @@ import type {
   SharedStoreOp,
   StoreChange,
   StoreEvent,
+  StoreGuard,
   StoreRow,
   StoreSnapshot,
+  StoreSpace,
   StoreTable,
   StoreWatch,
 } from './store.ts';
+import { spaceOf } from './store.ts';
 
 /** Options of {@link createEtcdStore}. */
 export interface EtcdStoreOptions {
@@ -84,7 +93,18 @@ export interface EtcdStore extends SharedStore {
 }
 
 type Table = StoreTable | ClusterTable;
-const TABLES: readonly Table[] = ['nodes', 'services', 'checks', 'members', 'live', 'election'];
+const TABLES: readonly Table[] = [
+  'nodes',
+  'services',
+  'checks',
+  'members',
+  'live',
+  'election',
+  'kv',
+  'sessions',
+  'lockdelays',
+  'sessionttls',
+];
 
 /**
  * Opens the etcd store. Nothing is contacted until `load()`.
@@ -99,7 +119,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'etcd.endpoints: expected at least one etcd client URL');
   }
   const prefix = normalizePrefix(options.prefix ?? '/phare');
-  const root = `${prefix}/v1/`;
+  const roots: Record<StoreSpace, string> = { catalog: `${prefix}/v1/`, kv: `${prefix}/kv/v1/` };
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
   const leaderHoldMs = options.leaderHoldMs ?? 2000;
@@ -131,18 +151,24 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   let probeTimer: NodeJS.Timeout | undefined;
   const watches = new Set<StoreWatch>();
   const leases = new Set<{ stop(): void }>();
-  const lastWrite = new Map<string, Promise<number>>();
-  const inflight = new Set<Promise<number>>();
+  const lastWrite = new Map<string, Promise<unknown>>();
+  const inflight = new Set<Promise<unknown>>();
 
+  // Each part is URI-encoded character by character, so a KV prefix's key is a prefix of its keys' keys.
   const keyOf = (table: Table, key: string) =>
-    `${root}${table}/${key.split('\u0000').map(encodeURIComponent).join('/')}`;
+    `${roots[spaceOf(table)]}${table}/${key.split('\u0000').map(encodeURIComponent).join('/')}`;
   const parseKey = (raw: string): { table: Table; key: string } | undefined => {
-    if (!raw.startsWith(root)) return undefined;
-    const rest = raw.slice(root.length);
+    const space: StoreSpace | undefined = raw.startsWith(roots.catalog)
+      ? 'catalog'
+      : raw.startsWith(roots.kv)
+        ? 'kv'
+        : undefined;
+    if (!space) return undefined;
+    const rest = raw.slice(roots[space].length);
     const slash = rest.indexOf('/');
     if (slash < 0) return undefined;
     const table = rest.slice(0, slash) as Table;
-    if (!TABLES.includes(table)) return undefined;
+    if (!TABLES.includes(table) || spaceOf(table) !== space) return undefined;
     return {
       table,
       key: rest
@@ -207,7 +233,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     probeTimer.unref();
   };
 
-  const rangeAll = async (): Promise<{ index: number; rows: StoreRow[] }> => {
+  const rangeAll = async (space: StoreSpace = 'catalog'): Promise<{ index: number; rows: StoreRow[] }> => {
+    const root = roots[space];
     try {
       const res = await client.kv.range(
         { key: Buffer.from(root), range_end: Buffer.from(prefixEnd(root)) },
@@ -247,7 +274,30 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     return state.knownLeader;
   };
 
-  const commit = async (ops: readonly SharedStoreOp[]): Promise<number> => {
+  const commit = async (ops: readonly SharedStoreOp[]): Promise<number> => (await run(ops, [])).index;
+
+  const compareOf = (g: StoreGuard) =>
+    g.prefix
+      ? {
+          // no row under the prefix created or modified after the revision the write was built at
+          key: Buffer.from(keyOf(g.table, g.key)),
+          range_end: prefixEnd(keyOf(g.table, g.key)),
+          target: 'Mod' as const,
+          result: 'Less' as const,
+          mod_revision: String(g.modifyIndex + 1),
+        }
+      : {
+          // a missing key compares as mod revision 0 (etcd applyCompare), so 0 means "still absent"
+          key: Buffer.from(keyOf(g.table, g.key)),
+          target: 'Mod' as const,
+          result: 'Equal' as const,
+          mod_revision: String(g.modifyIndex),
+        };
+
+  const run = async (
+    ops: readonly SharedStoreOp[],
+    guards: readonly StoreGuard[],
+  ): Promise<{ ok: boolean; index: number }> => {
     if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: write after close');
     // Without quorum fail fast, as Consul does ("No cluster leader"): waiting the full timeout would stall
     // every registering client while etcd cannot commit anyway. A leader lost a moment ago is an election.
@@ -262,15 +312,23 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
               ...(op.lease ? { lease: op.lease } : {}),
             },
           }
-        : { request_delete_range: { key: Buffer.from(keyOf(op.table, op.key)) } },
+        : op.prefix
+          ? {
+              request_delete_range: {
+                key: Buffer.from(keyOf(op.table, op.key)),
+                range_end: prefixEnd(keyOf(op.table, op.key)),
+              },
+            }
+          : { request_delete_range: { key: Buffer.from(keyOf(op.table, op.key)) } },
     );
+    const compare = guards.map(compareOf);
     // Concurrent transactions may be applied by etcd in any order; two writes of one key (a check flapping)
     // must land in the order they were made, so a write waits for the earlier ones that share a key with it.
     const keys = success.map(
       (o) => (o.request_put?.key ?? o.request_delete_range?.key)?.toString() as string,
     );
     const before = keys.map((k) => lastWrite.get(k)).filter((p) => p !== undefined);
-    const run = (async () => {
+    const attempt = (async () => {
       if (before.length > 0) await Promise.allSettled(before);
       const deadline = Date.now() + requestTimeoutMs;
       for (let attempt = 0; ; attempt++) {
@@ -278,16 +336,14 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
           // A member without quorum holds a proposal until the deadline; bound each attempt by half the leader hold
           // so a lost quorum is noticed (probe below) and answered "No cluster leader" quickly, as Consul does.
           const attemptDeadline = Math.min(deadline, Date.now() + Math.max(500, leaderHoldMs / 2));
-          const res = await client.kv.txn(
-            { compare: [], success, failure: [] },
-            { deadline: attemptDeadline },
-          );
-          return Number(res.header.revision);
+          const res = await client.kv.txn({ compare, success, failure: [] }, { deadline: attemptDeadline });
+          return { ok: res.succeeded, index: Number(res.header.revision) };
         } catch (cause) {
           if (closed || !transient(cause)) throw storeError('write', cause);
           // The member we talked to died or lost the leader. Ask every member: with a leader elsewhere, send
-          // the transaction again (it only puts and deletes whole keys, so a repeat that lands twice is the
-          // same state); without one, fail as Consul does.
+          // the transaction again (unguarded, it only puts and deletes whole keys, so a repeat that lands twice
+          // is the same state; guarded, a repeat after a first attempt that did land fails its guards and the
+          // caller rebuilds the write on the new state); without one, fail as Consul does.
           await probe();
           if (!(await awaitLeader()) || attempt >= 3 || Date.now() > deadline)
             throw storeError('write', cause);
@@ -295,14 +351,14 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         }
       }
     })();
-    for (const k of keys) lastWrite.set(k, run);
-    inflight.add(run);
+    for (const k of keys) lastWrite.set(k, attempt);
+    inflight.add(attempt);
     const forget = () => {
-      inflight.delete(run);
-      for (const k of keys) if (lastWrite.get(k) === run) lastWrite.delete(k);
+      inflight.delete(attempt);
+      for (const k of keys) if (lastWrite.get(k) === attempt) lastWrite.delete(k);
     };
-    run.then(forget, forget);
-    return run;
+    attempt.then(forget, forget);
+    return attempt;
   };
 
   const store: EtcdStore = {
@@ -319,7 +375,10 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     }),
 
     async load(): Promise<StoreSnapshot> {
-      const { index, rows } = await store.loadRows();
+      const cat = await store.loadRows();
+      const kvs = await rangeAll('kv');
+      const index = Math.max(cat.index, kvs.index);
+      const rows = [...cat.rows, ...kvs.rows];
       const pick = (t: StoreTable) => rows.filter((r) => r.table === t).map((r) => r.value);
       return {
         index,
@@ -347,7 +406,94 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
 
     commit,
 
-    watch(fromIndex: number, onEvent: (e: StoreEvent) => void): StoreWatch {
+    commitIf: (ops, guards) => run(ops, guards),
+
+    loadSpace: (space) => rangeAll(space),
+
+    async statSpace(space) {
+      if (!state.knownLeader && !(await awaitLeader()))
+        throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
+      const root = roots[space];
+      try {
+        // One linearizable range: the newest key by mod revision (keys only) and the count of the space.
+        const res = await client.kv.range(
+          {
+            key: Buffer.from(root),
+            range_end: prefixEnd(root),
+            sort_order: 'Descend',
+            sort_target: 'Mod',
+            limit: 1,
+            keys_only: true,
+          },
+          { deadline: Date.now() + requestTimeoutMs },
+        );
+        return {
+          index: Number(res.header.revision),
+          count: Number(res.count),
+          maxModifyIndex: Number(res.kvs[0]?.mod_revision ?? 0),
+        };
+      } catch (cause) {
+        throw storeError('read', cause);
+      }
+    },
+
+    async grantBareLease(ttlSec) {
+      if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: lease after close');
+      if (!state.knownLeader && !(await awaitLeader()))
+        throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
+      try {
+        const res = await client.leaseClient.leaseGrant(
+          { TTL: ttlSec },
+          { deadline: Date.now() + requestTimeoutMs },
+        );
+        return res.ID;
+      } catch (cause) {
+        throw storeError('lease grant', cause);
+      }
+    },
+
+    async renewLease(id) {
+      if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: lease after close');
+      if (!state.knownLeader && !(await awaitLeader()))
+        throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
+      // clientv3's KeepAliveOnce: one keepalive on its own stream, answered with the lease's remaining TTL.
+      let stream: Awaited<ReturnType<typeof client.leaseClient.leaseKeepAlive>> | undefined;
+      try {
+        const s = await client.leaseClient.leaseKeepAlive();
+        stream = s;
+        const ttl = await new Promise<number>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error('lease keepalive: deadline exceeded')),
+            requestTimeoutMs,
+          );
+          s.on('data', (r: { TTL: string }) => {
+            clearTimeout(timer);
+            resolve(Number(r.TTL));
+          });
+          s.on('error', (err: Error) => {
+            clearTimeout(timer);
+            reject(err);
+          });
+          s.write({ ID: id });
+        });
+        return Math.max(0, ttl);
+      } catch (cause) {
+        void probe();
+        throw storeError('lease renew', cause);
+      } finally {
+        stream?.end();
+      }
+    },
+
+    async revokeLease(id) {
+      await bounded(
+        client.leaseClient.leaseRevoke({ ID: id }, { deadline: Date.now() + 2000 }).catch(() => {}),
+        2500,
+      );
+    },
+
+    watch(fromIndex: number, onEvent: (e: StoreEvent) => void, space: StoreSpace = 'catalog'): StoreWatch {
+      const root = roots[space];
       // What this watch has delivered: key -> mod revision, so a re-list after compaction emits only changes.
       const seen = new Map<string, number>();
       let revision = fromIndex;
@@ -411,7 +557,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         try {
           for (;;) {
             try {
-              const { index, rows } = await rangeAll();
+              const { index, rows } = await rangeAll(space);
               const changes: StoreChange[] = [];
               const present = new Set<string>();
               for (const r of rows) {

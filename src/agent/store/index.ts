@@ -13,9 +13,12 @@ export {
   type Store,
   type StoreChange,
   type StoreEvent,
+  type StoreGuard,
   type StoreOp,
   type StoreRow,
   type StoreSnapshot,
+  type StoreSpace,
   type StoreTable,
   type StoreWatch,
+  spaceOf,
 } from './store.ts';

@@ -81,13 +81,49 @@ export interface Store {
 // tokens) becomes more tables here: each backend maps a table to a key range (etcd) or an SQL table (sqlite),
 // and the watch delivers their changes like the catalog's.
 
-/** Tables only a shared store has: agent membership, liveness (leased) and elections (leased). */
-export type ClusterTable = 'members' | 'live' | 'election';
+/**
+ * Tables only a shared store has: agent membership, liveness (leased) and elections (leased); and for KV,
+ * the lock-delays an invalidated session left (`lockdelays`, key -> until, so every agent honours them) and
+ * one leased marker per TTL session (`sessionttls`: it vanishes when the session's lease expires, which is
+ * how every agent learns the TTL lapsed, whichever agent the session was renewed through).
+ */
+export type ClusterTable = 'members' | 'live' | 'election' | 'lockdelays' | 'sessionttls';
 
-/** A write to a shared store; `lease` ties the key to an etcd lease (it vanishes when the lease expires). */
+/**
+ * The two key spaces of a shared store, each with its own watch: the catalog's (`nodes`, `services`,
+ * `checks` and the membership tables) and the KV store's (`kv`, `sessions`, `lockdelays`, `sessionttls`).
+ * A KV write never wakes the catalog's watch and the reverse; one transaction never spans both.
+ */
+export type StoreSpace = 'catalog' | 'kv';
+
+/** The space a table lives in. */
+export function spaceOf(table: StoreTable | ClusterTable): StoreSpace {
+  return table === 'kv' || table === 'sessions' || table === 'lockdelays' || table === 'sessionttls'
+    ? 'kv'
+    : 'catalog';
+}
+
+/**
+ * A write to a shared store; `lease` ties the key to an etcd lease (it vanishes when the lease expires). A
+ * `del` with `prefix` deletes every key of the table starting with `key` (KV delete-tree: one range delete,
+ * however many keys).
+ */
 export type SharedStoreOp =
   | { type: 'put'; table: StoreTable | ClusterTable; key: string; value: unknown; lease?: string }
-  | { type: 'del'; table: StoreTable | ClusterTable; key: string };
+  | { type: 'del'; table: StoreTable | ClusterTable; key: string; prefix?: boolean };
+
+/**
+ * A condition a guarded commit checks inside the store's transaction (etcd compare clauses), so a write
+ * built on what this agent's cache showed applies only if nothing it read changed meanwhile, whichever agent
+ * changed it: `modifyIndex` is the row's mod revision as read (0 = the row was absent); with `prefix`, no row
+ * of the table under `key` was created or modified after `modifyIndex`.
+ */
+export interface StoreGuard {
+  table: StoreTable | ClusterTable;
+  key: string;
+  modifyIndex: number;
+  prefix?: boolean;
+}
 
 /** A record as a shared store holds it, with the revisions it was created and last modified at. */
 export interface StoreRow {
@@ -138,8 +174,34 @@ export interface SharedStore extends Store {
   loadRows(): Promise<{ index: number; rows: StoreRow[] }>;
   /** Commits `ops` as one transaction; resolves with its revision. PHARE_ERR_NO_LEADER without quorum. */
   commit(ops: readonly SharedStoreOp[]): Promise<number>;
-  /** Watches every change after `fromIndex`. */
-  watch(fromIndex: number, onEvent: (e: StoreEvent) => void): StoreWatch;
+  /**
+   * Commits `ops` as one transaction only if every guard holds at commit time (checked by the store, so two
+   * agents racing on one key cannot both win). `ok` false: nothing was written, and `index` is the revision
+   * the guards were checked at (wait for the cache to reach it, then rebuild the write). Ops may be empty: a
+   * read-only check that what was read is still current.
+   */
+  commitIf(
+    ops: readonly SharedStoreOp[],
+    guards: readonly StoreGuard[],
+  ): Promise<{ ok: boolean; index: number }>;
+  /**
+   * A quorum read of one space's shape: the store's revision now, how many rows the space holds and the
+   * highest mod revision among them. A cache that applied every change up to some revision R holds the same
+   * rows as the store now when `maxModifyIndex <= R` and the counts agree (no write and no deletion since):
+   * how a cache fed by a prefix watch learns it is current without waiting for a change of its own prefix.
+   * PHARE_ERR_NO_LEADER without quorum.
+   */
+  statSpace(space: StoreSpace): Promise<{ index: number; count: number; maxModifyIndex: number }>;
+  /** Every row of one space (`kv`: the KV tables), with the revision of the read. */
+  loadSpace(space: StoreSpace): Promise<{ index: number; rows: StoreRow[] }>;
+  /** Watches every change after `fromIndex`; `space` defaults to the catalog's. */
+  watch(fromIndex: number, onEvent: (e: StoreEvent) => void, space?: StoreSpace): StoreWatch;
+  /** Grants a lease of `ttlSec` that nobody keeps alive (a session TTL: {@link SharedStore.renewLease}). */
+  grantBareLease(ttlSec: number): Promise<string>;
+  /** Renews a lease once; resolves with its remaining TTL in seconds, 0 when it has expired or is unknown. */
+  renewLease(id: string): Promise<number>;
+  /** Revokes a lease (best effort: an unknown lease is fine). */
+  revokeLease(id: string): Promise<void>;
   /** Whether the store's cluster has a leader now, and how long since one was last confirmed (ms). */
   health(): { knownLeader: boolean; lastContactMs: number };
 }
