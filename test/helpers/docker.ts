@@ -102,6 +102,8 @@ export async function startDockerd(): Promise<Dockerd> {
         '--ip-forward=false',
         '--ip-masq=false',
         '--bridge=none',
+        // published ports bind to loopback only, whatever a compose file says (tests stay on loopback)
+        '--ip=127.0.0.1',
         `--default-address-pool=${pool}`,
         '--exec-opt=native.cgroupdriver=cgroupfs',
         '--shutdown-timeout=1',

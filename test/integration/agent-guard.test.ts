@@ -64,6 +64,9 @@ test('Host headers naming the agent are answered; others get 403 (DNS rebinding)
     `node-a.node.consul:${port}`,
     `consul.internal:${port}`,
     'a.b.svc.example',
+    // single-label names: Docker Compose / Kubernetes service names on their own networks
+    `agent:${port}`,
+    'consul',
   ]) {
     const res = await raw('GET', '/v1/agent/self', { Host: host });
     assert.equal(res.status, 200, `${host}: ${res.body}`);

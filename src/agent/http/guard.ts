@@ -5,7 +5,11 @@
  *    to the agent *same-origin* in the browser's eyes; only the Host header still says `evil.example`. The
  *    agent answers only Host headers that name it: IP literals, `localhost` (and `*.localhost`, which
  *    browsers always resolve to loopback, RFC 6761 §6.3), its node name (and `<node>.node.<domain>`), and
- *    the names given with `--allowed-hosts`. A request without Host (HTTP/1.0 tools) is not a browser's.
+ *    the names given with `--allowed-hosts`, and single-label names (`agent`, `consul`: what Docker Compose
+ *    and Kubernetes services are called on their networks). A rebinding page needs a name its author
+ *    controls in public DNS, which always has a dot; a dotless name is resolved only by the victim's own
+ *    resolver (hosts file, Docker's embedded DNS, search domains the network owns). A request without Host
+ *    (HTTP/1.0 tools) is not a browser's.
  * 2. **Cross-origin writes**: `<img>`, `<script>`, forms, no-cors `fetch` and beacons are sent without a
  *    CORS preflight. Browsers mark every request with `Sec-Fetch-Site` (all current engines) and
  *    cross-origin ones with `Origin`; non-browser clients (curl, python-consul, the SDK) send neither. A
@@ -74,7 +78,10 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     else exact.add(h);
   }
   const allowed = (name: string) =>
-    isIP(name) !== 0 || exact.has(name) || suffixes.some((s) => name.endsWith(s) && name.length > s.length);
+    isIP(name) !== 0 ||
+    exact.has(name) ||
+    (name !== '' && !name.includes('.')) ||
+    suffixes.some((s) => name.endsWith(s) && name.length > s.length);
 
   return {
     checkHost(req) {
@@ -83,8 +90,8 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
       const name = hostName(host);
       if (allowed(name)) return null;
       return (
-        `Host ${JSON.stringify(host)} does not name this agent: it answers to IP addresses, localhost and ` +
-        `its node name (${JSON.stringify(options.node)}); add other names with --allowed-hosts ` +
+        `Host ${JSON.stringify(host)} does not name this agent: it answers to IP addresses, localhost, ` +
+        `single-label names and its node name (${JSON.stringify(options.node)}); add other names with --allowed-hosts ` +
         '(DNS-rebinding protection, docs/security.md)'
       );
     },
