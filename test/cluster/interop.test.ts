@@ -1,6 +1,7 @@
 /**
  * Outside clients against a Phare cluster, unchanged: npm `consul` (2.x) and Debian's python3-consul register
- * through agent A and watch (blocking queries) through agent B.
+ * through agent A and watch (blocking queries) through agent B; npm `consul`'s KV story (KV, sessions, a lock
+ * taken over, a CAS race) with one client on A and the other on B.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import Consul from 'consul';
 import type { RunningAgent } from '../../src/agent/index.ts';
 import { startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
+import { npmKvStory } from '../interop/kv-npm-story.ts';
 
 const PYTHON = '/usr/bin/python3';
 const pythonMissing = (): string | false => {
@@ -94,6 +96,9 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       cb.destroy?.();
     }
   });
+
+  test('npm consul: the KV story with one client on A and the other on B (KV, CAS race, sessions, lock, watch)', () =>
+    npmKvStory(a.httpAddress.port, b.httpAddress.port, 'npm/'));
 
   const skip = pythonMissing();
   test('python-consul: register through A, a blocking health.service through B wakes when A passes the check', {

@@ -8,7 +8,6 @@
  * (The same on a 3-agent etcd cluster, one member per agent: test/cluster/patroni.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startAgentInProcess, tempDir } from '../helpers/agent.ts';
 import {
