@@ -8,7 +8,7 @@
  *        durable) -> store closed.
  */
 import { join } from 'node:path';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
 import { CONSUL_VERSION } from '../api/index.ts';
 import { Catalog } from './catalog/index.ts';
 import { createHealthChecker } from './checks/index.ts';
@@ -26,6 +26,7 @@ import {
   type TlsFiles,
 } from './http/index.ts';
 import { KvState } from './kv/index.ts';
+import { createAgentLogger, logLifecycle } from './logger.ts';
 import { createAgentMetrics } from './metrics.ts';
 import { createSessions, type Sessions } from './sessions/index.ts';
 import {
@@ -119,7 +120,7 @@ export interface RunningAgent {
  */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { config } = options;
-  const logger = options.logger ?? pino({ level: config.logLevel }, pino.destination(2)); // no base component: children add theirs, pino would repeat the key
+  const logger = options.logger ?? createAgentLogger(config); // no base component: children add theirs, pino would repeat the key
   // TLS files are read before anything listens: a bad file stops the start, naming its flag.
   const tlsFiles: TlsFiles | null =
     config.httpsAddr && config.tlsCertFile && config.tlsKeyFile
@@ -171,6 +172,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     throw err;
   }
   const openStore = store;
+  // Lifecycle lines at info (issue 18): registered/deregistered and why, check status changes, agents
+  // joining or failing. Subscribed before the cluster join, so this agent's own join is among them.
+  logLifecycle(catalog, logger.child({ component: 'catalog' }));
   let cluster: Cluster | undefined;
   if (openStore.kind === 'etcd') {
     try {

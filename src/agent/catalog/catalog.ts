@@ -79,6 +79,16 @@ export type CatalogEvent =
   /** `announce`: the write came from a TTL endpoint (pass/warn/fail/update), not from a check runner. */
   | { type: 'check-status'; check: CheckRecord; announce: boolean };
 
+/**
+ * What operators want in the log (issue 18): a service registered or deregistered and why, a check's status
+ * changing (from → to, with its output), another agent joining or failing (cluster). Emitted once durable.
+ */
+export type LifecycleEvent =
+  | { type: 'service-registered'; service: ServiceRecord; replaced: boolean; why: string }
+  | { type: 'service-deregistered'; service: ServiceRecord; why: string }
+  | { type: 'check-status'; check: CheckRecord; from: CheckStatus }
+  | { type: 'agent-liveness'; node: string; address: string; alive: boolean; output: string };
+
 /** Maintenance check IDs and texts, as Consul writes them (Consul docs, Agent HTTP API). */
 export const MAINTENANCE = {
   serviceCheckId: (sid: string) => `_service_maintenance:${sid}`,
@@ -112,6 +122,7 @@ interface Change {
 class Tx {
   readonly changes: Change[] = [];
   readonly events: CatalogEvent[] = [];
+  readonly lifecycle: LifecycleEvent[] = [];
   readonly index: number;
   /** Only check results (updateCheck): with a shared store, kept as local truth even if the commit fails. */
   statusOnly = false;
@@ -155,6 +166,7 @@ export class Catalog {
   readonly #indexTime = new Map<number, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(e: CatalogEvent) => void>();
+  readonly #lifecycleListeners = new Set<(e: LifecycleEvent) => void>();
   /** Records that live only in memory (the agent's node, serfHealth, the `consul` service), as `table:key`. */
   readonly #ephemeral = new Set<string>();
   /** Writes waiting for the next batch. */
@@ -340,6 +352,7 @@ export class Catalog {
     if (e.changes.length > 0) {
       const topics = new Set<string>();
       const events: CatalogEvent[] = [];
+      const lifecycle: LifecycleEvent[] = [];
       for (const ch of e.changes) {
         const row: StoreRow | undefined = ch.type === 'put' ? ch : undefined;
         const prev = this.#applyStoreRow({ table: ch.table, key: ch.key }, row);
@@ -347,6 +360,17 @@ export class Catalog {
           const node = ch.table === 'nodes' ? ch.key : ch.key;
           const serf = this.#deriveSerf(node, e.index);
           if (serf) this.#topicsOf(serf, topics);
+          const now = serf?.next as CheckRecord | undefined;
+          if (now) {
+            const n = this.#nodes.get(node);
+            lifecycle.push({
+              type: 'agent-liveness',
+              node: now.node,
+              address: n?.address ?? '',
+              alive: now.status === 'passing',
+              output: now.output,
+            });
+          }
         }
         if (ch.table !== 'nodes' && ch.table !== 'services' && ch.table !== 'checks') continue;
         const change = { table: ch.table, key: ch.key, prev, next: row?.value as Row | undefined } as Change;
@@ -361,6 +385,7 @@ export class Catalog {
           this.#indexTime.delete(this.#indexTime.keys().next().value as number);
       }
       for (const ev of events) for (const l of this.#listeners) l(ev);
+      this.#emitLifecycle(lifecycle);
       this.#notify(topics);
     }
     if (e.index > this.#applied) this.#applied = e.index;
@@ -588,8 +613,20 @@ export class Catalog {
     for (const { tx } of built) {
       this.#recordOwn(tx.changes);
       for (const e of tx.events) for (const l of this.#listeners) l(e);
+      this.#emitLifecycle(tx.lifecycle);
     }
     for (const b of built) b.w.resolve();
+  }
+
+  #emitLifecycle(events: readonly LifecycleEvent[]): void {
+    for (const e of events)
+      for (const l of this.#lifecycleListeners) {
+        try {
+          l(e);
+        } catch {
+          // a logger's trouble must not fail a write that is already durable
+        }
+      }
   }
 
   #releaseHeld(): void {
@@ -664,6 +701,17 @@ export class Catalog {
     let n = 0;
     for (const s of this.#waiters.values()) n += s.size;
     return n;
+  }
+
+  /**
+   * Listens to {@link LifecycleEvent}s (the agent's info log). Returns an unsubscribe function.
+   *
+   * @example
+   * catalog.onLifecycle((e) => log.info(e, e.type));
+   */
+  onLifecycle(listener: (e: LifecycleEvent) => void): () => void {
+    this.#lifecycleListeners.add(listener);
+    return () => this.#lifecycleListeners.delete(listener);
   }
 
   /** Listens to check lifecycle events (the health module's feed). Returns an unsubscribe function. */
@@ -778,7 +826,7 @@ export class Catalog {
   registerService(
     input: ServiceInput,
     checks: readonly CheckInput[],
-    options: { replaceExistingChecks?: boolean } = {},
+    options: { replaceExistingChecks?: boolean; why?: string } = {},
   ): Promise<void> {
     return this.#write((tx) => {
       const node = this.local.name;
@@ -793,6 +841,12 @@ export class Catalog {
         modifyIndex: tx.index,
       };
       this.#change(tx, 'services', key, rec);
+      tx.lifecycle.push({
+        type: 'service-registered',
+        service: rec,
+        replaced: prev !== undefined,
+        why: options.why ?? '',
+      });
       const keep = new Set<string>();
       for (const ci of checks) {
         keep.add(ci.checkId);
@@ -805,7 +859,7 @@ export class Catalog {
   }
 
   /** Removes a service of this agent and all its checks. Throws PHARE_ERR_NOT_FOUND if unknown. */
-  deregisterService(id: string): Promise<void> {
+  deregisterService(id: string, options: { why?: string } = {}): Promise<void> {
     return this.#write((tx) => {
       const s = this.agentService(id);
       if (!s) {
@@ -815,6 +869,7 @@ export class Catalog {
         );
       }
       this.#deleteService(tx, s);
+      tx.lifecycle.push({ type: 'service-deregistered', service: s, why: options.why ?? '' });
     });
   }
 
@@ -871,7 +926,10 @@ export class Catalog {
         next.criticalSince = changed ? this.clock.now() : (cur.criticalSince ?? this.clock.now());
       else delete next.criticalSince;
       this.#storeCheck(tx, next);
-      if (changed) tx.events.push({ type: 'check-status', check: next, announce: options.announce === true });
+      if (changed) {
+        tx.events.push({ type: 'check-status', check: next, announce: options.announce === true });
+        tx.lifecycle.push({ type: 'check-status', check: next, from: cur.status });
+      }
     });
   }
 
@@ -1096,6 +1154,7 @@ export class Catalog {
       // keep the times of recent indexes only: enough for any answer still in flight
       if (this.#indexTime.size > 4096) this.#indexTime.delete(this.#indexTime.keys().next().value as number);
       for (const e of tx.events) for (const l of this.#listeners) l(e);
+      this.#emitLifecycle(tx.lifecycle);
     }
     this.#notify(touched);
     for (const b of built) b.w.resolve();

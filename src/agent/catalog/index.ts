@@ -2,6 +2,7 @@ export {
   Catalog,
   type CatalogEvent,
   type CatalogOptions,
+  type LifecycleEvent,
   type LocalNode,
   MAINTENANCE,
   Topic,

@@ -335,10 +335,11 @@ class Checker implements HealthChecker {
       if (this.#reaping.has(sid)) continue;
       this.#reaping.add(sid);
       this.#catalog
-        .deregisterService(sid)
+        .deregisterService(sid, {
+          why: 'a check was critical for longer than its DeregisterCriticalServiceAfter (reaper)',
+        })
         .then(
-          () =>
-            this.#log.info({ serviceId: sid }, 'service check critical for too long; deregistered service'),
+          () => {}, // the catalog's lifecycle log says it, with the why above
           (err: { code?: string }) => {
             if (err?.code !== 'PHARE_ERR_NOT_FOUND' && err?.code !== 'PHARE_ERR_STORE_CLOSED') {
               this.#log.error({ err, serviceId: sid }, 'could not deregister critical service');

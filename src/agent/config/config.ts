@@ -82,6 +82,8 @@ export interface AgentConfig {
   readonly allowedHosts: readonly string[];
   /** @default "info" ("warn" under test runners is up to the caller) */
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** `--log-json`: JSON lines on a terminal too (without it a terminal gets pino-pretty's lines). @default false */
+  readonly logJson: boolean;
   /**
    * Docker engine socket whose opted-in containers the agent registers (`--docker`), or null.
    * @default null (`--docker` alone: /var/run/docker.sock)
@@ -193,6 +195,7 @@ export function resolveAgentConfig(input: {
     const nodeMeta = metaPairs('node-meta', layers['node-meta'] ?? []);
     const datacenter = name('datacenter', layers.datacenter ?? 'dc1');
     const domain = name('domain', String(layers.domain ?? 'consul').replace(/\.$/, '')).toLowerCase();
+    const logJson = bool('log-json', layers['log-json'] ?? false);
     const logLevel = String(layers['log-level'] ?? 'info');
     if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
       throw bad('log-level', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
@@ -257,6 +260,7 @@ export function resolveAgentConfig(input: {
       tlsVerifyIncoming,
       allowedHosts: Object.freeze(allowedHosts),
       logLevel: logLevel as AgentConfig['logLevel'],
+      logJson,
       dockerSocket,
       reapIntervalMs: dev ? 1000 : 30_000,
       minDeregisterAfterMs: dev ? 1000 : 60_000,

@@ -58,6 +58,10 @@ export const FLAGS = {
     optionalValue: true,
   },
   'log-level': { env: 'PHARE_LOG_LEVEL', describe: `log level (${LOG_LEVELS.join(', ')})` },
+  'log-json': {
+    env: 'PHARE_LOG_JSON',
+    describe: 'log JSON lines even on a terminal (the default when stderr is not a terminal)',
+  },
   store: { env: 'PHARE_STORE', describe: 'where state lives: memory, sqlite (default) or etcd (a cluster)' },
   'etcd-endpoints': {
     env: 'PHARE_ETCD_ENDPOINTS',

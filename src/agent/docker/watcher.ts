@@ -122,8 +122,12 @@ export function createDockerWatcher(options: DockerWatcherOptions): DockerWatche
       catalog.checksFor(node, reg.service.id).filter((c) => c.serviceId === reg.service.id).length ===
         reg.checks.length;
     if (!same) {
-      await catalog.registerService(reg.service, reg.checks, { replaceExistingChecks: true });
-      log.info(
+      await catalog.registerService(reg.service, reg.checks, {
+        replaceExistingChecks: true,
+        why: cur ? 'docker: the container changed' : 'docker: a container opted in by its labels',
+      });
+      // the catalog's lifecycle log says it at info (agent.ts); this adds the container's view
+      log.debug(
         {
           service: reg.service.name,
           id: reg.service.id,
@@ -140,10 +144,10 @@ export function createDockerWatcher(options: DockerWatcherOptions): DockerWatche
 
   async function drop(s: ServiceRecord, why: string): Promise<void> {
     if (!catalog.agentService(s.id)) return;
-    await catalog.deregisterService(s.id).catch((err: unknown) => {
+    await catalog.deregisterService(s.id, { why: `docker: ${why}` }).catch((err: unknown) => {
       if ((err as { code?: string }).code !== 'PHARE_ERR_NOT_FOUND') throw err;
     });
-    log.info({ service: s.name, id: s.id, address: s.address }, `container deregistered (${why})`);
+    log.debug({ service: s.name, id: s.id, address: s.address }, `container deregistered (${why})`);
   }
 
   async function syncOne(id: string): Promise<void> {

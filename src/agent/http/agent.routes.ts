@@ -274,7 +274,10 @@ export const agentRoutes: Route[] = [
       const q = req.query as QueryParams;
       const rec = one(q, 'replace-existing-checks');
       const replace = rec !== undefined && (rec === '' || rec === 'true' || rec === '1');
-      await catalog.registerService(service, checks, { replaceExistingChecks: replace });
+      await catalog.registerService(service, checks, {
+        replaceExistingChecks: replace,
+        why: `PUT /v1/agent/service/register from ${req.ip}`,
+      });
       sendEmpty(reply);
     },
   },
@@ -285,7 +288,9 @@ export const agentRoutes: Route[] = [
     handler: async (req, reply, { catalog }) => {
       const id = tail(req);
       if (id === '') throw new HttpError(400, 'Missing service ID');
-      await catalog.deregisterService(id);
+      await catalog.deregisterService(id, {
+        why: `${req.method} /v1/agent/service/deregister from ${req.ip}`,
+      });
       sendEmpty(reply);
     },
   },

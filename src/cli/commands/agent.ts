@@ -12,7 +12,12 @@ export const register: RegisterCommand = (program: Command, io, state) => {
   const cmd = program.command('agent').description('run the Phare agent (Consul-compatible registry)');
   cmd.option('--config <file>', 'YAML or JSON config file (env PHARE_CONFIG)');
   for (const [flag, spec] of Object.entries(FLAGS)) {
-    if (flag === 'dev' || flag === 'dns-only-passing' || flag === 'tls-verify-incoming')
+    if (
+      flag === 'dev' ||
+      flag === 'dns-only-passing' ||
+      flag === 'tls-verify-incoming' ||
+      flag === 'log-json'
+    )
       cmd.option(`--${flag}`, `${spec.describe} (env ${spec.env})`);
     else if ('optionalValue' in spec) cmd.option(`--${flag} [value]`, `${spec.describe} (env ${spec.env})`);
     else if ('repeatable' in spec)
