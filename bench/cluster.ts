@@ -44,7 +44,8 @@ interface ClusterAgent {
   stop(): Promise<void>;
 }
 
-async function startClusterAgents(
+/** Spawns one pinned cluster agent per name over `etcd` under `prefix`. */
+export async function startClusterAgents(
   etcd: EtcdCluster,
   prefix: string,
   names: string[],
@@ -104,8 +105,8 @@ const registration = (i: number) => ({
   Check: { TTL: '60s', Status: 'passing' },
 });
 
-/** 64 loops for `seconds`; returns acknowledged count and latencies. */
-async function loop(
+/** 64 loops for `seconds`, each calling `op(i)` back to back; returns acknowledged count and latencies. */
+export async function loop(
   seconds: number,
   op: (i: number) => Promise<boolean>,
 ): Promise<{ ok: number; errors: number; lat: number[]; seconds: number }> {

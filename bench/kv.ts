@@ -1,0 +1,289 @@
+/**
+ * KV benchmark (issue 13), side by side in one run:
+ *
+ * 1. Durable KV puts/s at 64 clients: `PUT /v1/kv/bench/<n>` (100-byte values, 1,000 keys) to a sqlite agent
+ *    (a `true` means committed: WAL, fsync, group commit) vs etcd 3.4 single-member puts of the same keys and
+ *    values from 64 clients (etcd3 client). Target: ≥ 3× etcd.
+ * 2. KV gets/s: `GET /v1/kv/bench/1` with wrk (1 thread, 64 connections) against the agent vs a bare
+ *    `node:http` serving the very same bytes and headers (bench/http.ts's baseline server); etcd 3.4 range
+ *    reads of the same key from 64 clients in the same run for reference. Target: ≥ 0.8× node:http.
+ * 3. Lock hand-over: a holder's session is destroyed while a waiter parks on the key (a blocking GET, as
+ *    Consul's lock helpers do) and acquires once the lock is free and its lock-delay has passed; time from the
+ *    destroy request to the waiter's successful acquire, on a sqlite agent and across two agents of a 3-member
+ *    etcd cluster (holder on A, waiter on C). Target: p99 ≤ lock-delay + 20 ms.
+ *
+ * Servers (agents, etcd, baseline) run on the server CPU, this load generator and wrk on the loadgen CPU.
+ *
+ *   npx node bench/kv.ts
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { Pool, request } from 'undici';
+import { startEtcdCluster } from '../test/helpers/etcd.ts';
+import { loop, startClusterAgents } from './cluster.ts';
+import {
+  benchMain,
+  cpuSeconds,
+  DURATION,
+  fmt,
+  isMain,
+  median,
+  QUICK,
+  quantile,
+  REPO_ROOT,
+  SERVER_CPU,
+  spawnPinned,
+  startAgent,
+  table,
+  verdict,
+  wrk,
+  wrkArgs,
+} from './lib.ts';
+
+const CLIENTS = 64;
+const KEYS = 1000;
+const VALUE = Buffer.alloc(100, 'v');
+const PUT_RATIO = 3;
+const GET_RATIO = 0.8;
+const LOCK_DELAY_MS = 50;
+const HANDOVERS = QUICK ? 10 : 50;
+
+/** Puts through the agent at 64 clients: rate, latencies, errors, agent CPU µs per put. */
+async function agentPuts(url: string, pid: number) {
+  const pool = new Pool(url, { connections: CLIENTS });
+  try {
+    const put = (i: number) =>
+      pool.request({ method: 'PUT', path: `/v1/kv/bench/${i % KEYS}`, body: VALUE }).then(async (r) => {
+        const ok = r.statusCode === 200 && (await r.body.text()) === 'true';
+        return ok;
+      });
+    await loop(QUICK ? 0.5 : 2, put); // warm-up: JIT, connections, sqlite pages
+    const c0 = cpuSeconds(pid);
+    const r = await loop(DURATION, put);
+    return { ...r, cpuUs: ((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.ok) };
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Lock hand-over times (ms, destroy -> acquired) over `rounds` rounds, holder on `holder`, waiter on `waiter`. */
+async function handovers(holder: string, waiter: string, rounds: number): Promise<number[]> {
+  const out: number[] = [];
+  const json = async (url: string, method = 'GET', body?: string) => {
+    const r = await request(url, { method, ...(body === undefined ? {} : { body }) });
+    return {
+      status: r.statusCode,
+      index: Number(r.headers['x-consul-index'] ?? 0),
+      text: await r.body.text(),
+    };
+  };
+  const session = async (base: string) =>
+    (
+      JSON.parse(
+        (await json(`${base}/v1/session/create`, 'PUT', JSON.stringify({ LockDelay: `${LOCK_DELAY_MS}ms` })))
+          .text,
+      ) as { ID: string }
+    ).ID;
+  for (let i = 0; i < rounds; i++) {
+    const key = `lock/${i}`;
+    const sh = await session(holder);
+    const sw = await session(waiter);
+    if ((await json(`${holder}/v1/kv/${key}?acquire=${sh}`, 'PUT', 'h')).text !== 'true')
+      throw new Error('holder could not lock');
+    // the waiter: park on the key until it is free, then acquire, retrying while the lock-delay holds
+    const waiting = (async () => {
+      let index = (await json(`${waiter}/v1/kv/${key}`)).index;
+      for (;;) {
+        const r = await json(`${waiter}/v1/kv/${key}?index=${index}&wait=10s`);
+        index = r.index;
+        const e = (JSON.parse(r.text) as { Session?: string }[])[0];
+        if (e?.Session) continue;
+        for (;;) {
+          if ((await json(`${waiter}/v1/kv/${key}?acquire=${sw}`, 'PUT', 'w')).text === 'true')
+            return performance.now();
+          await new Promise((res) => setTimeout(res, 2));
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = performance.now();
+    await json(`${holder}/v1/session/destroy/${sh}`, 'PUT');
+    out.push((await waiting) - t0);
+    await json(`${waiter}/v1/session/destroy/${sw}`, 'PUT');
+  }
+  return out;
+}
+
+/** Runs the benchmark; returns its markdown section. */
+export async function run(): Promise<string> {
+  const sections: string[] = [];
+  // ---- 1. puts: sqlite agent vs etcd single member
+  const putRows: (string | number)[][] = [];
+  const etcd = await startEtcdCluster({ size: 1, cpus: SERVER_CPU });
+  const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
+  let etcdPut = 0;
+  let etcdGet = 0;
+  const getRows: (string | number)[][] = [];
+  try {
+    const put = async (i: number) => {
+      await client.put(`/bench/${i % KEYS}`).value(VALUE);
+      return true;
+    };
+    await loop(QUICK ? 0.5 : 2, put);
+    const r = await loop(DURATION, put);
+    etcdPut = r.ok / r.seconds;
+    putRows.push([
+      'etcd 3.4 single member, put',
+      fmt(etcdPut),
+      fmt(quantile(r.lat, 0.5), 2),
+      fmt(quantile(r.lat, 0.99), 2),
+      fmt(r.errors),
+      '',
+    ]);
+    const get = async () => (await client.get('/bench/1').buffer()) !== null;
+    await loop(QUICK ? 0.5 : 2, get);
+    const g = await loop(DURATION, get);
+    etcdGet = g.ok / g.seconds;
+    getRows.push([
+      'etcd 3.4 single member, range (etcd3 client, 64 loops)',
+      fmt(etcdGet),
+      fmt(quantile(g.lat, 0.5), 2),
+      fmt(quantile(g.lat, 0.99), 2),
+      '',
+    ]);
+  } finally {
+    client.close();
+    await etcd.close();
+  }
+  const agent = await startAgent('sqlite');
+  const file = join(tmpdir(), `phare-bench-kv-${process.pid}`);
+  let baseline: Awaited<ReturnType<typeof spawnPinned>> | undefined;
+  let agentPut = 0;
+  let getRatio = 0;
+  let sqliteHandover: number[] = [];
+  try {
+    const p = await agentPuts(agent.url, agent.pid);
+    agentPut = p.ok / p.seconds;
+    putRows.unshift([
+      `phare agent, sqlite (\`true\` = committed)`,
+      fmt(agentPut),
+      fmt(quantile(p.lat, 0.5), 2),
+      fmt(quantile(p.lat, 0.99), 2),
+      fmt(p.errors),
+      fmt(p.cpuUs),
+    ]);
+
+    // ---- 2. gets: the agent vs node:http serving the same bytes
+    const path = '/v1/kv/bench/1';
+    const res = await request(`${agent.url}${path}`);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}`);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers))
+      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) && v)
+        headers[k] = String(v);
+    writeFileSync(`${file}.json`, body);
+    writeFileSync(`${file}.headers`, JSON.stringify(headers));
+    baseline = await spawnPinned(
+      SERVER_CPU,
+      [join(REPO_ROOT, 'bench', 'http.ts'), '--serve', file],
+      /baseline on (\S+)/,
+    );
+    const targets = { agent: `${agent.url}${path}`, baseline: `${baseline.match}${path}` };
+    for (const u of Object.values(targets)) wrk(u, QUICK ? 1 : 2, CLIENTS);
+    const runs = QUICK ? 1 : 3;
+    const results = { agent: [] as ReturnType<typeof wrk>[], baseline: [] as ReturnType<typeof wrk>[] };
+    for (let i = 0; i < runs; i++) {
+      results.agent.push(wrk(targets.agent, DURATION, CLIENTS));
+      results.baseline.push(wrk(targets.baseline, DURATION, CLIENTS));
+    }
+    const rps = (k: keyof typeof results) => median(results[k].map((x) => x.rps));
+    getRatio = rps('agent') / rps('baseline');
+    const errs = [...results.agent, ...results.baseline].map((x) => x.errors).filter(Boolean);
+    getRows.unshift(
+      [
+        'phare agent, sqlite',
+        fmt(rps('agent')),
+        fmt(median(results.agent.map((x) => x.p50Ms)), 2),
+        fmt(median(results.agent.map((x) => x.p99Ms)), 2),
+        results.agent.map((x) => fmt(x.rps)).join(' / '),
+      ],
+      [
+        'bare node:http, same bytes',
+        fmt(rps('baseline')),
+        fmt(median(results.baseline.map((x) => x.p50Ms)), 2),
+        fmt(median(results.baseline.map((x) => x.p99Ms)), 2),
+        results.baseline.map((x) => fmt(x.rps)).join(' / '),
+      ],
+    );
+    sections.push(
+      `### KV puts: ${CLIENTS} concurrent clients, ${KEYS} keys, ${VALUE.length}-byte values`,
+      '',
+      `Command: \`npx node bench/kv.ts\` — agent \`phare agent --data-dir <tmp>\` on CPU ${SERVER_CPU} (undici \`Pool\`, ${CLIENTS} connections, ${CLIENTS} request loops on the loadgen CPU); etcd 3.4 single member on CPU ${SERVER_CPU} (data on tmpfs, fsync on), etcd3 client with ${CLIENTS} loops; ${DURATION} s each after a warm-up.`,
+      '',
+      table(['server', 'puts/s', 'p50 ms', 'p99 ms', 'errors', 'agent CPU µs / put'], putRows),
+      '',
+      `Ratio agent / etcd: **${(agentPut / etcdPut).toFixed(2)}×** — target ≥ ${PUT_RATIO}×: ${verdict(agentPut / etcdPut >= PUT_RATIO, `${(agentPut / etcdPut).toFixed(2)}×`)}.`,
+      '',
+      `### KV gets: \`GET ${path}\` (${fmt(body.length)} B body)`,
+      '',
+      `Command: \`taskset ${wrkArgs('<url>', DURATION, CLIENTS).join(' ')}\`, ${runs} run(s) each, agent and baseline alternating, median shown; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
+      '',
+      table(['server', 'gets/s', 'p50 ms', 'p99 ms', 'runs'], getRows),
+      '',
+      `Ratio agent / node:http: **${getRatio.toFixed(2)}×** — target ≥ ${GET_RATIO}×: ${verdict(getRatio >= GET_RATIO, `${getRatio.toFixed(2)}×`)}.${errs.length ? ` wrk errors: ${errs.join(' | ')}` : ''}`,
+    );
+    sqliteHandover = await handovers(agent.url, agent.url, HANDOVERS);
+  } finally {
+    await baseline?.stop();
+    await agent.stop();
+    rmSync(`${file}.json`, { force: true });
+    rmSync(`${file}.headers`, { force: true });
+  }
+
+  // ---- 3. lock hand-over across a cluster
+  const cetcd = await startEtcdCluster({ size: 3, cpus: SERVER_CPU });
+  let clusterHandover: number[] = [];
+  try {
+    const agents = await startClusterAgents(cetcd, '/bench-kv', ['a', 'b', 'c']);
+    try {
+      clusterHandover = await handovers(
+        (agents[0] as { url: string }).url,
+        (agents[2] as { url: string }).url,
+        HANDOVERS,
+      );
+    } finally {
+      for (const a of agents) await a.stop();
+    }
+  } finally {
+    await cetcd.close();
+  }
+  const row = (name: string, t: number[]) => [
+    name,
+    fmt(quantile(t, 0.5), 1),
+    fmt(quantile(t, 0.99), 1),
+    fmt(Math.max(...t), 1),
+    verdict(quantile(t, 0.99) <= LOCK_DELAY_MS + 20, `p99 ${fmt(quantile(t, 0.99), 1)} ms`),
+  ];
+  sections.push(
+    '',
+    `### Lock hand-over after the holder's session is destroyed (lock-delay ${LOCK_DELAY_MS} ms, ${HANDOVERS} rounds)`,
+    '',
+    "Time from `PUT /v1/session/destroy/<holder>` to the waiter's `PUT ?acquire` answering `true`; the waiter parks on the key with a blocking GET, and retries its acquire every 2 ms while the lock-delay refuses it.",
+    '',
+    table(
+      ['agents', 'p50 ms', 'p99 ms', 'max ms', `p99 ≤ lock-delay + 20 ms (${LOCK_DELAY_MS + 20} ms)`],
+      [
+        row('one sqlite agent (holder and waiter)', sqliteHandover),
+        row('3 cluster agents over 3-member etcd (holder on A, waiter on C)', clusterHandover),
+      ],
+    ),
+  );
+  return sections.join('\n');
+}
+
+if (isMain(import.meta)) {
+  await benchMain(run);
+}
