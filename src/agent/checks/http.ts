@@ -107,7 +107,7 @@ export function createHttpProber(
           output: `${op} ${JSON.stringify(url)}: ${transportError(url, err, deadline.hit)}`,
         };
       }
-      const body = await readPrefix(res.body, maxSize);
+      const body = await readTail(res.body, maxSize);
       const code = res.statusCode;
       const status = code >= 200 && code <= 299 ? 'passing' : code === 429 ? 'warning' : 'critical';
       const statusLine = `${code} ${STATUS_CODES[code] ?? ''}`.trimEnd();
@@ -144,28 +144,30 @@ function headersOf(def: CheckDefinition): Record<string, string | string[]> {
 }
 
 /**
- * Keeps the first `max` bytes of the body and stops reading there (the connection is not reused, so
- * dropping the rest costs nothing). A body that fails midway keeps what arrived, as Go's check does (it
- * logs the read error and still reports the status code).
+ * Keeps the **last** `max` bytes of the body, as Consul does: its HTTP check copies the whole body into a
+ * circular buffer of OutputMaxSize bytes (agent/checks/check.go, `circbuf.NewBuffer` + `io.Copy`), so the
+ * end of a long page — where an error usually is — survives, and the stored Output never exceeds 4 KiB by
+ * default. Reading stops at the probe's deadline like Go's Client.Timeout. A body that fails midway keeps
+ * what arrived, as Go's check does (it logs the read error and still reports the status code).
  */
-async function readPrefix(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+async function readTail(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      const take = Math.min(chunk.length, max - size);
-      if (take > 0) {
-        chunks.push(take === chunk.length ? chunk : chunk.subarray(0, take));
-        size += take;
-      }
-      if (size >= max) break;
+      chunks.push(chunk);
+      size += chunk.length;
+      // drop whole chunks that fell out of the window: memory stays about `max` whatever the body's size
+      while (chunks.length > 1 && size - (chunks[0] as Buffer).length >= max)
+        size -= (chunks.shift() as Buffer).length;
     }
   } catch {
     // keep the partial body
   } finally {
     body.destroy();
   }
-  return Buffer.concat(chunks, size).toString('utf8');
+  const all = Buffer.concat(chunks, size);
+  return (all.length > max ? all.subarray(all.length - max) : all).toString('utf8');
 }
 
 function transportError(url: string, err: unknown, deadlineHit: boolean): string {

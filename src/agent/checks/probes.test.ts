@@ -54,6 +54,13 @@ describe('http prober', () => {
       case '/big':
         res.end('a'.repeat(4096) + 'TAIL'.repeat(1000));
         return;
+      case '/huge': {
+        // 8 MiB in 64 KiB writes, then the end: the part an operator needs (the error) comes last
+        const block = Buffer.alloc(64 * 1024, 'x');
+        for (let i = 0; i < 128; i++) res.write(block);
+        res.end('THE END');
+        return;
+      }
       case '/redirect':
         res.writeHead(302, { location: '/ok' }).end();
         return;
@@ -140,11 +147,19 @@ describe('http prober', () => {
     });
   });
 
-  test('keeps the first OutputMaxSize bytes of the body', async () => {
+  test('keeps the last OutputMaxSize bytes of the body, as the circular buffer of Consul does', async () => {
     const r = await run('/big');
-    assert.equal(r.output, `HTTP GET http://127.0.0.1:${port}/big: 200 OK Output: ${'a'.repeat(4096)}`);
+    const tail = `${'a'.repeat(96)}${'TAIL'.repeat(1000)}`;
+    assert.equal(r.output, `HTTP GET http://127.0.0.1:${port}/big: 200 OK Output: ${tail}`);
     const small = await run('/big', { outputMaxSize: 10 });
-    assert.equal(small.output, `HTTP GET http://127.0.0.1:${port}/big: 200 OK Output: aaaaaaaaaa`);
+    assert.equal(small.output, `HTTP GET http://127.0.0.1:${port}/big: 200 OK Output: ILTAILTAIL`);
+  });
+
+  test('a body of megabytes, sent in many chunks, still stores only the last 4 KiB', async () => {
+    const r = await run('/huge');
+    const body = r.output.slice(r.output.indexOf(' Output: ') + 9);
+    assert.equal(Buffer.byteLength(body), 4096);
+    assert.ok(body.endsWith('THE END'), body.slice(-20));
   });
 
   test('follows redirects unless DisableRedirects', async () => {
