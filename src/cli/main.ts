@@ -2,9 +2,8 @@
  * `phare` CLI: argv -> command -> exit code. Each command lives in `commands/<name>.ts` and exports a
  * `register(program, io)` function; this file only wires them.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { PhareError } from '../api/index.ts';
+import { PhareError, phareVersion } from '../api/index.ts';
 import type { CliIo, RegisterCommand } from './io.ts';
 
 /**
@@ -37,7 +36,7 @@ const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const program = new Command('phare')
     .description('Service discovery for TypeScript microservices')
-    .version(packageVersion(), '-V, --version', 'print the version of phare')
+    .version(phareVersion(), '-V, --version', 'print the version of phare')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
   const state = { code: 0 };
@@ -64,14 +63,6 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     io.stderr(`phare: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }
-}
-
-/** The version in package.json: one level above both src/cli and dist/cli. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 function defaultIo(): CliIo {

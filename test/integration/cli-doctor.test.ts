@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -195,6 +195,12 @@ describe('phare doctor', () => {
     assert.equal(report.agent.source, 'PHARE_HTTP_ADDR');
     assert.equal(report.agent.node, 'test-node');
     assert.equal(report.agent.store, 'memory');
+    // Phare's own version, and the Consul API version it speaks
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.match(
+      find(report.findings, { check: 'agent' }).message,
+      new RegExp(`^phare ${pkg.version.replaceAll('.', '\\.')} \\(Consul API \\d+\\.\\d+\\.\\d+\\) at `),
+    );
     assert.equal(report.agent.dns, `${agent.dnsAddress?.host}:${agent.dnsAddress?.port}`);
     assert.deepEqual(
       report.services.map((s) => s.name),
@@ -280,7 +286,7 @@ describe('phare doctor', () => {
     assert.match(
       out,
       new RegExp(
-        `^ok    agent    phare \\S+ at ${agent.url.replace(/\./g, '\\.')} \\(from PHARE_HTTP_ADDR\\): node test-node, dc dc1, store memory, DNS 127\\.0\\.0\\.1:\\d+$`,
+        `^ok    agent    phare \\S+ \\(Consul API \\S+\\) at ${agent.url.replace(/\./g, '\\.')} \\(from PHARE_HTTP_ADDR\\): node test-node, dc dc1, store memory, DNS 127\\.0\\.0\\.1:\\d+$`,
         'm',
       ),
     );

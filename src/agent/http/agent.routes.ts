@@ -3,7 +3,7 @@
  * headers, as in Consul.
  */
 import { createHash } from 'node:crypto';
-import { type CheckStatus, CONSUL_VERSION } from '../../api/index.ts';
+import { type CheckStatus, CONSUL_VERSION, phareVersion } from '../../api/index.ts';
 import { type CheckRecord, MAINTENANCE, Topic, worstStatus } from '../catalog/index.ts';
 import { compileFilter } from '../filter/index.ts';
 import { park } from './blocking.ts';
@@ -103,6 +103,7 @@ export const agentRoutes: Route[] = [
         // `phare doctor` reads them to ask the agent's DNS, against Consul as against Phare.
         DebugConfig: {
           Phare: true,
+          PhareVersion: phareVersion(),
           Store: config.store,
           DataDir: config.dev ? '' : config.dataDir,
           DNSAddrs: dns ? [`tcp://${dnsHost}:${dns.port}`, `udp://${dnsHost}:${dns.port}`] : [],

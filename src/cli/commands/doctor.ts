@@ -163,7 +163,7 @@ async function diagnose(
       verdict: 'ok',
       check: 'agent',
       message:
-        `${isPhare ? 'phare' : 'consul'} ${agent.version} at ${address}${source === 'default' ? '' : ` (from ${source})`}: ` +
+        `${isPhare ? `phare ${String(debug['PhareVersion'] ?? '?')} (Consul API ${agent.version})` : `consul ${agent.version}`} at ${address}${source === 'default' ? '' : ` (from ${source})`}: ` +
         `node ${agent.node}, dc ${agent.datacenter}${agent.store ? `, store ${agent.store}` : ''}, ` +
         (agent.dns ? `DNS ${agent.dns}` : 'DNS off'),
     });
