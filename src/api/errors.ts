@@ -41,6 +41,14 @@ export const ERRORS = {
     summary: 'A retry was needed but the retry budget is spent.',
   },
   PHARE_ERR_UPSTREAM: { status: 502, summary: 'The service answered with a retryable failure on every try.' },
+  PHARE_ERR_INFRA_UNHEALTHY: {
+    status: 503,
+    summary: "A component's test infrastructure (its compose services) did not start or become healthy.",
+  },
+  PHARE_ERR_DOCKER: {
+    status: 502,
+    summary: 'The Docker engine or Compose failed a command (or is not installed).',
+  },
   PHARE_ERR_CIRCUIT_OPEN: {
     status: 503,
     summary: 'Every instance of the service has an open circuit breaker.',

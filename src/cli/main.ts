@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   agent: () => import('./commands/agent.ts'),
   config: () => import('./commands/config.ts'),
   doctor: () => import('./commands/doctor.ts'),
+  infra: () => import('./commands/infra.ts'),
   kv: () => import('./commands/kv.ts'),
   ports: () => import('./commands/ports.ts'),
   services: () => import('./commands/registry.ts'),
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<{ register: RegisterCommand }>> = {
   wait: () => import('./commands/registry.ts'),
   maint: () => import('./commands/registry.ts'),
   run: () => import('./commands/run.ts'),
+  test: () => import('./commands/test.ts'),
 };
 
 /**
