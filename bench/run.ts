@@ -37,7 +37,7 @@ const DISTURBED = 0.1;
 /** Runs per benchmark at most, while they come out disturbed (`BENCH_ATTEMPTS`, default 2; 1 when quick). */
 const ATTEMPTS = QUICK ? 1 : Number(process.env.BENCH_ATTEMPTS ?? 2);
 
-const BENCHES = ['http', 'register', 'blocking', 'checks', 'dns', 'sdk', 'cluster', 'kv'];
+const BENCHES = ['http', 'register', 'blocking', 'checks', 'dns', 'sdk', 'cluster', 'kv', 'infra'];
 
 interface Outcome {
   name: string;

@@ -11,12 +11,12 @@ import { phareError } from '../api/index.ts';
 export interface EngineOptions {
   /**
    * The docker CLI.
-   * @default process.env.PHARE_DOCKER ?? 'docker'
+   * @default process.env.PHARE_DOCKER_CLI ?? 'docker'
    */
   docker?: string;
   /**
    * The compose command, split on spaces (`docker-compose`, or `docker compose`).
-   * @default process.env.PHARE_COMPOSE ?? 'docker-compose'
+   * @default process.env.PHARE_COMPOSE_CLI ?? 'docker-compose'
    */
   compose?: string;
   /**
@@ -78,7 +78,7 @@ function exec(
           phareError(
             'PHARE_ERR_DOCKER',
             err.code === 'ENOENT'
-              ? `${cmd} is not installed or not on PATH (set PHARE_DOCKER / PHARE_COMPOSE to its path)`
+              ? `${cmd} is not installed or not on PATH (set PHARE_DOCKER_CLI / PHARE_COMPOSE_CLI to its path)`
               : `${cmd}: ${err.message}`,
             { cause: err },
           ),
@@ -97,8 +97,8 @@ function exec(
  */
 export function createEngine(options: EngineOptions = {}): Engine {
   const env = options.env ?? process.env;
-  const docker = options.docker ?? env['PHARE_DOCKER'] ?? 'docker';
-  const [composeCmd, ...composePre] = (options.compose ?? env['PHARE_COMPOSE'] ?? 'docker-compose').split(
+  const docker = options.docker ?? env['PHARE_DOCKER_CLI'] ?? 'docker';
+  const [composeCmd, ...composePre] = (options.compose ?? env['PHARE_COMPOSE_CLI'] ?? 'docker-compose').split(
     ' ',
   );
   const cliEnv = { ...env, DOCKER_CLI_HINTS: 'false', COMPOSE_INTERACTIVE_NO_CLI: '1' };

@@ -385,8 +385,8 @@ describe('phare test on the host', () => {
     const env = {
       ...process.env,
       DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-      PHARE_DOCKER: fake,
-      PHARE_COMPOSE: fake,
+      PHARE_DOCKER_CLI: fake,
+      PHARE_COMPOSE_CLI: fake,
     };
     const r = await cli(['test', 'bus', '--root', EXAMPLE, '--junit', junit], env);
     assert.equal(r.code, 0, r.stdout + r.stderr);

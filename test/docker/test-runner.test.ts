@@ -11,7 +11,9 @@
  * - Ctrl-C in the middle of a test command: the command's process tree stops, everything is removed;
  * - kill -9 of the runner: its containers, network and volume stay until the next run, whose reaper
  *   removes them (that run also uses a root compose file: the deprecated fallback, with its warning);
- * - `phare infra up|ps|logs|down` for development, printing the connection string that really connects.
+ * - a service labelled `phare.service` (issue 16's labels) waited on until it passes in a real agent
+ *   watching the engine (`--agent`);
+ * - `phare infra up|ps|logs|down --env test`, printing the URL (development is the README tour's).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -19,10 +21,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
-import { REPO_ROOT } from '../helpers/agent.ts';
+import { REPO_ROOT, spawnAgent } from '../helpers/agent.ts';
 import { DOCKER_CLI, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
 import { infraImages, infraImagesSkip } from '../helpers/infra-images.ts';
+import { assertExampleSummary } from '../helpers/monorepo.ts';
 
 const skip = dockerSkip() || infraImagesSkip();
 const EXAMPLE = join(REPO_ROOT, 'examples', 'monorepo');
@@ -49,8 +51,8 @@ before(async () => {
     // the example's `node --test` commands must not think they run inside this test file's runner
     NODE_TEST_CONTEXT: undefined,
     DOCKER_HOST: engine.endpoint,
-    PHARE_DOCKER: wrap('docker', DOCKER_CLI),
-    PHARE_COMPOSE: wrap('docker-compose', 'docker-compose'),
+    PHARE_DOCKER_CLI: wrap('docker', DOCKER_CLI),
+    PHARE_COMPOSE_CLI: wrap('docker-compose', 'docker-compose'),
   };
 });
 after(async () => {
@@ -166,19 +168,7 @@ describe('phare test on a real engine', { skip }, () => {
     const [a, b] = await Promise.all([all.done, second.done]);
     assert.equal(a.code, 0, a.out);
     assert.equal(b.code, 0, b.out);
-    for (const [name, category, infra] of [
-      ['notes', 'unit', 'host'],
-      ['notes', 'integration', 'postgres \\(notes-[0-9a-f]{6}\\)'],
-      ['bus', 'unit', 'host'],
-      ['bus', 'integration', 'host'],
-      ['cache', 'unit', 'host'],
-      ['cache', 'integration', 'redis \\(cache-[0-9a-f]{6}\\)'],
-    ])
-      assert.match(
-        a.out,
-        new RegExp(`^${name}\\s+${category}\\s+${infra}\\s+\\S+ m?s\\s+passed$`, 'm'),
-        a.out,
-      );
+    assertExampleSummary(a.out);
     // two projects for notes, one per run: the names differ, and one run took a free port because the other
     // held ports.yaml's (seen before starting, or when Docker refused the bind: a race between two processes)
     const projects = [...`${a.out}\n${b.out}`.matchAll(/starting \S+ \(project (\S+)\)/g)].map((m) => m[1]);
@@ -275,29 +265,61 @@ describe('phare test on a real engine', { skip }, () => {
     assert.deepEqual(await leftovers(), []);
   });
 
-  test('phare infra up|ps|logs|down: one component for development, with its connection string', async () => {
-    const up = await phare(['infra', 'up', 'notes', '--root', EXAMPLE]).done;
+  test('a service labelled phare.service is waited on until it passes in the agent (--agent)', async () => {
+    const agent = await spawnAgent([
+      '--dev',
+      '--http-addr',
+      '127.0.0.1:0',
+      '--dns-addr',
+      '127.0.0.1:0',
+      `--docker=${engine.endpoint}`,
+    ]);
+    try {
+      const root = mkdtempSync(join(work, 'repo-'));
+      mkdirSync(join(root, 'reg'));
+      writeFileSync(
+        join(root, 'phare.yaml'),
+        // the command runs only once the agent answers the service as passing: it checks that itself
+        `components:\n  - path: reg\n    test: { integration: 'curl -sf "${agent.url}/v1/health/service/reg-web?passing" | grep -q reg-web' }\n`,
+      );
+      writeFileSync(
+        join(root, 'reg', 'docker-compose.test.yaml'),
+        `services:
+  web:
+    image: redis:7
+    labels: { phare.service: reg-web, phare.port: "6379" }
+    healthcheck: { test: ["CMD", "redis-cli", "ping"], interval: 300ms, retries: 50 }
+`,
+      );
+      const r = await phare(['test', 'reg', '--root', root, '--agent', agent.url]).done;
+      assert.equal(r.code, 0, `${r.out}\n--- agent ---\n${agent.output()}`);
+      assert.match(r.out, /^reg\s+integration\s+web \(reg-[0-9a-f]{6}\)\s+\S+ m?s\s+passed$/m);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+
+  test('phare infra up|ps|logs|down --env test: one component alone, with its URL', async () => {
+    // (development with notes' PostgreSQL is the README tour's: test/integration/readme-tour.test.ts)
+    const args = ['--env', 'test', '--root', EXAMPLE];
+    const up = await phare(['infra', 'up', 'cache', ...args]).done;
     assert.equal(up.code, 0, up.out);
-    const url = /^postgres\s+(postgresql:\/\/notes:dev_password@127\.0\.0\.1:\d+\/notes_dev)$/m.exec(
-      up.out,
-    )?.[1];
-    assert.ok(url, up.out);
-    assert.match(
-      up.out,
-      /export DATABASE_URL="postgresql:\/\/notes:dev_password@127\.0\.0\.1:\d+\/notes_dev"/,
-    );
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    assert.equal((await db.query('SELECT current_database() AS d')).rows[0].d, 'notes_dev');
-    await db.end();
-    const ps = await phare(['infra', 'ps', 'notes', '--root', EXAMPLE]).done;
-    assert.match(ps.out, /^postgres\s+notes-dev_postgres_1\s+Up .*\(healthy\)/m);
-    const logs = await phare(['infra', 'logs', 'notes', 'postgres', '--tail', '20', '--root', EXAMPLE]).done;
-    assert.match(logs.out, /database system is ready to accept connections/);
-    const down = await phare(['infra', 'down', 'notes', '--volumes', '--root', EXAMPLE]).done;
+    assert.match(up.out, /cache \(test\) is up as compose project cache-test:/);
+    assert.match(up.out, /^redis\s+redis:\/\/127\.0\.0\.1:\d+$/m);
+    assert.match(up.out, /^export REDIS_URL="redis:\/\/127\.0\.0\.1:\d+"$/m);
+    const ps = await phare(['infra', 'ps', 'cache', ...args]).done;
+    assert.match(ps.out, /^redis\s+cache-test_redis_1\s+Up .*\(healthy\)/m, ps.out);
+    const logs = await phare(['infra', 'logs', 'cache', 'redis', '--tail', '20', ...args]).done;
+    assert.match(logs.out, /Ready to accept connections/, logs.out);
+    // a project of phare infra outlives its process on purpose: the reaper leaves it alone
+    const reaped = await phare(['infra', 'reap']).done;
+    assert.match(reaped.out, /nothing left behind/);
+    const down = await phare(['infra', 'down', 'cache', ...args]).done;
     assert.equal(down.code, 0, down.out);
-    const f = ['--filter', 'label=com.docker.compose.project=notes-dev'];
+    const f = ['--filter', 'label=com.docker.compose.project=cache-test'];
     assert.equal(await engine.docker('ps', '-aq', ...f), '');
-    assert.equal(await engine.docker('volume', 'ls', '-q', ...f), '');
+    assert.equal(await engine.docker('network', 'ls', '-q', ...f), '');
   });
 });

@@ -11,6 +11,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { type AgentProcess, REPO_ROOT, spawnAgent } from '../helpers/agent.ts';
+import { DOCKER_CLI, dockerSkip, startDockerd } from '../helpers/docker.ts';
+import { infraImages, infraImagesSkip } from '../helpers/infra-images.ts';
+import { assertExampleSummary, passedRow } from '../helpers/monorepo.ts';
 
 /** The tour's commands: blank and comment lines dropped, a multi-line quoted argument kept whole. */
 export function tourCommands(readme: string): string[] {
@@ -209,4 +212,99 @@ test('the README tour works as written, each command doing what its comment says
     unknown
   >;
   assert.deepEqual(Object.keys(services), ['consul']);
+});
+
+/** The monorepo tour's commands (README "Testing a monorepo"), comment lines dropped. */
+function monorepoCommands(readme: string): string[] {
+  const start = readme.indexOf('## Testing a monorepo');
+  assert.ok(start >= 0, 'README.md has no "Testing a monorepo" section');
+  const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(start));
+  assert.ok(block?.[1], 'the monorepo section has no ```sh block');
+  return block[1].split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+}
+
+const engineSkip = dockerSkip() || infraImagesSkip();
+
+test('the README monorepo tour works as written on a real engine', { skip: engineSkip }, async () => {
+  const commands = monorepoCommands(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
+  const engine = await startDockerd();
+  try {
+    await infraImages(engine);
+    // `npx phare` is this checkout's CLI (from source, without npx's start-up)
+    let script = `npx() { if [ "$1" = phare ]; then shift; "${process.execPath}" --conditions=phare-source "${join(REPO_ROOT, 'bin', 'phare.js')}" "$@"; else command npx "$@"; fi; }\n`;
+    commands.forEach((c, i) => {
+      script += `echo "@@step ${i}"\n${c}\nrc=$?; echo; echo "@@rc $rc"\n`;
+    });
+    const output = await new Promise<string>((resolve, reject) => {
+      const bash = spawn('bash', ['-c', script], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          NODE_TEST_CONTEXT: undefined,
+          DOCKER_HOST: engine.endpoint,
+          PHARE_DOCKER_CLI: DOCKER_CLI,
+        },
+      });
+      let out = '';
+      bash.stdout.on('data', (d) => {
+        out += String(d);
+      });
+      bash.stderr.on('data', (d) => {
+        out += String(d);
+      });
+      const timer = setTimeout(() => {
+        bash.kill('SIGKILL');
+        reject(new Error(`the monorepo tour did not finish within 240 s:\n${out}`));
+      }, 240_000);
+      bash.once('exit', () => {
+        clearTimeout(timer);
+        resolve(out);
+      });
+    });
+    const steps = output.split(/^@@step \d+\n/m).slice(1);
+    assert.equal(steps.length, commands.length, output);
+    const row = passedRow;
+    commands.forEach((command, i) => {
+      const step = steps[i] ?? '';
+      const say = `step ${i}: ${command}\n--- output ---\n${step}`;
+      assert.equal(Number(/^@@rc (\d+)$/m.exec(step)?.[1]), 0, `${say}\n(exit code)`);
+      const c = command.replace(/ {2,}#.*$/, '');
+      if (c === 'cd examples/monorepo') return;
+      if (c === 'npx phare test bus') {
+        assert.match(step, row('bus', 'unit', 'host'), say);
+        assert.match(step, row('bus', 'integration', 'host'), say);
+        assert.doesNotMatch(step, /project|docker/i, say);
+      } else if (c === 'npx phare test --parallel 3') {
+        assertExampleSummary(step, say);
+      } else if (c === 'npx phare infra up notes') {
+        assert.match(
+          step,
+          /^postgres\s+postgresql:\/\/notes:dev_password@127\.0\.0\.1:\d+\/notes_dev$/m,
+          say,
+        );
+        assert.match(
+          step,
+          /^export DATABASE_URL="postgresql:\/\/notes:dev_password@127\.0\.0\.1:\d+\/notes_dev"$/m,
+          say,
+        );
+      } else if (c === 'npx phare infra down notes --volumes') {
+        assert.match(step, /Removing notes-dev_postgres_1/, say);
+      } else
+        assert.fail(`the README monorepo tour has a command this test does not know; teach it:\n${command}`);
+    });
+    // the tour leaves nothing behind: no container, network or volume of any run or of notes-dev
+    for (const kind of [
+      ['ps', '-a'],
+      ['network', 'ls'],
+      ['volume', 'ls'],
+    ])
+      assert.equal(
+        await engine.docker(...kind, '-q', '--filter', 'label=com.docker.compose.project'),
+        '',
+        `${kind.join(' ')} after the tour`,
+      );
+  } finally {
+    await engine.close();
+  }
 });
