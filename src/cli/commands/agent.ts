@@ -1,4 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
 import type { Command } from 'commander';
 // The `agent` command is loaded only when it runs (cli/main.ts), so the agent's door costs other commands nothing.
 import { FLAGS, type FlagName, resolveAgentConfig, startAgent } from '../../agent/index.ts';
@@ -38,11 +37,6 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       env: io.env,
       configFile: opts['config'] as string | undefined,
     });
-    // Opt-in low-memory mode: the agent holds many small records and makes ~1,000 short-lived probes a
-    // second at 10,000 checks; V8's defaults let its heap grow to ~3× what is live (bench/checks.ts: RSS
-    // 355 MiB, heap 97 MiB used of 268). --optimize-for-size keeps the young generation and heap growth
-    // small (RSS 171 MiB, heap 65 of 73) but costs 15–45 % more CPU per request, so it is not the default.
-    if (io.env.PHARE_OPTIMIZE_FOR_SIZE === '1') setFlagsFromString('--optimize-for-size');
     let agent: Awaited<ReturnType<typeof startAgent>>;
     try {
       agent = await startAgent({ config });
