@@ -203,6 +203,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     reapIntervalMs: config.reapIntervalMs,
     minDeregisterAfterMs: config.minDeregisterAfterMs,
     minIntervalMs: config.minCheckIntervalMs,
+    checkUpdateIntervalMs: config.checkUpdateIntervalMs,
   });
   health.start();
   const kv = await KvState.open({ store, clock: options.clock, minIndex: catalog.index });

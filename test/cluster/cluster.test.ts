@@ -4,8 +4,16 @@
  * Each test uses its own key prefix, so tests share one etcd cluster and never see each other's nodes.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
+import {
+  createEtcdStore,
+  type EtcdStore,
+  type StoreEvent,
+  type StoreSpace,
+} from '../../src/agent/store/index.ts';
 import { tempDir, waitFor } from '../helpers/agent.ts';
 import { dnsA, getJson, put, spawnClusterAgent, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
@@ -178,6 +186,105 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       b.child.kill('SIGKILL');
       await b.exited;
       dir.remove();
+    }
+  });
+
+  test('?consistent on C waits until C has every write acknowledged on A; ?stale and the default read the cache', async () => {
+    const prefix = `/c${++n}`;
+    const a = await startClusterAgent(etcd, prefix, 'a');
+    agents.push(a);
+    // C's watch delivers every change 300 ms late (a slow link or a busy member), so its cache lags A
+    const inner = createEtcdStore({ endpoints: etcd.endpoints, prefix, probeIntervalMs: 200 });
+    const lagging: EtcdStore = Object.assign(Object.create(inner) as EtcdStore, {
+      watch: (from: number, onEvent: (e: StoreEvent) => void, space?: StoreSpace) =>
+        inner.watch(from, (e) => void setTimeout(() => onEvent(e), 300), space),
+    });
+    const c = await startClusterAgent(etcd, prefix, 'c', {}, { store: lagging });
+    agents.push(c);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await register(a, `k-${i}`, `k-${i}`)).status, 200);
+      const cached = await getJson(`${c.httpUrl}/v1/catalog/service/k-${i}`);
+      assert.deepEqual(cached.body, [], "the default read serves C's cache as it is (not there yet)");
+      const r = await fetch(`${c.httpUrl}/v1/catalog/service/k-${i}?consistent`);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-consul-effective-consistency'), 'consistent');
+      assert.equal(r.headers.get('x-consul-knownleader'), 'true');
+      assert.equal(((await r.json()) as unknown[]).length, 1, `k-${i} on C after ?consistent`);
+    }
+    const stale = await fetch(`${c.httpUrl}/v1/catalog/service/k-0?stale`);
+    assert.equal(stale.headers.get('x-consul-effective-consistency'), 'stale');
+    assert.equal((await fetch(`${c.httpUrl}/v1/catalog/service/k-0?stale&consistent`)).status, 400);
+  });
+
+  test('steady HTTP checks cost no etcd write; a changed output reaches other agents within --check-update-interval', async () => {
+    const prefix = `/c${++n}`;
+    let tick = 0;
+    const hits = new Map<string, number>();
+    const backend = createServer((req, res) => {
+      hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
+      res.end(req.url === '/tick' ? `tick ${++tick}` : 'ok');
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+    try {
+      const a = await startClusterAgent(etcd, prefix, 'a', { 'check-update-interval': '1s' });
+      agents.push(a);
+      const b = await startClusterAgent(etcd, prefix, 'b');
+      agents.push(b);
+      for (let i = 0; i < 10; i++)
+        assert.equal(
+          (await register(a, `s-${i}`, 'steady', { Check: { HTTP: `${base}/steady/${i}`, Interval: '1s' } }))
+            .status,
+          200,
+        );
+      await waitFor(
+        async () =>
+          ((await getJson(`${b.httpUrl}/v1/health/checks/steady?filter=Status=="passing"`)).body as unknown[])
+            .length === 10,
+        10_000,
+        'ten steady checks passing on B',
+      );
+      // the revision of the last Phare write under the prefix (every transaction touches <prefix>/v1/head)
+      const head = async () => {
+        const out = JSON.parse(await etcd.ctl('get', `${prefix}/v1/head`, '-w', 'json')) as {
+          kvs?: { mod_revision: number }[];
+        };
+        return out.kvs?.[0]?.mod_revision ?? 0;
+      };
+      const before = await head();
+      const probesBefore = [...hits.values()].reduce((x, y) => x + y, 0);
+      // three more probes of every steady check (counted by the backend, not by sleeping)
+      await waitFor(
+        () => [...Array(10).keys()].every((i) => (hits.get(`/steady/${i}`) ?? 0) >= 4),
+        15_000,
+        'three more probes of each steady check',
+      );
+      assert.ok([...hits.values()].reduce((x, y) => x + y, 0) - probesBefore >= 30);
+      assert.equal(await head(), before, "steady checks moved etcd's revision");
+      // an output that changes on every probe: A shows it at once, B once the deferred write lands
+      assert.equal(
+        (await register(a, 'tick-1', 'tick', { Check: { HTTP: `${base}/tick`, Interval: '1s' } })).status,
+        200,
+      );
+      const outputOn = async (agent: RunningAgent) =>
+        ((await getJson(`${agent.httpUrl}/v1/health/checks/tick`)).body as { Output: string }[])[0]?.Output ??
+        '';
+      const first = (await waitFor(
+        async () => /tick \d+/.exec(await outputOn(b))?.[0],
+        10_000,
+        'the first tick output on B',
+      )) as string;
+      await waitFor(
+        async () => {
+          const later = /tick \d+/.exec(await outputOn(b))?.[0];
+          return later !== undefined && later !== first;
+        },
+        10_000,
+        'a later tick output reaches B (deferred write)',
+      );
+    } finally {
+      backend.closeAllConnections();
+      await new Promise((r) => backend.close(r));
     }
   });
 }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
+import { createEtcdStore } from '../../src/agent/store/index.ts';
 import { waitFor } from '../helpers/agent.ts';
 import { getJson, put, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
@@ -86,7 +87,26 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('quorum lost: reads serve with KnownLeader false, writes fail 500 "No cluster leader"; back: writes resume, checks re-sync', async () => {
-    const [a, b, c] = await three();
+    const prefix = `/f${++n}`;
+    const started: RunningAgent[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      // B's etcd requests may wait 60 s: a write or ?consistent read that waited for etcd instead of failing
+      // fast would take that long, while failing fast takes at most the 2 s leader hold. That gap, not a
+      // tight wall-clock bound, is what the test checks, so a loaded machine cannot make it flake.
+      const store =
+        name === 'b'
+          ? createEtcdStore({
+              endpoints: etcd.endpoints,
+              prefix,
+              probeIntervalMs: 200,
+              requestTimeoutMs: 60_000,
+            })
+          : undefined;
+      const agent = await startClusterAgent(etcd, prefix, name, { 'dns-addr': '' }, store ? { store } : {});
+      agents.push(agent);
+      started.push(agent);
+    }
+    const [a, b, c] = started as [RunningAgent, RunningAgent, RunningAgent];
     assert.equal(
       (
         await put(`${a.httpUrl}/v1/agent/service/register`, {
@@ -119,9 +139,22 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       const w = await put(`${b.httpUrl}/v1/agent/service/register`, { ID: 'lost-1', Name: 'lost', Port: 1 });
       assert.equal(w.status, 500);
       assert.match(w.text, /No cluster leader/);
-      // at most the 2 s hold for a leader lost only just now (an election), never the 5 s request timeout
-      assert.ok(Date.now() - t0 < 3000, `failed after ${Date.now() - t0} ms`);
+      // at most the 2 s hold for a leader lost only just now (an election), never B's 60 s request timeout
+      assert.ok(Date.now() - t0 < 30_000, `failed after ${Date.now() - t0} ms: it waited for etcd`);
       assert.deepEqual(await ids(b, 'lost'), []);
+      // ?consistent needs a quorum read: Consul's 500, as fast; ?stale still serves the cache
+      const t1 = Date.now();
+      const consistent = await fetch(`${b.httpUrl}/v1/health/service/pay?consistent`);
+      assert.equal(consistent.status, 500);
+      assert.match(await consistent.text(), /No cluster leader/);
+      assert.ok(
+        Date.now() - t1 < 30_000,
+        `?consistent failed after ${Date.now() - t1} ms: it waited for etcd`,
+      );
+      const stale = await getJson(`${b.httpUrl}/v1/health/service/pay?stale`);
+      assert.equal(stale.status, 200);
+      assert.equal(stale.knownLeader, 'false');
+      assert.equal((stale.body as unknown[]).length, 1);
       // A check result during the outage is kept locally and synced when quorum returns.
       const fail = await put(`${a.httpUrl}/v1/agent/check/fail/service:pay-1?note=down-during-outage`);
       assert.equal(fail.status, 500);

@@ -7,6 +7,7 @@ import { decode, encode } from 'dns-packet';
 import { pino } from 'pino';
 import { type RawAgentConfig, resolveAgentConfig } from '../../src/agent/config/index.ts';
 import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
+import type { Store } from '../../src/agent/store/index.ts';
 import { type AgentProcess, spawnAgent, tempDir } from './agent.ts';
 import type { EtcdCluster } from './etcd.ts';
 
@@ -33,12 +34,13 @@ export function clusterFlags(
   };
 }
 
-/** An in-process cluster agent. `close()` also removes its data dir. */
+/** An in-process cluster agent (on `options.store` if given: a test's wrapped etcd store). `close()` also removes its data dir. */
 export async function startClusterAgent(
   etcd: EtcdCluster,
   prefix: string,
   node: string,
   extra: RawAgentConfig = {},
+  options: { store?: Store } = {},
 ): Promise<RunningAgent & { url: string }> {
   const dir = tempDir(`phare-${node}-`);
   const config = resolveAgentConfig({
@@ -48,6 +50,7 @@ export async function startClusterAgent(
   const agent = await startAgent({
     config,
     logger: pino({ level: 'silent' }),
+    ...(options.store ? { store: options.store } : {}),
     cluster: { aeIntervalMs: 2000, reapIntervalMs: 250, probeIntervalMs: 200 },
   });
   const close = agent.close.bind(agent);

@@ -485,6 +485,23 @@ export class Catalog {
   }
 
   /**
+   * The barrier of a `?consistent` read (Consul docs, Consistency Modes: "the leader verifies with a quorum
+   * of peers that it is still leader"): over etcd, a quorum read of the last write's revision, then a wait
+   * until this agent's view has applied it, so the read sees every write acknowledged anywhere before it
+   * began. A single agent's view is always current. Rejects with PHARE_ERR_NO_LEADER without quorum, and
+   * with PHARE_ERR_STORE when the watch does not catch up within `timeoutMs`.
+   */
+  async consistentRead(timeoutMs = 5000): Promise<void> {
+    if (!this.#shared) return;
+    const latest = await this.#shared.latestIndex();
+    if (!(await this.waitForIndex(latest, timeoutMs)))
+      throw phareError(
+        'PHARE_ERR_STORE',
+        `store: this agent's view did not reach revision ${latest} within ${timeoutMs} ms; retry, or read with ?stale`,
+      );
+  }
+
+  /**
    * `X-Consul-KnownLeader` / `X-Consul-LastContact`: a single agent always knows its leader (itself); over
    * etcd, whether etcd has a leader. Reads keep serving the cache either way.
    */
@@ -900,8 +917,9 @@ export class Catalog {
 
   /**
    * Sets a check's status and output. A status change bumps the index and wakes watchers; an output-only
-   * change from a periodic runner stays in memory (Consul syncs output lazily, `check_update_interval`)
-   * unless `announce` is set, as it is for the TTL endpoints.
+   * change from a periodic prober stays in memory (Consul syncs output lazily, `check_update_interval`: the
+   * health engine writes it later with {@link persistCheck}) unless `announce` is set, as it is for the TTL
+   * endpoints.
    */
   updateCheck(
     node: string,
@@ -915,7 +933,13 @@ export class Catalog {
     if (c.status === status && (c.output === output || !options.announce)) {
       // The same text keeps the old string: the probe's copy then dies young instead of living until the
       // next probe and being promoted (10,000 checks: 1,000 strings/s into the old generation).
-      if (c.output !== output) c.output = output;
+      if (c.output !== output) {
+        c.output = output;
+        // What this agent owns follows, so anti-entropy neither sees a difference to write early nor puts
+        // the old output back; the deferred write (persistCheck) carries it to the store.
+        const own = this.#own.get(`checks:${recordKey(c.node, c.checkId)}`) as CheckRecord | undefined;
+        if (own !== undefined) own.output = output;
+      }
       return Promise.resolve();
     }
     return this.#write((tx) => {
@@ -934,6 +958,19 @@ export class Catalog {
         tx.events.push({ type: 'check-status', check: next, announce: options.announce === true });
         tx.lifecycle.push({ type: 'check-status', check: next, from: cur.status });
       }
+    });
+  }
+
+  /**
+   * Writes a check as the view has it now: the deferred write of an output-only change (Consul's
+   * `check_update_interval`; checks/output-sync.ts). Nothing if the check is gone.
+   */
+  persistCheck(node: string, checkId: string): Promise<void> {
+    return this.#write((tx) => {
+      tx.statusOnly = true;
+      const cur = this.check(node, checkId);
+      if (!cur) return;
+      this.#storeCheck(tx, { ...cur, modifyIndex: tx.index });
     });
   }
 

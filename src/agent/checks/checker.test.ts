@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { FakeClock } from '../../../test/helpers/fake-clock.ts';
 import { Catalog, type CheckDefinition, type CheckInput, type ServiceInput } from '../catalog/index.ts';
-import { createMemoryStore } from '../store/index.ts';
+import { createMemoryStore, type Store, type StoreOp } from '../store/index.ts';
 import { type CheckerOptions, createHealthChecker, type HealthChecker } from './checker.ts';
 import type { Prober } from './probe.ts';
 
@@ -74,7 +74,7 @@ function recordingProber(clock: FakeClock) {
   return {
     prober,
     calls,
-    set(status: 'passing' | 'warning' | 'critical', output = status) {
+    set(status: 'passing' | 'warning' | 'critical', output: string = status) {
       answer = { status, output };
     },
   };
@@ -438,4 +438,115 @@ test('options are validated with their names', async () => {
   assert.throws(() => createHealthChecker({ ...base, minIntervalMs: -1 }), /health\.minIntervalMs/);
   assert.throws(() => createHealthChecker({ ...base, maxConcurrent: 0 }), /health\.maxConcurrent/);
   await catalog.close();
+});
+
+describe('check-update-interval (output-only changes)', () => {
+  /** A memory store that records which check keys each commit wrote. */
+  async function counted(clock: FakeClock) {
+    const base = createMemoryStore();
+    const writes: string[] = [];
+    const store: Store = Object.assign(Object.create(base) as Store, {
+      write: (ops: readonly StoreOp[], index: number) => {
+        for (const o of ops) if (o.table === 'checks' && o.type === 'put') writes.push(o.key);
+        return base.write(ops, index);
+      },
+    });
+    const catalog = await Catalog.open({
+      store,
+      node: { name: NODE, id: 'x', address: '127.0.0.1' },
+      datacenter: 'dc1',
+      clock,
+    });
+    return { catalog, base, writes };
+  }
+  const stored = async (base: Store, id: string) =>
+    ((await base.load()).checks as { checkId: string; output: string; status: string }[]).find(
+      (c) => c.checkId === id,
+    );
+
+  test('a steady check never writes; a changing output is written once per interval at most; a status change at once', async () => {
+    const clock = new FakeClock();
+    const rec = recordingProber(clock);
+    const { catalog, base, writes } = await counted(clock);
+    const health = createHealthChecker({
+      catalog,
+      logger,
+      clock,
+      reapIntervalMs: 60_000,
+      minDeregisterAfterMs: 60_000,
+      minIntervalMs: 100,
+      random: () => 0, // first run at once; a deferred write after exactly half an interval
+      checkUpdateIntervalMs: 10_000,
+      probers: { http: rec.prober },
+    });
+    await catalog.registerService(svc('web'), [
+      check('web', def({ type: 'http', http: 'http://a', intervalMs: 1000 })),
+    ]);
+    health.start();
+    const id = 'service:web';
+    await clock.tick(1, 1);
+    await waitFor(() => statusOf(catalog, id) === 'passing', 'first result');
+    const afterFirst = writes.length; // registration + critical → passing
+    // 20 probes with the same answer: no write
+    await clock.tick(20_000, 250);
+    assert.ok(rec.calls.length >= 20, `${rec.calls.length} probes`);
+    assert.equal(writes.length, afterFirst, 'a steady check writes nothing');
+    // the output changes on every probe for 20 s: the view follows at once, the store every 5 s
+    let n = 0;
+    for (let s = 0; s < 20; s++) {
+      rec.set('passing', `ok ${++n}`);
+      await clock.tick(1000, 250);
+      assert.equal(outputOf(catalog, id), `ok ${n}`, 'the view has the latest output at once');
+    }
+    const outputWrites = writes.length - afterFirst;
+    assert.ok(outputWrites >= 3 && outputWrites <= 4, `${outputWrites} writes for 20 output changes in 20 s`);
+    const inStore = await stored(base, id);
+    assert.match(inStore?.output ?? '', /^ok \d+$/);
+    assert.notEqual(inStore?.output, 'ok 1', 'a later output than the first was written');
+    // a status change is written at once, with its output, and takes the deferred write's place
+    rec.set('critical', 'down');
+    await clock.tick(1000, 250);
+    await waitFor(() => statusOf(catalog, id) === 'critical', 'critical');
+    assert.deepEqual(
+      [(await stored(base, id))?.status, (await stored(base, id))?.output],
+      ['critical', 'down'],
+    );
+    const afterStatus = writes.length;
+    await clock.tick(20_000, 500); // steady critical with the same output: nothing more
+    assert.equal(writes.length, afterStatus);
+    await health.stop();
+    await catalog.close();
+  });
+
+  test('0 writes every output change at once', async () => {
+    const clock = new FakeClock();
+    const rec = recordingProber(clock);
+    const { catalog, base, writes } = await counted(clock);
+    const health = createHealthChecker({
+      catalog,
+      logger,
+      clock,
+      reapIntervalMs: 60_000,
+      minDeregisterAfterMs: 60_000,
+      minIntervalMs: 100,
+      random: () => 0,
+      checkUpdateIntervalMs: 0,
+      probers: { http: rec.prober },
+    });
+    await catalog.registerService(svc('web'), [
+      check('web', def({ type: 'http', http: 'http://a', intervalMs: 1000 })),
+    ]);
+    health.start();
+    await clock.tick(1, 1);
+    await waitFor(() => statusOf(catalog, 'service:web') === 'passing', 'first result');
+    const before = writes.length;
+    for (let s = 1; s <= 3; s++) {
+      rec.set('passing', `ok ${s}`);
+      await clock.tick(1000, 250);
+      await waitFor(() => writes.length === before + s, `write ${s}`);
+    }
+    assert.equal((await stored(base, 'service:web'))?.output, 'ok 3');
+    await health.stop();
+    await catalog.close();
+  });
 });

@@ -12,6 +12,7 @@ import type { Catalog, CatalogEvent, CheckDefinition, CheckRecord } from '../cat
 import type { Clock, ClockTimer } from '../clock.ts';
 import { fdBudget } from '../fd-limit.ts';
 import { createHttpProber } from './http.ts';
+import { DEFAULT_CHECK_UPDATE_INTERVAL_MS, OutputSync } from './output-sync.ts';
 import type { ProbeResult, Prober } from './probe.ts';
 import { servicesToReap } from './reaper.ts';
 import { IntervalScheduler } from './scheduler.ts';
@@ -41,10 +42,15 @@ export interface CheckerOptions {
   maxPerTarget?: number;
   /** Random source of the first-run stagger, in [0, 1). @default Math.random */
   random?: () => number;
-  /** Replaces the built-in probers (tests, or another transport). @default undici HTTP and node:net TCP probers */
+  /** Replaces the built-in probers (tests, or another transport). @default node:http HTTP and node:net TCP probers */
   probers?: { http?: Prober; tcp?: Prober };
   /** PEM CA bundle HTTPS checks trust besides the system roots (the agent's `--tls-ca-file`). */
   httpCa?: Buffer;
+  /**
+   * `--check-update-interval` (Consul's `check_update_interval`): an output-only change is written at most
+   * this often (output-sync.ts); 0 writes it at once. @default 300000 (5 min)
+   */
+  checkUpdateIntervalMs?: number;
 }
 
 /** Numbers for the metrics endpoint. */
@@ -114,6 +120,7 @@ class Checker implements HealthChecker {
   readonly #http: Prober;
   readonly #tcp: Prober;
   readonly #ttl: TtlTimers;
+  readonly #outputs: OutputSync;
   #scheduler: IntervalScheduler | undefined;
   /** Definitions of the checks scheduled, by check ID. */
   readonly #defs = new Map<string, CheckDefinition>();
@@ -134,6 +141,12 @@ class Checker implements HealthChecker {
     this.#http = options.probers?.http ?? (this.#ownHttp as Prober);
     this.#tcp = options.probers?.tcp ?? createTcpProber();
     this.#ttl = new TtlTimers(this.#clock, (id, output) => this.#onTtlExpired(id, output));
+    this.#outputs = new OutputSync({
+      clock: this.#clock,
+      intervalMs: options.checkUpdateIntervalMs ?? DEFAULT_CHECK_UPDATE_INTERVAL_MS,
+      random: options.random,
+      flush: (id) => void this.#persist(id),
+    });
   }
 
   start(): void {
@@ -160,6 +173,7 @@ class Checker implements HealthChecker {
     if (this.#reapTimer !== undefined) this.#clock.clearTimeout(this.#reapTimer);
     this.#reapTimer = undefined;
     this.#ttl.clear();
+    this.#outputs.clear();
     this.#defs.clear();
     this.#pendingRemoval.clear();
     const scheduler = this.#scheduler;
@@ -268,6 +282,7 @@ class Checker implements HealthChecker {
   #unschedule(id: string): void {
     this.#scheduler?.remove(id);
     this.#ttl.remove(id);
+    this.#outputs.cancel(id);
     this.#defs.delete(id);
   }
 
@@ -293,12 +308,27 @@ class Checker implements HealthChecker {
     const node = this.#catalog.local.name;
     const prev = this.#catalog.check(node, id);
     if (!prev) return;
-    // No announce: an output-only change stays in memory (Consul syncs output lazily).
+    // No announce: an output-only change goes into the view now and into the store at most once per
+    // check-update-interval (output-sync.ts); a status change is written at once, output included.
+    const { status: was, output: wasOutput } = prev; // updateCheck changes the view's record in place
     const write = this.#catalog.updateCheck(node, id, status, output);
-    if (prev.status !== status) {
+    if (was !== status) {
+      this.#outputs.cancel(id);
       const level = status === 'critical' ? 'warn' : 'info';
-      this.#log[level]({ checkId: id, status, previous: prev.status }, 'check status changed');
+      this.#log[level]({ checkId: id, status, previous: was }, 'check status changed');
+    } else if (wasOutput !== output) {
+      this.#outputs.defer(id);
     }
+    await this.#settle(id, write);
+  }
+
+  /** The deferred write of a check's output-only change. */
+  async #persist(id: string): Promise<void> {
+    if (!this.#started) return;
+    await this.#settle(id, this.#catalog.persistCheck(this.#catalog.local.name, id));
+  }
+
+  async #settle(id: string, write: Promise<void>): Promise<void> {
     try {
       await write;
     } catch (err) {
@@ -363,6 +393,7 @@ function validate(o: CheckerOptions): void {
   positive('reapIntervalMs', o.reapIntervalMs);
   positive('minDeregisterAfterMs', o.minDeregisterAfterMs, true);
   positive('minIntervalMs', o.minIntervalMs);
+  if (o.checkUpdateIntervalMs !== undefined) positive('checkUpdateIntervalMs', o.checkUpdateIntervalMs, true);
   for (const name of ['maxConcurrent', 'maxPerTarget'] as const) {
     const v = o[name];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) {

@@ -33,6 +33,11 @@ export interface AgentConfig {
   readonly nodeTtlMs: number;
   /** `--reconnect-timeout`: a node whose agent stays away this long is removed (Consul's default). @default 72h */
   readonly reconnectTimeoutMs: number;
+  /**
+   * `--check-update-interval` (Consul's `check_update_interval`): a check result that changes only the output
+   * is written to the store at most this often; 0 writes it at once. @default 5m
+   */
+  readonly checkUpdateIntervalMs: number;
   /** @default 127.0.0.1:8500 */
   readonly httpAddr: HostPort;
   /** DNS interface (UDP+TCP); `null` when turned off with `--dns-addr ""`. @default 127.0.0.1:8600 */
@@ -232,6 +237,11 @@ export function resolveAgentConfig(input: {
     if (reconnectTimeoutMs < nodeTtlMs)
       throw bad('reconnect-timeout', layers['reconnect-timeout'], `a duration of at least --node-ttl`);
 
+    const checkUpdateIntervalMs = durationFlag(
+      'check-update-interval',
+      layers['check-update-interval'] ?? '5m',
+    );
+
     resolved = Object.freeze({
       dev,
       dataDir,
@@ -240,6 +250,7 @@ export function resolveAgentConfig(input: {
       etcdPrefix,
       nodeTtlMs,
       reconnectTimeoutMs,
+      checkUpdateIntervalMs,
       httpAddr: Object.freeze(httpAddr),
       dnsAddr: dnsAddr ? Object.freeze(dnsAddr) : null,
       domain,

@@ -80,6 +80,11 @@ export const FLAGS = {
     env: 'PHARE_RECONNECT_TIMEOUT',
     describe: 'remove a node whose agent stayed away this long (default 72h, as Consul)',
   },
+  'check-update-interval': {
+    env: 'PHARE_CHECK_UPDATE_INTERVAL',
+    describe:
+      'write a check whose output changed but not its status at most this often (default 5m, as Consul; 0s: at once)',
+  },
 } as const;
 
 /** A flag name. */

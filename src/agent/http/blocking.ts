@@ -165,6 +165,10 @@ export async function indexedRead(
   const q = req.query as QueryParams;
   const b = blocking(q);
   const cached = options.cacheable === true && flag(q, 'cached');
+  // `?consistent` (Consul docs, Consistency Modes): confirm through etcd's quorum that this agent's cache has
+  // every write acknowledged anywhere, then read it like any other; `?stale` and the default read the cache
+  // as it is (KV and session reads do the same for their space: kv.catchUp).
+  if (b.consistency === 'consistent') await catalog.consistentRead();
   if (b.index > 0) {
     const stillThere = await park(
       catalog,

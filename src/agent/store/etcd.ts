@@ -155,6 +155,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   const inflight = new Set<Promise<unknown>>();
 
   // Each part is URI-encoded character by character, so a KV prefix's key is a prefix of its keys' keys.
+  const headKey = `${roots.catalog}head`;
   const keyOf = (table: Table, key: string) =>
     `${roots[spaceOf(table)]}${table}/${key.split('\u0000').map(encodeURIComponent).join('/')}`;
   const parseKey = (raw: string): { table: Table; key: string } | undefined => {
@@ -327,6 +328,10 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     const keys = success.map(
       (o) => (o.request_put?.key ?? o.request_delete_range?.key)?.toString() as string,
     );
+    // Every transaction also touches `<prefix>/v1/head` (after `keys`: it orders nothing), so its mod
+    // revision is the revision of the last Phare write: what a catalog `?consistent` read waits for (see
+    // latestIndex). The catalog's watch skips it (no table), and it costs no extra revision.
+    success.push({ request_put: { key: Buffer.from(headKey), value: Buffer.from('') } });
     const before = keys.map((k) => lastWrite.get(k)).filter((p) => p !== undefined);
     const attempt = (async () => {
       if (before.length > 0) await Promise.allSettled(before);
@@ -398,6 +403,25 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         scheduleProbe();
       }
       return out;
+    },
+
+    async latestIndex(): Promise<number> {
+      if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: read after close');
+      if (!state.knownLeader && !(await awaitLeader()))
+        throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
+      try {
+        // A linearizable range (etcd's default, not `serializable`) is served through raft's ReadIndex, so it
+        // sees every transaction committed before it was sent, on whichever member answers.
+        const res = await client.kv.range(
+          { key: Buffer.from(headKey) },
+          { deadline: Date.now() + Math.max(500, leaderHoldMs) },
+        );
+        const kv = res.kvs[0];
+        return kv ? Number(kv.mod_revision) : 0;
+      } catch (cause) {
+        await probe();
+        throw storeError('read', cause);
+      }
     },
 
     async write(ops: readonly SharedStoreOp[]): Promise<void> {

@@ -202,6 +202,12 @@ export interface SharedStore extends Store {
   renewLease(id: string): Promise<number>;
   /** Revokes a lease (best effort: an unknown lease is fine). */
   revokeLease(id: string): Promise<void>;
+  /**
+   * The revision of the last write committed under the store's prefix by any agent, read through the
+   * cluster's quorum (a `?consistent` read waits until the view has applied it). PHARE_ERR_NO_LEADER without
+   * quorum.
+   */
+  latestIndex(): Promise<number>;
   /** Whether the store's cluster has a leader now, and how long since one was last confirmed (ms). */
   health(): { knownLeader: boolean; lastContactMs: number };
 }
