@@ -256,30 +256,45 @@ export class Catalog {
         const idx = ++c.#index;
         for (const t of [Topic.services, Topic.service('consul'), Topic.node(c.local.name)])
           c.#topicIndex.set(t, idx);
-        c.#indexService({
-          node: c.local.name,
-          id: 'consul',
-          name: 'consul',
-          kind: '',
-          tags: [],
-          address: '',
-          port: 8300,
-          meta: {
-            raft_version: '3',
-            serf_protocol_current: '2',
-            serf_protocol_max: '5',
-            serf_protocol_min: '1',
-          },
-          weights: { Passing: 1, Warning: 1 },
-          enableTagOverride: false,
-          agent: false,
-          createIndex: idx,
-          modifyIndex: idx,
-        });
+        c.#indexService(c.consulServiceRecord(idx));
         c.#ephemeral.add(`services:${key}`);
       }
     }
     return c;
+  }
+
+  /**
+   * The `consul` service a Consul server registers on its node (port 8300, its raft and serf versions in
+   * Meta). A single agent holds it in memory; over etcd every agent writes its own when it joins, since each
+   * answers the whole API as a server would: `consul.service.consul` and `?passing` then list the live agents.
+   */
+  consulServiceRecord(index = this.#index): ServiceRecord {
+    return {
+      node: this.local.name,
+      id: 'consul',
+      name: 'consul',
+      kind: '',
+      tags: [],
+      address: '',
+      port: 8300,
+      meta: {
+        raft_version: '3',
+        serf_protocol_current: '2',
+        serf_protocol_max: '5',
+        serf_protocol_min: '1',
+      },
+      weights: { Passing: 1, Warning: 1 },
+      enableTagOverride: false,
+      agent: false,
+      createIndex: index,
+      modifyIndex: index,
+    };
+  }
+
+  /** The op that writes this agent's `consul` service to a shared store (the cluster join). */
+  consulServiceOp(): SharedStoreOp {
+    const { createIndex: _c, modifyIndex: _m, ...value } = this.consulServiceRecord();
+    return { type: 'put', table: 'services', key: recordKey(this.local.name, 'consul'), value };
   }
 
   /** The agent's own node record, as a Consul agent describes itself. */

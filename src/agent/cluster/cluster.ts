@@ -108,6 +108,7 @@ export async function joinCluster(o: ClusterOptions): Promise<Cluster> {
     revoke = l.revoke;
     const rev = await store.commit([
       { type: 'put', table: 'nodes', key: nodeKey, value: catalog.localNodeRecord() },
+      catalog.consulServiceOp(),
       { type: 'put', table: 'members', key: nodeKey, value: memberValue('alive') },
       { type: 'put', table: 'live', key: nodeKey, value: { node: local.name }, lease: l.id },
       {
