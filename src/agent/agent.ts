@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CONSUL_VERSION } from '../api/index.ts';
+import { Acl } from './acl/index.ts';
 import { Catalog } from './catalog/index.ts';
 import { createHealthChecker } from './checks/index.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -39,12 +40,14 @@ import {
 } from './store/index.ts';
 
 /**
- * What a non-loopback bind opens to the network (issue 14): the agent has no ACLs and the HTTP API no TLS
- * yet, so anyone who can connect may change state. Consul's own docs say the same of a default agent.
+ * What a non-loopback bind opens to the network (issue 14): without ACLs that deny by default, anyone who
+ * can connect may change state. Consul's own docs say the same of a default agent.
  */
 export function exposureWarnings(config: AgentConfig): string[] {
   const out: string[] = [];
   const { httpAddr, dnsAddr } = config;
+  // default-deny ACLs close the API: an anonymous request may then do only what the anonymous token's policies say
+  if (config.aclEnabled && config.aclDefaultPolicy === 'deny') return out;
   if (config.httpsAddr && !isLoopback(config.httpsAddr.host) && !config.tlsVerifyIncoming) {
     out.push(
       `HTTPS API on ${config.httpsAddr.host}:${config.httpsAddr.port} is reachable beyond this machine without ACLs ` +
@@ -55,7 +58,8 @@ export function exposureWarnings(config: AgentConfig): string[] {
     out.push(
       `HTTP API on ${httpAddr.host}:${httpAddr.port} is reachable beyond this machine without ACLs or TLS: ` +
         'anyone who can connect can register and deregister services (the consul service too), set checks, ' +
-        'put nodes in maintenance and read the whole catalog. Bind --http-addr to 127.0.0.1, or firewall the port.',
+        'put nodes in maintenance and read the whole catalog. Bind --http-addr to 127.0.0.1, firewall the port, ' +
+        'or turn on ACLs (--acl-enabled --acl-default-policy deny, docs/security.md).',
     );
   }
   if (dnsAddr && !isLoopback(dnsAddr.host)) {
@@ -91,6 +95,8 @@ export interface RunningAgent {
   readonly kv: KvState;
   /** The session manager (what `/v1/session` serves). */
   readonly sessions: Sessions;
+  /** ACL tokens and policies. */
+  readonly acl: Acl;
   /** `http://host:port` of the HTTP API (the real port when started on port 0). */
   readonly httpUrl: string;
   readonly httpAddress: HostPort;
@@ -219,6 +225,28 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       : {}),
   });
   sessions.start();
+  let acl: Acl;
+  try {
+    acl = await Acl.open({
+      store,
+      enabled: config.aclEnabled,
+      defaultPolicy: config.aclDefaultPolicy,
+      initialManagementToken: config.aclInitialManagementToken ?? undefined,
+      dnsToken: config.aclDnsToken ?? undefined,
+      minIndex: catalog.index,
+      clock: options.clock,
+      logger: logger.child({ component: 'acl' }),
+    });
+  } catch (err) {
+    await health.stop();
+    await cluster?.leave();
+    sessions.stop();
+    await kv.close();
+    await catalog.close();
+    await openStore.close();
+    dataDir?.close();
+    throw err;
+  }
   let http: HttpApi | undefined;
   let dns: DnsServer | undefined;
   let docker: DockerWatcher | undefined;
@@ -249,6 +277,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       catalog,
       kv,
       sessions,
+      acl,
       config,
       metrics,
       dnsAddress: () => dnsAddress,
@@ -270,6 +299,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         catalog,
         kv,
         sessions,
+        acl,
         config,
         metrics,
         dnsAddress: () => dnsAddress,
@@ -291,6 +321,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         nodeTtlSec: config.dnsNodeTtlSec,
         onlyPassing: config.dnsOnlyPassing,
         udpRateLimit: config.dnsRateLimit ?? undefined,
+        // the DNS token is resolved per query: a policy given to it later applies at once
+        authorizer: config.aclEnabled ? () => acl.dnsAuthorizer() : undefined,
       });
       dnsAddress = await dns.listen(config.dnsAddr).catch(rethrowNamed);
     }
@@ -305,6 +337,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       });
     }
     for (const line of exposureWarnings(config)) logger.warn(line);
+    const dnsAcl = dnsAddress ? acl.dnsWarning() : undefined;
+    if (dnsAcl) logger.warn(dnsAcl);
     logger.info(
       { httpUrl, httpsUrl, dns: dnsAddress, store: store.kind, node: config.node },
       'agent started',
@@ -319,6 +353,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       catalog,
       kv,
       sessions,
+      acl,
       httpUrl,
       httpAddress: addr,
       dnsAddress,
@@ -348,6 +383,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           await health.stop();
           await cluster?.leave();
           sessions.stop();
+          await acl.close();
           await kv.close();
           await catalog.close();
           await openStore.close();
@@ -365,6 +401,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await health.stop();
     await cluster?.leave();
     sessions.stop();
+    await acl.close();
     await kv.close();
     await catalog.close();
     await openStore.close();

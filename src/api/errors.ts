@@ -53,6 +53,24 @@ export const ERRORS = {
     status: 503,
     summary: 'Every instance of the service has an open circuit breaker.',
   },
+  PHARE_ERR_PERMISSION_DENIED: {
+    status: 403,
+    summary:
+      "The request's ACL token lacks a permission (Consul's `Permission denied: token with AccessorID '…' lacks permission 'service:write' on \"web\"`).",
+  },
+  PHARE_ERR_ACL_NOT_FOUND: {
+    status: 403,
+    summary: 'The request named an ACL token (or token accessor) the agent does not know (`ACL not found`).',
+  },
+  PHARE_ERR_ACL_DISABLED: {
+    status: 401,
+    summary: 'An /v1/acl endpoint was called on an agent without --acl-enabled (`ACL support disabled`).',
+  },
+  PHARE_ERR_ACL_BOOTSTRAPPED: {
+    status: 403,
+    summary:
+      'PUT /v1/acl/bootstrap after the ACL system was bootstrapped (or given an initial management token).',
+  },
 } as const;
 
 /** A code from the error table. */

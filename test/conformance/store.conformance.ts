@@ -42,10 +42,19 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
       if (f.revisionIndex) {
         assert.deepEqual(
           { ...snap, index: 0 },
-          { index: 0, nodes: [], services: [], checks: [], kv: [], sessions: [] },
+          { index: 0, nodes: [], services: [], checks: [], kv: [], sessions: [], acl: [] },
         );
         assert.ok(snap.index >= 0);
-      } else assert.deepEqual(snap, { index: 0, nodes: [], services: [], checks: [], kv: [], sessions: [] });
+      } else
+        assert.deepEqual(snap, {
+          index: 0,
+          nodes: [],
+          services: [],
+          checks: [],
+          kv: [],
+          sessions: [],
+          acl: [],
+        });
     }));
 
   test(`${name}: puts, overwrites and deletes are visible to load()`, () =>
@@ -92,6 +101,27 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
       const keys = (snap.kv as { key: string }[]).map((e) => e.key).sort();
       assert.deepEqual(keys, ['a b/%2F/ü', 'service/pg/leader']);
       assert.deepEqual(snap.sessions, [{ id: 's-1', behavior: 'delete' }]);
+      assert.deepEqual([snap.nodes, snap.services, snap.checks], [[], [], []]);
+    }));
+
+  test(`${name}: ACL tokens and policies are a table like the others, on every backend`, () =>
+    withStore(async (s, f) => {
+      // Keys hold ':' and the values the ACL module stores (src/agent/acl): only secret hashes, never secrets.
+      const token = { kind: 'token', accessorId: 'a-1', secretHash: 'ab'.repeat(32), policies: ['p-1'] };
+      const policy = { kind: 'policy', id: 'p-1', name: 'web', rules: 'service "web" { policy = "write" }' };
+      await s.write(
+        [
+          { type: 'put', table: 'acl', key: 'token:a-1', value: token },
+          { type: 'put', table: 'acl', key: 'policy:p-1', value: policy },
+          { type: 'put', table: 'acl', key: 'token:gone', value: { ...token, accessorId: 'gone' } },
+        ],
+        7,
+      );
+      await s.write([{ type: 'del', table: 'acl', key: 'token:gone' }], 8);
+      const snap = await s.load();
+      if (!f.revisionIndex) assert.equal(snap.index, 8);
+      const byKind = (snap.acl as { kind: string }[]).sort((a, b) => a.kind.localeCompare(b.kind));
+      assert.deepEqual(byKind, [policy, token]);
       assert.deepEqual([snap.nodes, snap.services, snap.checks], [[], [], []]);
     }));
 

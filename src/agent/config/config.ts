@@ -85,6 +85,14 @@ export interface AgentConfig {
    * protection; a leading "." allows every subdomain). @default []
    */
   readonly allowedHosts: readonly string[];
+  /** `--acl-enabled`: tokens are enforced on the HTTP API and DNS. @default false */
+  readonly aclEnabled: boolean;
+  /** `--acl-default-policy`: what a token may do where no rule of it says. @default "allow" */
+  readonly aclDefaultPolicy: 'allow' | 'deny';
+  /** `--acl-initial-management-token` (a secret: never logged). @default null */
+  readonly aclInitialManagementToken: string | null;
+  /** `--acl-dns-token`: the token DNS answers with (a secret). @default null (anonymous) */
+  readonly aclDnsToken: string | null;
   /** @default "info" ("warn" under test runners is up to the caller) */
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** `--log-json`: JSON lines on a terminal too (without it a terminal gets pino-pretty's lines). @default false */
@@ -183,6 +191,12 @@ export function resolveAgentConfig(input: {
         );
       }
     }
+    const aclEnabled = bool('acl-enabled', layers['acl-enabled'] ?? false);
+    const aclDefaultPolicy = String(layers['acl-default-policy'] ?? 'allow');
+    if (aclDefaultPolicy !== 'allow' && aclDefaultPolicy !== 'deny')
+      throw bad('acl-default-policy', aclDefaultPolicy, 'allow or deny');
+    const aclInitialManagementToken = file('acl-initial-management-token');
+    const aclDnsToken = file('acl-dns-token');
     const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
     const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
     const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
@@ -270,6 +284,10 @@ export function resolveAgentConfig(input: {
       tlsCaFile,
       tlsVerifyIncoming,
       allowedHosts: Object.freeze(allowedHosts),
+      aclEnabled,
+      aclDefaultPolicy,
+      aclInitialManagementToken,
+      aclDnsToken,
       logLevel: logLevel as AgentConfig['logLevel'],
       logJson,
       dockerSocket,

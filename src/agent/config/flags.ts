@@ -51,6 +51,24 @@ export const FLAGS = {
     env: 'PHARE_ALLOWED_HOSTS',
     describe: 'more Host names the HTTP API answers to (comma list; ".example.com" allows subdomains)',
   },
+  'acl-enabled': {
+    env: 'PHARE_ACL_ENABLED',
+    describe: 'enforce ACL tokens on the HTTP API and DNS (Consul acl.enabled)',
+  },
+  'acl-default-policy': {
+    env: 'PHARE_ACL_DEFAULT_POLICY',
+    describe: 'what a token may do where no rule says: allow (default) or deny',
+  },
+  'acl-initial-management-token': {
+    env: 'PHARE_ACL_INITIAL_MANAGEMENT_TOKEN',
+    describe: 'SecretID of a management token created at first start (replaces PUT /v1/acl/bootstrap)',
+    secret: true,
+  },
+  'acl-dns-token': {
+    env: 'PHARE_ACL_DNS_TOKEN',
+    describe: 'SecretID of the token DNS answers with (default: the anonymous token)',
+    secret: true,
+  },
   docker: {
     env: 'PHARE_DOCKER',
     describe:

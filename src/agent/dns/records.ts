@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { type Answer, encode } from 'dns-packet';
+import type { Authorizer } from '../acl/index.ts';
 import { type Catalog, type ServiceRecord, Topic, worstStatus } from '../catalog/index.ts';
 import { ipToHex, type ParsedName } from './names.ts';
 
@@ -59,6 +60,11 @@ export interface AnswerPlan {
 
 /** Options of {@link createRecords}. */
 export interface RecordsOptions {
+  /**
+   * With ACLs on, what the DNS token may read (asked per query, so a policy given to it later applies):
+   * instances need service:read and node:read, node names node:read — as Consul's DNS. @default everything
+   */
+  authorizer?: () => Authorizer;
   /** The DNS domain, e.g. `consul`. */
   domain: string;
   /** This agent's datacenter; names naming another one get NXDOMAIN ("No path to datacenter"). */
@@ -134,7 +140,12 @@ export function createRecords(catalog: Catalog, options: RecordsOptions): Record
 
   function servicePlan(p: Extract<ParsedName, { kind: 'service' }>, qtype: number): AnswerPlan {
     if (otherDc(p.dc)) return negative(RCODE.NXDOMAIN, []);
-    const all = catalog.instancesOf(p.service);
+    const a = options.authorizer?.();
+    const all = catalog
+      .instancesOf(p.service)
+      .filter(
+        (s) => !a || a.allowAll || (a.allows('service', s.name, 'read') && a.allows('node', s.node, 'read')),
+      );
     const topics = [Topic.service(p.service)];
     const seenNodes = new Set<string>();
     for (const s of all) {
@@ -211,7 +222,8 @@ export function createRecords(catalog: Catalog, options: RecordsOptions): Record
     if (otherDc(p.dc)) return negative(RCODE.NXDOMAIN, []);
     const topics = [Topic.node(p.node)];
     const node = catalog.node(p.node);
-    if (!node) return negative(RCODE.NXDOMAIN, topics);
+    const a = options.authorizer?.();
+    if (!node || (a && !a.allows('node', node.node, 'read'))) return negative(RCODE.NXDOMAIN, topics);
     const units: AnswerUnit[] = addressRecords(node.address, qtype, nodeTtl).map((rr) => ({
       rr,
       extras: [],

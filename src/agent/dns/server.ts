@@ -10,6 +10,7 @@ import dgram from 'node:dgram';
 import net, { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
+import type { Authorizer } from '../acl/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import { isLoopback } from '../config/index.ts';
 import { parseName } from './names.ts';
@@ -44,6 +45,8 @@ export interface DnsServerOptions {
    * @default 100 when listening beyond loopback, else 0
    */
   udpRateLimit?: number;
+  /** What the DNS token may read (records.ts); @default everything (ACLs off) */
+  authorizer?: () => Authorizer;
 }
 
 /** A DNS server; `listen` starts it. */
@@ -92,6 +95,7 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
     serviceTtlSec: o.serviceTtlSec,
     nodeTtlSec: o.nodeTtlSec,
     onlyPassing: o.onlyPassing,
+    ...(o.authorizer ? { authorizer: o.authorizer } : {}),
   });
   const cache = new Map<string, CacheEntry>();
 
@@ -100,7 +104,9 @@ export function createDnsServer(o: DnsServerOptions): DnsServer {
    * not everything the name has, so ANY is no better an amplifier than A. TCP keeps Consul's answer.
    */
   function lookup(req: Buffer, q: Query, minimalAny: boolean): CacheEntry {
-    const key = minimalAny ? `${q.key}|min` : q.key;
+    // answers differ per ACL generation of the DNS token
+    const acl = o.authorizer ? `${o.authorizer().cacheId}|` : '';
+    const key = acl + (minimalAny ? `${q.key}|min` : q.key);
     const hit = cache.get(key);
     if (
       hit &&

@@ -3,12 +3,13 @@
  * headers, as in Consul.
  */
 import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import { type CheckStatus, CONSUL_VERSION, phareVersion } from '../../api/index.ts';
 import { type CheckRecord, MAINTENANCE, Topic, worstStatus } from '../catalog/index.ts';
 import { compileFilter } from '../filter/index.ts';
 import { park } from './blocking.ts';
 import type { Route, RouteContext } from './context.ts';
-import { tail } from './context.ts';
+import { AclFilter, authz, tail } from './context.ts';
 import { checkRegisterSchema, checkUpdateSchema, decodeBody, serviceRegisterSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
 import { blocking, one, parseBool, type QueryParams } from './query.ts';
@@ -40,7 +41,29 @@ function truncateOutput(out: string, max: number): string {
   return `${Buffer.from(out).subarray(0, max).toString('utf8')} ... (captured ${max} of ${bytes} bytes)`;
 }
 
+/**
+ * Consul's vetCheckUpdate: a check of a service needs service:write on the service, a node check
+ * node:write on the agent's node. An unknown check is left to the caller's 404.
+ */
+function requireCheckWrite(req: FastifyRequest, ctx: RouteContext, checkId: string): void {
+  const a = authz(req, ctx);
+  if (a.allowAll) return;
+  const c = ctx.catalog.check(ctx.catalog.local.name, checkId);
+  if (!c) return;
+  if (c.serviceId) a.require('service', c.serviceName, 'write');
+  else a.require('node', c.node, 'write');
+}
+
+/** Consul's vetServiceUpdate: service:write on the named service (an unknown ID is left to the caller's 404). */
+function requireServiceWrite(req: FastifyRequest, ctx: RouteContext, serviceId: string): void {
+  const a = authz(req, ctx);
+  if (a.allowAll) return;
+  const s = ctx.catalog.agentService(serviceId);
+  if (s) a.require('service', s.name, 'write');
+}
+
 async function ttlUpdate(
+  req: FastifyRequest,
   ctx: RouteContext,
   checkId: string,
   status: CheckStatus,
@@ -53,6 +76,7 @@ async function ttlUpdate(
       `Unknown check ID ${JSON.stringify(checkId)}. Ensure that the check ID is passed, not the check name.`,
     );
   }
+  requireCheckWrite(req, ctx, checkId);
   if (c.def.type !== 'ttl')
     throw new HttpError(500, `CheckID ${JSON.stringify(checkId)} does not have associated TTL`);
   await ctx.catalog.updateCheck(c.node, c.checkId, status, truncateOutput(output, c.def.outputMaxSize), {
@@ -81,7 +105,9 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/self',
     methods: ['GET'],
-    handler: (_req, reply, { catalog, config, dnsAddress }) => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config, dnsAddress } = ctx;
+      authz(req, ctx).require('agent', catalog.local.name, 'read');
       const member = memberOf(catalog.local, config.datacenter);
       const dns = dnsAddress();
       const dnsHost = dns && (dns.host.includes(':') ? `[${dns.host}]` : dns.host);
@@ -138,9 +164,17 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/members',
     methods: ['GET'],
-    handler: (_req, reply, { catalog, config, cluster }) => {
-      const members = cluster.members?.();
-      if (!members) return sendJson(reply, [memberOf(catalog.local, config.datacenter)]);
+    handler: (req, reply, ctx) => {
+      const { catalog, config, cluster } = ctx;
+      // Consul filters members by node:read
+      const acl = new AclFilter(authz(req, ctx));
+      const members = cluster.members?.()?.filter((m) => acl.node(m.node));
+      if (!members) {
+        const self = acl.node(catalog.local.name) ? [memberOf(catalog.local, config.datacenter)] : [];
+        acl.mark(reply);
+        return sendJson(reply, self);
+      }
+      acl.mark(reply);
       // Serf member status codes: 1 alive, 3 left, 4 failed.
       const code = { alive: 1, left: 3, failed: 4 } as const;
       return sendJson(
@@ -164,20 +198,29 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/services',
     methods: ['GET'],
-    handler: (req, reply, { catalog, config }) => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
+      const acl = new AclFilter(authz(req, ctx));
       const items = applyFilter(
-        catalog.agentServices().map((s) => renderAgentService(s, config.datacenter)),
+        catalog
+          .agentServices()
+          .filter((s) => acl.service(s.name))
+          .map((s) => renderAgentService(s, config.datacenter)),
         req.query as QueryParams,
       );
+      acl.mark(reply);
       sendJson(reply, Object.fromEntries(items.map((s) => [s.ID, s])));
     },
   },
   {
     path: '/v1/agent/service/*',
     methods: ['GET'],
-    handler: async (req, reply, { catalog, config, closing }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog, config, closing } = ctx;
       const id = tail(req);
       const q = req.query as QueryParams;
+      const svc = catalog.agentService(id);
+      if (svc) authz(req, ctx).require('service', svc.name, 'read');
       const render = () => {
         const s = catalog.agentService(id);
         if (!s) return undefined;
@@ -203,21 +246,29 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/checks',
     methods: ['GET'],
-    handler: (req, reply, { catalog }) => {
+    handler: (req, reply, ctx) => {
+      const { catalog } = ctx;
+      const acl = new AclFilter(authz(req, ctx));
       const items = applyFilter(
-        catalog.agentChecks().map((c) => renderCheck(c, catalog)),
+        catalog
+          .agentChecks()
+          .filter((c) => (c.serviceId ? acl.service(c.serviceName) : acl.node(c.node)))
+          .map((c) => renderCheck(c, catalog)),
         req.query as QueryParams,
       );
+      acl.mark(reply);
       sendJson(reply, Object.fromEntries(items.map((c) => [c.CheckID, c])));
     },
   },
   {
     path: '/v1/agent/health/service/id/*',
     methods: ['GET'],
-    handler: (req, reply, { catalog, config }) => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
       const id = tail(req);
       const q = req.query as QueryParams;
       const s = catalog.agentService(id);
+      if (s) authz(req, ctx).require('service', s.name, 'read');
       if (!s) {
         if (one(q, 'format') === 'text') return sendText(reply, 404, `ServiceId ${id} not found`);
         throw new HttpError(404, `ServiceId ${id} not found`);
@@ -241,9 +292,11 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/health/service/name/*',
     methods: ['GET'],
-    handler: (req, reply, { catalog, config }) => {
+    handler: (req, reply, ctx) => {
+      const { catalog, config } = ctx;
       const name = tail(req);
       const q = req.query as QueryParams;
+      authz(req, ctx).require('service', name, 'read');
       const services = catalog.agentServices().filter((s) => s.name.toLowerCase() === name.toLowerCase());
       if (services.length === 0) {
         if (one(q, 'format') === 'text') return sendText(reply, 404, `ServiceName ${name} Not Found`);
@@ -269,9 +322,15 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/service/register',
     methods: ['PUT'],
-    handler: async (req, reply, { catalog, limits }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog, limits } = ctx;
       const body = decodeBody(req.body as Buffer, serviceRegisterSchema);
       const { service, checks } = serviceFromBody(body, limits);
+      // Consul's vetServiceRegister: service:write on the name, and on the one it replaces under this ID
+      const a = authz(req, ctx);
+      a.require('service', service.name, 'write');
+      const prev = catalog.agentService(service.id);
+      if (prev && prev.name !== service.name) a.require('service', prev.name, 'write');
       const q = req.query as QueryParams;
       const rec = one(q, 'replace-existing-checks');
       const replace = rec !== undefined && (rec === '' || rec === 'true' || rec === '1');
@@ -286,9 +345,11 @@ export const agentRoutes: Route[] = [
     // GET as well as PUT: python-consul 0.7.1 deregisters with GET (README, Consul compatibility)
     path: '/v1/agent/service/deregister/*',
     methods: ['PUT', 'GET'],
-    handler: async (req, reply, { catalog }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog } = ctx;
       const id = tail(req);
       if (id === '') throw new HttpError(400, 'Missing service ID');
+      requireServiceWrite(req, ctx, id);
       await catalog.deregisterService(id, {
         why: `${req.method} /v1/agent/service/deregister from ${req.ip}`,
       });
@@ -298,9 +359,11 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/service/maintenance/*',
     methods: ['PUT'],
-    handler: async (req, reply, { catalog }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog } = ctx;
       const id = tail(req);
       if (id === '') throw new HttpError(400, 'Missing service ID');
+      requireServiceWrite(req, ctx, id);
       const q = req.query as QueryParams;
       const enable = parseEnable(q);
       await catalog.setServiceMaintenance(id, enable, one(q, 'reason') ?? '');
@@ -310,8 +373,10 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/maintenance',
     methods: ['PUT'],
-    handler: async (req, reply, { catalog }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog } = ctx;
       const q = req.query as QueryParams;
+      authz(req, ctx).require('node', catalog.local.name, 'write');
       await catalog.setNodeMaintenance(parseEnable(q), one(q, 'reason') ?? '');
       sendEmpty(reply);
     },
@@ -319,14 +384,21 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/check/register',
     methods: ['PUT'],
-    handler: async (req, reply, { catalog, limits }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog, limits } = ctx;
       const body = decodeBody(req.body as Buffer, checkRegisterSchema);
       const name = body.Name ?? '';
       if (name.trim() === '') throw new HttpError(400, 'Missing check name');
       const serviceId = body.ServiceID ?? '';
-      if (serviceId && !catalog.agentService(serviceId)) {
+      const owner = serviceId ? catalog.agentService(serviceId) : undefined;
+      if (serviceId && !owner) {
         throw new HttpError(404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
       }
+      // Consul's vetCheckRegister: service:write for a service's check, node:write for a node check
+      if (owner) authz(req, ctx).require('service', owner.name, 'write');
+      else authz(req, ctx).require('node', catalog.local.name, 'write');
+      // replacing a check of another owner needs that owner's write too
+      requireCheckWrite(req, ctx, body.CheckID || body.ID || name);
       const input = checkFromBody(body, limits, {
         checkId: body.CheckID || body.ID || name,
         name,
@@ -340,9 +412,11 @@ export const agentRoutes: Route[] = [
   {
     path: '/v1/agent/check/deregister/*',
     methods: ['PUT', 'GET'],
-    handler: async (req, reply, { catalog }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog } = ctx;
       const id = tail(req);
       if (id === '') throw new HttpError(400, 'Missing check ID');
+      requireCheckWrite(req, ctx, id);
       await catalog.deregisterCheck(id);
       sendEmpty(reply);
     },
@@ -355,7 +429,7 @@ export const agentRoutes: Route[] = [
         const id = tail(req);
         if (id === '') throw new HttpError(400, 'Missing check ID');
         const status = verb === 'pass' ? 'passing' : verb === 'warn' ? 'warning' : 'critical';
-        await ttlUpdate(ctx, id, status, one(req.query as QueryParams, 'note') ?? '');
+        await ttlUpdate(req, ctx, id, status, one(req.query as QueryParams, 'note') ?? '');
         sendEmpty(reply);
       },
     }),
@@ -371,7 +445,7 @@ export const agentRoutes: Route[] = [
       if (!['passing', 'warning', 'critical'].includes(status)) {
         throw new HttpError(400, `Invalid check status: '${status}'`);
       }
-      await ttlUpdate(ctx, id, status as CheckStatus, body.Output ?? '');
+      await ttlUpdate(req, ctx, id, status as CheckStatus, body.Output ?? '');
       sendEmpty(reply);
     },
   },
@@ -379,6 +453,7 @@ export const agentRoutes: Route[] = [
     path: '/v1/agent/metrics',
     methods: ['GET'],
     handler: async (req, reply, ctx) => {
+      authz(req, ctx).require('agent', ctx.catalog.local.name, 'read');
       const q = req.query as QueryParams;
       const accept = String(req.headers.accept ?? '');
       if (

@@ -8,6 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
+import type { AclFilter } from './context.ts';
 import { type Blocking, blocking, cacheKey, flag, type QueryParams } from './query.ts';
 
 const CACHE_MAX = 4096;
@@ -17,6 +18,8 @@ export interface Cached {
   index: number;
   body: Buffer;
   at: number;
+  /** ACLs left items out of this answer (`X-Consul-Results-Filtered-By-ACLs`). */
+  filtered: boolean;
 }
 
 /** Per-agent cache of serialized read bodies, keyed by path+query and invalidated by index. */
@@ -26,9 +29,9 @@ export class BodyCache {
     const c = this.#map.get(key);
     return c && c.index === index ? c : undefined;
   }
-  set(key: string, index: number, body: Buffer, at = Date.now()): void {
+  set(key: string, index: number, body: Buffer, at = Date.now(), filtered = false): void {
     this.#map.delete(key);
-    this.#map.set(key, { index, body, at });
+    this.#map.set(key, { index, body, at, filtered });
     if (this.#map.size > CACHE_MAX) {
       const oldest = this.#map.keys().next().value as string;
       this.#map.delete(oldest);
@@ -146,6 +149,11 @@ export function queryMeta(
 export interface IndexedReadOptions {
   /** The endpoint is served by Consul's agent cache, so `?cached` answers `X-Cache` and `Age`. @default false */
   cacheable?: boolean;
+  /**
+   * The request's read filter: `build()` asks it what the token may read; answers are cached per token
+   * (its authorizer's cacheId) with whether something was left out. @default no filtering
+   */
+  acl?: AclFilter;
 }
 
 /**
@@ -182,16 +190,21 @@ export async function indexedRead(
   }
   const index = catalog.indexOf(topics);
   const key =
-    cacheKey(req.routeOptions.url ?? '', q) + `#${(req.params as Record<string, string>)['*'] ?? ''}`;
+    cacheKey(req.routeOptions.url ?? '', q) +
+    `#${(req.params as Record<string, string>)['*'] ?? ''}#${options.acl?.authz.cacheId ?? ''}`;
   const now = Date.now();
   let hit = cache.get(key, index);
   // Cache-Control: max-age=N asks for an answer no older than N seconds (Consul's agent cache)
   if (hit && cached && now - hit.at > maxAgeMs(req)) hit = undefined;
   let body = hit?.body;
+  let filtered = hit?.filtered ?? false;
   if (!body) {
+    if (options.acl) options.acl.filtered = false;
     body = serialize(build(), flag(q, 'pretty'));
-    cache.set(key, index, body, now);
+    filtered = options.acl?.filtered ?? false;
+    cache.set(key, index, body, now, filtered);
   }
+  options.acl?.mark(reply, filtered);
   if (cached) {
     reply.header('X-Cache', hit ? 'HIT' : 'MISS');
     if (hit) reply.header('Age', String(Math.floor((now - hit.at) / 1000)));

@@ -3,7 +3,7 @@
  */
 import type { NodeRecord } from '../catalog/index.ts';
 import { Topic } from '../catalog/index.ts';
-import type { Route } from './context.ts';
+import { authz, type Route } from './context.ts';
 import { catalogDeregisterSchema, catalogRegisterSchema, decodeBody } from './decode.ts';
 import { HttpError } from './errors.ts';
 import { hasTags, readRequest } from './read.ts';
@@ -24,12 +24,13 @@ function nodeServicesRoute(path: string, shape: 'map' | 'list'): Route {
     methods: ['GET'],
     handler: (req, reply, ctx) => {
       const { catalog, config } = ctx;
-      const { name, filter, answer } = readRequest(req, reply, ctx, 'Missing node name');
+      const { name, filter, answer, acl } = readRequest(req, reply, ctx, 'Missing node name');
       return answer([Topic.node(name)], () => {
         const n = catalog.node(name);
-        if (!n) return null;
+        if (!n || !acl.node(n.node)) return null;
         const services = catalog
           .servicesOnNode(n.node)
+          .filter((s) => acl.service(s.name))
           .map(renderNodeService)
           .filter((s) => !filter || filter(s));
         return {
@@ -53,7 +54,7 @@ export const catalogRoutes: Route[] = [
     methods: ['GET'],
     handler: (req, reply, ctx) => {
       const { catalog, config } = ctx;
-      const { filter, nodeMeta, answer } = readRequest(req, reply, ctx);
+      const { filter, nodeMeta, answer, acl } = readRequest(req, reply, ctx);
       return answer(
         [Topic.services],
         () => {
@@ -64,6 +65,7 @@ export const catalogRoutes: Route[] = [
             const n = catalog.node(s.node);
             if (!n) continue;
             if (nodeMeta && !nodeMeta(n.meta)) continue;
+            if (!acl.service(s.name)) continue;
             if (filter && !filter(renderCatalogService(s, n, config.datacenter))) continue;
             let tags = merged.get(s.name);
             if (!tags) {
@@ -85,7 +87,12 @@ export const catalogRoutes: Route[] = [
     methods: ['GET'],
     handler: (req, reply, ctx) => {
       const { catalog, config } = ctx;
-      const { name, tags, filter, nodeMeta, answer } = readRequest(req, reply, ctx, 'Missing service name');
+      const { name, tags, filter, nodeMeta, answer, acl } = readRequest(
+        req,
+        reply,
+        ctx,
+        'Missing service name',
+      );
       return answer(
         [Topic.service(name)],
         () => {
@@ -94,6 +101,7 @@ export const catalogRoutes: Route[] = [
             if (!hasTags(s, tags)) continue;
             const n = catalog.node(s.node);
             if (!n || (nodeMeta && !nodeMeta(n.meta))) continue;
+            if (!acl.node(n.node) || !acl.service(s.name)) continue;
             const item = renderCatalogService(s, n, config.datacenter);
             if (filter && !filter(item)) continue;
             out.push(item);
@@ -109,11 +117,12 @@ export const catalogRoutes: Route[] = [
     methods: ['GET'],
     handler: (req, reply, ctx) => {
       const { catalog, config } = ctx;
-      const { filter, nodeMeta, answer } = readRequest(req, reply, ctx);
+      const { filter, nodeMeta, answer, acl } = readRequest(req, reply, ctx);
       return answer([Topic.nodes], () =>
         catalog
           .nodes()
           .filter((n) => !nodeMeta || nodeMeta(n.meta))
+          .filter((n) => acl.node(n.node))
           .map((n) => renderNode(n, config.datacenter))
           .filter((n) => !filter || filter(n)),
       );
@@ -124,13 +133,30 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/register',
     methods: ['PUT'],
-    handler: async (req, reply, { catalog, limits, config }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog, limits, config } = ctx;
       const body = decodeBody(req.body as Buffer, catalogRegisterSchema);
       if (body.Datacenter && body.Datacenter.toLowerCase() !== config.datacenter.toLowerCase()) {
         throw new HttpError(500, 'No path to datacenter');
       }
       const input = catalogRegisterFromBody(body, limits);
+      // Consul's vetRegisterWithACL: node:write to change the node, service:write for the service (and each
+      // service check), node:write for node checks
+      const a = authz(req, ctx);
       const existing = catalog.node(input.node.node);
+      if (!body.SkipNodeUpdate || !existing) a.require('node', input.node.node, 'write');
+      if (input.service) a.require('service', input.service.name, 'write');
+      for (const c of input.checks) {
+        const svcId = c.serviceId;
+        if (!svcId) a.require('node', input.node.node, 'write');
+        else {
+          const svc =
+            input.service && input.service.id === svcId
+              ? input.service
+              : catalog.serviceOn(input.node.node, svcId);
+          a.require('service', svc?.name ?? svcId, 'write');
+        }
+      }
       let node: Omit<NodeRecord, 'createIndex' | 'modifyIndex'> = input.node;
       if (body.SkipNodeUpdate && existing) node = existing;
       else if (!input.node.id) node = { ...input.node, id: existing?.id ?? '' };
@@ -141,10 +167,20 @@ export const catalogRoutes: Route[] = [
   {
     path: '/v1/catalog/deregister',
     methods: ['PUT'],
-    handler: async (req, reply, { catalog, config }) => {
+    handler: async (req, reply, ctx) => {
+      const { catalog, config } = ctx;
       const body = decodeBody(req.body as Buffer, catalogDeregisterSchema);
       const node = (body.Node ?? '').trim();
       if (node === '') throw new HttpError(500, 'Must provide node');
+      // Consul's vetDeregisterWithACL: a service (or its check) needs service:write, the node or a node check node:write
+      const a = authz(req, ctx);
+      if (body.ServiceID)
+        a.require('service', catalog.serviceOn(node, body.ServiceID)?.name ?? body.ServiceID, 'write');
+      else if (body.CheckID) {
+        const ch = catalog.check(node, body.CheckID);
+        if (ch?.serviceId) a.require('service', ch.serviceName, 'write');
+        else a.require('node', node, 'write');
+      } else a.require('node', node, 'write');
       if (body.Datacenter && body.Datacenter.toLowerCase() !== config.datacenter.toLowerCase()) {
         throw new HttpError(500, 'No path to datacenter');
       }

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Acl, Authorizer, Resource } from '../acl/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig, HostPort } from '../config/index.ts';
 import type { KvState } from '../kv/index.ts';
@@ -32,6 +33,8 @@ export interface RouteContext {
   /** KV entries and sessions (src/agent/kv). */
   kv: KvState;
   sessions: Sessions;
+  /** ACL tokens and policies; every handler asks {@link authz} what the request's token may do. */
+  acl: Acl;
   config: AgentConfig;
   logger: Logger;
   cache: BodyCache;
@@ -71,4 +74,68 @@ export interface Route {
 /** The wildcard tail of a path (`/v1/agent/service/deregister/*`), URL-decoded. */
 export function tail(req: FastifyRequest): string {
   return (req.params as Record<string, string>)['*'] ?? '';
+}
+
+/**
+ * The request's token (Consul docs, HTTP API overview (authentication), in Consul's order): `?token=`, then `X-Consul-Token`, then
+ * `Authorization: Bearer <t>` (scheme case-insensitive); none: the anonymous token.
+ */
+export function tokenOf(req: FastifyRequest): string | undefined {
+  const q = (req.query as Record<string, unknown> | undefined)?.token;
+  const fromQuery = Array.isArray(q) ? q[0] : q;
+  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
+  const h = req.headers['x-consul-token'];
+  const header = Array.isArray(h) ? h[0] : h;
+  if (header) return header;
+  const auth = req.headers.authorization;
+  if (auth) {
+    const m = /^\s*bearer\s+(\S+)/i.exec(auth);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+const AUTHZ = Symbol('phare.authz');
+
+/**
+ * What the request's token may do, resolved once per request and only when a handler asks — as Consul,
+ * endpoints that check nothing (status) never fail on a bad token. An unknown secret throws 403 `ACL not found`.
+ *
+ * @example
+ * authz(req, ctx).require('service', 'web', 'write');
+ */
+export function authz(req: FastifyRequest, ctx: RouteContext): Authorizer {
+  const r = req as FastifyRequest & { [AUTHZ]?: Authorizer };
+  r[AUTHZ] ??= ctx.acl.resolve(tokenOf(req));
+  return r[AUTHZ];
+}
+
+/**
+ * Read-side ACL filtering of one answer: items the token may not read are left out, and the answer says
+ * so with `X-Consul-Results-Filtered-By-ACLs: true` (only for a named token, as Consul).
+ */
+export class AclFilter {
+  /** Whether something was left out. */
+  filtered = false;
+  readonly authz: Authorizer;
+  constructor(a: Authorizer) {
+    this.authz = a;
+  }
+  /** May the token read `resource` `name`? Records a refusal. */
+  may(resource: Resource, name: string): boolean {
+    if (this.authz.allowAll) return true;
+    const ok = this.authz.allows(resource, name, 'read');
+    if (!ok) this.filtered = true;
+    return ok;
+  }
+  service(name: string): boolean {
+    return this.may('service', name);
+  }
+  node(name: string): boolean {
+    return this.may('node', name);
+  }
+  /** Sets the header when something was filtered (a named token only). */
+  mark(reply: FastifyReply, filtered = this.filtered): void {
+    if (filtered && !this.authz.anonymous) reply.header('X-Consul-Results-Filtered-By-ACLs', 'true');
+  }
 }

@@ -367,3 +367,53 @@ export const txnSchema = z.array(
     Check: ignored,
   }),
 );
+
+/** A policy or role link of a token (`{"ID": …}` or `{"Name": …}`). */
+const aclLink = ci({ ID: z.string().optional(), Name: z.string().optional() });
+
+/**
+ * `PUT /v1/acl/token[/:accessor]` (api-docs/acl/tokens). Fields Consul computes or that belong to features
+ * Phare lacks (roles, expiry, namespaces) are accepted and ignored, except that roles and expiry are refused
+ * by the route when set (they would silently grant or expire nothing).
+ */
+export const aclTokenSchema = ci({
+  AccessorID: z.string().optional(),
+  SecretID: z.string().optional(),
+  Description: z.string().optional(),
+  Policies: z.array(aclLink).nullable().optional(),
+  Roles: z.array(aclLink).nullable().optional(),
+  ServiceIdentities: z
+    .array(ci({ ServiceName: z.string(), Datacenters: z.array(z.string()).nullable().optional() }))
+    .nullable()
+    .optional(),
+  NodeIdentities: z
+    .array(ci({ NodeName: z.string(), Datacenter: z.string() }))
+    .nullable()
+    .optional(),
+  TemplatedPolicies: ignored,
+  Local: z.boolean().optional(),
+  ExpirationTime: z.string().nullable().optional(),
+  ExpirationTTL: z.union([z.string(), z.number()]).optional(),
+  Namespace: ignored,
+  Partition: ignored,
+  AuthMethod: ignored,
+  Hash: ignored,
+  CreateTime: ignored,
+  CreateIndex: ignored,
+  ModifyIndex: ignored,
+  Legacy: ignored,
+});
+
+/** `PUT /v1/acl/policy[/:id]` (api-docs/acl/policies). */
+export const aclPolicySchema = ci({
+  ID: z.string().optional(),
+  Name: z.string().optional(),
+  Description: z.string().optional(),
+  Rules: z.string().optional(),
+  Datacenters: z.array(z.string()).nullable().optional(),
+  Namespace: ignored,
+  Partition: ignored,
+  Hash: ignored,
+  CreateIndex: ignored,
+  ModifyIndex: ignored,
+});

@@ -5,6 +5,7 @@
  * and `?flags` are presence parameters (their value, where used, is read as is).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Authorizer } from '../acl/index.ts';
 import {
   type KvEntry,
   KvOpError,
@@ -19,7 +20,7 @@ import {
   kvUnlock,
 } from '../kv/index.ts';
 import { parkRead, serialize, setQueryMeta } from './blocking.ts';
-import { type Route, type RouteContext, tail } from './context.ts';
+import { AclFilter, authz, type Route, type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
 import { checkDatacenter, flag, one, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
@@ -79,6 +80,16 @@ function conflicting(req: FastifyRequest, q: QueryParams, names: readonly string
   }
 }
 
+/**
+ * Consul's KeyWritePrefix: write on the prefix, and on every key now under it (a deny rule deeper down
+ * refuses the whole delete-tree).
+ */
+export function requireKeyWritePrefix(a: Authorizer, prefix: string, keys: readonly string[]): void {
+  a.require('key', prefix, 'write');
+  if (a.allowAll) return;
+  for (const k of keys) a.require('key', k, 'write');
+}
+
 async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {
   const { kv } = ctx;
   const key = tail(req);
@@ -87,6 +98,9 @@ async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   const keys = has(q, 'keys');
   const recurse = has(q, 'recurse');
   if (!keys && !recurse && key === '') throw new HttpError(400, 'Missing key name');
+  // one key: key:read or 403; a listing: what the token may read, marked when something was left out
+  const acl = new AclFilter(authz(req, ctx));
+  if (!keys && !recurse) acl.authz.require('key', key, 'read');
   const watch: KvWatch = { key, prefix: keys || recurse };
   const b = await parkRead(
     { current: () => kv.indexOf(watch), wait: (min, ms, signal) => kv.waitForChange(watch, min, ms, signal) },
@@ -102,7 +116,12 @@ async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   if (keys) {
     // the misspelled `seperator` is still accepted (Consul's historic spelling)
     const sep = one(q, 'separator') ?? one(q, 'seperator') ?? '';
-    const list = listKeys(kv.list(key), key, sep);
+    const list = listKeys(
+      kv.list(key).filter((e) => acl.may('key', e.key)),
+      key,
+      sep,
+    );
+    acl.mark(reply);
     // no keys is a 404, except for the root, which answers []
     if (list.length === 0 && key !== '') {
       reply.code(404).send();
@@ -111,7 +130,10 @@ async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
     reply.header('Content-Type', 'application/json').send(serialize(list, pretty));
     return;
   }
-  const entries = recurse ? kv.list(key) : [kv.get(key)].filter((e): e is KvEntry => e !== undefined);
+  const entries = (recurse ? kv.list(key) : [kv.get(key)]).filter(
+    (e): e is KvEntry => e !== undefined && acl.may('key', e.key),
+  );
+  acl.mark(reply);
   if (entries.length === 0) {
     reply.code(404).send();
     return;
@@ -140,6 +162,7 @@ async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   checkDatacenter(q, ctx.config.datacenter);
   if (key === '') throw new HttpError(400, 'Missing key name');
   conflicting(req, q, ['cas', 'acquire', 'release']);
+  authz(req, ctx).require('key', key, 'write');
   const body = req.body as Buffer | undefined;
   const w: KvWrite = {
     key,
@@ -170,9 +193,18 @@ async function del(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   const recurse = has(q, 'recurse');
   if (!recurse && key === '') throw new HttpError(400, 'Missing key name');
   const cas = has(q, 'cas') ? Number(parseUint64(one(q, 'cas') ?? '')) : undefined;
-  const ok = await writeKv(ctx, (tx) =>
-    recurse ? kvDeleteTree(tx, key) : cas !== undefined ? kvDeleteCas(tx, key, cas) : kvDelete(tx, key),
-  );
+  const a = authz(req, ctx);
+  if (!recurse) a.require('key', key, 'write');
+  const ok = await writeKv(ctx, (tx) => {
+    if (!recurse) return cas !== undefined ? kvDeleteCas(tx, key, cas) : kvDelete(tx, key);
+    // checked inside the write: against the keys the tree holds at the moment it is deleted
+    requireKeyWritePrefix(
+      a,
+      key,
+      tx.list(key).map((e) => e.key),
+    );
+    return kvDeleteTree(tx, key);
+  });
   sendJson(reply, ok);
 }
 

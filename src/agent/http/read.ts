@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceRecord } from '../catalog/index.ts';
 import { compileFilter } from '../filter/index.ts';
 import { type IndexedReadOptions, indexedRead } from './blocking.ts';
-import { type RouteContext, tail } from './context.ts';
+import { AclFilter, authz, type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
 import { checkDatacenter, many, nodeMetaFilter, one, type QueryParams } from './query.ts';
 
@@ -21,6 +21,8 @@ export interface ReadRequest {
   nodeMeta: ((meta: Record<string, string>) => boolean) | undefined;
   /** `?tag=` (AND). */
   tags: string[];
+  /** What the token may read: `build()` asks it, and the answer is marked when it left something out. */
+  acl: AclFilter;
   /** Answers with `build()`'s result once the topics pass `?index` (see indexedRead). */
   answer(topics: readonly string[], build: () => unknown, options?: IndexedReadOptions): Promise<void>;
 }
@@ -40,14 +42,16 @@ export function readRequest(
   const q = req.query as QueryParams;
   checkDatacenter(q, ctx.config.datacenter);
   const expr = one(q, 'filter');
+  const acl = new AclFilter(authz(req, ctx));
   return {
     name,
     q,
+    acl,
     filter: expr ? compileFilter(expr) : undefined,
     nodeMeta: nodeMetaFilter(q),
     tags: many(q, 'tag'),
     answer: (topics, build, options) =>
-      indexedRead(ctx.catalog, ctx.cache, ctx.closing, req, reply, topics, build, options),
+      indexedRead(ctx.catalog, ctx.cache, ctx.closing, req, reply, topics, build, { ...options, acl }),
   };
 }
 

@@ -1,4 +1,5 @@
 /** The one route table of the HTTP API: every path the agent answers, with its methods. */
+import { aclRoutes } from './acl.routes.ts';
 import { agentRoutes } from './agent.routes.ts';
 import { catalogRoutes } from './catalog.routes.ts';
 import type { Route } from './context.ts';
@@ -17,4 +18,5 @@ export const routes: readonly Route[] = [
   ...kvRoutes,
   ...sessionRoutes,
   ...txnRoutes,
+  ...aclRoutes,
 ];

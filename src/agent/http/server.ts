@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
+import type { Acl } from '../acl/index.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { AgentConfig, HostPort } from '../config/index.ts';
 import { fdBudget } from '../fd-limit.ts';
@@ -53,6 +54,7 @@ export interface HttpApiOptions {
   /** KV entries and sessions. */
   kv: KvState;
   sessions: Sessions;
+  acl: Acl;
   config: AgentConfig;
   logger: Logger;
   metrics: AgentMetrics;
@@ -105,6 +107,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     catalog,
     kv: options.kv,
     sessions: options.sessions,
+    acl: options.acl,
     config,
     logger,
     cache: new BodyCache(),
@@ -161,6 +164,8 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   };
 
   const byPath = new Map(routes.map((r) => [r.path, r]));
+  // Consul sends it on every answer, `allow` with ACLs off (Consul docs, HTTP API overview)
+  const defaultPolicy = options.acl.enabled ? options.acl.defaultPolicy : 'allow';
   const sendError = (reply: FastifyReply, err: unknown, route: string) => {
     const custom = byPath.get(route)?.bodyTooLarge;
     const e =
@@ -190,7 +195,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       },
       ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
-        reply.header('X-Consul-Default-ACL-Policy', 'allow');
+        reply.header('X-Consul-Default-ACL-Policy', defaultPolicy);
         if (req.method === 'OPTIONS') {
           reply.code(200).header('Allow', allow).send();
         } else if (!methods.includes(req.method as Method)) {

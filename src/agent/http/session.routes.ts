@@ -9,7 +9,7 @@ import { DurationError, formatDuration, parseDuration } from '../../api/index.ts
 import type { SessionRecord } from '../kv/index.ts';
 import { SESSION_LIMITS, type SessionCreateInput, SessionError } from '../sessions/index.ts';
 import { parkRead, serialize, setQueryMeta } from './blocking.ts';
-import { type Route, type RouteContext, tail } from './context.ts';
+import { AclFilter, authz, type Route, type RouteContext, tail } from './context.ts';
 import { decodeBody, sessionCreateSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
 import { checkDatacenter, flag, type QueryParams } from './query.ts';
@@ -120,9 +120,13 @@ async function sessionsRead(
   if (!b) return;
   if (b.consistency === 'consistent') await kv.catchUp();
   setQueryMeta(reply, kv.sessionsIndex, b.consistency, ctx.catalog.leaderState());
+  // Consul's filterSessions: session:read on the session's node
+  const acl = new AclFilter(authz(req, ctx));
+  const visible = build().filter((s) => acl.may('session', s.node));
+  acl.mark(reply);
   reply
     .header('Content-Type', 'application/json')
-    .send(serialize(build().map(renderSession), flag(q, 'pretty')));
+    .send(serialize(visible.map(renderSession), flag(q, 'pretty')));
 }
 
 /** The session route table. */
@@ -133,6 +137,7 @@ export const sessionRoutes: Route[] = [
     handler: async (req, reply, ctx) => {
       checkDatacenter(req.query as QueryParams, ctx.config.datacenter);
       const input = sessionCreateInput(req.body as Buffer | undefined);
+      authz(req, ctx).require('session', input.node ?? ctx.catalog.local.name, 'write');
       try {
         sendJson(reply, { ID: await ctx.sessions.create(input) });
       } catch (err) {
@@ -146,6 +151,8 @@ export const sessionRoutes: Route[] = [
     methods: ['PUT'],
     handler: async (req, reply, ctx) => {
       const id = sessionId(req);
+      const held = ctx.sessions.info(id);
+      if (held) authz(req, ctx).require('session', held.node, 'write');
       const s = await ctx.sessions.renew(id);
       if (!s) throw new HttpError(404, `Session id '${id}' not found`);
       sendJson(reply, [renderSession(s)]);
@@ -155,7 +162,10 @@ export const sessionRoutes: Route[] = [
     path: '/v1/session/destroy/*',
     methods: ['PUT'],
     handler: async (req, reply, ctx) => {
-      await ctx.sessions.destroy(sessionId(req));
+      const id = sessionId(req);
+      const held = ctx.sessions.info(id);
+      if (held) authz(req, ctx).require('session', held.node, 'write');
+      await ctx.sessions.destroy(id);
       sendJson(reply, true);
     },
   },

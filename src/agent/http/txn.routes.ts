@@ -4,6 +4,8 @@
  * `{OpIndex, What}` (Consul `txnDispatch` and its error texts). Results carry entries without their value,
  * except for `get` and `get-tree`.
  */
+
+import type { Authorizer } from '../acl/index.ts';
 import {
   type KvEntry,
   KvOpError,
@@ -17,10 +19,10 @@ import {
   kvSet,
   kvUnlock,
 } from '../kv/index.ts';
-import type { Route } from './context.ts';
+import { authz, type Route } from './context.ts';
 import { decodeBody, txnSchema } from './decode.ts';
 import { HttpError } from './errors.ts';
-import { KV_MAX_VALUE_BYTES, renderEntry } from './kv.routes.ts';
+import { KV_MAX_VALUE_BYTES, renderEntry, requireKeyWritePrefix } from './kv.routes.ts';
 import { checkDatacenter, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
@@ -54,8 +56,25 @@ class TxnAborted extends Error {
   }
 }
 
+const READS = new Set(['get', 'get-tree', 'check-index', 'check-session', 'check-not-exists']);
+
+/**
+ * Consul's vetTxnOp: reads need key:read, writes key:write (delete-tree: on everything under the prefix).
+ * A refusal is that operation's error; the transaction then rolls back with 409, as any failed operation.
+ */
+function checkOp(a: Authorizer, tx: KvTx, op: TxnOp): void {
+  const key = op.write.key;
+  if (op.verb === 'delete-tree')
+    requireKeyWritePrefix(
+      a,
+      key,
+      tx.list(key).map((e) => e.key),
+    );
+  else if (op.verb !== 'get-tree') a.require('key', key, READS.has(op.verb) ? 'read' : 'write');
+}
+
 /** Runs one operation; returns its results or the error text Consul gives. */
-function runOp(tx: KvTx, op: TxnOp): TxnResult[] {
+function runOp(tx: KvTx, op: TxnOp, a: Authorizer): TxnResult[] {
   const key = op.write.key;
   const q = JSON.stringify(key);
   const written = () => {
@@ -94,7 +113,11 @@ function runOp(tx: KvTx, op: TxnOp): TxnResult[] {
       return [{ entry: e, withValue: true }];
     }
     case 'get-tree':
-      return tx.list(key).map((e: KvEntry) => ({ entry: e, withValue: true }));
+      // Consul filters a tree read's results to the keys the token may read
+      return tx
+        .list(key)
+        .filter((e: KvEntry) => a.allows('key', e.key, 'read'))
+        .map((e: KvEntry) => ({ entry: e, withValue: true }));
     case 'check-index': {
       const e = tx.get(key);
       if (!e) throw new KvOpError(`failed to check index, key ${q} doesn't exist`);
@@ -158,14 +181,20 @@ export const txnRoutes: Route[] = [
           session: o.KV.Session ?? '',
         };
       });
+      const a = authz(req, ctx);
       try {
         const results = await ctx.kv.write((tx) => {
           const out: TxnResult[] = [];
           const errors: TxnErrorItem[] = [];
           ops.forEach((op, i) => {
             try {
-              out.push(...runOp(tx, op));
+              checkOp(a, tx, op);
+              out.push(...runOp(tx, op, a));
             } catch (err) {
+              if ((err as { code?: string }).code === 'PHARE_ERR_PERMISSION_DENIED') {
+                errors.push({ OpIndex: i, What: (err as Error).message });
+                return;
+              }
               if (!(err instanceof KvOpError)) throw err;
               errors.push({ OpIndex: i, What: err.message });
             }

@@ -14,6 +14,7 @@ export function createMemoryStore(): Store {
     checks: new Map(),
     kv: new Map(),
     sessions: new Map(),
+    acl: new Map(),
   };
   let index = 0;
   let closed = false;
@@ -28,6 +29,7 @@ export function createMemoryStore(): Store {
         checks: [...tables.checks.values()].map(clone),
         kv: [...tables.kv.values()].map(clone),
         sessions: [...tables.sessions.values()].map(clone),
+        acl: [...tables.acl.values()].map(clone),
       };
     },
     async write(ops: readonly StoreOp[], idx: number): Promise<void> {

@@ -176,6 +176,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         checks: read('checks'),
         kv: read('kv'),
         sessions: read('sessions'),
+        acl: read('acl'),
       };
     },
     write(ops: readonly StoreOp[], index: number): Promise<void> {

@@ -11,13 +11,14 @@
  */
 
 /**
- * The tables the agent persists: the catalog's (`nodes`, `services`, `checks`) and the KV store's (`kv`
- * entries and the `sessions` that lock them; src/agent/kv).
+ * The tables the agent persists: the catalog's (`nodes`, `services`, `checks`), the KV store's (`kv`
+ * entries and the `sessions` that lock them; src/agent/kv) and the ACL system's (`acl`: tokens, policies
+ * and the bootstrap marker; src/agent/acl).
  */
-export type StoreTable = 'nodes' | 'services' | 'checks' | 'kv' | 'sessions';
+export type StoreTable = 'nodes' | 'services' | 'checks' | 'kv' | 'sessions' | 'acl';
 
 /** Every table, in load order. */
-export const STORE_TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks', 'kv', 'sessions'];
+export const STORE_TABLES: readonly StoreTable[] = ['nodes', 'services', 'checks', 'kv', 'sessions', 'acl'];
 
 /** One change in a write batch. */
 export type StoreOp =
@@ -35,6 +36,8 @@ export interface StoreSnapshot {
   kv: unknown[];
   /** Sessions (src/agent/sessions). */
   sessions: unknown[];
+  /** ACL tokens, policies and the bootstrap marker (src/agent/acl). */
+  acl: unknown[];
 }
 
 /** Options of {@link Store.load}. */

@@ -1,0 +1,479 @@
+/**
+ * ACL tokens end to end (issue 14) against a real agent: default-deny with Consul's 403 texts, bootstrap,
+ * tokens and policies over the HTTP API (HCL and JSON rules), prefix rules, filtered lists with
+ * `X-Consul-Results-Filtered-By-ACLs`, KV and sessions, secrets hashed on disk and surviving a restart, and
+ * DNS with and without a DNS token (`dig`, plus the warning the agent prints when default-deny empties DNS).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { resolveAgentConfig } from '../../src/agent/config/index.ts';
+import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
+import { startAgentInProcess, tempDir } from '../helpers/agent.ts';
+import { dependencySkip } from '../helpers/requires.ts';
+
+const exec = promisify(execFile);
+const ANON = '00000000-0000-0000-0000-000000000002';
+
+interface Res {
+  status: number;
+  text: string;
+  headers: Headers;
+  json(): unknown;
+}
+
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Res> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers['X-Consul-Token'] = options.token;
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(options.body !== undefined
+      ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }
+      : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, text, headers: res.headers, json: () => JSON.parse(text) };
+}
+
+const register = (base: string, id: string, name: string, token?: string) =>
+  call(base, 'PUT', '/v1/agent/service/register', {
+    body: { ID: id, Name: name, Port: 80, Address: '127.0.0.1' },
+    ...(token ? { token } : {}),
+  });
+
+describe('acl: default deny over the HTTP API', () => {
+  let agent: RunningAgent & { url: string };
+  let mgmt: string;
+  let webToken: string;
+  let webAccessor: string;
+
+  before(async () => {
+    agent = await startAgentInProcess({ flags: { 'acl-enabled': true, 'acl-default-policy': 'deny' } });
+  });
+  after(() => agent?.close());
+
+  test("anonymous register is refused with Consul's text; every answer names the default policy", async () => {
+    const r = await register(agent.url, 'web-1', 'web-1');
+    assert.equal(r.status, 403);
+    assert.equal(
+      r.text,
+      `Permission denied: token with AccessorID '${ANON}' lacks permission 'service:write' on "web-1"`,
+    );
+    assert.equal(r.headers.get('x-consul-default-acl-policy'), 'deny');
+    // a read of something it may not see is filtered, never an error; anonymous gets no filtered header
+    const list = await call(agent.url, 'GET', '/v1/catalog/services');
+    assert.equal(list.status, 200);
+    assert.deepEqual(list.json(), {});
+    assert.equal(list.headers.get('x-consul-results-filtered-by-acls'), null);
+    // status endpoints check nothing (Consul)
+    assert.equal((await call(agent.url, 'GET', '/v1/status/leader')).status, 200);
+    assert.equal((await call(agent.url, 'GET', '/v1/agent/self')).status, 403);
+  });
+
+  test("bootstrap gives a management token once; the second answers Consul's text with the reset index", async () => {
+    const r = await call(agent.url, 'PUT', '/v1/acl/bootstrap');
+    assert.equal(r.status, 200, r.text);
+    const t = r.json() as { SecretID: string; AccessorID: string; Policies: { ID: string; Name: string }[] };
+    assert.match(t.SecretID, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(t.Policies, [{ ID: '00000000-0000-0000-0000-000000000001', Name: 'global-management' }]);
+    mgmt = t.SecretID;
+    const again = await call(agent.url, 'PUT', '/v1/acl/bootstrap');
+    assert.equal(again.status, 403);
+    assert.match(again.text, /^Permission denied: ACL bootstrap no longer allowed \(reset index: \d+\)$/);
+    // the management token may do anything
+    assert.equal((await register(agent.url, 'db-1', 'db-1', mgmt)).status, 200);
+    assert.equal((await call(agent.url, 'GET', '/v1/agent/self', { token: mgmt })).status, 200);
+  });
+
+  test('a token with service_prefix "web-" write registers web-1, not db-2', async () => {
+    const pol = await call(agent.url, 'PUT', '/v1/acl/policy', {
+      token: mgmt,
+      body: {
+        Name: 'web-writers',
+        Rules: 'service_prefix "web-" { policy = "write" }\nnode_prefix "" { policy = "read" }',
+      },
+    });
+    assert.equal(pol.status, 200, pol.text);
+    const tok = await call(agent.url, 'PUT', '/v1/acl/token', {
+      token: mgmt,
+      body: { Description: 'web deployer', Policies: [{ Name: 'web-writers' }] },
+    });
+    assert.equal(tok.status, 200, tok.text);
+    const t = tok.json() as { SecretID: string; AccessorID: string };
+    webToken = t.SecretID;
+    webAccessor = t.AccessorID;
+    assert.equal((await register(agent.url, 'web-1', 'web-1', webToken)).status, 200);
+    const denied = await register(agent.url, 'db-2', 'db-2', webToken);
+    assert.equal(denied.status, 403);
+    assert.equal(
+      denied.text,
+      `Permission denied: token with AccessorID '${webAccessor}' lacks permission 'service:write' on "db-2"`,
+    );
+    // deregistering someone else's service is refused the same way
+    const dereg = await call(agent.url, 'PUT', '/v1/agent/service/deregister/db-1', { token: webToken });
+    assert.equal(dereg.status, 403);
+    assert.ok(agent.catalog.agentService('db-1'), 'db-1 is still registered');
+  });
+
+  test('the token comes from X-Consul-Token, Authorization: Bearer or ?token=; an unknown one is "ACL not found"', async () => {
+    const bearer = await call(agent.url, 'GET', '/v1/catalog/services', {
+      headers: { Authorization: `Bearer ${webToken}` },
+    });
+    assert.deepEqual(Object.keys(bearer.json() as object), ['web-1']);
+    const query = await call(agent.url, 'GET', `/v1/catalog/services?token=${webToken}`);
+    assert.deepEqual(Object.keys(query.json() as object), ['web-1']);
+    const unknown = await call(agent.url, 'GET', '/v1/catalog/services', {
+      token: '6d5f1c2a-0000-4000-8000-000000000000',
+    });
+    assert.equal(unknown.status, 403);
+    assert.equal(unknown.text, 'ACL not found');
+  });
+
+  test('lists show only what the token may read, with X-Consul-Results-Filtered-By-ACLs', async () => {
+    const services = await call(agent.url, 'GET', '/v1/catalog/services', { token: webToken });
+    assert.deepEqual(Object.keys(services.json() as object), ['web-1']);
+    assert.equal(services.headers.get('x-consul-results-filtered-by-acls'), 'true');
+    // the management token sees everything, unmarked (and the cached answer of the other token is not reused)
+    const all = await call(agent.url, 'GET', '/v1/catalog/services', { token: mgmt });
+    assert.deepEqual(Object.keys(all.json() as object).sort(), ['consul', 'db-1', 'web-1']);
+    assert.equal(all.headers.get('x-consul-results-filtered-by-acls'), null);
+    const agentServices = await call(agent.url, 'GET', '/v1/agent/services', { token: webToken });
+    assert.deepEqual(Object.keys(agentServices.json() as object), ['web-1']);
+    assert.equal(agentServices.headers.get('x-consul-results-filtered-by-acls'), 'true');
+    const health = await call(agent.url, 'GET', '/v1/health/service/db-1', { token: webToken });
+    assert.deepEqual(health.json(), []);
+    assert.equal(health.headers.get('x-consul-results-filtered-by-acls'), 'true');
+    const healthWeb = await call(agent.url, 'GET', '/v1/health/service/web-1', { token: webToken });
+    assert.equal((healthWeb.json() as unknown[]).length, 1);
+  });
+
+  test('token reads hide the secret; token/self shows it to its holder; lists need acl:read', async () => {
+    const read = await call(agent.url, 'GET', `/v1/acl/token/${webAccessor}`, { token: mgmt });
+    assert.equal(read.status, 200, read.text);
+    const t = read.json() as { SecretID: string; Description: string; Policies: { Name: string }[] };
+    assert.equal(t.SecretID, '<hidden>');
+    assert.equal(t.Description, 'web deployer');
+    assert.deepEqual(
+      t.Policies.map((p) => p.Name),
+      ['web-writers'],
+    );
+    const self = await call(agent.url, 'GET', '/v1/acl/token/self', { token: webToken });
+    assert.equal((self.json() as { SecretID: string }).SecretID, webToken);
+    const list = await call(agent.url, 'GET', '/v1/acl/tokens', { token: webToken });
+    assert.equal(list.status, 403);
+    assert.equal(
+      list.text,
+      `Permission denied: token with AccessorID '${webAccessor}' lacks permission 'acl:read'`,
+    );
+    const all = await call(agent.url, 'GET', '/v1/acl/tokens', { token: mgmt });
+    const accessors = (all.json() as { AccessorID: string; SecretID: string }[]).map((x) => x.AccessorID);
+    assert.ok(accessors.includes(webAccessor) && accessors.includes(ANON));
+    assert.ok((all.json() as { SecretID: string }[]).every((x) => x.SecretID === '<hidden>'));
+    assert.equal((await call(agent.url, 'GET', '/v1/acl/token/nope', { token: mgmt })).text, 'ACL not found');
+  });
+
+  test('policies: JSON rules, by name, update takes effect at once, a bad rule is a 400 with the HCL error', async () => {
+    const pol = await call(agent.url, 'PUT', '/v1/acl/policy', {
+      token: mgmt,
+      body: {
+        Name: 'kv-app',
+        Rules: JSON.stringify({
+          key_prefix: { 'app/': { policy: 'write' } },
+          key: { 'app/secret': { policy: 'deny' } },
+        }),
+      },
+    });
+    assert.equal(pol.status, 200, pol.text);
+    const p = pol.json() as { ID: string };
+    const byName = await call(agent.url, 'GET', '/v1/acl/policy/name/kv-app', { token: mgmt });
+    assert.equal((byName.json() as { ID: string }).ID, p.ID);
+    const tok = (
+      await call(agent.url, 'PUT', '/v1/acl/token', { token: mgmt, body: { Policies: [{ ID: p.ID }] } })
+    ).json() as { SecretID: string };
+    assert.equal(
+      (await call(agent.url, 'PUT', '/v1/kv/app/a', { token: tok.SecretID, body: 'x' })).text,
+      'true',
+    );
+    assert.equal(
+      (await call(agent.url, 'PUT', '/v1/kv/app/secret', { token: mgmt, body: 's' })).text,
+      'true',
+    );
+    assert.equal(
+      (await call(agent.url, 'PUT', '/v1/kv/other', { token: tok.SecretID, body: 'x' })).status,
+      403,
+    );
+    // exact beats the longer prefix: app/secret is denied, and left out of a recurse (with the header)
+    assert.equal((await call(agent.url, 'GET', '/v1/kv/app/secret', { token: tok.SecretID })).status, 403);
+    const tree = await call(agent.url, 'GET', '/v1/kv/app/?recurse', { token: tok.SecretID });
+    assert.deepEqual(
+      (tree.json() as { Key: string }[]).map((e) => e.Key),
+      ['app/a'],
+    );
+    assert.equal(tree.headers.get('x-consul-results-filtered-by-acls'), 'true');
+    const keys = await call(agent.url, 'GET', '/v1/kv/?keys', { token: tok.SecretID });
+    assert.deepEqual(keys.json(), ['app/a']);
+    // a delete-tree over a denied key is refused whole
+    assert.equal(
+      (await call(agent.url, 'DELETE', '/v1/kv/app/?recurse', { token: tok.SecretID })).status,
+      403,
+    );
+    assert.ok(agent.kv.get('app/secret'));
+    // update: read-only now, effective for the next request
+    const upd = await call(agent.url, 'PUT', `/v1/acl/policy/${p.ID}`, {
+      token: mgmt,
+      body: { Name: 'kv-app', Rules: 'key_prefix "app/" { policy = "read" }' },
+    });
+    assert.equal(upd.status, 200, upd.text);
+    assert.equal(
+      (await call(agent.url, 'PUT', '/v1/kv/app/a', { token: tok.SecretID, body: 'y' })).status,
+      403,
+    );
+    const bad = await call(agent.url, 'PUT', '/v1/acl/policy', {
+      token: mgmt,
+      body: { Name: 'broken', Rules: 'service "x" { policy = ' },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /^Invalid Policy: Failed to parse ACL rules: At 1:/);
+    const badLevel = await call(agent.url, 'PUT', '/v1/acl/policy', {
+      token: mgmt,
+      body: { Name: 'broken', Rules: 'service "x" { policy = "admin" }' },
+    });
+    assert.equal(badLevel.status, 400);
+    assert.match(badLevel.text, /policy: "admin": expected read, write, deny/);
+    const dup = await call(agent.url, 'PUT', '/v1/acl/policy', { token: mgmt, body: { Name: 'kv-app' } });
+    assert.equal(dup.status, 400);
+    assert.match(dup.text, /already exists/);
+    const list = (await call(agent.url, 'GET', '/v1/acl/policies', { token: mgmt })).json() as {
+      Name: string;
+      Rules?: string;
+    }[];
+    assert.deepEqual(list.map((x) => x.Name).sort(), ['global-management', 'kv-app', 'web-writers']);
+    assert.ok(
+      list.every((x) => x.Rules === undefined),
+      'the list form has no Rules',
+    );
+  });
+
+  test('sessions need session:write on their node; deleting a token revokes it at once', async () => {
+    const pol = (
+      await call(agent.url, 'PUT', '/v1/acl/policy', {
+        token: mgmt,
+        body: {
+          Name: 'sess',
+          Rules: 'session_prefix "" { policy = "write" }\nnode_prefix "" { policy = "read" }',
+        },
+      })
+    ).json() as { ID: string };
+    const tok = (
+      await call(agent.url, 'PUT', '/v1/acl/token', { token: mgmt, body: { Policies: [{ ID: pol.ID }] } })
+    ).json() as { SecretID: string; AccessorID: string };
+    assert.equal((await call(agent.url, 'PUT', '/v1/session/create', { body: {} })).status, 403);
+    const created = await call(agent.url, 'PUT', '/v1/session/create', { token: tok.SecretID, body: {} });
+    assert.equal(created.status, 200, created.text);
+    assert.equal((await call(agent.url, 'GET', '/v1/session/list')).text, '[]');
+    assert.equal(
+      ((await call(agent.url, 'GET', '/v1/session/list', { token: tok.SecretID })).json() as unknown[])
+        .length,
+      1,
+    );
+    const del = await call(agent.url, 'DELETE', `/v1/acl/token/${tok.AccessorID}`, { token: mgmt });
+    assert.equal(del.text, 'true');
+    assert.equal(
+      (await call(agent.url, 'GET', '/v1/session/list', { token: tok.SecretID })).text,
+      'ACL not found',
+    );
+  });
+
+  test('txn: each operation is checked; a refusal rolls the whole transaction back with 409', async () => {
+    const r = await call(agent.url, 'PUT', '/v1/txn', {
+      token: webToken,
+      body: [{ KV: { Verb: 'set', Key: 'x', Value: 'eA==' } }],
+    });
+    assert.equal(r.status, 409);
+    const body = r.json() as { Errors: { OpIndex: number; What: string }[] };
+    assert.equal(body.Errors[0]?.OpIndex, 0);
+    assert.match(
+      body.Errors[0]?.What ?? '',
+      /^Permission denied: token with AccessorID '.*' lacks permission 'key:write' on "x"$/,
+    );
+    assert.equal(agent.kv.get('x'), undefined);
+  });
+});
+
+describe('acl: off, allow, the initial management token, secrets on disk', () => {
+  test('with ACLs off every /v1/acl path answers 401 "ACL support disabled" and tokens are ignored', async () => {
+    const agent = await startAgentInProcess();
+    try {
+      const r = await call(agent.url, 'GET', '/v1/acl/tokens');
+      assert.equal(r.status, 401);
+      assert.equal(r.text, 'ACL support disabled');
+      assert.equal((await register(agent.url, 'a', 'a', 'whatever')).status, 200);
+      assert.equal(r.headers.get('x-consul-default-acl-policy'), 'allow');
+    } finally {
+      await agent.close();
+    }
+  });
+
+  test('default allow: anonymous may register but not manage ACLs; a deny rule still denies', async () => {
+    const agent = await startAgentInProcess({
+      flags: { 'acl-enabled': true, 'acl-initial-management-token': '4b4e0b4c-6f0e-4d7d-9f5b-0a0e5d0c0a01' },
+    });
+    try {
+      const mgmt = '4b4e0b4c-6f0e-4d7d-9f5b-0a0e5d0c0a01';
+      assert.equal((await register(agent.url, 'a', 'a')).status, 200);
+      assert.equal((await call(agent.url, 'GET', '/v1/acl/policies')).status, 403);
+      // the initial management token is the bootstrap (as in Consul)
+      assert.equal((await call(agent.url, 'PUT', '/v1/acl/bootstrap')).status, 403);
+      const pol = (
+        await call(agent.url, 'PUT', '/v1/acl/policy', {
+          token: mgmt,
+          body: { Name: 'no-db', Rules: 'service_prefix "db" { policy = "deny" }' },
+        })
+      ).json() as { ID: string };
+      // give the anonymous token a policy (Consul's way to restrict anonymous under allow)
+      const upd = await call(agent.url, 'PUT', `/v1/acl/token/${ANON}`, {
+        token: mgmt,
+        body: { Description: 'Anonymous Token', Policies: [{ ID: pol.ID }] },
+      });
+      assert.equal(upd.status, 200, upd.text);
+      assert.equal((await register(agent.url, 'db-9', 'db-9')).status, 403);
+      assert.equal((await register(agent.url, 'b', 'b')).status, 200);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  test('secrets are stored hashed (SHA-256), never in the data dir; tokens survive a restart', async () => {
+    const dir = tempDir();
+    const flags = { 'acl-enabled': true, 'acl-default-policy': 'deny' } as const;
+    try {
+      let agent = await startAgentInProcess({ dataDir: dir.path, flags });
+      const boot = (await call(agent.url, 'PUT', '/v1/acl/bootstrap')).json() as { SecretID: string };
+      const tok = (
+        await call(agent.url, 'PUT', '/v1/acl/token', {
+          token: boot.SecretID,
+          body: { ServiceIdentities: [{ ServiceName: 'api' }] },
+        })
+      ).json() as { SecretID: string };
+      await agent.close();
+      const files = ['phare.db', 'phare.db-wal'].map((f) => join(dir.path, f)).filter((f) => existsSync(f));
+      const bytes = Buffer.concat(files.map((f) => readFileSync(f)));
+      assert.ok(bytes.length > 0);
+      for (const secret of [boot.SecretID, tok.SecretID])
+        assert.equal(bytes.includes(Buffer.from(secret)), false, 'a secret was written to disk');
+      agent = await startAgentInProcess({ dataDir: dir.path, flags });
+      try {
+        // a service identity: write on its service, nothing else
+        assert.equal((await register(agent.url, 'api-1', 'api', tok.SecretID)).status, 200);
+        assert.equal((await register(agent.url, 'web-1', 'web', tok.SecretID)).status, 403);
+        assert.equal((await call(agent.url, 'PUT', '/v1/acl/bootstrap')).status, 403);
+      } finally {
+        await agent.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+const digSkip = dependencySkip(
+  existsSync('/usr/bin/dig') ? undefined : '/usr/bin/dig (apt-get install bind9-dnsutils)',
+);
+
+async function dig(port: number, name: string): Promise<{ status: string; answers: string[] }> {
+  const { stdout } = await exec('dig', ['@127.0.0.1', '-p', String(port), name, 'A', '+tries=1', '+time=2'], {
+    timeout: 10_000,
+  });
+  const status = /status: (\w+)/.exec(stdout)?.[1] ?? '';
+  const answers = stdout
+    .split('\n')
+    .filter((l) => l && !l.startsWith(';') && /\sIN\sA\s/.test(l))
+    .map((l) => l.split(/\s+/).at(-1) as string);
+  return { status, answers };
+}
+
+describe('acl: DNS answers with the DNS token', { skip: digSkip }, () => {
+  test('default deny: anonymous DNS is empty and the agent says so at start; a DNS token with read answers', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const mgmt = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
+    const dnsSecret = '1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d';
+    const start = (extra: Record<string, unknown>) =>
+      startAgent({
+        config: resolveAgentConfig({
+          flags: {
+            dev: true,
+            'http-addr': '127.0.0.1:0',
+            'dns-addr': '127.0.0.1:0',
+            node: 'dns-node',
+            'acl-enabled': true,
+            'acl-default-policy': 'deny',
+            'acl-initial-management-token': mgmt,
+            ...extra,
+          },
+          env: {},
+        }),
+        logger: pino({ level: 'warn' }, sink),
+      });
+    const anon = await start({});
+    try {
+      const warning = lines.find((l) => l.includes('DNS answers with the anonymous token'));
+      assert.ok(warning, `no DNS warning in: ${lines.join('')}`);
+      assert.match(warning, /service_prefix \\"\\" \{ policy = \\"read\\" \}/);
+      assert.equal((await register(anon.httpUrl, 'web-1', 'web', mgmt)).status, 200);
+      const port = anon.dnsAddress?.port as number;
+      const r = await dig(port, 'web.service.consul');
+      assert.equal(r.status, 'NXDOMAIN');
+      assert.equal((await dig(port, 'dns-node.node.consul')).status, 'NXDOMAIN');
+    } finally {
+      await anon.close();
+    }
+    lines.length = 0;
+    const withToken = await start({ 'acl-dns-token': dnsSecret });
+    try {
+      assert.ok(
+        lines.some((l) => l.includes('DNS answers with the --acl-dns-token')),
+        'warned while the token is unknown',
+      );
+      assert.equal((await register(withToken.httpUrl, 'web-1', 'web', mgmt)).status, 200);
+      const port = withToken.dnsAddress?.port as number;
+      assert.equal((await dig(port, 'web.service.consul')).status, 'NXDOMAIN');
+      // the DNS token is created later, with the configured secret: answers appear at once
+      const pol = (
+        await call(withToken.httpUrl, 'PUT', '/v1/acl/policy', {
+          token: mgmt,
+          body: {
+            Name: 'dns',
+            Rules: 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }',
+          },
+        })
+      ).json() as { ID: string };
+      const tok = await call(withToken.httpUrl, 'PUT', '/v1/acl/token', {
+        token: mgmt,
+        body: { SecretID: dnsSecret, Description: 'DNS', Policies: [{ ID: pol.ID }] },
+      });
+      assert.equal(tok.status, 200, tok.text);
+      const r = await dig(port, 'web.service.consul');
+      assert.equal(r.status, 'NOERROR');
+      assert.deepEqual(r.answers, ['127.0.0.1']);
+    } finally {
+      await withToken.close();
+    }
+  });
+});
