@@ -1,0 +1,106 @@
+/**
+ * ACLs in a cluster (issue 14): two agents over one etcd share tokens and policies — a token made on A works
+ * on B at once (B's ACL state is a cache fed by the store's watch), a policy change on B applies on A, a
+ * deleted token stops working everywhere, and two agents racing to bootstrap cannot both win.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { RunningAgent } from '../../src/agent/index.ts';
+import { startClusterAgent } from '../helpers/cluster.ts';
+import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
+
+async function call(base: string, method: string, path: string, token?: string, body?: unknown) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: token ? { 'X-Consul-Token': token } : {},
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, text, json: () => JSON.parse(text) };
+}
+
+if (ETCD_SKIP && process.env['CI'] !== 'true') {
+  test('cluster acl', { skip: ETCD_SKIP }, () => {});
+} else {
+  const etcd = await startEtcdCluster({ size: 1 });
+  const agents: RunningAgent[] = [];
+  after(async () => {
+    const failures: unknown[] = [];
+    for (const x of agents.splice(0)) await x.close().catch((err) => failures.push(err));
+    await etcd.close();
+    if (failures.length > 0) throw failures[0];
+  });
+  const flags = { 'dns-addr': '', 'acl-enabled': true, 'acl-default-policy': 'deny' } as const;
+  // both agents start at once: the store's create-if-absent lets only one bootstrap row exist
+  const [a, b] = await Promise.all([
+    startClusterAgent(etcd, '/acl', 'a', flags),
+    startClusterAgent(etcd, '/acl', 'b', flags),
+  ]);
+  agents.push(a, b);
+  let mgmt = '';
+
+  test("bootstrap races on two agents: exactly one wins; the loser gets Consul's text", async () => {
+    const [ra, rb] = await Promise.all([
+      call(a.url, 'PUT', '/v1/acl/bootstrap'),
+      call(b.url, 'PUT', '/v1/acl/bootstrap'),
+    ]);
+    const statuses = [ra.status, rb.status].sort();
+    assert.deepEqual(statuses, [200, 403], `${ra.text} / ${rb.text}`);
+    const loser = ra.status === 403 ? ra : rb;
+    assert.match(loser.text, /^Permission denied: ACL bootstrap no longer allowed \(reset index: \d+\)$/);
+    mgmt = ((ra.status === 200 ? ra : rb).json() as { SecretID: string }).SecretID;
+  });
+
+  test('a token made on A works on B; a policy change on B applies on A; a deletion on A revokes on B', async () => {
+    const c = a;
+    const d = b;
+    const anon = await call(d.url, 'GET', '/v1/acl/tokens');
+    assert.equal(anon.status, 403, 'anonymous may not list tokens');
+    // the bootstrap token, made on whichever agent won, works on both
+    for (const x of [c, d]) assert.equal((await call(x.url, 'GET', '/v1/acl/tokens', mgmt)).status, 200);
+    const pol = (
+      await call(c.url, 'PUT', '/v1/acl/policy', mgmt, {
+        Name: 'web',
+        Rules: 'service_prefix "web-" { policy = "write" }',
+      })
+    ).json() as { ID: string };
+    const tok = (await call(c.url, 'PUT', '/v1/acl/token', mgmt, { Policies: [{ ID: pol.ID }] })).json() as {
+      SecretID: string;
+      AccessorID: string;
+    };
+    const reg = (base: string, name: string) =>
+      call(base, 'PUT', '/v1/agent/service/register', tok.SecretID, { ID: name, Name: name, Port: 1 });
+    assert.equal((await reg(d.url, 'web-1')).status, 200, 'token made on C works on D');
+    const denied = await reg(d.url, 'db-1');
+    assert.equal(denied.status, 403);
+    assert.equal(
+      denied.text,
+      `Permission denied: token with AccessorID '${tok.AccessorID}' lacks permission 'service:write' on "db-1"`,
+    );
+    // D changes the policy; C enforces the new rules
+    const upd = await call(d.url, 'PUT', `/v1/acl/policy/${pol.ID}`, mgmt, {
+      Name: 'web',
+      Rules: 'service_prefix "" { policy = "write" }',
+    });
+    assert.equal(upd.status, 200, upd.text);
+    assert.equal((await reg(c.url, 'db-2')).status, 200, 'the policy updated on D applies on C');
+    // C deletes the token; D refuses it
+    assert.equal((await call(c.url, 'DELETE', `/v1/acl/token/${tok.AccessorID}`, mgmt)).text, 'true');
+    assert.equal((await reg(d.url, 'web-2')).text, 'ACL not found');
+    // filtered reads on D with a read-only token
+    const ro = (
+      await call(d.url, 'PUT', '/v1/acl/policy', mgmt, {
+        Name: 'ro',
+        Rules: 'service "web-1" { policy = "read" }\nnode_prefix "" { policy = "read" }',
+      })
+    ).json() as { ID: string };
+    const roTok = (await call(d.url, 'PUT', '/v1/acl/token', mgmt, { Policies: [{ ID: ro.ID }] })).json() as {
+      SecretID: string;
+    };
+    const res = await fetch(`${c.url}/v1/catalog/services`, {
+      headers: { 'X-Consul-Token': roTok.SecretID },
+    });
+    assert.deepEqual(Object.keys((await res.json()) as object), ['web-1']);
+    assert.equal(res.headers.get('x-consul-results-filtered-by-acls'), 'true');
+  });
+}
