@@ -42,37 +42,6 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     return { w, events, until, changes: () => events.flatMap((e) => e.changes) };
   };
 
-  test('etcd: a create put lands only where the key is absent; else the whole commit fails and changes nothing', async () => {
-    const s = fresh();
-    try {
-      await s.loadRows();
-      const first = await s.commit([
-        { type: 'put', table: 'acl', key: 'bootstrap', value: { kind: 'bootstrap', index: 0 }, create: true },
-      ]);
-      assert.ok(first > 0);
-      await assert.rejects(
-        s.commit([
-          {
-            type: 'put',
-            table: 'acl',
-            key: 'bootstrap',
-            value: { kind: 'bootstrap', index: 1 },
-            create: true,
-          },
-          { type: 'put', table: 'acl', key: 'token:t', value: { kind: 'token' } },
-        ]),
-        (err: Error & { code?: string }) => err.code === 'PHARE_ERR_CONFLICT',
-      );
-      const { rows } = await s.loadRows();
-      assert.deepEqual(
-        rows.map((r) => [r.key, r.value]),
-        [['bootstrap', { kind: 'bootstrap', index: 0 }]],
-      );
-    } finally {
-      await s.close();
-    }
-  });
-
   test('etcd: a commit is one revision; the watch delivers it as one batch in revision order', async () => {
     const s = fresh();
     try {

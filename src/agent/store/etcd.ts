@@ -345,7 +345,6 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
           const res = await client.kv.txn({ compare, success, failure: [] }, { deadline: attemptDeadline });
           return { ok: res.succeeded, index: Number(res.header.revision) };
         } catch (cause) {
-          if ((cause as { code?: string }).code === 'PHARE_ERR_CONFLICT') throw cause;
           if (closed || !transient(cause)) throw storeError('write', cause);
           // The member we talked to died or lost the leader. Ask every member: with a leader elsewhere, send
           // the transaction again (unguarded, it only puts and deletes whole keys, so a repeat that lands twice
