@@ -21,6 +21,7 @@ export {
   type Balancer,
   type BalancerFactory,
   type BreakerOptions,
+  type ClientTlsOptions,
   type ConsulClient,
   type ConsulClientOptions,
   consulResolver,

@@ -185,15 +185,16 @@ export class Acl {
   static async open(options: AclOptions): Promise<Acl> {
     let acl: Acl;
     if (isSharedStore(options.store)) {
-      const { index, rows } = await options.store.loadRows();
+      // the ACL space only: its watch never carries the catalog's traffic
+      const { index, rows } = await options.store.loadSpace('acl');
       acl = new Acl(options, Math.max(1, index));
       acl.#applied = index;
       for (const r of rows) {
         if (r.table !== 'acl') continue;
         acl.#applyRow(r.key, withIndexes(r.value as AclRow, r.createIndex, r.modifyIndex));
       }
-      acl.#watch = options.store.watch(index, (e) => acl.#onEvent(e));
-      acl.#watch.prime(rows.filter((r) => r.table === 'acl'));
+      acl.#watch = options.store.watch(index, (e) => acl.#onEvent(e), 'acl');
+      acl.#watch.prime(rows);
     } else {
       const snap = await options.store.load({
         check: (t, v) => (t === 'acl' ? aclRowProblem(v) : undefined),

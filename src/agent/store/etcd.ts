@@ -19,6 +19,9 @@
  * that every row the write was built on is unchanged, so CAS and lock acquisition are decided by etcd, not by
  * one agent's cache, and two agents racing for one lock cannot both win.
  *
+ * ACL tokens, policies and the bootstrap marker live in a third space, `<prefix>/acl/v1/acl/<key>`, watched
+ * by the ACL state of every agent; the bootstrap is a guarded write (the marker must be absent).
+ *
  * Quorum: a probe asks every member for its raft leader; without one, writes fail at once with
  * PHARE_ERR_NO_LEADER (Consul's 500 "No cluster leader") while reads keep serving the cache.
  */
@@ -120,7 +123,11 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     throw phareError('PHARE_ERR_INVALID_ARGUMENT', 'etcd.endpoints: expected at least one etcd client URL');
   }
   const prefix = normalizePrefix(options.prefix ?? '/phare');
-  const roots: Record<StoreSpace, string> = { catalog: `${prefix}/v1/`, kv: `${prefix}/kv/v1/` };
+  const roots: Record<StoreSpace, string> = {
+    catalog: `${prefix}/v1/`,
+    kv: `${prefix}/kv/v1/`,
+    acl: `${prefix}/acl/v1/`,
+  };
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
   const leaderHoldMs = options.leaderHoldMs ?? 2000;
@@ -160,11 +167,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   const keyOf = (table: Table, key: string) =>
     `${roots[spaceOf(table)]}${table}/${key.split('\u0000').map(encodeURIComponent).join('/')}`;
   const parseKey = (raw: string): { table: Table; key: string } | undefined => {
-    const space: StoreSpace | undefined = raw.startsWith(roots.catalog)
-      ? 'catalog'
-      : raw.startsWith(roots.kv)
-        ? 'kv'
-        : undefined;
+    const space = (Object.keys(roots) as StoreSpace[]).find((s) => raw.startsWith(roots[s]));
     if (!space) return undefined;
     const rest = raw.slice(roots[space].length);
     const slash = rest.indexOf('/');
@@ -383,8 +386,9 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     async load(): Promise<StoreSnapshot> {
       const cat = await store.loadRows();
       const kvs = await rangeAll('kv');
-      const index = Math.max(cat.index, kvs.index);
-      const rows = [...cat.rows, ...kvs.rows];
+      const acl = await rangeAll('acl');
+      const index = Math.max(cat.index, kvs.index, acl.index);
+      const rows = [...cat.rows, ...kvs.rows, ...acl.rows];
       const pick = (t: StoreTable) => rows.filter((r) => r.table === t).map((r) => r.value);
       return {
         index,

@@ -97,10 +97,14 @@ export type ClusterTable = 'members' | 'live' | 'election' | 'lockdelays' | 'ses
  * `checks` and the membership tables) and the KV store's (`kv`, `sessions`, `lockdelays`, `sessionttls`).
  * A KV write never wakes the catalog's watch and the reverse; one transaction never spans both.
  */
-export type StoreSpace = 'catalog' | 'kv';
+export type StoreSpace = 'catalog' | 'kv' | 'acl';
 
-/** The space a table lives in. */
+/**
+ * The space a table lives in. ACL tokens and policies have a space of their own: every agent watches it,
+ * and with its own prefix that watch carries only ACL changes, never the catalog's traffic.
+ */
 export function spaceOf(table: StoreTable | ClusterTable): StoreSpace {
+  if (table === 'acl') return 'acl';
   return table === 'kv' || table === 'sessions' || table === 'lockdelays' || table === 'sessionttls'
     ? 'kv'
     : 'catalog';

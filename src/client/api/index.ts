@@ -6,6 +6,7 @@ export type { KvApi, KvPair, KvPutOptions } from './kv.ts';
 export type { StatusApi } from './status.ts';
 export {
   type CallOptions,
+  type ClientTlsOptions,
   type ConsulClientOptions,
   type Indexed,
   type QueryOptions,

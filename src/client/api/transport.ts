@@ -2,8 +2,23 @@
  * The HTTP transport of the typed registry client: where the agent is, the ACL token, one keep-alive undici
  * Pool, Consul's query-meta headers, and errors from the error table.
  */
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { phareError } from '../../api/index.ts';
+
+/** TLS to an `https://` agent (the agent's `--https-addr`, or a Consul HTTPS port). */
+export interface ClientTlsOptions {
+  /** PEM CA bundle the agent's certificate must chain to. @default CONSUL_CACERT, else the system's CAs */
+  caFile?: string;
+  /** Client certificate (PEM), for an agent that verifies incoming certificates. @default CONSUL_CLIENT_CERT, else CONSUL_TLSCERT */
+  certFile?: string;
+  /** Key of `certFile` (PEM). @default CONSUL_CLIENT_KEY, else CONSUL_TLSKEY */
+  keyFile?: string;
+  /** Name the agent's certificate must carry (SNI and verification). @default CONSUL_TLS_SERVER_NAME, else the address's host */
+  serverName?: string;
+  /** Accept any certificate (tests only). @default false, or true with CONSUL_HTTP_SSL_VERIFY=false */
+  insecureSkipVerify?: boolean;
+}
 
 /** Options of {@link createConsulClient} (and every SDK factory that talks to the registry). */
 export interface ConsulClientOptions {
@@ -14,8 +29,13 @@ export interface ConsulClientOptions {
    * @default PHARE_HTTP_ADDR, else CONSUL_HTTP_ADDR, else CONSUL_HOST/CONSUL_PORT, else "127.0.0.1:8500"
    */
   address?: string | readonly string[];
-  /** ACL token sent as `X-Consul-Token`. @default PHARE_HTTP_TOKEN, else CONSUL_HTTP_TOKEN, else none */
+  /**
+   * ACL token sent as `X-Consul-Token`. @default the first set of PHARE_HTTP_TOKEN_FILE, PHARE_HTTP_TOKEN,
+   * CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_TOKEN (a file wins over its plain variable, as in Consul's CLI), else none
+   */
   token?: string;
+  /** TLS for `https://` agents; each field defaults from Consul's CLI variables (see {@link ClientTlsOptions}). */
+  tls?: ClientTlsOptions;
   /** `?dc=` on catalog and health reads. @default the agent's datacenter */
   datacenter?: string;
   /** Timeout of non-blocking calls in ms. @default 10000 */
@@ -144,6 +164,92 @@ export function resolveAgentAddress(
   return resolveAgentAddresses(options, env)[0] as string;
 }
 
+/**
+ * The ACL token, in the documented order: `options.token`, `PHARE_HTTP_TOKEN_FILE`, `PHARE_HTTP_TOKEN`,
+ * `CONSUL_HTTP_TOKEN_FILE`, `CONSUL_HTTP_TOKEN`. A token file is read once, trimmed; one that cannot be
+ * read is a PHARE_ERR_INVALID_CONFIG naming the variable (a silent anonymous fallback would hide it).
+ *
+ * @example
+ * resolveToken({}, { CONSUL_HTTP_TOKEN_FILE: '/run/secrets/consul-token' });
+ */
+export function resolveToken(
+  options: { token?: string } = {},
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  if (options.token) return options.token;
+  for (const prefix of ['PHARE', 'CONSUL']) {
+    const file = env[`${prefix}_HTTP_TOKEN_FILE`];
+    if (file) {
+      const token = readConfigured(file, `${prefix}_HTTP_TOKEN_FILE`).toString('utf8').trim();
+      if (token !== '') return token;
+    }
+    const plain = env[`${prefix}_HTTP_TOKEN`];
+    if (plain) return plain;
+  }
+  return undefined;
+}
+
+/** Node TLS options of a client: CA, client certificate, server name. */
+export interface ResolvedTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  servername?: string;
+  rejectUnauthorized: boolean;
+}
+
+/**
+ * TLS of the client from options and Consul's CLI variables: `CONSUL_CACERT`, `CONSUL_CLIENT_CERT` /
+ * `CONSUL_CLIENT_KEY` (registrator's `CONSUL_TLSCERT` / `CONSUL_TLSKEY` too), `CONSUL_TLS_SERVER_NAME`,
+ * `CONSUL_HTTP_SSL_VERIFY=false`. Files are read once; a missing one is PHARE_ERR_INVALID_CONFIG naming it.
+ *
+ * @example
+ * resolveClientTls({}, { CONSUL_CACERT: '/etc/consul/ca.pem' }).ca; // the CA's bytes
+ */
+export function resolveClientTls(
+  options: { tls?: ClientTlsOptions } = {},
+  env: Record<string, string | undefined> = process.env,
+): ResolvedTls {
+  const o = options.tls ?? {};
+  const pick = (value: string | undefined, field: string, ...vars: string[]) => {
+    if (value) return { path: value, from: `tls.${field}` };
+    for (const v of vars) if (env[v]) return { path: env[v] as string, from: v };
+    return undefined;
+  };
+  const ca = pick(o.caFile, 'caFile', 'CONSUL_CACERT');
+  const cert = pick(o.certFile, 'certFile', 'CONSUL_CLIENT_CERT', 'CONSUL_TLSCERT');
+  const key = pick(o.keyFile, 'keyFile', 'CONSUL_CLIENT_KEY', 'CONSUL_TLSKEY');
+  if (Boolean(cert) !== Boolean(key))
+    throw phareError(
+      'PHARE_ERR_INVALID_CONFIG',
+      `${cert ? cert.from : (key as { from: string }).from}: a client certificate needs its key and the key its certificate (set both: CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY)`,
+    );
+  const verify = env.CONSUL_HTTP_SSL_VERIFY;
+  const out: ResolvedTls = {
+    rejectUnauthorized: !(o.insecureSkipVerify ?? (verify === 'false' || verify === '0')),
+  };
+  if (ca) out.ca = readConfigured(ca.path, ca.from);
+  if (cert && key) {
+    out.cert = readConfigured(cert.path, cert.from);
+    out.key = readConfigured(key.path, key.from);
+  }
+  const servername = o.serverName ?? env.CONSUL_TLS_SERVER_NAME;
+  if (servername) out.servername = servername;
+  return out;
+}
+
+function readConfigured(path: string, from: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw phareError(
+      'PHARE_ERR_INVALID_CONFIG',
+      `${from}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      { cause: err },
+    );
+  }
+}
+
 /** One agent of a client's list, with the state failover needs. */
 interface Agent {
   origin: string;
@@ -166,6 +272,7 @@ export class Transport {
   /** The agent in use (sticky: kept while it answers). */
   #current = 0;
   readonly #token: string | undefined;
+  readonly #tls: ResolvedTls | undefined;
   readonly #timeoutMs: number;
   readonly datacenter: string | undefined;
   #closed = false;
@@ -174,7 +281,9 @@ export class Transport {
     const env = options.env ?? process.env;
     this.origins = resolveAgentAddresses(options, env);
     this.#agents = this.origins.map((origin) => ({ origin, pool: undefined, downUntil: 0, failures: 0 }));
-    this.#token = options.token ?? env.PHARE_HTTP_TOKEN ?? env.CONSUL_HTTP_TOKEN ?? undefined;
+    this.#token = resolveToken(options, env);
+    // TLS material is read only when some agent is reached over https
+    this.#tls = this.origins.some((o) => o.startsWith('https:')) ? resolveClientTls(options, env) : undefined;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
       throw phareError(
@@ -193,7 +302,12 @@ export class Transport {
   #poolOf(a: Agent): Pool {
     // Blocking queries hold a connection each, so the pool is unbounded; our own timers replace undici's
     // header/body timeouts, which would cut a 5-minute blocking query short.
-    a.pool ??= new Pool(a.origin, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
+    a.pool ??= new Pool(a.origin, {
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 30_000,
+      ...(this.#tls && a.origin.startsWith('https:') ? { connect: { ...this.#tls } } : {}),
+    });
     return a.pool;
   }
 
