@@ -93,7 +93,7 @@ export function kvDelete(tx: KvTx, key: string): true {
 
 /** Deletes every key under `prefix` (`''` = everything). */
 export function kvDeleteTree(tx: KvTx, prefix: string): true {
-  for (const e of tx.list(prefix)) tx.del(e.key);
+  tx.delTree(prefix);
   return true;
 }
 

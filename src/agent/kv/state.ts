@@ -108,6 +108,8 @@ export class KvTx implements Reader {
   readonly lockDelays = new Map<string, number>();
   /** Shared store only: the etcd lease a new TTL session's marker hangs on (session id -> lease). */
   readonly sessionLeases = new Map<string, string>();
+  /** Prefixes deleted whole (delete-tree): a shared store deletes each with one range delete. */
+  readonly trees = new Set<string>();
 
   constructor(base: TxBase, index: number, now: number) {
     this.#base = base;
@@ -184,6 +186,12 @@ export class KvTx implements Reader {
     if (this.get(key)) this.kv.set(key, null);
   }
 
+  /** Deletes every key under `prefix` (`''` = everything). */
+  delTree(prefix: string): void {
+    for (const e of this.list(prefix)) this.kv.set(e.key, null);
+    this.trees.add(prefix);
+  }
+
   putSession(s: SessionRecord): void {
     this.sess.set(s.id, s);
   }
@@ -212,6 +220,7 @@ export class KvTx implements Reader {
     for (const [k, v] of child.sess) this.sess.set(k, v);
     for (const [k, v] of child.lockDelays) this.lockDelays.set(k, v);
     for (const [k, v] of child.sessionLeases) this.sessionLeases.set(k, v);
+    for (const p of child.trees) this.trees.add(p);
   }
 }
 
@@ -606,7 +615,7 @@ export class KvState implements Reader {
       } catch (err) {
         thrown = { err };
       }
-      const ops = thrown ? [] : this.#sharedOps(tx);
+      const ops = thrown ? [] : this.#sharedOps(tx, guards);
       const res = await store.commitIf(ops, [...guards.values()]);
       if (res.ok) {
         if (ops.length > 0) {
@@ -711,12 +720,23 @@ export class KvState implements Reader {
     };
   }
 
-  /** The store ops of a shared-store transaction. */
-  #sharedOps(tx: KvTx): SharedStoreOp[] {
+  /**
+   * The store ops of a shared-store transaction. A deleted tree with nothing written under it in the same
+   * transaction is one range delete (etcd's transaction limit counts ops, not keys), and its keys need no
+   * guards of their own: the tree's prefix guard already refuses the write if any key under it was created or
+   * changed meanwhile, and one deleted meanwhile is deleted either way.
+   */
+  #sharedOps(tx: KvTx, guards: Map<string, StoreGuard>): SharedStoreOp[] {
     const ops: SharedStoreOp[] = [];
+    const written = [...tx.kv].filter(([, e]) => e !== null).map(([k]) => k);
+    const trees = [...tx.trees].filter(
+      (p) => guards.has(`prefix\u0000${p}`) && !written.some((k) => k.startsWith(p)),
+    );
+    for (const p of trees) ops.push({ type: 'del', table: 'kv', key: p, prefix: true });
     for (const [key, e] of tx.kv) {
       if (!e) {
-        ops.push({ type: 'del', table: 'kv', key });
+        if (trees.some((p) => key.startsWith(p))) guards.delete(`kv\u0000${key}`);
+        else ops.push({ type: 'del', table: 'kv', key });
         continue;
       }
       ops.push({ type: 'put', table: 'kv', key, value: e });

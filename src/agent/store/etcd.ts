@@ -136,8 +136,9 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   const client = new Etcd3({
     hosts,
     dialTimeout: 2000,
-    // Reconnect a dropped watch within a second, not cockatiel's default of up to 30 s.
-    faultHandling: { watchBackoff: watchBackoff(50) },
+    // Reconnect a dropped watch within a second, not cockatiel's default of up to 30 s; skip a failing member
+    // for a second, not etcd3's 5 s (see hostBreaker).
+    faultHandling: { watchBackoff: watchBackoff(50), host: () => hostBreaker(1000, 5) },
   });
   // One client per member only for the leader probe: the shared client's pool would hide which member answered.
   const probes = options.endpoints.map((url, i) => ({
@@ -354,9 +355,10 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
           // is the same state; guarded, a repeat after a first attempt that did land fails its guards and the
           // caller rebuilds the write on the new state); without one, fail as Consul does.
           await probe();
-          if (!(await awaitLeader()) || attempt >= 3 || Date.now() > deadline)
-            throw storeError('write', cause);
-          await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+          // Retried until the deadline, not a fixed count: right after a member dies the others may be skipped
+          // for a moment too (hostBreaker), and a leader exists, so the write will land.
+          if (!(await awaitLeader()) || Date.now() > deadline) throw storeError('write', cause);
+          await new Promise((r) => setTimeout(r, Math.min(250, 50 * (attempt + 1))));
         }
       }
     })();
@@ -444,26 +446,34 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       if (!state.knownLeader && !(await awaitLeader()))
         throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
       const root = roots[space];
-      try {
-        // One linearizable range: the newest key by mod revision (keys only) and the count of the space.
-        const res = await client.kv.range(
-          {
-            key: Buffer.from(root),
-            range_end: prefixEnd(root),
-            sort_order: 'Descend',
-            sort_target: 'Mod',
-            limit: 1,
-            keys_only: true,
-          },
-          { deadline: Date.now() + requestTimeoutMs },
-        );
-        return {
-          index: Number(res.header.revision),
-          count: Number(res.count),
-          maxModifyIndex: Number(res.kvs[0]?.mod_revision ?? 0),
-        };
-      } catch (cause) {
-        throw storeError('read', cause);
+      const deadline = Date.now() + requestTimeoutMs;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          // One linearizable range: the newest key by mod revision (keys only) and the count of the space.
+          const res = await client.kv.range(
+            {
+              key: Buffer.from(root),
+              range_end: prefixEnd(root),
+              sort_order: 'Descend',
+              sort_target: 'Mod',
+              limit: 1,
+              keys_only: true,
+            },
+            { deadline: Math.min(deadline, Date.now() + Math.max(500, leaderHoldMs / 2)) },
+          );
+          return {
+            index: Number(res.header.revision),
+            count: Number(res.count),
+            maxModifyIndex: Number(res.kvs[0]?.mod_revision ?? 0),
+          };
+        } catch (cause) {
+          // a read repeats safely: another member may answer (as a write is sent again, see run())
+          if (closed || !transient(cause)) throw storeError('read', cause);
+          await probe();
+          // etcd3 may skip a just-restarted member for a moment (hostBreaker): retry until the deadline
+          if (!(await awaitLeader()) || Date.now() > deadline) throw storeError('read', cause);
+          await new Promise((r) => setTimeout(r, Math.min(250, 50 * (attempt + 1))));
+        }
       }
     },
 
@@ -800,6 +810,36 @@ function prefixEnd(p: string): Buffer {
 function noRetry() {
   // biome-ignore lint/suspicious/noExplicitAny: etcd3's IPolicy comes from its own cockatiel copy
   return { execute: (fn: (ctx: unknown) => unknown) => fn({ signal: new AbortController().signal }) } as any;
+}
+
+/**
+ * etcd3's per-member policy, lenient: after `threshold` failures in a row the member is skipped (the pool tries
+ * the next one) for `openMs`. etcd3's default skips a member for 5 s after 3 failures — and during an
+ * election every member fails a few calls at once (deadlines while no leader), so under concurrent writes all
+ * of them were skipped together for 5 s and every write failed with "circuit breaker is open".
+ */
+function hostBreaker(openMs: number, threshold: number) {
+  let failures = 0;
+  let openUntil = 0;
+  const policy = {
+    async execute<T>(fn: (ctx: { signal: AbortSignal }) => Promise<T> | T): Promise<T> {
+      if (Date.now() < openUntil)
+        throw new Error('etcd member skipped after repeated failures (circuit breaker is open)');
+      try {
+        const out = await fn({ signal: new AbortController().signal });
+        failures = 0;
+        return out;
+      } catch (err) {
+        if (++failures >= threshold) {
+          failures = 0;
+          openUntil = Date.now() + openMs;
+        }
+        throw err;
+      }
+    },
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: etcd3's IPolicy comes from its own cockatiel copy
+  return policy as any;
 }
 
 /** Doubling delays from `ms` up to 1 s (etcd3's backoff shape: `duration` and `next()`). */
