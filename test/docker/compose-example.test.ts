@@ -76,6 +76,7 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
   timeout: 300_000,
 }, async () => {
   // `up -d` returns once every container started, each after its dependencies' healthchecks passed
+  const upSince = Math.floor(Date.now() / 1000) - 1;
   await compose('up', '-d').catch(async (err: Error) => {
     const states = await Promise.all(
       ['agent', 'postgres', 'api', 'bus', 'bridge'].map(async (s) =>
@@ -87,32 +88,45 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
     );
     assert.fail(`${err.message}\n${states.join('\n')}\n${await logs()}`);
   });
-  const startedAt = async (s: string) =>
-    Date.parse(await engine.docker('inspect', '-f', '{{.State.StartedAt}}', container(s)));
-  const firstHealthy = async (s: string) => {
-    const log = JSON.parse(
-      await engine.docker('inspect', '-f', '{{json .State.Health.Log}}', container(s)),
-    ) as {
-      End: string;
-      ExitCode: number;
-    }[];
-    const ok = log.find((l) => l.ExitCode === 0);
-    assert.ok(ok, `${s} never passed its healthcheck: ${JSON.stringify(log)}`);
-    return Date.parse(ok.End);
-  };
-  assert.ok(
-    (await startedAt('api')) >= (await firstHealthy('postgres')),
-    'the api started before PostgreSQL was healthy',
-  );
-  assert.ok(
-    (await startedAt('api')) >= (await firstHealthy('agent')),
-    'the api started before the agent was healthy',
-  );
-  for (const dep of ['api', 'bus'])
-    assert.ok(
-      (await startedAt('bridge')) >= (await firstHealthy(dep)),
-      `the bridge started before ${dep} was healthy`,
+  // the engine's event log (Docker keeps only the last 5 health results per container, so .State.Health.Log
+  // cannot say when a dependency first turned healthy): a container's `start` must come after the
+  // `health_status: healthy` of each dependency
+  const events = (
+    await engine.docker(
+      'events',
+      '--since',
+      String(upSince),
+      '--until',
+      String(Math.ceil(Date.now() / 1000) + 1),
+      '--filter',
+      'type=container',
+      '--format',
+      '{{json .}}',
+    )
+  )
+    .split('\n')
+    .filter(Boolean)
+    .map(
+      (l) =>
+        JSON.parse(l) as { status: string; timeNano: number; Actor: { Attributes: Record<string, string> } },
     );
+  const at = (service: string, status: string) => {
+    const e = events.find(
+      (x) => x.status === status && x.Actor.Attributes['com.docker.compose.service'] === service,
+    );
+    assert.ok(e, `no "${status}" event for ${service}: ${events.map((x) => x.status).join(', ')}`);
+    return e.timeNano;
+  };
+  for (const [service, deps] of [
+    ['api', ['agent', 'postgres']],
+    ['bus', ['agent']],
+    ['bridge', ['agent', 'api', 'bus']],
+  ] as const)
+    for (const dep of deps)
+      assert.ok(
+        at(service, 'start') > at(dep, 'health_status: healthy'),
+        `${service} started before ${dep} was healthy`,
+      );
   await until(
     'api, bus and bridge healthy (their readiness)',
     async () => (await Promise.all(['api', 'bus', 'bridge'].map(health))).every((h) => h === 'healthy'),
