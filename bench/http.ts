@@ -76,10 +76,14 @@ function serve(file: string): void {
   });
 }
 
-/** Runs the benchmark; returns its markdown section. */
-export async function run(): Promise<string> {
+/**
+ * Runs the benchmark; returns its markdown section. `on` measures another agent instead of a fresh
+ * `phare agent --dev` (bench/cluster.ts: a cluster agent over etcd), described by `label`; it is not stopped.
+ */
+export async function run(on?: { url: string; label: string }): Promise<string> {
   const runs = QUICK ? 1 : Number(process.env.BENCH_HTTP_RUNS ?? 3);
-  const agent = await startAgent('dev');
+  const agent = on ?? (await startAgent('dev'));
+  const label = on?.label ?? '`phare agent --dev`';
   const file = join(tmpdir(), `phare-bench-http-${process.pid}`);
   let baseline: Awaited<ReturnType<typeof spawnPinned>> | undefined;
   try {
@@ -128,7 +132,7 @@ export async function run(): Promise<string> {
     return [
       `### HTTP read: \`GET ${PATH}\` (${INSTANCES} passing instances, ${fmt(body.length)} B body)`,
       '',
-      `Command: \`taskset ${wrkArgs('<url>', DURATION).join(' ')}\`, ${runs} run(s) each after a 2 s warm-up, agent and baseline alternating; median shown. Agent: \`phare agent --dev\` on CPU ${SERVER_CPU}; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
+      `Command: \`taskset ${wrkArgs('<url>', DURATION).join(' ')}\`, ${runs} run(s) each after a 2 s warm-up, agent and baseline alternating; median shown. Agent: ${label} on CPU ${SERVER_CPU}; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
       '',
       table(
         ['server', 'req/s', 'p50 ms', 'p99 ms', 'runs (req/s)'],
@@ -144,7 +148,7 @@ export async function run(): Promise<string> {
     ].join('\n');
   } finally {
     await baseline?.stop();
-    await agent.stop();
+    if (!on) await (agent as Awaited<ReturnType<typeof startAgent>>).stop();
     rmSync(`${file}.json`, { force: true });
     rmSync(`${file}.headers`, { force: true });
   }
