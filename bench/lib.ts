@@ -155,7 +155,12 @@ function toMs(v: string): number {
 }
 
 /** The exact wrk command line a run uses (printed in the reports). */
-export function wrkArgs(url: string, seconds: number, connections = 50): string[] {
+export function wrkArgs(
+  url: string,
+  seconds: number,
+  connections = 50,
+  headers: Record<string, string> = {},
+): string[] {
   return [
     '-c',
     LOADGEN_CPU,
@@ -166,13 +171,19 @@ export function wrkArgs(url: string, seconds: number, connections = 50): string[
     '--timeout',
     '10s',
     '--latency',
+    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
     url,
   ];
 }
 
 /** Runs wrk pinned to the load-generator CPU and parses req/s, p50 and p99 from `--latency`. */
-export function wrk(url: string, seconds: number, connections = 50): WrkResult {
-  const raw = execFileSync('taskset', wrkArgs(url, seconds, connections), {
+export function wrk(
+  url: string,
+  seconds: number,
+  connections = 50,
+  headers: Record<string, string> = {},
+): WrkResult {
+  const raw = execFileSync('taskset', wrkArgs(url, seconds, connections, headers), {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: (seconds + 30) * 1000,

@@ -7,7 +7,7 @@
  *   BENCH_QUICK=1 npx node bench/run.ts    # smoke run, ~2 s per measurement; written to bench/results/tmp/quick.md
  *
  * bench/dns.ts (the DNS benchmark) is run too when it exists; its markdown is included as is.
- * Each benchmark also runs alone: `npx node bench/http.ts` (register, blocking, checks, dns, sdk, cluster, kv).
+ * Each benchmark also runs alone: `npx node bench/http.ts` (register, blocking, checks, dns, sdk, cluster, kv, acl).
  *
  * Environment: BENCH_DURATION (s per measured run, default 10), BENCH_QUICK=1, BENCH_ATTEMPTS (re-runs of a
  * benchmark other processes disturbed, default 2), BENCH_QUIET_WAIT (s to wait for idle CPUs before each,
@@ -37,7 +37,7 @@ const DISTURBED = 0.1;
 /** Runs per benchmark at most, while they come out disturbed (`BENCH_ATTEMPTS`, default 2; 1 when quick). */
 const ATTEMPTS = QUICK ? 1 : Number(process.env.BENCH_ATTEMPTS ?? 2);
 
-const BENCHES = ['http', 'register', 'blocking', 'checks', 'dns', 'sdk', 'cluster', 'kv', 'infra'];
+const BENCHES = ['http', 'register', 'blocking', 'checks', 'dns', 'sdk', 'cluster', 'kv', 'infra', 'acl'];
 
 interface Outcome {
   name: string;

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { resolveAgentConfig } from '../../src/agent/config/index.ts';
 import { type RunningAgent, startAgent } from '../../src/agent/index.ts';
-import { startAgentInProcess, tempDir } from '../helpers/agent.ts';
+import { spawnAgent, startAgentInProcess, tempDir } from '../helpers/agent.ts';
 import { dependencySkip } from '../helpers/requires.ts';
 
 const exec = promisify(execFile);
@@ -351,6 +351,21 @@ describe('acl: off, allow, the initial management token, secrets on disk', () =>
       assert.equal((await register(agent.url, 'b', 'b')).status, 200);
     } finally {
       await agent.close();
+    }
+  });
+
+  test('phare agent --acl-enabled (a switch) with the management token from the environment', async () => {
+    const p = await spawnAgent(['--dev', '--http-addr', '127.0.0.1:0', '--dns-addr', '', '--acl-enabled'], {
+      PHARE_ACL_DEFAULT_POLICY: 'deny',
+      PHARE_ACL_INITIAL_MANAGEMENT_TOKEN: '2b6a1f3e-5c4d-4e8f-9a0b-1c2d3e4f5a6b',
+    });
+    try {
+      assert.equal((await register(p.url, 'a', 'a')).status, 403);
+      assert.equal((await register(p.url, 'a', 'a', '2b6a1f3e-5c4d-4e8f-9a0b-1c2d3e4f5a6b')).status, 200);
+      assert.doesNotMatch(p.output(), /2b6a1f3e-5c4d-4e8f-9a0b-1c2d3e4f5a6b/, 'the secret is never printed');
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
     }
   });
 

@@ -15,6 +15,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       flag === 'dev' ||
       flag === 'dns-only-passing' ||
       flag === 'tls-verify-incoming' ||
+      flag === 'acl-enabled' ||
       flag === 'log-json'
     )
       cmd.option(`--${flag}`, `${spec.describe} (env ${spec.env})`);
