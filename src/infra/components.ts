@@ -14,7 +14,14 @@ const execFileP = promisify(execFile);
 
 /** The compose file names a component may hold, per environment. */
 export const COMPOSE_FILES = {
-  development: ['docker-compose.yaml', 'docker-compose.yml', 'compose.yaml', 'compose.yml'],
+  development: [
+    'docker-compose.yaml',
+    'docker-compose.yml',
+    'compose.yaml',
+    'compose.yml',
+    'docker-compose.development.yaml',
+    'docker-compose.development.yml',
+  ],
   test: ['docker-compose.test.yaml', 'docker-compose.test.yml', 'compose.test.yaml', 'compose.test.yml'],
 } as const;
 /** An environment a compose file is for. */

@@ -401,11 +401,34 @@ describe('phare test on the host', () => {
     );
     const xml = readFileSync(junit, 'utf8');
     assert.match(xml, /<testsuite name="bus" tests="2" failures="0" errors="0"/);
-    // the same fake proves the other path: notes' integration tests do need Docker, and say so
-    const notes = await cli(['test', 'notes', '--integration', '--root', EXAMPLE], env);
-    assert.equal(notes.code, 1);
-    assert.match(notes.stderr, /cannot reach Docker to start the test infrastructure/);
+    // the same fake proves the other path: notes' integration tests do need Docker, and say so, while a
+    // host-only component in the same run still runs
+    const both = await cli(['test', 'notes', 'bus', '--integration', '--root', EXAMPLE], env);
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /cannot reach Docker to start the test infrastructure/);
+    assert.match(both.stdout, /^notes\s+integration\s+failed to start\s+\S+ m?s\s+error$/m);
+    assert.match(both.stdout, /^bus\s+integration\s+host\s+\S+ m?s\s+passed$/m);
     assert.ok(existsSync(calls));
+  });
+
+  test('a failing command fails the run (exit 1); e2e without a compose test file is an error', async () => {
+    const root = temp();
+    write(root, {
+      'phare.yaml': 'components:\n  - path: a\n    test: { unit: "echo boom; exit 3", e2e: "true" }\n',
+      'a/.keep': '',
+    });
+    const junit = join(root, 'r.xml');
+    const r = await cli(['test', '--root', root, '--junit', junit]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^a:unit \| boom$/m);
+    assert.match(r.stdout, /^a\s+unit\s+host\s+\S+ m?s\s+failed$/m);
+    assert.match(r.stdout, /^a\s+e2e\s+none\s+0 ms\s+error$/m);
+    const xml = readFileSync(junit, 'utf8');
+    assert.match(xml, /<failure message="exit code 3">boom\n<\/failure>/);
+    assert.match(
+      xml,
+      /<error message="a: e2e tests run against infrastructure, but a\/docker-compose\.test\.yaml does not exist">/,
+    );
   });
 
   test('a failing command fails the run; JUnit holds its output', () => {

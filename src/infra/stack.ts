@@ -344,6 +344,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const l = svc['labels'] as Record<string, string>;
     if (l['phare.service']) registered.set(name, l['phare.service']);
   }
+  if (registered.size && !o.agent)
+    o.log?.(
+      `${comp.name}: ${[...registered.values()].join(', ')} (phare.service) not waited on in an agent: pass --agent <url> or set PHARE_HTTP_ADDR`,
+    );
   let downed: Promise<void> | undefined;
   const down = (d: { keepVolumes?: boolean } = {}) => {
     downed ??= (async () => {
