@@ -63,10 +63,13 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       }
     };
     const clients = Array.from({ length: 64 }, (_, k) => client(k));
-    await new Promise((r) => setTimeout(r, 800));
+    // counted progress, not fixed sleeps: a loaded machine may take seconds for the first acks
+    await waitFor(async () => acked.size >= 50, 30_000, 'registrations before the kill');
     const before = acked.size;
     await etcd.members[0]?.kill();
-    await new Promise((r) => setTimeout(r, 2500));
+    await waitFor(async () => acked.size >= before + 50, 30_000, 'registrations after the kill').catch(
+      () => {},
+    );
     const during = acked.size;
     stop = true;
     await Promise.all(clients);

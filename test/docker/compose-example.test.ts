@@ -3,7 +3,10 @@
  * example's api, bus and bridge — brought up by Debian's docker-compose on a private engine, unchanged. The
  * public images it names are stood in for by local ones under the same tags (no registry here): `node:24-slim`
  * is the suite's Debian base with Node, `postgres:17` the host's PostgreSQL in the same base
- * (test/helpers/infra-images.ts). The engine publishes ports on 127.0.0.1 only (`--ip`).
+ * (test/helpers/infra-images.ts). The engine publishes ports on 127.0.0.1 only (`--ip`), and the file's fixed
+ * host ports (8500, 5432, 8000…) are moved to free ones in a copy run with `--project-directory examples/`,
+ * so a developer's own agent or PostgreSQL on this machine (or another test) cannot collide with it; nothing
+ * else in the file changes.
  *
  * What it shows: `depends_on: condition: service_healthy` orders start-up (the api starts only after
  * PostgreSQL's healthcheck passed; the bridge only after the api's and the bus's); every service finds the
@@ -14,17 +17,25 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { parseDocument } from 'yaml';
 import { REPO_ROOT } from '../helpers/agent.ts';
 import { baseImage, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
 import { INFRA_IMAGES, infraImages, infraImagesSkip } from '../helpers/infra-images.ts';
 import { dependencySkip } from '../helpers/requires.ts';
+import { freePort } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const COMPOSE_BIN = '/usr/bin/docker-compose';
-const FILE = join(REPO_ROOT, 'examples', 'compose.yaml');
+const EXAMPLES = join(REPO_ROOT, 'examples');
+const work = mkdtempSync(join(tmpdir(), 'phare-compose-'));
+const FILE = join(work, 'compose.yaml');
+/** Host port the copy publishes for each of the file's own host ports (8500 → a free one). */
+const hostPort = new Map<number, number>();
 const PROJECT = 'phex';
 const skip =
   dockerSkip() ||
@@ -39,10 +50,14 @@ let engine: Dockerd;
 
 async function compose(...args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(COMPOSE_BIN, ['-f', FILE, '-p', PROJECT, ...args], {
-      env: { ...process.env, DOCKER_HOST: engine.endpoint, COMPOSE_INTERACTIVE_NO_CLI: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      COMPOSE_BIN,
+      ['-f', FILE, '--project-directory', EXAMPLES, '-p', PROJECT, ...args],
+      {
+        env: { ...process.env, DOCKER_HOST: engine.endpoint, COMPOSE_INTERACTIVE_NO_CLI: '1' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     return stdout.trim();
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
@@ -59,6 +74,17 @@ const logs = async () => compose('logs', '--no-color', '--tail', '30').catch((e:
 
 before(async () => {
   if (skip) return;
+  const doc = parseDocument(readFileSync(join(EXAMPLES, 'compose.yaml'), 'utf8'));
+  const services = doc.toJS().services as Record<string, { ports?: string[] }>;
+  for (const [name, svc] of Object.entries(services))
+    for (const [i, mapping] of (svc.ports ?? []).entries()) {
+      const m = /^(?:(127\.0\.0\.1):)?(\d+):(\d+)$/.exec(mapping);
+      assert.ok(m, `examples/compose.yaml: ${name}.ports[${i}] ${mapping} is not host:container`);
+      const port = await freePort();
+      hostPort.set(Number(m[2]), port);
+      doc.setIn(['services', name, 'ports', i], `127.0.0.1:${port}:${m[3]}`);
+    }
+  writeFileSync(FILE, doc.toString());
   engine = await startDockerd();
   const [node] = await Promise.all([baseImage(engine), infraImages(engine)]);
   await engine.docker('tag', node, 'node:24-slim');
@@ -69,6 +95,7 @@ after(async () => {
   if (!engine) return;
   await compose('down', '-v', '--timeout', '2').catch(() => {});
   await engine.close();
+  rmSync(work, { recursive: true, force: true });
 });
 
 test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS, the SDK and Phare DNS, readiness as the Docker healthcheck', {
@@ -135,7 +162,7 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
 
   // the agent, from the host through the published port: every service registered under its compose name, passing
   const passing = async (s: string) =>
-    (await (await fetch(`http://127.0.0.1:8500/v1/health/service/${s}?passing`)).json()) as {
+    (await (await fetch(`http://127.0.0.1:${hostPort.get(8500)}/v1/health/service/${s}?passing`)).json()) as {
       Service: { Address: string; Port: number };
     }[];
   await until(
@@ -156,7 +183,7 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
 
   // (b) the Phare SDK over the agent: a note posted to the api (published port) reaches the bus, and the bridge
   // — which found the bus and the api through the agent — writes its summary back to the api
-  const posted = await fetch('http://127.0.0.1:8000/notes', {
+  const posted = await fetch(`http://127.0.0.1:${hostPort.get(8000)}/notes`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ text: 'three little words' }),
@@ -166,7 +193,7 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
   const summarized = await until(
     'the bridge summarized the note',
     async () => {
-      const n = (await (await fetch(`http://127.0.0.1:8000/notes/${note.id}`)).json()) as {
+      const n = (await (await fetch(`http://127.0.0.1:${hostPort.get(8000)}/notes/${note.id}`)).json()) as {
         words?: number | null;
         processedBy?: string | null;
       };
@@ -179,7 +206,7 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
   // the SDK itself, in a container on the network: discovery by name through the agent
   const viaSdk = await inside(
     'bus',
-    "import('phare').then(async ({ createDiscovery }) => { const d = createDiscovery({ consul: { address: 'http://agent:8500' } }); const i = await d.instances('api'); console.log(JSON.stringify(i.map((x) => `${x.address}:${x.port}`))); await d.close(); })",
+    "import('phare').then(async ({ createDiscovery }) => { const d = createDiscovery({ consul: { address: 'http://agent:8500' } }); const i = await d.instances('api'); console.log(JSON.stringify(i.map((x) => [x.address, x.port].join(':')))); await d.close(); })",
   );
   assert.deepEqual(JSON.parse(viaSdk), ['api:3000']);
 
