@@ -7,9 +7,10 @@
  *        health -> (etcd: leave) -> sessions -> KV (queued writes settle) -> catalog (pending writes become
  *        durable) -> store closed.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { CONSUL_VERSION } from '../api/index.ts';
+import { CONSUL_VERSION, phareError } from '../api/index.ts';
 import { Acl } from './acl/index.ts';
 import { Catalog } from './catalog/index.ts';
 import { createHealthChecker } from './checks/index.ts';
@@ -148,6 +149,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         ? createEtcdStore({
             endpoints: config.etcdEndpoints,
             prefix: config.etcdPrefix,
+            ...etcdTls(config),
             logger: logger.child({ component: 'etcd' }),
             ...(options.cluster?.probeIntervalMs ? { probeIntervalMs: options.cluster.probeIntervalMs } : {}),
           })
@@ -408,6 +410,28 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     dataDir?.close();
     throw err;
   }
+}
+
+/** TLS to etcd from `--etcd-*-file`; a file that cannot be read stops the start naming its flag. */
+function etcdTls(config: AgentConfig): { tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } } {
+  if (!config.etcdCaFile && !config.etcdCertFile) return {};
+  const read = (path: string, flag: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw phareError(
+        'PHARE_ERR_INVALID_ARGUMENT',
+        `--${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
+    }
+  };
+  return {
+    tls: {
+      ...(config.etcdCaFile ? { ca: read(config.etcdCaFile, 'etcd-ca-file') } : {}),
+      ...(config.etcdCertFile ? { cert: read(config.etcdCertFile, 'etcd-cert-file') } : {}),
+      ...(config.etcdKeyFile ? { key: read(config.etcdKeyFile, 'etcd-key-file') } : {}),
+    },
+  };
 }
 
 /** What the HTTP API shows of an etcd cluster: etcd's leader and members, the agents' membership. */

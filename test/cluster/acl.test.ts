@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
+import { waitFor } from '../helpers/agent.ts';
 import { startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 
@@ -57,7 +58,18 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     const anon = await call(d.url, 'GET', '/v1/acl/tokens');
     assert.equal(anon.status, 403, 'anonymous may not list tokens');
     // the bootstrap token, made on whichever agent won, works on both
-    for (const x of [c, d]) assert.equal((await call(x.url, 'GET', '/v1/acl/tokens', mgmt)).status, 200);
+    // each agent's ACL cache is fed by its own watch of the ACL space: the other one sees a write within ms
+    const visible = (
+      url: string,
+      path: string,
+      token: string,
+      ok: (r: { status: number; text: string }) => boolean,
+    ) =>
+      waitFor(async () => {
+        const r = await call(url, 'GET', path, token);
+        return ok(r) ? r : undefined;
+      });
+    for (const x of [c, d]) await visible(x.url, '/v1/acl/tokens', mgmt, (r) => r.status === 200);
     const pol = (
       await call(c.url, 'PUT', '/v1/acl/policy', mgmt, {
         Name: 'web',
@@ -70,6 +82,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     };
     const reg = (base: string, name: string) =>
       call(base, 'PUT', '/v1/agent/service/register', tok.SecretID, { ID: name, Name: name, Port: 1 });
+    await visible(d.url, '/v1/acl/token/self', tok.SecretID, (r) => r.status === 200);
     assert.equal((await reg(d.url, 'web-1')).status, 200, 'token made on C works on D');
     const denied = await reg(d.url, 'db-1');
     assert.equal(denied.status, 403);
@@ -83,9 +96,11 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       Rules: 'service_prefix "" { policy = "write" }',
     });
     assert.equal(upd.status, 200, upd.text);
+    await visible(c.url, `/v1/acl/policy/${pol.ID}`, mgmt, (r) => r.text.includes('service_prefix \\"\\"'));
     assert.equal((await reg(c.url, 'db-2')).status, 200, 'the policy updated on D applies on C');
     // C deletes the token; D refuses it
     assert.equal((await call(c.url, 'DELETE', `/v1/acl/token/${tok.AccessorID}`, mgmt)).text, 'true');
+    await visible(d.url, '/v1/acl/token/self', tok.SecretID, (r) => r.status === 403);
     assert.equal((await reg(d.url, 'web-2')).text, 'ACL not found');
     // filtered reads on D with a read-only token
     const ro = (
@@ -97,6 +112,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     const roTok = (await call(d.url, 'PUT', '/v1/acl/token', mgmt, { Policies: [{ ID: ro.ID }] })).json() as {
       SecretID: string;
     };
+    await visible(c.url, '/v1/acl/token/self', roTok.SecretID, (r) => r.status === 200);
     const res = await fetch(`${c.url}/v1/catalog/services`, {
       headers: { 'X-Consul-Token': roTok.SecretID },
     });

@@ -72,6 +72,16 @@ export async function startEtcdCluster(
     cpus?: string;
     /** Extra etcd flags, e.g. `['--quota-backend-bytes', '8589934592']`. */
     extraArgs?: string[];
+    /**
+     * Serve clients over TLS only (https client URLs) with this certificate, requiring client certificates of
+     * `caFile` (etcd's --client-cert-auth); `client` is what etcdctl presents. Peers stay plain.
+     */
+    tls?: {
+      certFile: string;
+      keyFile: string;
+      caFile: string;
+      client: { certFile: string; keyFile: string };
+    };
   } = {},
 ): Promise<EtcdCluster> {
   const size = options.size ?? 1;
@@ -85,6 +95,28 @@ export async function startEtcdCluster(
   const specs: { name: string; client: number; peer: number }[] = [];
   for (let i = 0; i < size; i++)
     specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  const scheme = options.tls ? 'https' : 'http';
+  const tlsArgs = options.tls
+    ? [
+        '--cert-file',
+        options.tls.certFile,
+        '--key-file',
+        options.tls.keyFile,
+        '--trusted-ca-file',
+        options.tls.caFile,
+        '--client-cert-auth',
+      ]
+    : [];
+  const ctlTls = options.tls
+    ? [
+        '--cacert',
+        options.tls.caFile,
+        '--cert',
+        options.tls.client.certFile,
+        '--key',
+        options.tls.client.keyFile,
+      ]
+    : [];
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peer}`).join(',');
   const children = new Map<string, ChildProcess>();
   let restarted = new Set<string>();
@@ -96,9 +128,10 @@ export async function startEtcdCluster(
       '--data-dir',
       join(dir, s.name),
       '--listen-client-urls',
-      `http://127.0.0.1:${s.client}`,
+      `${scheme}://127.0.0.1:${s.client}`,
       '--advertise-client-urls',
-      `http://127.0.0.1:${s.client}`,
+      `${scheme}://127.0.0.1:${s.client}`,
+      ...tlsArgs,
       '--listen-peer-urls',
       `http://127.0.0.1:${s.peer}`,
       '--initial-advertise-peer-urls',
@@ -141,7 +174,16 @@ export async function startEtcdCluster(
     new Promise<string>((resolve, reject) => {
       execFile(
         ctlBin,
-        ['--endpoints', endpoints.join(','), '--dial-timeout', '2s', '--command-timeout', '5s', ...args],
+        [
+          '--endpoints',
+          endpoints.join(','),
+          '--dial-timeout',
+          '2s',
+          '--command-timeout',
+          '5s',
+          ...ctlTls,
+          ...args,
+        ],
         { env: { ...process.env, ETCDCTL_API: '3' } },
         (err, stdout, stderr) =>
           err ? reject(new Error(`etcdctl ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
@@ -178,7 +220,7 @@ export async function startEtcdCluster(
 
   for (const s of specs) launch(s);
   try {
-    await Promise.all(specs.map((s) => waitHealthy(`http://127.0.0.1:${s.client}`, 20_000)));
+    await Promise.all(specs.map((s) => waitHealthy(`${scheme}://127.0.0.1:${s.client}`, 20_000)));
   } catch (err) {
     for (const s of specs) await kill(s.name);
     rmSync(dir, { recursive: true, force: true });
@@ -191,7 +233,7 @@ export async function startEtcdCluster(
     get pid() {
       return isRunning(s.name) ? children.get(s.name)?.pid : undefined;
     },
-    clientUrl: `http://127.0.0.1:${s.client}`,
+    clientUrl: `${scheme}://127.0.0.1:${s.client}`,
     get running() {
       return isRunning(s.name);
     },
@@ -203,7 +245,7 @@ export async function startEtcdCluster(
       const deadline = Date.now() + 20_000;
       for (;;) {
         try {
-          await ctl([`http://127.0.0.1:${s.client}`], ['endpoint', 'status']);
+          await ctl([`${scheme}://127.0.0.1:${s.client}`], ['endpoint', 'status']);
           return;
         } catch (err) {
           if (!isRunning(s.name)) throw new Error(`etcd member ${s.name} exited on restart:\n${logText}`);

@@ -29,6 +29,10 @@ export interface AgentConfig {
   readonly etcdEndpoints: readonly string[];
   /** `--etcd-prefix`. @default "/phare" */
   readonly etcdPrefix: string;
+  /** `--etcd-ca-file`, `--etcd-cert-file`, `--etcd-key-file`: TLS to etcd. @default null */
+  readonly etcdCaFile: string | null;
+  readonly etcdCertFile: string | null;
+  readonly etcdKeyFile: string | null;
   /** `--node-ttl`: TTL of the agent's etcd lease, whole seconds. @default 10s */
   readonly nodeTtlMs: number;
   /** `--reconnect-timeout`: a node whose agent stays away this long is removed (Consul's default). @default 72h */
@@ -244,6 +248,20 @@ export function resolveAgentConfig(input: {
     const etcdPrefix = String(layers['etcd-prefix'] ?? '/phare');
     if (!/^\/[A-Za-z0-9_./-]*$/.test(etcdPrefix))
       throw bad('etcd-prefix', etcdPrefix, 'a key path such as /phare (letters, digits, "/", "-", "_", ".")');
+    const etcdCaFile = file('etcd-ca-file');
+    const etcdCertFile = file('etcd-cert-file');
+    const etcdKeyFile = file('etcd-key-file');
+    if (Boolean(etcdCertFile) !== Boolean(etcdKeyFile))
+      throw phareError(
+        'PHARE_ERR_INVALID_ARGUMENT',
+        etcdCertFile ? '--etcd-cert-file: needs --etcd-key-file' : '--etcd-key-file: needs --etcd-cert-file',
+      );
+    if ((etcdCaFile || etcdCertFile) && etcdEndpoints.some((e) => e.startsWith('http://')))
+      throw bad(
+        'etcd-endpoints',
+        endpointsRaw,
+        'https:// URLs when --etcd-ca-file or --etcd-cert-file is set',
+      );
     const nodeTtlMs = durationFlag('node-ttl', layers['node-ttl'] ?? '10s');
     if (nodeTtlMs < 1000 || nodeTtlMs % 1000 !== 0)
       throw bad('node-ttl', layers['node-ttl'], 'whole seconds, at least 1s (an etcd lease TTL)');
@@ -262,6 +280,9 @@ export function resolveAgentConfig(input: {
       store,
       etcdEndpoints: Object.freeze(etcdEndpoints),
       etcdPrefix,
+      etcdCaFile,
+      etcdCertFile,
+      etcdKeyFile,
       nodeTtlMs,
       reconnectTimeoutMs,
       checkUpdateIntervalMs,

@@ -90,6 +90,15 @@ export const FLAGS = {
     env: 'PHARE_ETCD_PREFIX',
     describe: 'root of every etcd key Phare writes (default /phare)',
   },
+  'etcd-ca-file': {
+    env: 'PHARE_ETCD_CA_FILE',
+    describe: "PEM CA that etcd's certificate chains to (https:// endpoints; default: the system roots)",
+  },
+  'etcd-cert-file': {
+    env: 'PHARE_ETCD_CERT_FILE',
+    describe: 'PEM client certificate for an etcd with --client-cert-auth (with --etcd-key-file)',
+  },
+  'etcd-key-file': { env: 'PHARE_ETCD_KEY_FILE', describe: 'PEM key of --etcd-cert-file' },
   'node-ttl': {
     env: 'PHARE_NODE_TTL',
     describe: "TTL of this agent's etcd lease: how soon others see it dead (default 10s, whole seconds)",

@@ -61,6 +61,11 @@ export interface EtcdStoreOptions {
   leaderHoldMs?: number;
   /** @default a silent logger */
   logger?: Logger;
+  /**
+   * TLS to etcd (`https://` endpoints): the CA etcd's certificate must chain to (default: the system's
+   * roots), and a client certificate with its key for an etcd run with `--client-cert-auth`. @default none
+   */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 /** What the agent knows of the etcd cluster, for X-Consul-KnownLeader / LastContact and /v1/status. */
@@ -132,9 +137,20 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
   const leaderHoldMs = options.leaderHoldMs ?? 2000;
   const log = options.logger;
-  const hosts = options.endpoints.map((e) => e.replace(/^https?:\/\//, ''));
+  // etcd3 reads the scheme: an https:// endpoint gets a TLS channel (system roots unless `tls` says more)
+  const hosts = [...options.endpoints];
+  const credentials = options.tls
+    ? {
+        credentials: {
+          rootCertificate: options.tls.ca as Buffer,
+          ...(options.tls.key ? { privateKey: options.tls.key } : {}),
+          ...(options.tls.cert ? { certChain: options.tls.cert } : {}),
+        },
+      }
+    : {};
   const client = new Etcd3({
     hosts,
+    ...credentials,
     dialTimeout: 2000,
     // Reconnect a dropped watch within a second, not cockatiel's default of up to 30 s; skip a failing member
     // for a second, not etcd3's 5 s (see hostBreaker).
@@ -145,6 +161,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     url,
     client: new Etcd3({
       hosts: hosts[i] as string,
+      ...credentials,
       dialTimeout: 1000,
       faultHandling: { global: noRetry(), host: () => noRetry() },
     }),
