@@ -6,8 +6,9 @@
  * watches its client's connection; here the next `phare test` (or `phare infra reap`) does it, and nothing
  * runs while no test does.
  */
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LABELS } from './compose.ts';
 import type { Engine } from './engine.ts';
 
@@ -101,6 +102,9 @@ export async function reap(engine: Engine, options: { projects?: string[] } = {}
   const volumes = (await owned(engine, 'volume')).filter(dead);
   for (const v of volumes) projects.add(v.project);
   if (volumes.length) await engine.raw(['volume', 'rm', '-f', ...volumes.map((v) => v.id)]);
+  // the compose file the dead runner wrote for the run (stack.ts) goes too
+  for (const p of projects)
+    if (/^[a-z0-9_-]+$/.test(p)) rmSync(join(tmpdir(), 'phare-infra', `${p}.yaml`), { force: true });
   return {
     projects: [...projects].sort(),
     containers: containers.length,

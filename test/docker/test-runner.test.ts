@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -262,6 +262,11 @@ describe('phare test on a real engine', { skip }, () => {
       /warning: quick: using the root docker-compose\.test\.yaml \(services quick-app, quick-redis\): a root compose file is deprecated — run phare infra split/,
     );
     assert.match(next.out, /quick:integration \| PONG/);
+    const killed = /removed what killed runs left behind: (slow-[0-9a-f]{6})/.exec(next.out)?.[1];
+    assert.ok(
+      !existsSync(join(tmpdir(), 'phare-infra', `${killed}.yaml`)),
+      "the dead run's compose file is removed",
+    );
     assert.deepEqual(await leftovers(), []);
   });
 
