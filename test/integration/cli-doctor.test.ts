@@ -157,12 +157,15 @@ components:
     async () => {
       const checks = (await (await fetch(`${agent.url}/v1/agent/checks`)).json()) as Record<
         string,
-        { Status: string }
+        { Status: string; Output: string }
       >;
+      // critical is also a check's state before its first probe: wait for the probes' own output
+      const probed = (id: string, status: string) =>
+        checks[id]?.Status === status && (checks[id]?.Output ?? '') !== '';
       return (
-        checks['service:web-1']?.Status === 'passing' &&
-        checks['service:web-2']?.Status === 'critical' &&
-        checks['service:api-1']?.Status === 'critical'
+        probed('service:web-1', 'passing') &&
+        probed('service:web-2', 'critical') &&
+        probed('service:api-1', 'critical')
       );
     },
     15_000,
