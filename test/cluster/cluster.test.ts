@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { pino } from 'pino';
 import type { RunningAgent } from '../../src/agent/index.ts';
 import {
@@ -20,7 +20,14 @@ import { createServiceClient } from '../../src/client/http/index.ts';
 import { registerService } from '../../src/client/registration/index.ts';
 import { tempDir, waitFor } from '../helpers/agent.ts';
 import { type Backend, startBackend } from '../helpers/backends.ts';
-import { dnsA, getJson, put, spawnClusterAgent, startClusterAgent } from '../helpers/cluster.ts';
+import {
+  clusterAgents,
+  dnsA,
+  getJson,
+  put,
+  spawnClusterAgent,
+  startClusterAgent,
+} from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 
 type Entry = {
@@ -32,29 +39,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   test('phare cluster over etcd', { skip: ETCD_SKIP }, () => {});
 } else {
   const etcd = await startEtcdCluster({ size: 3 });
-  const agents: { close(): Promise<void> }[] = [];
-  after(async () => {
-    const failures: unknown[] = [];
-    for (const a of agents.splice(0)) await a.close().catch((err) => failures.push(err));
-    await etcd.close();
-    if (failures.length > 0) throw failures[0];
-  });
-  let n = 0;
-  const three = async () => {
-    const prefix = `/c${++n}`;
-    const started: RunningAgent[] = [];
-    for (const name of ['a', 'b', 'c']) {
-      const a = await startClusterAgent(etcd, prefix, name);
-      agents.push(a);
-      started.push(a);
-    }
-    return {
-      prefix,
-      a: started[0] as RunningAgent,
-      b: started[1] as RunningAgent,
-      c: started[2] as RunningAgent,
-    };
-  };
+  const { three, track, prefix: freshPrefix } = clusterAgents(etcd, 'c');
   const register = (agent: RunningAgent, id: string, name = 'web', extra: Record<string, unknown> = {}) =>
     put(`${agent.httpUrl}/v1/agent/service/register`, { ID: id, Name: name, Port: 8080, ...extra });
 
@@ -137,14 +122,14 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('kill -9 agent B: serfHealth critical on A and C within TTL + 2 s; restart B: back, no duplicates', async () => {
-    const prefix = `/c${++n}`;
+    const prefix = freshPrefix();
     const a = await startClusterAgent(etcd, prefix, 'a');
-    agents.push(a);
+    track(a);
     const c = await startClusterAgent(etcd, prefix, 'c', { 'dns-addr': '' });
-    agents.push(c);
+    track(c);
     const dir = tempDir('phare-b-');
     let b = await spawnClusterAgent(etcd, prefix, 'b', dir.path);
-    agents.push({ close: async () => void b.child.kill('SIGKILL') });
+    track({ close: async () => void b.child.kill('SIGKILL') });
     try {
       for (const id of ['api-1', 'api-2'])
         assert.equal(
@@ -213,9 +198,9 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('?consistent on C waits until C has every write acknowledged on A; ?stale and the default read the cache', async () => {
-    const prefix = `/c${++n}`;
+    const prefix = freshPrefix();
     const a = await startClusterAgent(etcd, prefix, 'a');
-    agents.push(a);
+    track(a);
     // C's watch delivers every change 300 ms late (a slow link or a busy member), so its cache lags A
     const inner = createEtcdStore({ endpoints: etcd.endpoints, prefix, probeIntervalMs: 200 });
     const lagging: EtcdStore = Object.assign(Object.create(inner) as EtcdStore, {
@@ -223,7 +208,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
         inner.watch(from, (e) => void setTimeout(() => onEvent(e), 300), space),
     });
     const c = await startClusterAgent(etcd, prefix, 'c', {}, { store: lagging });
-    agents.push(c);
+    track(c);
     for (let i = 0; i < 5; i++) {
       assert.equal((await register(a, `k-${i}`, `k-${i}`)).status, 200);
       const cached = await getJson(`${c.httpUrl}/v1/catalog/service/k-${i}`);
@@ -240,7 +225,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('steady HTTP checks cost no etcd write; a changed output reaches other agents within --check-update-interval', async () => {
-    const prefix = `/c${++n}`;
+    const prefix = freshPrefix();
     let tick = 0;
     const hits = new Map<string, number>();
     const backend = createServer((req, res) => {
@@ -251,9 +236,9 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     const base = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
     try {
       const a = await startClusterAgent(etcd, prefix, 'a', { 'check-update-interval': '1s' });
-      agents.push(a);
+      track(a);
       const b = await startClusterAgent(etcd, prefix, 'b');
-      agents.push(b);
+      track(b);
       for (let i = 0; i < 10; i++)
         assert.equal(
           (await register(a, `s-${i}`, 'steady', { Check: { HTTP: `${base}/steady/${i}`, Interval: '1s' } }))
@@ -311,14 +296,14 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('the SDK given three cluster agents: kill -9 of the one in use under load fails no call; discovery and registration move on', async () => {
-    const prefix = `/c${++n}`;
+    const prefix = freshPrefix();
     const dir = tempDir('phare-sdk-a-');
     const a = await spawnClusterAgent(etcd, prefix, 'a', dir.path);
-    agents.push({ close: async () => void a.child.kill('SIGKILL') });
+    track({ close: async () => void a.child.kill('SIGKILL') });
     const b = await startClusterAgent(etcd, prefix, 'b', { 'dns-addr': '' });
-    agents.push(b);
+    track(b);
     const c = await startClusterAgent(etcd, prefix, 'c', { 'dns-addr': '' });
-    agents.push(c);
+    track(c);
     const logger = pino({ level: 'silent' });
     const backends: Backend[] = [];
     const order = async (via: RunningAgent, be: Backend) =>

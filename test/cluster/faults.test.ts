@@ -3,11 +3,11 @@
  * lost and regained, compaction while agents watch. Real etcd processes, killed with SIGKILL.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
 import { createEtcdStore } from '../../src/agent/store/index.ts';
 import { waitFor } from '../helpers/agent.ts';
-import { getJson, put, startClusterAgent } from '../helpers/cluster.ts';
+import { clusterAgents, getJson, put, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 
 type Check = { CheckID: string; Status: string; Output: string };
@@ -16,31 +16,14 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   test('phare cluster under etcd faults', { skip: ETCD_SKIP }, () => {});
 } else {
   const etcd = await startEtcdCluster({ size: 3 });
-  const agents: RunningAgent[] = [];
-  after(async () => {
-    const failures: unknown[] = [];
-    for (const a of agents.splice(0)) await a.close().catch((err) => failures.push(err));
-    await etcd.close();
-    if (failures.length > 0) throw failures[0];
-  });
-  let n = 0;
-  const three = async () => {
-    const prefix = `/f${++n}`;
-    const out: RunningAgent[] = [];
-    for (const name of ['a', 'b', 'c']) {
-      const a = await startClusterAgent(etcd, prefix, name, { 'dns-addr': '' });
-      agents.push(a);
-      out.push(a);
-    }
-    return out as [RunningAgent, RunningAgent, RunningAgent];
-  };
+  const { three, track, prefix: freshPrefix } = clusterAgents(etcd, 'f', { 'dns-addr': '' });
   const ids = async (agent: RunningAgent, service: string) =>
     ((await getJson(`${agent.httpUrl}/v1/catalog/service/${service}`)).body as { ServiceID: string }[])
       .map((s) => s.ServiceID)
       .sort();
 
   test('kill one etcd member of three under 64-client load: every acknowledged registration is on every agent', async () => {
-    const all = await three();
+    const { all } = await three();
     const acked = new Set<string>();
     let failed = 0;
     let stop = false;
@@ -90,7 +73,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('quorum lost: reads serve with KnownLeader false, writes fail 500 "No cluster leader"; back: writes resume, checks re-sync', async () => {
-    const prefix = `/f${++n}`;
+    const prefix = freshPrefix();
     const started: RunningAgent[] = [];
     for (const name of ['a', 'b', 'c']) {
       // B's etcd requests may wait 60 s: a write or ?consistent read that waited for etcd instead of failing
@@ -106,7 +89,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
             })
           : undefined;
       const agent = await startClusterAgent(etcd, prefix, name, { 'dns-addr': '' }, store ? { store } : {});
-      agents.push(agent);
+      track(agent);
       started.push(agent);
     }
     const [a, b, c] = started as [RunningAgent, RunningAgent, RunningAgent];
@@ -188,7 +171,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('compaction while agents watch (and their etcd member restarts): no change is missed', async () => {
-    const [a, , c] = await three();
+    const { a, c } = await three();
     const expected = new Set<string>();
     for (let i = 0; i < 40; i++) {
       assert.equal(

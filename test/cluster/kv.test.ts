@@ -6,10 +6,10 @@
  * write fails with Consul's "No cluster leader" and changes nothing.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
 import { tempDir, waitFor } from '../helpers/agent.ts';
-import { getJson, put, spawnClusterAgent, startClusterAgent } from '../helpers/cluster.ts';
+import { clusterAgents, getJson, put, spawnClusterAgent, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 
 type Entry = {
@@ -40,27 +40,7 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   test('KV on the etcd cluster', { skip: ETCD_SKIP }, () => {});
 } else {
   const etcd = await startEtcdCluster({ size: 3 });
-  const agents: { close(): Promise<void> }[] = [];
-  after(async () => {
-    for (const a of agents.splice(0)) await a.close().catch(() => {});
-    await etcd.close();
-  });
-  let n = 0;
-  const three = async () => {
-    const prefix = `/kv${++n}`;
-    const started: RunningAgent[] = [];
-    for (const name of ['a', 'b', 'c']) {
-      const a = await startClusterAgent(etcd, prefix, name, { 'dns-addr': '' });
-      agents.push(a);
-      started.push(a);
-    }
-    return {
-      prefix,
-      a: started[0] as RunningAgent,
-      b: started[1] as RunningAgent,
-      c: started[2] as RunningAgent,
-    };
-  };
+  const { three, track, prefix: freshPrefix } = clusterAgents(etcd, 'kv', { 'dns-addr': '' });
   const session = async (agent: { httpUrl: string } | { url: string }, body: Record<string, unknown>) => {
     const url = 'httpUrl' in agent ? agent.httpUrl : agent.url;
     const r = await put(`${url}/v1/session/create`, body);
@@ -178,14 +158,14 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   });
 
   test('a dead agent’s session is invalidated once by the reaper, its lock released; lock-delay holds on every agent', async () => {
-    const prefix = `/kv${++n}`;
+    const prefix = freshPrefix();
     const a = await startClusterAgent(etcd, prefix, 'a', { 'dns-addr': '' });
-    agents.push(a);
+    track(a);
     const c = await startClusterAgent(etcd, prefix, 'c', { 'dns-addr': '' });
-    agents.push(c);
+    track(c);
     const dir = tempDir('phare-b-');
     const b = await spawnClusterAgent(etcd, prefix, 'b', dir.path);
-    agents.push({
+    track({
       close: async () => {
         b.child.kill('SIGKILL');
         dir.remove();

@@ -3,6 +3,7 @@
  * processes (for kill -9), with short lease TTLs so failures show within seconds.
  */
 import dgram from 'node:dgram';
+import { after } from 'node:test';
 import { decode, encode } from 'dns-packet';
 import { pino } from 'pino';
 import { type RawAgentConfig, resolveAgentConfig } from '../../src/agent/config/index.ts';
@@ -133,4 +134,57 @@ export async function getJson(
 export async function put(url: string, body?: unknown): Promise<{ status: number; text: string }> {
   const r = await fetch(url, { method: 'PUT', body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: r.status, text: await r.text() };
+}
+
+/** What {@link clusterAgents} hands a test file. */
+export interface ClusterAgents {
+  /** Starts agents a, b and c (in-process) under a fresh key prefix, so tests sharing one etcd never meet. */
+  three(): Promise<{
+    prefix: string;
+    a: RunningAgent;
+    b: RunningAgent;
+    c: RunningAgent;
+    all: [RunningAgent, RunningAgent, RunningAgent];
+  }>;
+  /** Closes `agent` with the others when the file ends; returns it. */
+  track<T extends { close(): Promise<void> }>(agent: T): T;
+  /** A key prefix no other test of the file uses (`/<stem><n>`), for agents a test starts itself. */
+  prefix(): string;
+}
+
+/**
+ * The agents of one test file over `etcd`: every agent started by {@link ClusterAgents.three} or handed to
+ * {@link ClusterAgents.track} is closed when the file ends, then the etcd cluster; the first close failure
+ * fails the file.
+ *
+ * @example
+ * const etcd = await startEtcdCluster({ size: 3 });
+ * const { three, track } = clusterAgents(etcd, 'kv', { 'dns-addr': '' });
+ * const { a, b, c } = await three(); // prefixes /kv1, /kv2, …
+ */
+export function clusterAgents(etcd: EtcdCluster, stem: string, flags: RawAgentConfig = {}): ClusterAgents {
+  const agents: { close(): Promise<void> }[] = [];
+  after(async () => {
+    const failures: unknown[] = [];
+    for (const a of agents.splice(0)) await a.close().catch((err) => failures.push(err));
+    await etcd.close();
+    if (failures.length > 0) throw failures[0];
+  });
+  const track = <T extends { close(): Promise<void> }>(agent: T): T => {
+    agents.push(agent);
+    return agent;
+  };
+  let n = 0;
+  const prefix = () => `/${stem}${++n}`;
+  return {
+    track,
+    prefix,
+    async three() {
+      const p = prefix();
+      const all: RunningAgent[] = [];
+      for (const name of ['a', 'b', 'c']) all.push(track(await startClusterAgent(etcd, p, name, flags)));
+      const [a, b, c] = all as [RunningAgent, RunningAgent, RunningAgent];
+      return { prefix: p, a, b, c, all: [a, b, c] };
+    },
+  };
 }
