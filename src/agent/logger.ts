@@ -9,6 +9,28 @@ import pretty from 'pino-pretty';
 import type { Catalog, LifecycleEvent } from './catalog/index.ts';
 import type { AgentConfig } from './config/index.ts';
 
+/**
+ * What the agent's logs never show (pino redaction): ACL secrets wherever a log line could carry them — a
+ * request's token headers, the configured management and DNS tokens, a token's SecretID. The agent logs
+ * accessor IDs, never secrets; this is the net under that rule.
+ */
+export const LOG_REDACT = {
+  paths: [
+    'req.headers["x-consul-token"]',
+    'req.headers.authorization',
+    'headers["x-consul-token"]',
+    'headers.authorization',
+    'config.aclInitialManagementToken',
+    'config.aclDnsToken',
+    'aclInitialManagementToken',
+    'aclDnsToken',
+    'token',
+    'secretId',
+    'SecretID',
+  ],
+  censor: '[redacted]',
+};
+
 /** Options of {@link createAgentLogger}. */
 export interface AgentLoggerOptions {
   /** Whether stderr is a terminal. @default process.stderr.isTTY */
@@ -26,7 +48,8 @@ export function createAgentLogger(
   options: AgentLoggerOptions = {},
 ): Logger {
   const tty = options.isTTY ?? process.stderr.isTTY === true;
-  if (config.logJson || !tty) return pino({ level: config.logLevel }, pino.destination(2));
+  if (config.logJson || !tty)
+    return pino({ level: config.logLevel, redact: LOG_REDACT }, pino.destination(2));
   // In-process and synchronous (no worker thread): lines are out before the process exits.
   const stream: DestinationStream = pretty({
     destination: 2,
@@ -37,7 +60,7 @@ export function createAgentLogger(
     messageFormat: '{if component}{component}: {end}{msg}',
     singleLine: true,
   });
-  return pino({ level: config.logLevel }, stream);
+  return pino({ level: config.logLevel, redact: LOG_REDACT }, stream);
 }
 
 const MAX_OUTPUT = 200;

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { pino } from 'pino';
+import { LOG_REDACT } from '../logger.ts';
 import { RulesAuthorizer } from './authorizer.ts';
 import { emptyRules, mergeRules, parseRules, RulesError } from './rules.ts';
 
@@ -65,4 +68,23 @@ test('authorizer: a denial names the accessor, the permission and the resource a
         `Permission denied: token with AccessorID 'a' lacks permission 'service:write' on "web"`,
   );
   assert.throws(() => a.require('acl', '', 'write'), /lacks permission 'acl:write'$/);
+});
+
+test('logs: the agent logger redacts token headers, configured tokens and SecretIDs', () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const log = pino({ redact: LOG_REDACT }, sink);
+  const secret = '3f2e1d0c-9b8a-4765-8432-10fedcba9876';
+  log.warn({ req: { headers: { 'x-consul-token': secret, authorization: `Bearer ${secret}` } } }, 'a');
+  log.warn({ config: { aclInitialManagementToken: secret, aclDnsToken: secret } }, 'b');
+  log.warn({ token: secret, SecretID: secret, accessorId: 'kept' }, 'c');
+  const text = lines.join('');
+  assert.equal(text.includes(secret), false, text);
+  assert.match(text, /"accessorId":"kept"/);
+  assert.equal((text.match(/\[redacted\]/g) ?? []).length, 6);
 });
