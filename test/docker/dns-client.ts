@@ -28,7 +28,9 @@ await Promise.all(
   Array.from({ length: 4 }, async () => {
     while (!done()) {
       try {
-        const res = await http.get('users', '/', { deadlineMs: 3000 });
+        // the default deadline (10 s): a try to a replica that was just removed waits out its connect timeout (2 s)
+        // before another instance is tried, twice when two of three replicas go at once
+        const res = await http.get('users', '/', { deadlineMs: 10_000 });
         const host = await res.text();
         byHost[host] = (byHost[host] ?? 0) + 1;
       } catch (err) {
