@@ -509,7 +509,7 @@ async function hedging(
       ]),
     ),
     '',
-    `- ${HEDGE_CONCURRENCY} concurrent callers, ${RUNS} round(s) with the variants alternating (order rotated per round), each ${WARMUP_S / 2} s warm-up + ${DURATION} s measured; medians of the rounds; the ratio is the median of the per-round ratios. Backend: one node:http process on CPU ${SERVER_CPU}, three ports answering after a timer (${HEDGE_FAST_MS}, ${HEDGE_FAST_MS}, ${slowMs} ms). Hedge delay: the service's p95 over its last 64 answers (the default).`,
+    `- ${HEDGE_CONCURRENCY} concurrent callers, ${RUNS} round(s) with the variants alternating (order rotated per round), each ${WARMUP_S / 2} s warm-up + ${DURATION} s measured; medians of the rounds; the ratio is the median of the per-round ratios. Backend: one node:http process on CPU ${SERVER_CPU}, three ports answering after a timer (${HEDGE_FAST_MS}, ${HEDGE_FAST_MS}, ${slowMs} ms). Hedge delay: the p95 of the service's fastest instance over its last 64 answers (the default).`,
     `- machine ${quiet.map((q) => `${fmt(q * 100)} %`).join(' / ')} busy before each round.`,
     `- target: p99 with hedging ≤ 1.5× the p99 of the fast instances alone — with leastRequest: ${verdict(ratio('hedge') <= 1.5, `${fmt(ratio('hedge'), 2)}×`)}; with peakEwma: ${verdict(ratio('ewma') <= 1.5, `${fmt(ratio('ewma'), 2)}×`)}. A hedged call costs about the hedge delay (a p95) plus a fast answer, so the target holds only while under 1 % of calls need a hedge.`,
     '',

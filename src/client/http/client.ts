@@ -44,7 +44,7 @@ import {
   type RetryPolicy,
 } from './decide.ts';
 import { Observer, type RequestInfo, type ServiceClientHooks } from './observe.ts';
-import { type Attachment, InstancePools, LatencyWindow } from './pool.ts';
+import { type Attachment, InstancePools, ServiceLatency } from './pool.ts';
 import { type CallTrace, Tracing } from './trace.ts';
 import { type FlatHeaders, TryFailure, TryRunner } from './try.ts';
 
@@ -70,14 +70,15 @@ export interface RetryOptions {
 
 /**
  * Hedged requests for idempotent calls (Dean & Barroso, "The Tail at Scale"): when a try has not answered
- * after `afterMs` — or, without it, the service's recent p95 latency — one more try goes to another
+ * after `afterMs` — or, without it, the recent p95 latency of the service's fastest instance — one more try goes to another
  * instance; the first answer wins and the other try is cancelled. A hedge takes a token from the same
  * retry budget as retries, so hedging cannot amplify an overload.
  */
 export interface HedgeOptions {
   /**
-   * Fixed hedge delay in ms. @default the p95 latency of the service's last 64 answers (across its
-   * instances: a slow instance's own p95 would never send a hedge away from it)
+   * Fixed hedge delay in ms. @default the p95 latency of the service's fastest instance over its last 64
+   * answers (a service-wide p95 is the slow instance's latency when one of three is slow, and a slow
+   * instance's own p95 would never send a hedge away from it)
    */
   afterMs?: number;
   /** Delay while an instance has fewer than 16 answers, in ms. @default 50 */
@@ -212,8 +213,8 @@ interface ServiceState {
   endpoints: ServiceEndpoints;
   balancer: Balancer;
   budget: RetryBudget;
-  /** Recent answer latencies (the hedge delay's p95). */
-  latency: LatencyWindow;
+  /** Recent answer latencies per instance (the hedge delay: the fastest instance's p95). */
+  latency: ServiceLatency;
 }
 
 /** One try's result with the instance it went to. */
@@ -293,7 +294,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         endpoints: new ServiceEndpoints(),
         balancer: balancerFactory({ now }),
         budget: new RetryBudget({ ...options.retryBudget, now }),
-        latency: new LatencyWindow(),
+        latency: new ServiceLatency(),
       };
       services.set(key, s);
     }
@@ -376,14 +377,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       if (timed && r.kind !== 'cancelled') {
         const ms = clock.now() - started;
         const answered = r.kind === 'status' && (r.res?.statusCode ?? 500) < 500;
-        if (answered) c.state.latency.record(ms);
+        if (answered) c.state.latency.record(`${e.instance.address}:${e.instance.port}`, ms);
         c.state.balancer.observe?.(e, ms, answered);
       }
       span?.end(r.res?.statusCode, r.res ? undefined : (r.err ?? r.kind));
     } else {
       if (timed) {
         const ms = clock.now() - started;
-        c.state.latency.record(ms);
+        c.state.latency.record(`${e.instance.address}:${e.instance.port}`, ms);
         c.state.balancer.observe?.(e, ms, true);
       }
       span?.end(r.statusCode);

@@ -16,7 +16,7 @@ import { RetryBudget } from './budget.ts';
 import { CallDeadline, withDeadline } from './deadline.ts';
 import { type AttemptInfo, decide, type FailureInfo, hedgeDelay, type RetryPolicy } from './decide.ts';
 import { Observer } from './observe.ts';
-import { InstancePools, LatencyWindow } from './pool.ts';
+import { InstancePools, LatencyWindow, ServiceLatency } from './pool.ts';
 import { TryFailure, type TryRequest, TryRunner } from './try.ts';
 
 const policy: RetryPolicy = {
@@ -315,4 +315,20 @@ test('observer: metrics by service and outcome, hooks called, hedges counted', a
   );
   assert.match(text, /phare_client_hedges_total\{service="users"\} 1/);
   assert.match(text, /phare_client_retries_total\{service="users",reason="503"\} 1/);
+});
+
+test('service latency: the hedge delay is the fastest instance’s p95 — one slow instance of three does not set it', () => {
+  const s = new ServiceLatency();
+  assert.equal(s.p95(), undefined);
+  // a third of the answers from a slow instance: a service-wide p95 would be ~100
+  for (let i = 0; i < 64; i++) {
+    s.record('a:1', 10 + (i % 3));
+    s.record('b:1', 11 + (i % 2));
+    s.record('slow:1', 100);
+  }
+  assert.equal(s.p95(), 12);
+  // an instance with fewer than 16 answers does not count, however fast
+  for (let i = 0; i < 15; i++) s.record('new:1', 1);
+  for (let i = 0; i < 16; i++) s.record('slow:1', 100);
+  assert.equal(s.p95(), 12);
 });

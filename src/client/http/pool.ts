@@ -57,6 +57,48 @@ export class LatencyWindow {
   }
 }
 
+/** Instances tracked per service before the windows are dropped and relearned (instances come and go). */
+const MAX_TRACKED = 256;
+
+/**
+ * Recent latencies of one service, a {@link LatencyWindow} per instance, for the hedge delay: the p95 of its
+ * **fastest** instance (among those with 16 answers or more). A service-wide p95 fails when one instance of
+ * three is slow — a third of the answers are slow, so the p95 is the slow instance's latency and a hedge never
+ * leaves in time; a slow instance's own p95 would never send a hedge away from it. The fastest instance's p95
+ * is what a call should cost when it reaches a good instance: past it, another instance is likely faster. The
+ * minimum is recomputed at most every 16 answers, so recording stays O(1) on the hot path.
+ */
+export class ServiceLatency {
+  readonly #windows = new Map<string, LatencyWindow>();
+  #best: number | undefined;
+  #dirty = 0;
+
+  record(instance: string, ms: number): void {
+    let w = this.#windows.get(instance);
+    if (!w) {
+      if (this.#windows.size >= MAX_TRACKED) this.#windows.clear();
+      w = new LatencyWindow();
+      this.#windows.set(instance, w);
+    }
+    w.record(ms);
+    this.#dirty++;
+  }
+
+  /** The lowest p95 of any instance with 16 answers or more, or undefined while none has that many. */
+  p95(): number | undefined {
+    if (this.#best === undefined || this.#dirty >= 16) {
+      let best: number | undefined;
+      for (const w of this.#windows.values()) {
+        const p = w.p95();
+        if (p !== undefined && (best === undefined || p < best)) best = p;
+      }
+      this.#best = best;
+      this.#dirty = 0;
+    }
+    return this.#best;
+  }
+}
+
 /** What the client keeps per instance. */
 export interface Attachment {
   pool: InstancePool;
