@@ -59,8 +59,11 @@ function needLogin(text) {
   );
 }
 
-/** One API call: the token header, the unreachable banner, 403 → log in. Resolves to { data, index }. */
-async function api(path, { method = 'GET', body, signal } = {}) {
+/**
+ * One API call: the token header, the unreachable banner, 403 → log in (unless `quiet403`: the caller
+ * handles a refusal itself). Resolves to { data, index }.
+ */
+async function api(path, { method = 'GET', body, signal, quiet403 = false } = {}) {
   const headers = {};
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers['X-Consul-Token'] = token;
@@ -74,12 +77,15 @@ async function api(path, { method = 'GET', body, signal } = {}) {
   banner(false);
   if (res.status === 403) {
     const text = await res.text();
-    needLogin(text);
+    if (!quiet403) needLogin(text);
     throw new ApiError(403, text);
   }
   if (!res.ok) throw new ApiError(res.status, await res.text());
   const index = Number(res.headers.get('X-Consul-Index') ?? 0);
-  const filtered = res.headers.get('X-Consul-Results-Filtered-By-ACLs') === 'true';
+  // anonymous answers are filtered without the header (Consul): under default deny an empty list may mean that
+  const filtered =
+    res.headers.get('X-Consul-Results-Filtered-By-ACLs') === 'true' ||
+    (!token && res.headers.get('X-Consul-Default-ACL-Policy') === 'deny');
   const type = res.headers.get('content-type') ?? '';
   const data = type.includes('json') ? await res.json() : await res.text();
   return { data, index, filtered };
@@ -268,7 +274,14 @@ function servicesView(view, signal) {
           (filters.status === 'unchecked' ? !r.checked : r.checked && r.status === filters.status)),
     );
     summary.textContent = `${plural(all.length, 'service')}${shown.length !== all.length ? `, ${shown.length} shown` : ''}${filtered ? ' · some are hidden by ACLs: log in to see more' : ''}`;
-    if (all.length === 0) return list.replaceChildren(empty('No services registered yet.'));
+    if (all.length === 0)
+      return list.replaceChildren(
+        empty(
+          filtered
+            ? 'No service this token may read (ACLs deny by default): log in with a token that may.'
+            : 'No services registered yet.',
+        ),
+      );
     if (shown.length === 0) {
       const clear = el('button', {
         type: 'button',
@@ -792,22 +805,39 @@ async function start() {
     if (token) sessionStorage.setItem(TOKEN_KEY, token);
     showSession();
     route();
+    showAgent();
   });
   $('#logout').addEventListener('click', () => {
     sessionStorage.removeItem(TOKEN_KEY);
     showSession();
     route();
+    showAgent();
   });
   window.addEventListener('hashchange', route);
   showSession();
   route();
-  for (let delay = 500; ; delay = Math.min(delay * 2, 8000)) {
+  showAgent();
+}
+
+let agentLoop = 0;
+/**
+ * The header's agent line (node, datacenter, API version), from /v1/agent/self. Under ACLs that needs
+ * `agent:read`: a token without it still browses what it may read, so a refusal is said here, not as a
+ * login prompt. Asked again after every login and logout.
+ */
+async function showAgent() {
+  const mine = ++agentLoop;
+  for (let delay = 500; mine === agentLoop; delay = Math.min(delay * 2, 8000)) {
     try {
-      const { data: self } = await api('/v1/agent/self');
+      const { data: self } = await api('/v1/agent/self', { quiet403: true });
       $('#agent').textContent =
         `node ${self.Config.NodeName} · ${self.Config.Datacenter} · Consul API ${self.Config.Version}`;
       return;
-    } catch {
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 403) {
+        $('#agent').textContent = 'agent details need a token with agent:read';
+        return;
+      }
       $('#agent').textContent = 'agent not reachable';
       await new Promise((r) => setTimeout(r, delay));
     }

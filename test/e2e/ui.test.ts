@@ -2,14 +2,12 @@
  * The web UI in a real browser (Debian chromium driven by playwright-core) against a real agent: the service
  * list with counts and filters (and its "no match" state), a service's instances with Meta, tags and checks,
  * a failing node check shown as the cause, the Nodes and Members views, the KV browser (create, edit with
- * check-and-set, delete), token login against an ACL-enforcing front (403 → log in; X-Consul-Token from
- * sessionStorage), live updates without a reload, the unreachable banner, and a 390 px wide viewport.
+ * check-and-set, delete), token login against the agent's own ACLs (default deny: anonymous sees nothing, a
+ * refused token is said so, a read token sees only what it may read; X-Consul-Token from sessionStorage), live updates without a reload, the unreachable banner, and a 390 px wide viewport.
  * Every run writes screenshots to test-results/ui/ (git-ignored) for a reviewer to look at.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -244,47 +242,83 @@ describe('web UI', { skip }, () => {
     await page.locator('[data-key="app/limits/"]').waitFor({ timeout: 10_000 });
   });
 
-  test('token login: a 403 asks for a token; the token goes out as X-Consul-Token from sessionStorage', async () => {
-    // ACLs are built on another branch: a real front that enforces Consul's contract (403 "ACL not found"
-    // without the right X-Consul-Token) stands in for them, proxying to the real agent.
-    const TOKEN = 'b3a5f1a2-6c1e-4c55-9e0a-5d6f0c1e2a77';
-    const seen: string[] = [];
-    const front: Server = createServer(async (req, res) => {
-      const token = String(req.headers['x-consul-token'] ?? '');
-      if (req.url?.startsWith('/v1/')) seen.push(token);
-      if (req.url?.startsWith('/v1/') && token !== TOKEN) {
-        res.writeHead(403, { 'content-type': 'text/plain' }).end('ACL not found');
-        return;
-      }
-      const upstream = await fetch(`${agent.url}${req.url}`, { method: req.method });
-      const headers: Record<string, string> = {};
-      upstream.headers.forEach((v, k) => {
-        if (k !== 'content-encoding' && k !== 'content-length' && k !== 'transfer-encoding') headers[k] = v;
-      });
-      res.writeHead(upstream.status, headers).end(Buffer.from(await upstream.arrayBuffer()));
+  test("token login against the agent's own ACLs (default deny): anonymous sees nothing, a refused token says so, a read token sees what it may read", async () => {
+    const MGMT = '0b6c6d5e-3f1a-4a8b-9c2d-7e8f9a0b1c2d';
+    const acl = await startTestAgent({
+      node: 'acl-node',
+      flags: { 'acl-enabled': true, 'acl-default-policy': 'deny', 'acl-initial-management-token': MGMT },
     });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const as = async (token: string, path: string, body: unknown) => {
+      const res = await fetch(`${acl.url}${path}`, {
+        method: 'PUT',
+        headers: { 'X-Consul-Token': token },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${path}: ${text}`);
+      return text;
+    };
     const p = await browser.newPage();
     try {
-      await p.goto(`${url}/ui/`);
-      await p.locator('#auth').filter({ hasText: 'needs an ACL token' }).waitFor({ timeout: 10_000 });
+      for (const name of ['web', 'api'])
+        await as(MGMT, '/v1/agent/service/register', {
+          Name: name,
+          ID: `${name}-1`,
+          Port: 9000,
+          Check: { TTL: '60s', Status: 'passing' },
+        });
+      await as(MGMT, '/v1/acl/policy', {
+        Name: 'read-web',
+        Rules: 'service "web" { policy = "read" }\nnode_prefix "" { policy = "read" }',
+      });
+      const token = (
+        JSON.parse(await as(MGMT, '/v1/acl/token', { Policies: [{ Name: 'read-web' }] })) as {
+          SecretID: string;
+        }
+      ).SecretID;
+
+      await p.goto(`${acl.url}/ui/`);
+      // anonymous under default deny: the lists come back empty (filtered), and the login is offered
+      await p.locator('#login').waitFor({ state: 'visible', timeout: 10_000 });
+      assert.equal(
+        await p.locator('[data-service="web"]').count(),
+        0,
+        'anonymous sees web under default deny',
+      );
+      // the agent is there: only its details are refused (they need agent:read), never "not reachable"
+      await p.locator('#agent').filter({ hasText: 'agent:read' }).waitFor({ timeout: 10_000 });
+      assert.equal(await p.locator('#auth').isHidden(), true, 'a refused /v1/agent/self asked for a login');
+      await p.getByText('No service this token may read').waitFor({ timeout: 10_000 });
+      await shot(p, '11-acl-anonymous');
+
+      // a secret the agent does not know: its own 403 "ACL not found", and the page says the token was refused
+      await p.locator('#login').click();
+      await p.locator('#token').fill('00000000-dead-beef-0000-000000000000');
+      await p.locator('#login-form button[type="submit"]').click();
+      await p.locator('#auth').filter({ hasText: 'refused this token' }).waitFor({ timeout: 10_000 });
       assert.match((await p.locator('#auth').textContent()) ?? '', /ACL not found/);
-      await shot(p, '11-login-needed');
+      await shot(p, '12-acl-refused');
+
+      // a token that may read web (not api): web appears, api stays hidden, and the page says some are hidden
       await p.locator('#auth button').click();
-      await p.locator('#token').fill(TOKEN);
-      await shot(p, '12-login-dialog');
+      await p.locator('#token').fill(token);
       await p.locator('#login-form button[type="submit"]').click();
       await p.locator('[data-service="web"]').waitFor({ timeout: 10_000 });
-      assert.equal(await p.evaluate(() => sessionStorage.getItem('phare.token')), TOKEN);
-      assert.equal(await p.locator('#who').textContent(), 'token …2a77', 'never the whole secret');
-      assert.ok(seen.includes(TOKEN), 'the token went out as X-Consul-Token');
+      assert.equal(await p.locator('[data-service="api"]').count(), 0, 'the web-only token shows api');
+      await p.getByText('hidden by ACLs').first().waitFor({ timeout: 10_000 });
+      assert.equal(await p.evaluate(() => sessionStorage.getItem('phare.token')), token);
+      assert.equal(
+        await p.locator('#who').textContent(),
+        `token …${token.slice(-4)}`,
+        'never the whole secret',
+      );
+      await shot(p, '13-acl-read-token');
       await p.locator('#logout').click();
-      await p.locator('#auth').filter({ hasText: 'needs an ACL token' }).waitFor({ timeout: 10_000 });
+      await p.locator('#login').waitFor({ state: 'visible', timeout: 10_000 });
       assert.equal(await p.evaluate(() => sessionStorage.getItem('phare.token')), null);
     } finally {
       await p.close();
-      await new Promise<void>((r) => front.close(() => r()));
+      await acl.close();
     }
   });
 
