@@ -275,7 +275,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       'quantile',
     );
     let dnsAddress: HostPort | null = null;
-    http = await createHttpApi({
+    // what the HTTP and HTTPS listeners share (the HTTPS one adds its TLS material and has no cluster view)
+    const apiOptions = {
       catalog,
       kv,
       sessions,
@@ -283,8 +284,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       config,
       metrics,
       dnsAddress: () => dnsAddress,
+      onTtlUpdate: (id: string) => health.touchTtl(id),
+    };
+    http = await createHttpApi({
+      ...apiOptions,
       logger: logger.child({ component: 'http' }),
-      onTtlUpdate: (id) => health.touchTtl(id),
       ...(cluster ? { cluster: clusterView(openStore as EtcdStore, cluster) } : {}),
     });
     // A port in use is named as the user set it: --http-addr, PHARE_HTTP_ADDR or the config file's key.
@@ -298,15 +302,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     let httpsUrl: string | null = null;
     if (config.httpsAddr && tlsMaterial) {
       https = await createHttpApi({
-        catalog,
-        kv,
-        sessions,
-        acl,
-        config,
-        metrics,
-        dnsAddress: () => dnsAddress,
+        ...apiOptions,
         logger: logger.child({ component: 'https' }),
-        onTtlUpdate: (id) => health.touchTtl(id),
         tls: { material: tlsMaterial, verifyIncoming: config.tlsVerifyIncoming },
       });
       httpsAddress = await https.listen(config.httpsAddr).catch(rethrowNamed);
