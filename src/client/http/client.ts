@@ -377,14 +377,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       if (timed && r.kind !== 'cancelled') {
         const ms = clock.now() - started;
         const answered = r.kind === 'status' && (r.res?.statusCode ?? 500) < 500;
-        if (answered) c.state.latency.record(`${e.instance.address}:${e.instance.port}`, ms);
+        if (answered) c.state.latency.record(e, ms);
         c.state.balancer.observe?.(e, ms, answered);
       }
       span?.end(r.res?.statusCode, r.res ? undefined : (r.err ?? r.kind));
     } else {
       if (timed) {
         const ms = clock.now() - started;
-        c.state.latency.record(`${e.instance.address}:${e.instance.port}`, ms);
+        c.state.latency.record(e, ms);
         c.state.balancer.observe?.(e, ms, true);
       }
       span?.end(r.statusCode);

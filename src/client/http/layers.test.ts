@@ -319,16 +319,17 @@ test('observer: metrics by service and outcome, hooks called, hedges counted', a
 
 test('service latency: the hedge delay is the fastest instance’s p95 — one slow instance of three does not set it', () => {
   const s = new ServiceLatency();
+  const [a, b, slow, fresh] = [{}, {}, {}, {}];
   assert.equal(s.p95(), undefined);
   // a third of the answers from a slow instance: a service-wide p95 would be ~100
   for (let i = 0; i < 64; i++) {
-    s.record('a:1', 10 + (i % 3));
-    s.record('b:1', 11 + (i % 2));
-    s.record('slow:1', 100);
+    s.record(a, 10 + (i % 3));
+    s.record(b, 11 + (i % 2));
+    s.record(slow, 100);
   }
   assert.equal(s.p95(), 12);
   // an instance with fewer than 16 answers does not count, however fast
-  for (let i = 0; i < 15; i++) s.record('new:1', 1);
-  for (let i = 0; i < 16; i++) s.record('slow:1', 100);
+  for (let i = 0; i < 15; i++) s.record(fresh, 1);
+  for (let i = 0; i < 16; i++) s.record(slow, 100);
   assert.equal(s.p95(), 12);
 });

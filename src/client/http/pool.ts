@@ -69,11 +69,12 @@ const MAX_TRACKED = 256;
  * minimum is recomputed at most every 16 answers, so recording stays O(1) on the hot path.
  */
 export class ServiceLatency {
-  readonly #windows = new Map<string, LatencyWindow>();
+  // keyed by the balancer's Endpoint, which is kept while its instance stays in the set (no key to build per call)
+  readonly #windows = new Map<object, LatencyWindow>();
   #best: number | undefined;
   #dirty = 0;
 
-  record(instance: string, ms: number): void {
+  record(instance: object, ms: number): void {
     let w = this.#windows.get(instance);
     if (!w) {
       if (this.#windows.size >= MAX_TRACKED) this.#windows.clear();
