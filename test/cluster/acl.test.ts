@@ -4,10 +4,9 @@
  * deleted token stops working everywhere, and two agents racing to bootstrap cannot both win.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
-import type { RunningAgent } from '../../src/agent/index.ts';
+import { test } from 'node:test';
 import { waitFor } from '../helpers/agent.ts';
-import { startClusterAgent } from '../helpers/cluster.ts';
+import { clusterAgents, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 
 async function call(base: string, method: string, path: string, token?: string, body?: unknown) {
@@ -24,20 +23,15 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   test('cluster acl', { skip: ETCD_SKIP }, () => {});
 } else {
   const etcd = await startEtcdCluster({ size: 1 });
-  const agents: RunningAgent[] = [];
-  after(async () => {
-    const failures: unknown[] = [];
-    for (const x of agents.splice(0)) await x.close().catch((err) => failures.push(err));
-    await etcd.close();
-    if (failures.length > 0) throw failures[0];
-  });
+  const { track } = clusterAgents(etcd, 'acl');
   const flags = { 'dns-addr': '', 'acl-enabled': true, 'acl-default-policy': 'deny' } as const;
   // both agents start at once: the store's create-if-absent lets only one bootstrap row exist
   const [a, b] = await Promise.all([
     startClusterAgent(etcd, '/acl', 'a', flags),
     startClusterAgent(etcd, '/acl', 'b', flags),
   ]);
-  agents.push(a, b);
+  track(a);
+  track(b);
   let mgmt = '';
 
   test("bootstrap races on two agents: exactly one wins; the loser gets Consul's text", async () => {

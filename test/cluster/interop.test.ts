@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import Consul from 'consul';
-import type { RunningAgent } from '../../src/agent/index.ts';
-import { startClusterAgent } from '../helpers/cluster.ts';
+import { clusterAgents, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 import { npmKvStory } from '../interop/kv-npm-story.ts';
 
@@ -46,17 +45,11 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
   test('cluster interop', { skip: ETCD_SKIP }, () => {});
 } else {
   const etcd = await startEtcdCluster({ size: 1 });
-  const agents: RunningAgent[] = [];
-  after(async () => {
-    const failures: unknown[] = [];
-    for (const x of agents.splice(0)) await x.close().catch((err) => failures.push(err));
-    await etcd.close();
-    if (failures.length > 0) throw failures[0];
-  });
+  const { track } = clusterAgents(etcd, 'interop');
   const a = await startClusterAgent(etcd, '/interop', 'a', { 'dns-addr': '' });
-  agents.push(a);
+  track(a);
   const b = await startClusterAgent(etcd, '/interop', 'b', { 'dns-addr': '' });
-  agents.push(b);
+  track(b);
 
   test('npm consul: register through A, a blocking watch through B sees it', async () => {
     const ca = new Consul({ host: '127.0.0.1', port: a.httpAddress.port });
