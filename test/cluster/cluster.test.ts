@@ -19,7 +19,7 @@ import { createDiscovery } from '../../src/client/discovery/index.ts';
 import { createServiceClient } from '../../src/client/http/index.ts';
 import { registerService } from '../../src/client/registration/index.ts';
 import { tempDir, waitFor } from '../helpers/agent.ts';
-import { type Backend, startBackend } from '../helpers/backends.ts';
+import { type Backend, startBackend, startCallLoad } from '../helpers/backends.ts';
 import {
   clusterAgents,
   dnsA,
@@ -334,37 +334,22 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
       watchWaitMs: 2000,
       logger,
     });
-    let running = true;
-    let ok = 0;
-    const errors: unknown[] = [];
-    const seenPorts = new Set<number>();
-    const loops = Array.from({ length: 8 }, async () => {
-      while (running) {
-        try {
-          const res = await http.get('orders', '/');
-          await res.body.dump();
-          seenPorts.add(res.instance.port);
-          ok++;
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-    });
+    const load = startCallLoad(http, 'orders');
     try {
-      await waitFor(() => ok > 300, 20_000, 'load to warm up');
+      await waitFor(() => load.ok > 300, 20_000, 'load to warm up');
       a.child.kill('SIGKILL');
       await a.exited;
-      const atKill = ok;
+      const atKill = load.ok;
       // a change made through another agent reaches the callers: discovery now watches b or c
       const late = await startBackend('late');
       backends.push(late);
       await order(c, late);
       await waitFor(
-        () => seenPorts.has(late.port),
+        () => load.seenPorts.has(late.port),
         20_000,
         'the instance registered after the kill to take calls',
       );
-      await waitFor(() => ok > atKill + 500, 20_000, 'load to continue after the kill');
+      await waitFor(() => load.ok > atKill + 500, 20_000, 'load to continue after the kill');
       // a's payments instance is critical with a (serfHealth); the keeper registered it again through b or c
       await waitFor(
         async () =>
@@ -372,12 +357,10 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
         20_000,
         'payments passing again, through a surviving agent',
       );
-      running = false;
-      await Promise.all(loops);
-      assert.equal(errors.length, 0, `failed calls: ${errors.slice(0, 3).map(String).join('; ')}`);
+      await load.stop();
+      assert.equal(load.errors.length, 0, `failed calls: ${load.errors.slice(0, 3).map(String).join('; ')}`);
     } finally {
-      running = false;
-      await Promise.all(loops);
+      await load.stop();
       await reg.deregister().catch(() => {});
       await http.close();
       await discovery.close();

@@ -218,3 +218,64 @@ export async function startDnsServer(records: DnsRecords, ttl = 1): Promise<Test
   s.close = () => new Promise<void>((r) => socket.close(() => r()));
   return s;
 }
+
+/** Steady load through a service client, for failover tests: see {@link startCallLoad}. */
+export interface CallLoad {
+  /** Calls answered so far. */
+  readonly ok: number;
+  /** Every failed call's error. */
+  readonly errors: unknown[];
+  /** The instance ports that answered. */
+  readonly seenPorts: Set<number>;
+  /** Stops the callers and waits for their last call. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `callers` loops calling `GET /` on `service` through `http` back to back until stopped, counting answers,
+ * failures and the instances that answered.
+ *
+ * @example
+ * const load = startCallLoad(http, 'orders');
+ * await waitFor(() => load.ok > 300);
+ * await load.stop();
+ * assert.equal(load.errors.length, 0);
+ */
+export function startCallLoad(
+  http: {
+    get(
+      service: string,
+      path: string,
+    ): Promise<{ body: { dump(): Promise<void> }; instance: { port: number } }>;
+  },
+  service: string,
+  callers = 8,
+): CallLoad {
+  let running = true;
+  let ok = 0;
+  const errors: unknown[] = [];
+  const seenPorts = new Set<number>();
+  const loops = Array.from({ length: callers }, async () => {
+    while (running) {
+      try {
+        const res = await http.get(service, '/');
+        await res.body.dump();
+        seenPorts.add(res.instance.port);
+        ok++;
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  });
+  return {
+    get ok() {
+      return ok;
+    },
+    errors,
+    seenPorts,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}

@@ -13,7 +13,7 @@ import { createDiscovery } from '../../src/client/discovery/index.ts';
 import { createServiceClient } from '../../src/client/http/index.ts';
 import { registerService } from '../../src/client/registration/index.ts';
 import { type AgentProcess, spawnAgent, waitFor } from '../helpers/agent.ts';
-import { type Backend, startBackend } from '../helpers/backends.ts';
+import { type Backend, startBackend, startCallLoad } from '../helpers/backends.ts';
 
 const logger = pino({ level: 'silent' });
 const agents: AgentProcess[] = [];
@@ -125,37 +125,22 @@ test('kill -9 of the agent in use under load: zero failed idempotent calls; watc
     logger,
   });
   assert.equal(reg.registered, true);
-  let running = true;
-  let ok = 0;
-  const errors: unknown[] = [];
-  const seenPorts = new Set<number>();
-  const loops = Array.from({ length: 8 }, async () => {
-    while (running) {
-      try {
-        const res = await http.get('orders', '/');
-        await res.body.dump();
-        seenPorts.add(res.instance.port);
-        ok++;
-      } catch (err) {
-        errors.push(err);
-      }
-    }
-  });
+  const load = startCallLoad(http, 'orders');
   try {
-    await waitFor(() => ok > 300, 20_000, 'load to warm up');
+    await waitFor(() => load.ok > 300, 20_000, 'load to warm up');
     a.child.kill('SIGKILL');
     await a.exited;
-    const atKill = ok;
+    const atKill = load.ok;
     // A change made through the survivors reaches the caller: discovery now watches b or c.
     const late = await startBackend('late');
     backends.push(late);
     await registerOn([b, c], 'orders', late);
     await waitFor(
-      () => seenPorts.has(late.port),
+      () => load.seenPorts.has(late.port),
       20_000,
       'the instance registered after the kill to take calls',
     );
-    await waitFor(() => ok > atKill + 500, 20_000, 'load to continue after the kill');
+    await waitFor(() => load.ok > atKill + 500, 20_000, 'load to continue after the kill');
     // The registration keeper found its service missing on the agent it moved to and registered it there.
     await waitFor(
       async () => {
@@ -170,18 +155,16 @@ test('kill -9 of the agent in use under load: zero failed idempotent calls; watc
       'payments registered on a surviving agent',
     );
     assert.ok(reg.reregistrations >= 1);
-    running = false;
-    await Promise.all(loops);
-    assert.equal(errors.length, 0, `failed calls: ${errors.slice(0, 3).map(String).join('; ')}`);
-    assert.ok(ok > atKill + 500);
+    await load.stop();
+    assert.equal(load.errors.length, 0, `failed calls: ${load.errors.slice(0, 3).map(String).join('; ')}`);
+    assert.ok(load.ok > atKill + 500);
     assert.deepEqual(
       staleness.slice(0, 2),
       ['stale', 'fresh'],
       'last known good in between, then fresh again',
     );
   } finally {
-    running = false;
-    await Promise.all(loops);
+    await load.stop();
     await reg.deregister().catch(() => {});
     await http.close();
     await discovery.close();
