@@ -57,6 +57,8 @@ export async function startClusterAgents(
     const p = await spawnPinned(
       SERVER_CPU,
       [
+        // BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agents, as in bench/lib.ts
+        ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
         join(REPO_ROOT, 'bin', 'phare.js'),
         'agent',
         '--http-addr',

@@ -224,6 +224,33 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     assert.equal((await fetch(`${c.httpUrl}/v1/catalog/service/k-0?stale&consistent`)).status, 400);
   });
 
+  test('?consistent right after a lease expiry waits until the view has seen it (serfHealth critical)', async () => {
+    const prefix = freshPrefix();
+    const a = await startClusterAgent(etcd, prefix, 'a');
+    track(a);
+    // C's watch delivers every change 300 ms late, so its cache still has A alive for 300 ms after the expiry
+    const inner = createEtcdStore({ endpoints: etcd.endpoints, prefix, probeIntervalMs: 200 });
+    const lagging: EtcdStore = Object.assign(Object.create(inner) as EtcdStore, {
+      watch: (from: number, onEvent: (e: StoreEvent) => void, space?: StoreSpace) =>
+        inner.watch(from, (e) => void setTimeout(() => onEvent(e), 300), space),
+    });
+    const c = await startClusterAgent(etcd, prefix, 'c', {}, { store: lagging });
+    track(c);
+    const serfOfA = async (query: string) => {
+      const r = await getJson(`${c.httpUrl}/v1/health/node/a${query}`);
+      return (r.body as { CheckID: string; Status: string }[]).find((x) => x.CheckID === 'serfHealth')
+        ?.Status;
+    };
+    await waitFor(async () => (await serfOfA('')) === 'passing', 5000);
+    // etcd ends A's lease itself (what an expiry does): its `live` key goes at a revision no Phare write made
+    const live = await inner.client.get(inner.keyOf('live', 'a')).exec();
+    const lease = live.kvs[0]?.lease;
+    assert.ok(lease && lease !== '0', 'A holds its live key on a lease');
+    await inner.client.leaseClient.leaseRevoke({ ID: lease });
+    assert.equal(await serfOfA(''), 'passing', "the default read serves C's lagging cache as it is");
+    assert.equal(await serfOfA('?consistent'), 'critical', '?consistent waited for the expiry');
+  });
+
   test('steady HTTP checks cost no etcd write; a changed output reaches other agents within --check-update-interval', async () => {
     const prefix = freshPrefix();
     let tick = 0;

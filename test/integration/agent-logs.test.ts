@@ -179,7 +179,7 @@ describe('agent logs', () => {
     }
   });
 
-  test('a cluster: another agent joining and failing (kill -9) is logged at info with why', {
+  test('a cluster: another agent joining and failing (kill -9) is logged at info with why; check changes only by the agent that runs the check', {
     skip: dependencySkip(ETCD_SKIP),
   }, async () => {
     const etcd = await startEtcdCluster();
@@ -205,6 +205,40 @@ describe('agent logs', () => {
       ).then((l) => l ?? {});
       assert.equal(joined['level'], 30);
       assert.match(String(joined['msg']), /^agent b \(127\.0\.0\.1\) joined: Agent alive and reachable$/);
+      // A's own check turning critical (its TTL ran out) is in A's log, as Consul's agent logs its checks …
+      const reg = (url: string, body: unknown) =>
+        fetch(`${url}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(body) });
+      assert.equal(
+        (await reg(a.httpUrl, { ID: 'web-1', Name: 'web', Check: { TTL: '1s', Status: 'passing' } })).status,
+        200,
+      );
+      const critical = await waitFor(
+        () => lines.find((l) => l['event'] === 'check-status' && l['checkId'] === 'service:web-1'),
+        10_000,
+        "A's TTL check turned critical",
+      ).then((l) => l ?? {});
+      assert.deepEqual([critical['from'], critical['to'], critical['node']], ['passing', 'critical', 'a']);
+      // … while a check B runs changing is B's to log (Consul's agents log their own checks only); A's log
+      // would otherwise repeat every check transition of the whole cluster.
+      assert.equal(
+        (await reg(b.url, { ID: 'db-1', Name: 'db', Check: { TTL: '30s', Status: 'passing' } })).status,
+        200,
+      );
+      assert.equal((await fetch(`${b.url}/v1/agent/check/fail/service:db-1`, { method: 'PUT' })).status, 200);
+      await waitFor(
+        async () => {
+          const r = await fetch(`${a.httpUrl}/v1/health/checks/db`);
+          const checks = (await r.json()) as { Status: string }[];
+          return checks[0]?.Status === 'critical';
+        },
+        10_000,
+        "B's check critical on A",
+      );
+      assert.equal(
+        lines.find((l) => l['checkId'] === 'service:db-1' || l['serviceId'] === 'db-1'),
+        undefined,
+        "A does not log B's service or check",
+      );
       b.child.kill('SIGKILL');
       const failed = await waitFor(
         () => lines.find((l) => l['event'] === 'agent-failed' && l['member'] === 'b'),

@@ -178,7 +178,7 @@ export class Catalog {
   #watch: StoreWatch | undefined;
   /** The store revision the view has applied. */
   #applied = 0;
-  readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
+  readonly #appliedWaiters = new Set<{ ready: () => boolean; resolve: () => void }>();
   /** While a batch is being committed: watch events held back until its revision is known. */
   #held: StoreEvent[] | undefined;
   /** Revisions this agent committed itself whose events the watch has not delivered yet. */
@@ -405,7 +405,7 @@ export class Catalog {
     }
     if (e.index > this.#applied) this.#applied = e.index;
     for (const w of [...this.#appliedWaiters]) {
-      if (w.index <= this.#applied) {
+      if (w.ready()) {
         this.#appliedWaiters.delete(w);
         w.resolve();
       }
@@ -482,10 +482,15 @@ export class Catalog {
 
   /** Resolves once the view has applied the store's revision `index` (shared store only). */
   waitForIndex(index: number, timeoutMs = 10_000): Promise<boolean> {
-    if (!this.#shared || this.#applied >= index || this.#closed) return Promise.resolve(true);
+    return this.#waitApplied(() => this.#applied >= index, timeoutMs);
+  }
+
+  /** Resolves true once `ready()` holds after an applied store event (or the catalog closed), false after `timeoutMs`. */
+  #waitApplied(ready: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (!this.#shared || ready() || this.#closed) return Promise.resolve(true);
     return new Promise((resolve) => {
       const w = {
-        index,
+        ready,
         resolve: () => {
           clearTimeout(timer);
           resolve(true);
@@ -508,11 +513,17 @@ export class Catalog {
    */
   async consistentRead(timeoutMs = 5000): Promise<void> {
     if (!this.#shared) return;
-    const latest = await this.#shared.latestIndex();
-    if (!(await this.waitForIndex(latest, timeoutMs)))
+    const q = await this.#shared.latestIndex();
+    // A lease that expired since the last Phare write is a deletion of its `live` row at a revision no write
+    // made: wait until the view has dropped every `live` row the quorum no longer has (serfHealth critical).
+    const caughtUp = () =>
+      this.#applied >= q.revision ||
+      (this.#applied >= q.index &&
+        [...(this.#clusterRows.get('live')?.keys() ?? [])].every((k) => q.live.has(k)));
+    if (!(await this.#waitApplied(caughtUp, timeoutMs)))
       throw phareError(
         'PHARE_ERR_STORE',
-        `store: this agent's view did not reach revision ${latest} within ${timeoutMs} ms; retry, or read with ?stale`,
+        `store: this agent's view did not reach revision ${q.index} within ${timeoutMs} ms; retry, or read with ?stale`,
       );
   }
 

@@ -430,19 +430,44 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       return out;
     },
 
-    async latestIndex(): Promise<number> {
+    async latestIndex() {
       if (closed) throw phareError('PHARE_ERR_STORE_CLOSED', 'store: read after close');
       if (!state.knownLeader && !(await awaitLeader()))
         throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
       try {
-        // A linearizable range (etcd's default, not `serializable`) is served through raft's ReadIndex, so it
-        // sees every transaction committed before it was sent, on whichever member answers.
-        const res = await client.kv.range(
-          { key: Buffer.from(headKey) },
+        // A read-only transaction is linearizable (etcd's default, not `serializable`): served through raft's
+        // ReadIndex, it sees every transaction committed before it was sent, on whichever member answers. The
+        // head key gives the last Phare write; the `live` keys (only their names) show which leases expired
+        // since — etcd deletes those keys itself, touching no head (one key per agent: a small range).
+        const liveRoot = `${roots.catalog}live/`;
+        const res = await client.kv.txn(
+          {
+            compare: [],
+            success: [
+              { request_range: { key: Buffer.from(headKey) } },
+              {
+                request_range: {
+                  key: Buffer.from(liveRoot),
+                  range_end: prefixEnd(liveRoot),
+                  keys_only: true,
+                },
+              },
+            ],
+            failure: [],
+          },
           { deadline: Date.now() + Math.max(500, leaderHoldMs) },
         );
-        const kv = res.kvs[0];
-        return kv ? Number(kv.mod_revision) : 0;
+        const head = res.responses[0]?.response_range.kvs[0];
+        const live = new Set<string>();
+        for (const kv of res.responses[1]?.response_range.kvs ?? []) {
+          const k = parseKey(kv.key.toString());
+          if (k) live.add(k.key);
+        }
+        return {
+          index: head ? Number(head.mod_revision) : 0,
+          revision: Number(res.header.revision),
+          live,
+        };
       } catch (cause) {
         await probe();
         throw storeError('read', cause);

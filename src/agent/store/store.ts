@@ -210,11 +210,14 @@ export interface SharedStore extends Store {
   /** Revokes a lease (best effort: an unknown lease is fine). */
   revokeLease(id: string): Promise<void>;
   /**
-   * The revision of the last write committed under the store's prefix by any agent, read through the
-   * cluster's quorum (a `?consistent` read waits until the view has applied it). PHARE_ERR_NO_LEADER without
-   * quorum.
+   * What a `?consistent` read must wait for, read through the cluster's quorum in one linearizable read
+   * (PHARE_ERR_NO_LEADER without quorum): `index`, the revision of the last write committed under the store's
+   * prefix by any agent; `live`, the keys of the `live` table that exist now. A lease expiry deletes `live`
+   * rows at a revision no Phare write made, so it moves no `index`: the view has caught up once it has applied
+   * `index` and holds no `live` row missing from `live` (or has applied `revision`, the cluster's revision
+   * at the read, which covers everything).
    */
-  latestIndex(): Promise<number>;
+  latestIndex(): Promise<{ index: number; revision: number; live: ReadonlySet<string> }>;
   /** Whether the store's cluster has a leader now, and how long since one was last confirmed (ms). */
   health(): { knownLeader: boolean; lastContactMs: number };
 }
