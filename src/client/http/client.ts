@@ -26,6 +26,7 @@ import {
   type OnAllUnhealthy,
   OutlierDetector,
   type OutlierOptions,
+  peakEwma,
   ServiceEndpoints,
 } from '../balancer/index.ts';
 import { type ClientClock, sleepOn, systemClock } from '../clock.ts';
@@ -71,8 +72,12 @@ export interface RetryOptions {
 /**
  * Hedged requests for idempotent calls (Dean & Barroso, "The Tail at Scale"): when a try has not answered
  * after `afterMs` — or, without it, the recent p95 latency of the service's fastest instance — one more try goes to another
- * instance; the first answer wins and the other try is cancelled. A hedge takes a token from the same
- * retry budget as retries, so hedging cannot amplify an overload.
+ * instance; the first answer wins. The other try is left to finish on its own (bounded by its try timeout,
+ * its answer drained) so that its instance's latency and failures still count: a slow or hung instance is
+ * then avoided by the balancer and ejected, rather than hidden by hedges. A hedge takes a token from the same
+ * retry budget as retries, so hedging cannot amplify an overload. Without an explicit `balancer`, a hedging
+ * client balances with {@link peakEwma}: hedges cut the tail a slow instance makes, latency-aware picks keep
+ * calls off it in the first place.
  */
 export interface HedgeOptions {
   /**
@@ -91,7 +96,7 @@ export interface HedgeOptions {
 export interface ServiceClientOptions {
   /** Where instances come from. */
   discovery: Discovery;
-  /** Load-balancing strategy. @default leastRequest (P2C) */
+  /** Load-balancing strategy. @default leastRequest (P2C); peakEwma when `hedge` is on */
   balancer?: BalancerFactory;
   /**
    * Registry health is a hard filter: only passing instances take traffic, or passing and warning ones
@@ -241,7 +246,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const discovery = options.discovery;
   const clock = options.clock ?? systemClock;
   const now = () => clock.now();
-  const balancerFactory = options.balancer ?? leastRequest;
+  const balancerFactory = options.balancer ?? (options.hedge ? peakEwma : leastRequest);
   const healthFilter: HealthFilter = (options.passingOnly ?? true) ? 'passing' : 'passing+warning';
   const onAllUnhealthy = options.onAllUnhealthy ?? 'fail';
   if (onAllUnhealthy !== 'fail' && onAllUnhealthy !== 'try-all') {
@@ -343,7 +348,6 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     c: Call,
     e: Endpoint,
     a: Attachment,
-    cancel: AbortSignal | undefined,
     isHedge: boolean,
     left?: number,
   ): Promise<Outcome> => {
@@ -367,14 +371,13 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         deadlineBound: t.deadlineBound,
         cheapTimer: t.cheapTimer,
         signal: c.signal,
-        cancel,
       });
     } catch (err) {
       span?.end(undefined, err);
       throw err;
     }
     if (r instanceof TryFailure) {
-      if (timed && r.kind !== 'cancelled') {
+      if (timed) {
         const ms = clock.now() - started;
         const answered = r.kind === 'status' && (r.res?.statusCode ?? 500) < 500;
         if (answered) c.state.latency.record(e, ms);
@@ -398,7 +401,11 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
 
   /**
    * A try that may be hedged: when it has not answered by the hedge delay, a second try goes to another
-   * instance; the first final answer wins and the other try is cancelled (its answer, if any, dropped).
+   * instance; the first final answer is the call's. The other try is not aborted: it runs to its own end
+   * (bounded by its try timeout), its answer drained, its outcome counted for its instance. Aborting an
+   * HTTP/1.1 request closes its connection while the server usually finishes the work anyway, and a try that
+   * is always aborted teaches nothing: a slow instance's latency would never reach the balancer, and a hung
+   * one would never time out into outlier ejection, so it would keep drawing calls that all need hedges.
    */
   const hedged = async (
     c: Call,
@@ -414,14 +421,23 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       { leftMs: c.deadline.left() },
       c.state.latency.p95(),
     );
-    if (delay === undefined) return tryOn(c, e, a, undefined, false);
-    const cancelFirst = new AbortController();
-    const first = tryOn(c, e, a, cancelFirst.signal, false);
+    if (delay === undefined) return tryOn(c, e, a, false);
+    const sent = clock.now();
+    const first = tryOn(c, e, a, false);
     let timer: unknown;
     const fired = await Promise.race([
       first.then(() => false),
       new Promise<boolean>((resolve) => {
-        timer = clock.setTimeout(() => resolve(true), delay);
+        // Node's timers count from the event loop's cached time, which lags the send by however long this
+        // tick has run: re-arm for what is left, or a busy process would hedge early (and often).
+        const wait = (ms: number) => {
+          timer = clock.setTimeout(() => {
+            const left = delay - (clock.now() - sent);
+            if (left >= 1) wait(left);
+            else resolve(true);
+          }, ms);
+        };
+        wait(delay);
       }),
     ]);
     clock.clearTimeout(timer);
@@ -431,13 +447,11 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     const other = list.length > 0 ? (c.state.balancer.pick(list) ?? list[0]) : undefined;
     if (other === undefined || other === e || !c.state.budget.tryRetry()) return first;
     observer.hedge(c.info, other.instance, e.instance, delay);
-    const cancelSecond = new AbortController();
-    const second = tryOn(c, other, pools.of(other), cancelSecond.signal, true);
+    const second = tryOn(c, other, pools.of(other), true);
     const winner = await Promise.race([first, second]);
     const loser = winner.e === e ? second : first;
     if (final(winner)) {
-      (winner.e === e ? cancelSecond : cancelFirst).abort(new Error('hedge: the other try answered first'));
-      void loser.then((o) => (o.r instanceof TryFailure ? o.r.res : o.r)?.body.dump()).catch(() => {});
+      void loser.then((o) => detached(c, o)).catch(() => {});
       return winner;
     }
     // The first to finish failed: count it against its instance, then the other try is the call's.
@@ -445,10 +459,21 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     return loser;
   };
 
+  /** The end of a hedge race's losing try: its outcome counts for its instance, its answer is drained. */
+  const detached = (c: Call, o: Outcome): void => {
+    if (!(o.r instanceof TryFailure)) {
+      outlier.success(o.e);
+      void o.r.body.dump().catch(() => {});
+    } else if (final(o)) {
+      if ((o.r.res?.statusCode ?? 500) < 500) outlier.success(o.e);
+      void o.r.res?.body.dump().catch(() => {});
+    } else noteFailure(c, o);
+  };
+
   /** A failed try's effect on its instance (ejection streaks) and on its answer's body. */
   const noteFailure = (c: Call, o: Outcome): void => {
     const r = o.r as TryFailure;
-    if (r.kind !== 'circuit' && r.kind !== 'cancelled') ejectCheck(o.e, r.kind, c.state, c.info.service);
+    if (r.kind !== 'circuit') ejectCheck(o.e, r.kind, c.state, c.info.service);
     void r.res?.body.dump().catch(() => {});
   };
 
@@ -557,7 +582,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       if (hedging) tried ??= new Set<Endpoint>();
       const o = hedging
         ? await hedged(c, picked, tried as Set<Endpoint>, attempt)
-        : await tryOn(c, picked, pools.of(picked), undefined, false, left);
+        : await tryOn(c, picked, pools.of(picked), false, left);
       const { e, r } = o;
       instance = e.instance;
 
@@ -590,7 +615,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const upstreamStatus = failure.res?.statusCode;
       const retryAfter = failure.res ? retryAfterMs(failure.res.headers['retry-after']) : undefined;
       noteFailure(c, o);
-      const kind = failure.kind === 'cancelled' ? 'connect' : failure.kind;
+      const kind = failure.kind;
       const info: FailureInfo = {
         kind,
         notSent: kind === 'connect' && notSent(failure.err),

@@ -1,7 +1,7 @@
 /**
  * The service client's layers, each alone: the pure retry/hedge decision, the retry budget and the deadline
  * on fake time, the latency window, one try against a real loopback server (timeout on fake time,
- * cancellation, the breaker as a strategy), and the observer's metrics and hooks.
+ * the caller's abort, the breaker as a strategy), and the observer's metrics and hooks.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -209,11 +209,10 @@ describe('one try against a real server', () => {
     deadlineBound: false,
     cheapTimer: false,
     signal: undefined,
-    cancel: undefined,
     ...o,
   });
 
-  test('timeout on fake time, cancellation, and a 5xx as a failure carrying the answer', async () => {
+  test("timeout on fake time, the caller's abort, and a 5xx as a failure carrying the answer", async () => {
     const clock = new FakeClock();
     const pools = new InstancePools({
       connections: 4,
@@ -233,13 +232,6 @@ describe('one try against a real server', () => {
       assert.equal(r.kind, 'timeout');
       assert.equal(r.deadlineBound, true);
       assert.equal(hang.active, 0);
-
-      const cancel = new AbortController();
-      const q = runner.run(hang, pools.of(hang), req({ cancel: cancel.signal }));
-      setTimeout(() => cancel.abort(new Error('hedge won')), 30);
-      const c = await q;
-      assert.ok(c instanceof TryFailure);
-      assert.equal(c.kind, 'cancelled');
 
       const user = new AbortController();
       const u = runner.run(hang, pools.of(hang), req({ signal: user.signal }));

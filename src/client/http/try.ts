@@ -10,8 +10,8 @@
  * connection and the deadline leaves room for a connect plus a late fast timer after the try, undici's own
  * per-request `headersTimeout` bounds the try once it is written (the connect is bounded by
  * `connectTimeoutMs`) and the caller's signal, if any, goes to undici as is. Otherwise (a short try, a
- * deadline-bound try, a saturated pool, a hedged try that may be cancelled) an AbortController with one
- * timer bounds it from the start, queueing in the pool included.
+ * deadline-bound try, a saturated pool) an AbortController with one timer bounds it from the start, queueing
+ * in the pool included.
  */
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../balancer/index.ts';
@@ -22,7 +22,7 @@ import type { Attachment } from './pool.ts';
 export type FlatHeaders = string[];
 
 /** How a try ended without an answer to hand back (a 5xx answer carries `res`). */
-export type TryFailureKind = 'connect' | 'timeout' | 'status' | 'circuit' | 'cancelled';
+export type TryFailureKind = 'connect' | 'timeout' | 'status' | 'circuit';
 
 /** A try that brought no answer to hand back. */
 export class TryFailure {
@@ -52,8 +52,6 @@ export interface TryRequest {
   cheapTimer: boolean;
   /** The caller's signal: aborting it rejects the try with its reason. */
   signal: AbortSignal | undefined;
-  /** Ours (a hedge race won elsewhere): aborting it ends the try as `cancelled`, counted against nothing. */
-  cancel: AbortSignal | undefined;
 }
 
 class FailedStatus extends Error {
@@ -82,8 +80,7 @@ export class TryRunner {
   async run(e: Endpoint, a: Attachment, r: TryRequest): Promise<Dispatcher.ResponseData | TryFailure> {
     const b = a.breaker;
     if (b !== undefined && !b.closed) return this.#guarded(e, a, r);
-    const fast =
-      r.cheapTimer && r.cancel === undefined && r.timeoutMs >= this.#minFastTryMs && !a.pool.saturated;
+    const fast = r.cheapTimer && r.timeoutMs >= this.#minFastTryMs && !a.pool.saturated;
     let ac: AbortController | undefined;
     let timer: unknown;
     let expired = false;
@@ -95,7 +92,7 @@ export class TryRunner {
         expired = true;
         c.abort(timedOut(r.timeoutMs));
       }, r.timeoutMs);
-      unlink = link(c, r.signal, r.cancel);
+      unlink = link(c, r.signal);
     }
     e.active++;
     let res: Dispatcher.ResponseData;
@@ -119,7 +116,6 @@ export class TryRunner {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
       unlink?.();
       if (r.signal?.aborted) throw r.signal.reason ?? err;
-      if (r.cancel?.aborted && !expired) return new TryFailure('cancelled', err);
       if (b) await b.failure(err);
       if (expired) return new TryFailure('timeout', err, undefined, r.deadlineBound);
       return new TryFailure('connect', err);
@@ -145,7 +141,7 @@ export class TryRunner {
       expired = true;
       ac.abort(timedOut(r.timeoutMs));
     }, r.timeoutMs);
-    const unlink = link(ac, r.signal, r.cancel);
+    const unlink = link(ac, r.signal);
     const send = async () => {
       const res = await a.pool.request({
         path: r.path,
@@ -165,7 +161,6 @@ export class TryRunner {
       if (b.refused(err)) return new TryFailure('circuit', err);
       if (r.signal?.aborted) throw r.signal.reason ?? err;
       if (expired) return new TryFailure('timeout', err, undefined, r.deadlineBound);
-      if (r.cancel?.aborted) return new TryFailure('cancelled', err);
       return new TryFailure('connect', err);
     } finally {
       e.active--;
@@ -175,21 +170,17 @@ export class TryRunner {
   }
 }
 
-/** Aborts `c` when either signal aborts (with its reason); returns the unlinking function. */
-function link(c: AbortController, a: AbortSignal | undefined, b: AbortSignal | undefined): () => void {
-  const onA = () => c.abort(a?.reason);
-  const onB = () => c.abort(b?.reason);
+/** Aborts `c` when the caller's signal aborts (with its reason); returns the unlinking function. */
+function link(c: AbortController, signal: AbortSignal | undefined): () => void {
+  if (signal === undefined) return noop;
   // an already aborted signal fires no event: abort now, as undici does when handed the signal
-  if (a) {
-    if (a.aborted) c.abort(a.reason);
-    else a.addEventListener('abort', onA, { once: true });
+  if (signal.aborted) {
+    c.abort(signal.reason);
+    return noop;
   }
-  if (b) {
-    if (b.aborted) c.abort(b.reason);
-    else b.addEventListener('abort', onB, { once: true });
-  }
-  return () => {
-    a?.removeEventListener('abort', onA);
-    b?.removeEventListener('abort', onB);
-  };
+  const onAbort = () => c.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }
+
+const noop = () => {};
