@@ -52,8 +52,7 @@ export class RetryBudget {
     this.#slotStart = this.#now();
   }
 
-  #advance(): number {
-    const now = this.#now();
+  #advance(now = this.#now()): number {
     let steps = Math.floor((now - this.#slotStart) / this.#slotMs);
     if (steps <= 0) return this.#slot;
     this.#slotStart += steps * this.#slotMs;
@@ -66,9 +65,9 @@ export class RetryBudget {
     return this.#slot;
   }
 
-  /** Counts one original request. */
-  request(): void {
-    const slot = this.#advance();
+  /** Counts one original request (at `now`, when the caller has read the clock already). */
+  request(now?: number): void {
+    const slot = this.#advance(now);
     this.#requests[slot] = (this.#requests[slot] ?? 0) + 1;
   }
 

@@ -46,7 +46,7 @@ import {
 } from './decide.ts';
 import { Observer, type RequestInfo, type ServiceClientHooks } from './observe.ts';
 import { type Attachment, InstancePools, ServiceLatency } from './pool.ts';
-import { type CallTrace, Tracing } from './trace.ts';
+import { type CallTrace, Tracing, type TrySpan } from './trace.ts';
 import { type FlatHeaders, TryFailure, TryRunner } from './try.ts';
 
 export type { BreakerOptions } from './breaker.ts';
@@ -193,6 +193,28 @@ export interface ServiceResponse {
   attempts: number;
   json<T = unknown>(): Promise<T>;
   text(): Promise<string>;
+}
+
+/** The {@link ServiceResponse} a call hands back (a class: no closures made per call). */
+class Answer implements ServiceResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  instance: Instance;
+  attempts: number;
+  constructor(res: Dispatcher.ResponseData, instance: Instance, attempts: number) {
+    this.statusCode = res.statusCode;
+    this.headers = res.headers;
+    this.body = res.body;
+    this.instance = instance;
+    this.attempts = attempts;
+  }
+  json<T = unknown>(): Promise<T> {
+    return this.body.json() as Promise<T>;
+  }
+  text(): Promise<string> {
+    return this.body.text();
+  }
 }
 
 /** A call whose method the verb fixes (`get`, `post`, …). */
@@ -343,14 +365,17 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     attempts: number;
   }
 
-  /** One try on `e`, reported to the balancer, the latency window and the trace. */
-  const tryOn = async (
+  /**
+   * One try on `e`, reported to the balancer, the latency window and the trace. Without any of them (the
+   * default client) the runner's promise is handed back as is: no extra async layer on the hot path.
+   */
+  const tryOn = (
     c: Call,
     e: Endpoint,
     a: Attachment,
     isHedge: boolean,
     left?: number,
-  ): Promise<Outcome> => {
+  ): Promise<Dispatcher.ResponseData | TryFailure> => {
     c.attempts++;
     observer.hooks.onTry?.({ ...c.info, instance: e.instance, attempt: c.attempts, hedge: isHedge });
     const t = c.deadline.tryTime(c.tryTimeoutMs, connectTimeout, left);
@@ -360,44 +385,59 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     // Each clock read costs (a clock_gettime per call on some VMs): read it only for whoever uses latencies.
     const timed = hedge !== undefined || c.state.balancer.observe !== undefined;
     const started = timed ? clock.now() : 0;
+    const p = runner.run(e, a, {
+      method: c.info.method,
+      path: c.path,
+      headers,
+      body: c.body,
+      timeoutMs: t.timeoutMs,
+      deadlineBound: t.deadlineBound,
+      cheapTimer: t.cheapTimer,
+      signal: c.signal,
+    });
+    return timed || span ? measured(c, e, p, timed ? started : undefined, span) : p;
+  };
+
+  /** A try's end told to whoever watches latencies (`started` given) and to its span. */
+  const measured = async (
+    c: Call,
+    e: Endpoint,
+    p: Promise<Dispatcher.ResponseData | TryFailure>,
+    started: number | undefined,
+    span: TrySpan | undefined,
+  ): Promise<Dispatcher.ResponseData | TryFailure> => {
     let r: Dispatcher.ResponseData | TryFailure;
     try {
-      r = await runner.run(e, a, {
-        method: c.info.method,
-        path: c.path,
-        headers,
-        body: c.body,
-        timeoutMs: t.timeoutMs,
-        deadlineBound: t.deadlineBound,
-        cheapTimer: t.cheapTimer,
-        signal: c.signal,
-      });
+      r = await p;
     } catch (err) {
       span?.end(undefined, err);
       throw err;
     }
+    const ms = started === undefined ? 0 : clock.now() - started;
     if (r instanceof TryFailure) {
-      if (timed) {
-        const ms = clock.now() - started;
+      if (started !== undefined) {
         const answered = r.kind === 'status' && (r.res?.statusCode ?? 500) < 500;
         if (answered) c.state.latency.record(e, ms);
         c.state.balancer.observe?.(e, ms, answered);
       }
       span?.end(r.res?.statusCode, r.res ? undefined : (r.err ?? r.kind));
     } else {
-      if (timed) {
-        const ms = clock.now() - started;
+      if (started !== undefined) {
         c.state.latency.record(e, ms);
         c.state.balancer.observe?.(e, ms, true);
       }
       span?.end(r.statusCode);
     }
-    return { e, r };
+    return r;
   };
 
+  /** The try on `e` as an outcome naming its instance (for the hedge race). */
+  const outcomeOf = (c: Call, e: Endpoint, a: Attachment, isHedge: boolean): Promise<Outcome> =>
+    tryOn(c, e, a, isHedge).then((r) => ({ e, r }));
+
   /** True when the outcome is an answer to hand back (any status the policy does not retry). */
-  const final = (o: Outcome) =>
-    !(o.r instanceof TryFailure) || (o.r.kind === 'status' && !policy.statuses.has(o.r.res?.statusCode ?? 0));
+  const final = (r: Dispatcher.ResponseData | TryFailure) =>
+    !(r instanceof TryFailure) || (r.kind === 'status' && !policy.statuses.has(r.res?.statusCode ?? 0));
 
   /**
    * A try that may be hedged: when it has not answered by the hedge delay, a second try goes to another
@@ -421,9 +461,9 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       { leftMs: c.deadline.left() },
       c.state.latency.p95(),
     );
-    if (delay === undefined) return tryOn(c, e, a, false);
+    if (delay === undefined) return outcomeOf(c, e, a, false);
     const sent = clock.now();
-    const first = tryOn(c, e, a, false);
+    const first = outcomeOf(c, e, a, false);
     let timer: unknown;
     const fired = await Promise.race([
       first.then(() => false),
@@ -447,10 +487,10 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     const other = list.length > 0 ? (c.state.balancer.pick(list) ?? list[0]) : undefined;
     if (other === undefined || other === e || !c.state.budget.tryRetry()) return first;
     observer.hedge(c.info, other.instance, e.instance, delay);
-    const second = tryOn(c, other, pools.of(other), true);
+    const second = outcomeOf(c, other, pools.of(other), true);
     const winner = await Promise.race([first, second]);
     const loser = winner.e === e ? second : first;
-    if (final(winner)) {
+    if (final(winner.r)) {
       void loser.then((o) => detached(c, o)).catch(() => {});
       return winner;
     }
@@ -464,7 +504,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     if (!(o.r instanceof TryFailure)) {
       outlier.success(o.e);
       void o.r.body.dump().catch(() => {});
-    } else if (final(o)) {
+    } else if (final(o.r)) {
       if ((o.r.res?.statusCode ?? 500) < 500) outlier.success(o.e);
       void o.r.res?.body.dump().catch(() => {});
     } else noteFailure(c, o);
@@ -502,7 +542,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       headers = { 'content-type': 'application/json', ...headers };
     }
     const state = stateOf(ro.tag ? `${service}\u0000${ro.tag}` : service);
-    state.budget.request();
+    state.budget.request(started);
     const c: Call = {
       info: { service, method, path },
       state,
@@ -524,11 +564,15 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     const hedging = hedge !== undefined && idempotent && (ro.hedge ?? true);
     let tried: Set<Endpoint> | undefined;
     let instance: Instance | undefined;
+    // Until something awaits, no time has passed that matters: the first try's time left is the whole
+    // deadline, without another clock read.
+    let fresh = true;
 
     for (;;) {
       // The watched set straight from memory; only the first call for a service waits.
       let set: ServiceSet | undefined = discovery.peek(service, ro.tag);
       if (set === undefined) {
+        fresh = false;
         try {
           set = await resolveSet(service, ro.tag, ro.signal);
         } catch (err) {
@@ -561,7 +605,8 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       }
       const picked = state.balancer.pick(list) ?? (list[0] as Endpoint);
       instance = picked.instance;
-      const left = c.deadline.left();
+      const left = fresh ? c.deadline.ms : c.deadline.left();
+      fresh = false;
       if (left <= 0) {
         return fail(
           c,
@@ -580,13 +625,16 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         policy,
       };
       if (hedging) tried ??= new Set<Endpoint>();
-      const o = hedging
-        ? await hedged(c, picked, tried as Set<Endpoint>, attempt)
-        : await tryOn(c, picked, pools.of(picked), false, left);
-      const { e, r } = o;
+      let e = picked;
+      let r: Dispatcher.ResponseData | TryFailure;
+      if (hedging) {
+        const o = await hedged(c, picked, tried as Set<Endpoint>, attempt);
+        e = o.e;
+        r = o.r;
+      } else r = await tryOn(c, picked, pools.of(picked), false, left);
       instance = e.instance;
 
-      if (final(o)) {
+      if (final(r)) {
         const res = r instanceof TryFailure ? (r.res as Dispatcher.ResponseData) : r;
         if (res.statusCode < 500) outlier.success(e);
         else ejectCheck(e, 'status', state, service);
@@ -598,23 +646,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           observer.wantsDuration ? clock.now() - started : 0,
         );
         c.trace?.end();
-        const resBody = res.body;
-        return {
-          statusCode: res.statusCode,
-          headers: res.headers,
-          body: resBody,
-          instance: e.instance,
-          attempts: c.attempts,
-          json: () => resBody.json() as Promise<never>,
-          text: () => resBody.text(),
-        };
+        return new Answer(res, e.instance, c.attempts);
       }
 
       // A failed try: what now is decide()'s to say.
       const failure = r as TryFailure;
       const upstreamStatus = failure.res?.statusCode;
       const retryAfter = failure.res ? retryAfterMs(failure.res.headers['retry-after']) : undefined;
-      noteFailure(c, o);
+      noteFailure(c, { e, r });
       const kind = failure.kind;
       const info: FailureInfo = {
         kind,
