@@ -459,7 +459,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       attempt,
       c.state.budget,
       { leftMs: c.deadline.left() },
-      c.state.latency.p95(),
+      c.state.latency.p95(c.state.endpoints.all),
     );
     if (delay === undefined) return outcomeOf(c, e, a, false);
     const sent = clock.now();

@@ -57,9 +57,6 @@ export class LatencyWindow {
   }
 }
 
-/** Instances tracked per service before the windows are dropped and relearned (instances come and go). */
-const MAX_TRACKED = 256;
-
 /**
  * Recent latencies of one service, a {@link LatencyWindow} per instance, for the hedge delay: the p95 of its
  * **fastest** instance (among those with 16 answers or more). A service-wide p95 fails when one instance of
@@ -69,15 +66,16 @@ const MAX_TRACKED = 256;
  * minimum is recomputed at most every 16 answers, so recording stays O(1) on the hot path.
  */
 export class ServiceLatency {
-  // keyed by the balancer's Endpoint, which is kept while its instance stays in the set (no key to build per call)
-  readonly #windows = new Map<object, LatencyWindow>();
+  // Keyed weakly by the balancer's Endpoint (kept while its instance stays in the set): an instance that
+  // leaves takes its window with it, and only the service's current endpoints are read.
+  readonly #windows = new WeakMap<object, LatencyWindow>();
   #best: number | undefined;
   #dirty = 0;
+  #of: readonly object[] | undefined;
 
   record(instance: object, ms: number): void {
     let w = this.#windows.get(instance);
     if (!w) {
-      if (this.#windows.size >= MAX_TRACKED) this.#windows.clear();
       w = new LatencyWindow();
       this.#windows.set(instance, w);
     }
@@ -85,16 +83,20 @@ export class ServiceLatency {
     this.#dirty++;
   }
 
-  /** The lowest p95 of any instance with 16 answers or more, or undefined while none has that many. */
-  p95(): number | undefined {
-    if (this.#best === undefined || this.#dirty >= 16) {
+  /**
+   * The lowest p95 among `current` (the service's endpoints now) with 16 answers or more, or undefined while
+   * none has that many. Recomputed every 16 answers, and at once when the set of endpoints changed.
+   */
+  p95(current: readonly object[]): number | undefined {
+    if (this.#best === undefined || this.#dirty >= 16 || current !== this.#of) {
       let best: number | undefined;
-      for (const w of this.#windows.values()) {
-        const p = w.p95();
+      for (const e of current) {
+        const p = this.#windows.get(e)?.p95();
         if (p !== undefined && (best === undefined || p < best)) best = p;
       }
       this.#best = best;
       this.#dirty = 0;
+      this.#of = current;
     }
     return this.#best;
   }
