@@ -28,11 +28,21 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
   const registry = new Registry();
   // prom-client's default names already start with process_/nodejs_: prefix only the product name
   collectDefaultMetrics({ register: registry, prefix: 'phare_' });
-  const http = new Counter({
+  // Counted in plain nested maps (route → method → status, keys the route table and the parser hand over
+  // as constant strings) and handed to prom-client when scraped: its inc() with labels sorts and joins the
+  // label names into a hash key and validates them on every call, a measurable share of a cached read.
+  const counts = new Map<string, Map<string, Map<number, number>>>();
+  new Counter({
     name: 'phare_http_requests_total',
     help: 'HTTP API requests by method, route and status code',
     labelNames: ['method', 'route', 'code'],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const [route, byMethod] of counts)
+        for (const [method, byStatus] of byMethod)
+          for (const [status, n] of byStatus) this.inc({ method, route, code: String(status) }, n);
+    },
   });
   const gauge: AgentMetrics['gauge'] = (name, help, collect, label) => {
     new Gauge({
@@ -73,7 +83,17 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
   return {
     registry,
     httpRequest(method, route, status) {
-      http.inc({ method, route, code: String(status) });
+      let byMethod = counts.get(route);
+      if (byMethod === undefined) {
+        byMethod = new Map();
+        counts.set(route, byMethod);
+      }
+      let byStatus = byMethod.get(method);
+      if (byStatus === undefined) {
+        byStatus = new Map();
+        byMethod.set(method, byStatus);
+      }
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
     },
     gauge,
     text: () => registry.metrics(),

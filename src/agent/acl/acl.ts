@@ -113,6 +113,9 @@ export interface AclOptions {
   logger?: Logger;
 }
 
+/** Verified secrets kept by {@link Acl.resolve}; past it the oldest is dropped. */
+const RESOLVED_MAX = 4096;
+
 const key = {
   token: (accessor: string) => `token:${accessor}`,
   policy: (id: string) => `policy:${id}`,
@@ -159,6 +162,14 @@ export class Acl {
   readonly #policies = new Map<string, PolicyRecord>();
   readonly #compiled = new Map<string, Rules>();
   readonly #authorizers = new Map<string, Authorizer>();
+  /**
+   * Secrets already verified (hashed and compared in constant time once) → their authorizer, so a token that
+   * comes back on every request costs one Map lookup instead of a SHA-256, two hex decodes and a compare
+   * (BENCHMARKS.md, issue 14: that was most of the token-checked read's cost). Only secrets that resolved
+   * are kept (an unknown secret is hashed every time, so guessing cannot fill it), bounded by
+   * {@link RESOLVED_MAX}, and emptied on every token or policy change ({@link #changed}).
+   */
+  readonly #resolved = new Map<string, Authorizer>();
   #bootstrap: BootstrapRecord | undefined;
   #index: number;
   /** Bumped on every applied change: cached authorizers and filtered read bodies of older ones are stale. */
@@ -217,11 +228,19 @@ export class Acl {
     if (!this.enabled) return this.#allowAll;
     if (secret === undefined || secret === '' || secret === ANONYMOUS_SECRET)
       return this.#authorizerOf(this.#anonymous());
+    // A lookup keyed by the secret itself: V8 compares the strings only when their hashes collide, and
+    // only secrets that already proved valid are in it, so it tells a guesser nothing the 403 does not.
+    const known = this.#resolved.get(secret);
+    if (known) return known;
     const hash = hashSecret(secret);
     const token = this.#bySecret.get(hash);
     if (!token || !timingSafeEqual(Buffer.from(token.secretHash, 'hex'), Buffer.from(hash, 'hex')))
       throw phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found');
-    return this.#authorizerOf(token);
+    const a = this.#authorizerOf(token);
+    if (this.#resolved.size >= RESOLVED_MAX)
+      this.#resolved.delete(this.#resolved.keys().next().value as string);
+    this.#resolved.set(secret, a);
+    return a;
   }
 
   /** The token DNS answers with (`--acl-dns-token`, else anonymous); an unknown one grants nothing. */
@@ -668,6 +687,7 @@ export class Acl {
   #changed(): void {
     this.#generation++;
     this.#authorizers.clear();
+    this.#resolved.clear();
   }
 
   /** Waits for writes in flight, stops the watch. */

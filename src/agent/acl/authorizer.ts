@@ -39,6 +39,9 @@ export interface Authorizer {
   require(resource: Resource, name: string, need: Need): void;
 }
 
+/** Names remembered per resource and need by one {@link RulesAuthorizer}. */
+const MEMO_MAX = 10_000;
+
 function grants(level: Level | undefined, need: Need): boolean | undefined {
   if (level === undefined) return undefined;
   if (level === 'deny') return false;
@@ -108,6 +111,16 @@ export class RulesAuthorizer extends Base {
   readonly cacheId: string;
   readonly #rules: Rules;
   readonly #defaultAllow: boolean;
+  /**
+   * Decisions already made, per `resource:need` then name: filtering a list asks the same few names again
+   * and again (every instance's node and service). An authorizer lives for one ACL generation (a token or
+   * policy change makes a new one), so these never go stale; bounded by {@link MEMO_MAX} names each.
+   */
+  readonly #memo: Record<Need, Map<Resource, Map<string, boolean>>> = {
+    read: new Map(),
+    write: new Map(),
+    list: new Map(),
+  };
 
   constructor(options: {
     accessorId: string;
@@ -125,6 +138,21 @@ export class RulesAuthorizer extends Base {
   }
 
   allows(resource: Resource, name: string, need: Need): boolean {
+    const byResource = this.#memo[need];
+    let memo = byResource.get(resource);
+    if (memo === undefined) {
+      memo = new Map();
+      byResource.set(resource, memo);
+    }
+    const known = memo.get(name);
+    if (known !== undefined) return known;
+    const ok = this.#decide(resource, name, need);
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(name, ok);
+    return ok;
+  }
+
+  #decide(resource: Resource, name: string, need: Need): boolean {
     const seg = (this.#rules.segments as Record<string, SegmentRules | undefined>)[resource];
     const level = seg ? segmentLevel(seg, name) : this.#rules.global[resource as GlobalResource];
     const g = grants(level, need);

@@ -22,23 +22,60 @@ export interface Cached {
   filtered: boolean;
 }
 
-/** Per-agent cache of serialized read bodies, keyed by path+query and invalidated by index. */
+/**
+ * Per-agent cache of serialized read bodies, keyed by the read (path+query, see {@link BodyCache.keyOf}) and
+ * then by who reads it (the authorizer's cacheId: tokens whose filtering differs get their own body), and
+ * invalidated by index.
+ */
 export class BodyCache {
-  readonly #map = new Map<string, Cached>();
-  get(key: string, index: number): Cached | undefined {
-    const c = this.#map.get(key);
+  readonly #map = new Map<string, Map<string, Cached>>();
+  #size = 0;
+  /** Raw request URL → its read key; the same few URLs come back on every poll. */
+  readonly #keys = new Map<string, string>();
+
+  /**
+   * The read key of a request: the route, its wildcard tail and every query parameter but the blocking
+   * ones ({@link cacheKey}), worked out once per distinct URL (bounded; past it, it starts over).
+   */
+  keyOf(req: FastifyRequest): string {
+    let key = this.#keys.get(req.url);
+    if (key === undefined) {
+      key =
+        cacheKey(req.routeOptions.url ?? '', req.query as QueryParams) +
+        `#${(req.params as Record<string, string>)['*'] ?? ''}`;
+      if (this.#keys.size >= CACHE_MAX) this.#keys.clear();
+      this.#keys.set(req.url, key);
+    }
+    return key;
+  }
+
+  get(key: string, index: number, reader = ''): Cached | undefined {
+    const c = this.#map.get(key)?.get(reader);
     return c && c.index === index ? c : undefined;
   }
-  set(key: string, index: number, body: Buffer, at = Date.now(), filtered = false): void {
-    this.#map.delete(key);
-    this.#map.set(key, { index, body, at, filtered });
-    if (this.#map.size > CACHE_MAX) {
-      const oldest = this.#map.keys().next().value as string;
+
+  set(key: string, index: number, body: Buffer, at = Date.now(), filtered = false, reader = ''): void {
+    let byReader = this.#map.get(key);
+    if (byReader === undefined) {
+      byReader = new Map();
+      this.#map.set(key, byReader);
+    } else {
+      // refreshed reads move to the back, so the oldest read is the first to go
+      this.#map.delete(key);
+      this.#map.set(key, byReader);
+    }
+    if (!byReader.has(reader)) this.#size++;
+    byReader.set(reader, { index, body, at, filtered });
+    while (this.#size > CACHE_MAX) {
+      const [oldest, readers] = this.#map.entries().next().value as [string, Map<string, Cached>];
       this.#map.delete(oldest);
+      this.#size -= readers.size;
     }
   }
+
+  /** Cached bodies (over every read and reader). */
   get size(): number {
-    return this.#map.size;
+    return this.#size;
   }
 }
 
@@ -189,11 +226,10 @@ export async function indexedRead(
     if (!stillThere) return;
   }
   const index = catalog.indexOf(topics);
-  const key =
-    cacheKey(req.routeOptions.url ?? '', q) +
-    `#${(req.params as Record<string, string>)['*'] ?? ''}#${options.acl?.authz.cacheId ?? ''}`;
+  const key = cache.keyOf(req);
+  const reader = options.acl?.authz.cacheId ?? '';
   const now = Date.now();
-  let hit = cache.get(key, index);
+  let hit = cache.get(key, index, reader);
   // Cache-Control: max-age=N asks for an answer no older than N seconds (Consul's agent cache)
   if (hit && cached && now - hit.at > maxAgeMs(req)) hit = undefined;
   let body = hit?.body;
@@ -202,7 +238,7 @@ export async function indexedRead(
     if (options.acl) options.acl.filtered = false;
     body = serialize(build(), flag(q, 'pretty'));
     filtered = options.acl?.filtered ?? false;
-    cache.set(key, index, body, now, filtered);
+    cache.set(key, index, body, now, filtered, reader);
   }
   options.acl?.mark(reply, filtered);
   if (cached) {

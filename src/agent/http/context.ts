@@ -95,7 +95,11 @@ export function tokenOf(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
-const AUTHZ = Symbol('phare.authz');
+/**
+ * Where a request keeps its resolved authorizer. server.ts declares it with `decorateRequest` so every
+ * request object has the slot from birth (one shape for V8, not a property added mid-request).
+ */
+export const AUTHZ = Symbol('phare.authz');
 
 /**
  * What the request's token may do, resolved once per request and only when a handler asks — as Consul,
@@ -105,7 +109,7 @@ const AUTHZ = Symbol('phare.authz');
  * authz(req, ctx).require('service', 'web', 'write');
  */
 export function authz(req: FastifyRequest, ctx: RouteContext): Authorizer {
-  const r = req as FastifyRequest & { [AUTHZ]?: Authorizer };
+  const r = req as FastifyRequest & { [AUTHZ]?: Authorizer | null };
   r[AUTHZ] ??= ctx.acl.resolve(tokenOf(req));
   return r[AUTHZ];
 }

@@ -45,6 +45,8 @@ export interface RequestGuard {
 }
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Host header values whose verdict {@link createRequestGuard} keeps. */
+const HOSTS_SEEN_MAX = 256;
 
 /** Splits a Host header into the name (lower-case, no brackets) and keeps the port out of it. */
 export function hostName(host: string): string {
@@ -83,12 +85,20 @@ export function createRequestGuard(options: RequestGuardOptions): RequestGuard {
     (name !== '' && !name.includes('.')) ||
     suffixes.some((s) => name.endsWith(s) && name.length > s.length);
 
+  // Host headers seen and whether they name the agent: clients send the same one or two on every
+  // request, so the parse is done once per value (bounded: a flood of made-up names only empties it).
+  const seen = new Map<string, boolean>();
   return {
     checkHost(req) {
       const host = req.headers.host;
       if (host === undefined || host === '') return null;
-      const name = hostName(host);
-      if (allowed(name)) return null;
+      let ok = seen.get(host);
+      if (ok === undefined) {
+        ok = allowed(hostName(host));
+        if (seen.size >= HOSTS_SEEN_MAX) seen.clear();
+        seen.set(host, ok);
+      }
+      if (ok) return null;
       return (
         `Host ${JSON.stringify(host)} does not name this agent: it answers to IP addresses, localhost, ` +
         `single-label names and its node name (${JSON.stringify(options.node)}); add other names with --allowed-hosts ` +

@@ -17,7 +17,7 @@ import type { AgentMetrics } from '../metrics.ts';
 import type { Sessions } from '../sessions/index.ts';
 import { BodyCache, queryMeta } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
-import type { ClusterView, Method, RouteContext } from './context.ts';
+import { AUTHZ, type ClusterView, type Method, type RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
 import { createRequestGuard } from './guard.ts';
 import { REQUEST_LIMITS } from './limits.ts';
@@ -147,6 +147,9 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     return503OnClosing: true,
   });
 
+  // the request's authorizer, resolved on first use (context.ts authz)
+  app.decorateRequest(AUTHZ as unknown as string, null);
+
   // Bodies are decoded by the routes (Consul's rules), so take every content type as raw bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, body, done) =>
@@ -220,16 +223,22 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     domain: config.domain,
     allowedHosts: config.allowedHosts,
   });
-  app.addHook('onRequest', async (req, reply) => {
+  // A callback hook, not an async one: every request passes here, and an async hook costs a promise
+  // and a microtask turn per request for a check that never waits.
+  app.addHook('onRequest', (req, reply, done) => {
     const writesOnGet = (req.routeOptions.config as { writesOnGet?: boolean }).writesOnGet === true;
     const refused =
       guard.checkHost(req) ??
       (tls?.verifyIncoming ? checkClientCert(req) : null) ??
       guard.checkOrigin(req, writesOnGet);
-    if (refused === null) return;
+    if (refused === null) {
+      done();
+      return;
+    }
     logger.warn({ method: req.method, url: req.url.split('?')[0], host: req.headers.host }, refused);
     metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', 403);
-    return reply.code(403).header('Content-Type', 'text/plain; charset=utf-8').send(refused);
+    // answered here: fastify runs nothing further when a callback hook sends without calling done
+    reply.code(403).header('Content-Type', 'text/plain; charset=utf-8').send(refused);
   });
 
   // The web UI: three static files read once at start, served from memory (src/ui).
