@@ -104,15 +104,28 @@ export async function parkRead(
   reply: FastifyReply,
 ): Promise<Blocking | undefined> {
   const b = blocking(req.query as QueryParams);
-  if (b.index > 0 && source.current() <= b.index) {
-    const gone = new AbortController();
-    const onClose = () => gone.abort();
-    reply.raw.once('close', onClose);
-    await source.wait(b.index, b.waitMs, AbortSignal.any([gone.signal, closing]));
-    reply.raw.off('close', onClose);
-    if (gone.signal.aborted) return undefined;
-  }
+  if (b.index > 0 && source.current() <= b.index && !(await waitPast(source, b, closing, reply)))
+    return undefined;
   return b;
+}
+
+/**
+ * The waiting half of {@link parkRead}, for a read that checked `source.current() <= b.index` itself (so an
+ * answer that needs no waiting stays synchronous): resolves true once the source passed the index or the
+ * wait ran out, false when the client went away meanwhile.
+ */
+export async function waitPast(
+  source: IndexSource,
+  b: Blocking,
+  closing: AbortSignal,
+  reply: FastifyReply,
+): Promise<boolean> {
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  reply.raw.once('close', onClose);
+  await source.wait(b.index, b.waitMs, AbortSignal.any([gone.signal, closing]));
+  reply.raw.off('close', onClose);
+  return !gone.signal.aborted;
 }
 
 /** The query-meta headers of a blocking-capable read (Consul docs, HTTP API overview: blocking queries); the index is never 0. */

@@ -19,10 +19,10 @@ import {
   kvSet,
   kvUnlock,
 } from '../kv/index.ts';
-import { parkRead, serialize, setQueryMeta } from './blocking.ts';
+import { serialize, setQueryMeta, waitPast } from './blocking.ts';
 import { AclFilter, authz, type Route, type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
-import { checkDatacenter, flag, one, type QueryParams } from './query.ts';
+import { type Blocking, blocking, checkDatacenter, flag, one, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
 /** Consul's `kv_max_value_size` default. */
@@ -90,7 +90,13 @@ export function requireKeyWritePrefix(a: Authorizer, prefix: string, keys: reado
   for (const k of keys) a.require('key', k, 'write');
 }
 
-async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {
+/**
+ * `GET /v1/kv/:key`. Synchronous unless it has to wait (`?index` not yet passed): an answer at once costs no
+ * promise turns. Bodies are serialized once per (key or prefix, form, token) and index and then served from
+ * the agent's body cache, as catalog reads are — an entry's ModifyIndex (a prefix's index) changes with
+ * every change of what the body shows, so an index that has not moved means the same bytes.
+ */
+function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> | undefined {
   const { kv } = ctx;
   const key = tail(req);
   const q = req.query as QueryParams;
@@ -102,59 +108,101 @@ async function get(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   const acl = new AclFilter(authz(req, ctx));
   if (!keys && !recurse) acl.authz.require('key', key, 'read');
   const watch: KvWatch = { key, prefix: keys || recurse };
-  const b = await parkRead(
-    { current: () => kv.indexOf(watch), wait: (min, ms, signal) => kv.waitForChange(watch, min, ms, signal) },
-    ctx.closing,
-    req,
-    reply,
-  );
-  if (!b) return;
-  // ?consistent on a cluster: answer only once this agent's cache holds everything etcd had committed.
-  if (b.consistency === 'consistent') await kv.catchUp();
-  setQueryMeta(reply, kv.indexOf(watch), b.consistency, ctx.catalog.leaderState());
+  const b = blocking(q);
+  if (b.index > 0 && kv.indexOf(watch) <= b.index) {
+    const source = {
+      current: () => kv.indexOf(watch),
+      wait: (min: number, ms: number, signal: AbortSignal) => kv.waitForChange(watch, min, ms, signal),
+    };
+    return waitPast(source, b, ctx.closing, reply).then((here) => {
+      if (here) return answerWhenCurrent(reply, ctx, q, key, watch, b, acl);
+    });
+  }
+  return answerWhenCurrent(reply, ctx, q, key, watch, b, acl);
+}
+
+/** `?consistent` on a cluster: answer only once this agent's cache holds everything etcd had committed. */
+function answerWhenCurrent(...args: Parameters<typeof answer>): Promise<void> | undefined {
+  const [, ctx, , , , b] = args;
+  if (b.consistency === 'consistent' && ctx.kv.shared) return ctx.kv.catchUp().then(() => answer(...args));
+  answer(...args);
+  return undefined;
+}
+
+/** The answer of a KV read once it may be given (see {@link get}). */
+function answer(
+  reply: FastifyReply,
+  ctx: RouteContext,
+  q: QueryParams,
+  key: string,
+  watch: KvWatch,
+  b: Blocking,
+  acl: AclFilter,
+): void {
+  const { kv } = ctx;
+  const index = kv.indexOf(watch);
+  setQueryMeta(reply, index, b.consistency, ctx.catalog.leaderState());
   const pretty = flag(q, 'pretty');
-  if (keys) {
-    // the misspelled `seperator` is still accepted (Consul's historic spelling)
-    const sep = one(q, 'separator') ?? one(q, 'seperator') ?? '';
-    const list = listKeys(
-      kv.list(key).filter((e) => acl.may('key', e.key)),
-      key,
-      sep,
-    );
-    acl.mark(reply);
-    // no keys is a 404, except for the root, which answers []
-    if (list.length === 0 && key !== '') {
+  const raw = has(q, 'raw') && !watch.prefix;
+  // the misspelled `seperator` is still accepted (Consul's historic spelling)
+  const sep = has(q, 'keys') ? (one(q, 'separator') ?? one(q, 'seperator') ?? '') : undefined;
+  if (!watch.prefix) {
+    const e = kv.get(key);
+    if (!e) {
       reply.code(404).send();
       return;
     }
-    reply.header('Content-Type', 'application/json').send(serialize(list, pretty));
+    if (raw) {
+      // Stored values are arbitrary bytes: never let a browser sniff them into HTML.
+      reply
+        .header('Content-Type', 'text/plain')
+        .header('X-Content-Type-Options', 'nosniff')
+        .header('Content-Security-Policy', 'sandbox')
+        .send(Buffer.from(e.value ?? '', 'base64'));
+      return;
+    }
+    // a single key read was authorized above, so its body does not depend on the token
+    const ck = `kv\u0000${pretty ? 'p' : ''}\u0000${key}`;
+    let body = ctx.cache.get(ck, e.modifyIndex)?.body;
+    if (!body) {
+      body = serialize([renderEntry(e)], pretty);
+      ctx.cache.set(ck, e.modifyIndex, body);
+    }
+    reply.header('Content-Type', 'application/json').send(body);
     return;
   }
-  const entries = (recurse ? kv.list(key) : [kv.get(key)]).filter(
-    (e): e is KvEntry => e !== undefined && acl.may('key', e.key),
-  );
-  acl.mark(reply);
-  if (entries.length === 0) {
+  const ck = `kv\u0000${pretty ? 'p' : ''}${sep === undefined ? 'r' : `k${sep}`}\u0000${key}`;
+  const reader = acl.authz.cacheId;
+  const hit = ctx.cache.get(ck, index, reader);
+  let body = hit?.body;
+  let filtered = hit?.filtered ?? false;
+  if (!hit) {
+    const entries = kv.list(key).filter((e) => acl.may('key', e.key));
+    filtered = acl.filtered;
+    if (sep !== undefined) {
+      const list = listKeys(entries, key, sep);
+      // no keys is a 404, except for the root, which answers []
+      body = list.length === 0 && key !== '' ? undefined : serialize(list, pretty);
+    } else
+      body =
+        entries.length === 0
+          ? undefined
+          : serialize(
+              entries.map((e) => renderEntry(e)),
+              pretty,
+            );
+    // a listing that is empty (404) is cached as an empty body
+    ctx.cache.set(ck, index, body ?? EMPTY, Date.now(), filtered, reader);
+  }
+  acl.mark(reply, filtered);
+  if (!body || body.length === 0) {
     reply.code(404).send();
     return;
   }
-  if (has(q, 'raw') && !recurse) {
-    const body = Buffer.from((entries[0] as KvEntry).value ?? '', 'base64');
-    // Stored values are arbitrary bytes: never let a browser sniff them into HTML.
-    reply
-      .header('Content-Type', 'text/plain')
-      .header('X-Content-Type-Options', 'nosniff')
-      .header('Content-Security-Policy', 'sandbox')
-      .send(body);
-    return;
-  }
-  reply.header('Content-Type', 'application/json').send(
-    serialize(
-      entries.map((e) => renderEntry(e)),
-      pretty,
-    ),
-  );
+  reply.header('Content-Type', 'application/json').send(body);
 }
+
+const EMPTY = Buffer.alloc(0);
 
 async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {
   const key = tail(req);

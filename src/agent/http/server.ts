@@ -197,22 +197,32 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
         writesOnGet: route.writesOnGet ?? (route.methods.includes('GET') && route.methods.includes('PUT')),
       },
       ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
-      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+      // Synchronous when the route answers synchronously (a KV read from the cache): no promise turns then.
+      handler: (req: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> => {
         reply.header('X-Consul-Default-ACL-Policy', defaultPolicy);
+        const done = () => {
+          metrics.httpRequest(req.method, route.path, reply.statusCode);
+          return reply;
+        };
         if (req.method === 'OPTIONS') {
           reply.code(200).header('Allow', allow).send();
         } else if (!methods.includes(req.method as Method)) {
           reply.code(405).header('Allow', allow).header('Content-Type', 'text/plain; charset=utf-8');
           reply.send(`method ${req.method} not allowed`);
         } else {
+          let result: unknown;
           try {
-            await route.handler(req, reply, ctx);
+            result = route.handler(req, reply, ctx);
           } catch (err) {
             sendError(reply, err, route.path);
           }
+          if (result instanceof Promise)
+            return result.then(done, (err: unknown) => {
+              sendError(reply, err, route.path);
+              return done();
+            });
         }
-        metrics.httpRequest(req.method, route.path, reply.statusCode);
-        return reply;
+        return done();
       },
     });
   }
