@@ -616,6 +616,12 @@ export class KvState implements Reader {
         thrown = { err };
       }
       const ops = thrown ? [] : this.#sharedOps(tx, guards);
+      // Decided on nothing it read and changing nothing (a lock-delay refusal, a malformed request): there
+      // is nothing to validate, so no round trip to etcd.
+      if (ops.length === 0 && guards.size === 0) {
+        if (thrown) throw thrown.err;
+        return value as T;
+      }
       const res = await store.commitIf(ops, [...guards.values()]);
       if (res.ok) {
         if (ops.length > 0) {
@@ -713,10 +719,12 @@ export class KvState implements Reader {
         for (const e of out) track('kv', e.key);
         return out;
       },
-      lockDelayUntil: (k) => {
-        track('lockdelays', k);
-        return this.lockDelayUntil(k);
-      },
+      // Not a guard: a delay row is only ever written together with its key's row (an invalidation releases
+      // or deletes the key in the same transaction, and the key's guard sees that), or removed once lapsed.
+      // So a refusal on an active delay needs no round trip to etcd, and an acquire right after the delay
+      // lapsed does not lose a race against the reaper's purge of the row (which guards what it deletes, see
+      // #sharedOps).
+      lockDelayUntil: (k) => this.lockDelayUntil(k),
     };
   }
 
@@ -762,7 +770,12 @@ export class KvState implements Reader {
       ops.push({ type: 'put', table: 'sessionttls', key: id, value: { session: id }, lease });
     for (const [key, until] of tx.lockDelays) {
       if (until > 0) ops.push({ type: 'put', table: 'lockdelays', key, value: { until } });
-      else if (this.#lockDelays.has(key)) ops.push({ type: 'del', table: 'lockdelays', key });
+      else if (this.#lockDelays.has(key)) {
+        ops.push({ type: 'del', table: 'lockdelays', key });
+        // the purge of a lapsed delay must not remove a newer one set meanwhile
+        const id = `lockdelays\u0000${key}`;
+        guards.set(id, { table: 'lockdelays', key, modifyIndex: this.#revs.get(id) ?? 0 });
+      }
     }
     return ops;
   }
