@@ -105,10 +105,15 @@ export interface BenchAgent extends Proc {
 
 /**
  * Starts `phare agent` on `127.0.0.1:0` pinned to the server CPU: `--dev` (memory store) or with a fresh
- * temp `--data-dir` (the durable sqlite store), DNS off so it does not compete for the port.
+ * temp `--data-dir` (the durable sqlite store) under `dataBase` (default the OS temp dir), DNS off so it does
+ * not compete for the port.
  */
-export async function startAgent(mode: 'dev' | 'sqlite', extra: string[] = []): Promise<BenchAgent> {
-  const dir = mode === 'sqlite' ? mkdtempSync(join(tmpdir(), 'phare-bench-data-')) : undefined;
+export async function startAgent(
+  mode: 'dev' | 'sqlite',
+  extra: string[] = [],
+  dataBase: string = tmpdir(),
+): Promise<BenchAgent> {
+  const dir = mode === 'sqlite' ? mkdtempSync(join(dataBase, 'phare-bench-data-')) : undefined;
   const args = [
     // e.g. BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the agent under load
     ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
