@@ -1,7 +1,7 @@
 /**
  * Outside clients against a Phare cluster, unchanged: npm `consul` (2.x) and Debian's python3-consul register
- * through agent A and watch (blocking queries) through agent B; npm `consul`'s KV story (KV, sessions, a lock
- * taken over, a CAS race) with one client on A and the other on B.
+ * through agent A and watch (blocking queries) through agent B; npm `consul`'s and python-consul's KV stories
+ * (KV, sessions, a lock taken over, a CAS race, a blocking get) with one client on A and the other on B.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import Consul from 'consul';
 import { clusterAgents, startClusterAgent } from '../helpers/cluster.ts';
 import { ETCD_SKIP, startEtcdCluster } from '../helpers/etcd.ts';
 import { npmKvStory } from '../interop/kv-npm-story.ts';
+import { pythonKvStoryChecks, runPythonKvStory } from '../interop/kv-python-story.ts';
 
 const PYTHON = '/usr/bin/python3';
 const pythonMissing = (): string | false => {
@@ -111,5 +112,21 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     assert.equal(r['index_moved'], true);
     assert.deepEqual(r['passing_on_b'], ['py-1']);
     assert.ok((r['woke_ms'] as number) < 4000, `woke after ${r['woke_ms']} ms`);
+  });
+
+  test('python-consul: the KV story with one client on A and the other on B', {
+    skip: skip && process.env['CI'] !== 'true' ? skip : false,
+  }, async () => {
+    const out = await runPythonKvStory(
+      `http://127.0.0.1:${a.httpAddress.port}`,
+      `http://127.0.0.1:${b.httpAddress.port}`,
+    );
+    for (const [name, check] of Object.entries(pythonKvStoryChecks)) {
+      try {
+        check(out);
+      } catch (err) {
+        throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+      }
+    }
   });
 }

@@ -1,6 +1,8 @@
 """KV, sessions and locks through Debian's python3-consul 0.7.1 (the client Patroni uses) against a Phare agent.
 
-Usage: kv_story.py <agent-url>. Prints one JSON object of what the client saw; kv-python-consul.test.ts asserts it.
+Usage: kv_story.py <agent-url> [<second-agent-url>]. The second client talks to the second agent (a cluster:
+test/cluster/interop.test.ts), else to the same one. Prints one JSON object of what the clients saw;
+kv-python-story.ts asserts it.
 """
 import json
 import sys
@@ -10,16 +12,16 @@ from urllib.parse import urlparse
 
 import consul
 
-url = urlparse(sys.argv[1])
 out = {}
 
 
-def client():
+def client(arg):
+    url = urlparse(arg)
     return consul.Consul(host=url.hostname, port=url.port)
 
 
-c = client()
-c2 = client()
+c = client(sys.argv[1])
+c2 = client(sys.argv[2] if len(sys.argv) > 2 else sys.argv[1])
 
 # binary values, flags, recurse, keys with a separator
 blob = bytes(range(256))
@@ -110,7 +112,12 @@ for _ in range(50):
 out['lock_taken_over'] = taken
 _, lock = c.kv.get('py/lock')
 out['lock_after'] = [lock['Value'].decode(), lock['Session'] == s2, lock['LockIndex']]
-_, holder_info = c.session.info(s1)
+# on a cluster the first client's agent applies the invalidation from its own watch: give it a moment
+for _ in range(40):
+    _, holder_info = c.session.info(s1)
+    if holder_info is None:
+        break
+    time.sleep(0.05)
 out['holder_gone'] = holder_info is None
 out['release'] = c2.kv.put('py/lock', 'free', release=s2)
 out['delete_recurse'] = c.kv.delete('py/', recurse=True)
