@@ -80,6 +80,8 @@ function oneLine(text: string): string {
  */
 export function logLifecycle(catalog: Catalog, log: Logger): () => void {
   return catalog.onLifecycle((e: LifecycleEvent) => {
+    // Every write emits these: build no message at all when info is off (`--log-level warn` under load).
+    if (!log.isLevelEnabled('info')) return;
     switch (e.type) {
       case 'service-registered':
       case 'service-deregistered': {

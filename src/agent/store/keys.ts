@@ -12,7 +12,13 @@
  * storeKey('n1', 'web/1'); // 'n1/web%2F1'
  */
 export function storeKey(...parts: string[]): string {
-  return parts.map((p) => p.replaceAll('%', '%25').replaceAll('/', '%2F')).join('/');
+  // the catalog builds a key per row it touches: node + ID, nearly always with nothing to escape
+  if (parts.length === 2) return `${escapePart(parts[0] as string)}/${escapePart(parts[1] as string)}`;
+  return parts.map(escapePart).join('/');
+}
+
+function escapePart(p: string): string {
+  return p.includes('%') || p.includes('/') ? p.replaceAll('%', '%25').replaceAll('/', '%2F') : p;
 }
 
 /** The layout version of keys; the sqlite store records it and migrates older data when it opens. */
