@@ -92,6 +92,14 @@ export async function startClusterAgents(
   return out;
 }
 
+/** The cluster's current revision (every etcd transaction is one). */
+async function etcdRevision(etcd: EtcdCluster): Promise<number> {
+  const s = JSON.parse(await etcd.ctl('endpoint', 'status', '-w', 'json')) as {
+    Status: { header: { revision: number } };
+  }[];
+  return Math.max(...s.map((x) => x.Status.header.revision));
+}
+
 function etcdCpu(etcd: EtcdCluster): number {
   let s = 0;
   for (const m of etcd.members) if (m.pid) s += cpuSeconds(m.pid);
@@ -152,11 +160,13 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
           return r.statusCode === 200;
         });
     await loop(QUICK ? 0.5 : 2, (i) => reg(1_000_000 + i)); // warm-up
+    const rev0 = await etcdRevision(etcd);
     const cpu0 = etcdCpu(etcd);
     const a0 = agents.reduce((s, a) => s + cpuSeconds(a.pid), 0);
     const r = await loop(DURATION, reg);
     const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
     const aCpu = (agents.reduce((s, a) => s + cpuSeconds(a.pid), 0) - a0) / r.seconds;
+    const txns = (await etcdRevision(etcd)) - rev0;
     agentRate = r.ok / r.seconds;
     // every acknowledged registration is on every agent
     const counts = await Promise.all(
@@ -178,6 +188,8 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
       fmt(quantile(r.lat, 0.99), 1),
       fmt(r.errors),
       `${fmt(eCpu * 100)} % / ${fmt(aCpu * 100)} %`,
+      `${fmt((eCpu / agentRate) * 1e6)} / ${fmt((aCpu / agentRate) * 1e6)} µs`,
+      `${fmt(r.ok / Math.max(1, txns), 1)} (${fmt(txns)} txns)`,
       `min ${fmt(Math.min(...counts))} on an agent (≥ ${fmt(r.ok)} acked)`,
     ]);
   } finally {
@@ -211,6 +223,8 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
       fmt(quantile(r.lat, 0.99), 1),
       fmt(r.errors),
       `${fmt(eCpu * 100)} % / –`,
+      `${fmt((eCpu / rate) * 1e6)} / – µs`,
+      '1',
       '',
     ]);
     return { rows, ratio: agentRate / rate };
@@ -224,12 +238,7 @@ async function propagation(
 ): Promise<{ p50: number; p99: number; n: number; revs: Record<string, number> }> {
   const agents = await startClusterAgents(etcd, '/bench-prop', ['a', 'b', 'c']);
   const [a, , c] = agents as [ClusterAgent, ClusterAgent, ClusterAgent];
-  const revision = async () => {
-    const s = JSON.parse(await etcd.ctl('endpoint', 'status', '-w', 'json')) as {
-      Status: { header: { revision: number } };
-    }[];
-    return Math.max(...s.map((x) => x.Status.header.revision));
-  };
+  const revision = () => etcdRevision(etcd);
   try {
     const put = (url: string, path: string, body?: unknown) =>
       fetch(`${url}${path}`, {
@@ -429,7 +438,20 @@ export async function run(): Promise<string> {
     if (parts.has('reg')) {
       const reg = await registrations(etcd);
       out.push(
-        table(['', 'per s', 'p50 ms', 'p99 ms', 'errors', 'CPU etcd / agents', 'on every agent'], reg.rows),
+        table(
+          [
+            '',
+            'per s',
+            'p50 ms',
+            'p99 ms',
+            'errors',
+            'CPU etcd / agents',
+            'CPU per registration etcd / agents',
+            'registrations per txn',
+            'on every agent',
+          ],
+          reg.rows,
+        ),
         '',
         `Agents vs raw etcd transactions: **${fmt(reg.ratio, 2)}×** (target ≥ 0.7×: ${verdict(reg.ratio >= 0.7)}).`,
         '',
