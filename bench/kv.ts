@@ -139,7 +139,10 @@ export async function run(): Promise<string> {
       return true;
     };
     await loop(QUICK ? 0.5 : 2, put);
+    const etcdPid = etcd.members[0]?.pid;
+    const e0 = etcdPid ? cpuSeconds(etcdPid) : 0;
     const r = await loop(DURATION, put);
+    const etcdCpuUs = etcdPid ? ((cpuSeconds(etcdPid) - e0) * 1e6) / Math.max(1, r.ok) : Number.NaN;
     etcdPut = r.ok / r.seconds;
     putRows.push([
       'etcd 3.4 single member, put',
@@ -147,7 +150,7 @@ export async function run(): Promise<string> {
       fmt(quantile(r.lat, 0.5), 2),
       fmt(quantile(r.lat, 0.99), 2),
       fmt(r.errors),
-      '',
+      fmt(etcdCpuUs),
     ]);
     const get = async () => (await client.get('/bench/1').buffer()) !== null;
     await loop(QUICK ? 0.5 : 2, get);
@@ -158,6 +161,7 @@ export async function run(): Promise<string> {
       fmt(etcdGet),
       fmt(quantile(g.lat, 0.5), 2),
       fmt(quantile(g.lat, 0.99), 2),
+      '',
       '',
     ]);
   } finally {
@@ -218,9 +222,18 @@ export async function run(): Promise<string> {
     for (const u of Object.values(targets)) wrk(u, QUICK ? 1 : 2, CLIENTS);
     const runs = QUICK ? 1 : 3;
     const results = { agent: [] as ReturnType<typeof wrk>[], baseline: [] as ReturnType<typeof wrk>[] };
+    // Server CPU per answer as well: on a machine busy with other work each server gets a varying share of
+    // its core, and the CPU an answer costs is what sets the capacity of a core when it is not shared.
+    const cpu = { agent: [] as number[], baseline: [] as number[] };
+    const measure = (k: keyof typeof results, pid: number) => {
+      const c0 = cpuSeconds(pid);
+      const w = wrk(targets[k], DURATION, CLIENTS);
+      results[k].push(w);
+      cpu[k].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, w.rps * DURATION));
+    };
     for (let i = 0; i < runs; i++) {
-      results.agent.push(wrk(targets.agent, DURATION, CLIENTS));
-      results.baseline.push(wrk(targets.baseline, DURATION, CLIENTS));
+      measure('agent', agent.pid);
+      measure('baseline', (baseline as { pid: number }).pid);
     }
     const rps = (k: keyof typeof results) => median(results[k].map((x) => x.rps));
     getRatio = rps('agent') / rps('baseline');
@@ -232,6 +245,7 @@ export async function run(): Promise<string> {
         fmt(median(results.agent.map((x) => x.p50Ms)), 2),
         fmt(median(results.agent.map((x) => x.p99Ms)), 2),
         results.agent.map((x) => fmt(x.rps)).join(' / '),
+        fmt(median(cpu.agent), 1),
       ],
       [
         'bare node:http, same bytes',
@@ -239,6 +253,7 @@ export async function run(): Promise<string> {
         fmt(median(results.baseline.map((x) => x.p50Ms)), 2),
         fmt(median(results.baseline.map((x) => x.p99Ms)), 2),
         results.baseline.map((x) => fmt(x.rps)).join(' / '),
+        fmt(median(cpu.baseline), 1),
       ],
     );
     sections.push(
@@ -246,7 +261,7 @@ export async function run(): Promise<string> {
       '',
       `Command: \`npx node bench/kv.ts\` — agent \`phare agent --data-dir <tmp>\` on CPU ${SERVER_CPU} (undici \`Pool\`, ${CLIENTS} connections, ${CLIENTS} request loops on the loadgen CPU); etcd 3.4 single member on CPU ${SERVER_CPU} (data on tmpfs, fsync on), etcd3 client with ${CLIENTS} loops; ${DURATION} s each after a warm-up.`,
       '',
-      table(['server', 'puts/s', 'p50 ms', 'p99 ms', 'errors', 'agent CPU µs / put'], putRows),
+      table(['server', 'puts/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs / put'], putRows),
       '',
       `Ratio agent / etcd, data on the same medium: **${(samePut / etcdPut).toFixed(2)}×** — target ≥ ${PUT_RATIO}×: ${verdict(samePut / etcdPut >= PUT_RATIO, `${(samePut / etcdPut).toFixed(2)}×`)} (agent on disk: ${(agentPut / etcdPut).toFixed(2)}×).`,
       '',
@@ -254,9 +269,9 @@ export async function run(): Promise<string> {
       '',
       `Command: \`taskset ${wrkArgs('<url>', DURATION, CLIENTS).join(' ')}\`, ${runs} run(s) each, agent and baseline alternating, median shown; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
       '',
-      table(['server', 'gets/s', 'p50 ms', 'p99 ms', 'runs'], getRows),
+      table(['server', 'gets/s', 'p50 ms', 'p99 ms', 'runs', 'server CPU µs / get'], getRows),
       '',
-      `Ratio agent / node:http: **${getRatio.toFixed(2)}×** — target ≥ ${GET_RATIO}×: ${verdict(getRatio >= GET_RATIO, `${getRatio.toFixed(2)}×`)}.${errs.length ? ` wrk errors: ${errs.join(' | ')}` : ''}`,
+      `Ratio agent / node:http: **${getRatio.toFixed(2)}×** — target ≥ ${GET_RATIO}×: ${verdict(getRatio >= GET_RATIO, `${getRatio.toFixed(2)}×`)} (CPU per get, node:http / agent: ${(median(cpu.baseline) / median(cpu.agent)).toFixed(2)}×).${errs.length ? ` wrk errors: ${errs.join(' | ')}` : ''}`,
     );
     sqliteHandover = await handovers(agent.url, agent.url, HANDOVERS);
   } finally {
