@@ -4,8 +4,8 @@
  * object per line, for log shippers. Either way each line carries each key once: the root logger has no
  * `component`, each child adds its own (pino writes bindings as given, so a repeated key would appear twice).
  */
+import { createRequire } from 'node:module';
 import { type DestinationStream, type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
 import type { Catalog, LifecycleEvent } from './catalog/index.ts';
 import type { AgentConfig } from './config/index.ts';
 
@@ -50,7 +50,9 @@ export function createAgentLogger(
   const tty = options.isTTY ?? process.stderr.isTTY === true;
   if (config.logJson || !tty)
     return pino({ level: config.logLevel, redact: LOG_REDACT }, pino.destination(2));
-  // In-process and synchronous (no worker thread): lines are out before the process exits.
+  // In-process and synchronous (no worker thread): lines are out before the process exits. Required only
+  // here: an agent logging JSON (a service, a container) does not carry pino-pretty and its colour stack.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const stream: DestinationStream = pretty({
     destination: 2,
     sync: true,

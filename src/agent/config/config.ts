@@ -4,10 +4,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { parseDuration, phareError } from '../../api/index.ts';
 import { FLAGS, type FlagName, LOG_LEVELS } from './flags.ts';
 
@@ -364,6 +364,8 @@ function readConfigFile(path: string): RawAgentConfig {
   }
   let doc: unknown;
   try {
+    // required on use: only a --config file needs the YAML parser
+    const { parse: parseYaml } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
     doc = parseYaml(text);
   } catch (cause) {
     throw phareError(

@@ -1,10 +1,11 @@
 /**
  * The few Docker Engine API calls the watcher needs, over the engine's unix socket with undici (already
- * the agent's HTTP client: no second HTTP stack, and dockerode would bring ssh2, tar-fs and gRPC for three
+ * a dependency, the SDK's HTTP client: no second HTTP stack, and dockerode would bring ssh2, tar-fs and gRPC for three
  * GET requests). API reference: https://docs.docker.com/engine/api/v1.41/ (Docker 20.10 speaks 1.41; the
  * calls below are unchanged since 1.25, so the path is left unversioned and the engine answers with its own).
  */
-import { Agent } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as UndiciAgent } from 'undici';
 
 /** One container as `GET /containers/{id}/json` describes it (the fields the watcher reads). */
 export interface ContainerInspect {
@@ -75,7 +76,10 @@ export function socketPathOf(endpoint: string, field: string): string {
  */
 export function createDockerEngine(socketPath: string): DockerEngine {
   // headersTimeout/bodyTimeout 0: the events stream stays open for as long as the engine runs
-  const agent = new Agent({ connect: { socketPath }, headersTimeout: 30_000, bodyTimeout: 0 });
+  // required here, not imported statically: only `--docker` needs undici (~110 modules, ~15 MiB of RSS
+  // an agent without it would carry; BENCHMARKS.md, "Agent memory with 10,000 HTTP checks")
+  const { Agent } = createRequire(import.meta.url)('undici') as typeof import('undici');
+  const agent: UndiciAgent = new Agent({ connect: { socketPath }, headersTimeout: 30_000, bodyTimeout: 0 });
   const origin = 'http://docker';
 
   async function getJson<T>(path: string, signal?: AbortSignal): Promise<{ status: number; body: T }> {

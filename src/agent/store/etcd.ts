@@ -25,7 +25,8 @@
  * Quorum: a probe asks every member for its raft leader; without one, writes fail at once with
  * PHARE_ERR_NO_LEADER (Consul's 500 "No cluster leader") while reads keep serving the cache.
  */
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
 import type {
@@ -42,6 +43,15 @@ import type {
   StoreWatch,
 } from './store.ts';
 import { spaceOf } from './store.ts';
+
+/**
+ * etcd3 is required on first use, not imported statically: it brings gRPC, protobufjs and OpenTelemetry
+ * (~150 modules, ~20 MiB of RSS) that an agent on the sqlite or memory store never uses, and every agent
+ * loads this file through store/index.ts (BENCHMARKS.md, "Agent memory with 10,000 HTTP checks").
+ */
+function loadEtcd3(): typeof import('etcd3') {
+  return createRequire(import.meta.url)('etcd3') as typeof import('etcd3');
+}
 
 /** Options of {@link createEtcdStore}. */
 export interface EtcdStoreOptions {
@@ -148,6 +158,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         },
       }
     : {};
+  const { Etcd3 } = loadEtcd3();
   const client = new Etcd3({
     hosts,
     ...credentials,
