@@ -266,6 +266,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       () => health.stats().running,
     );
     metrics.gauge(
+      'phare_health_check_slot_waits',
+      'Check runs that waited for a probe slot since start (slots or their target share were taken)',
+      () => health.stats().slotWaits,
+    );
+    metrics.gauge(
       'phare_health_check_lateness_ms',
       'How late check runs started versus their schedule, over recent runs',
       () => {

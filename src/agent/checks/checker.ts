@@ -63,6 +63,11 @@ export interface HealthStats {
   lateness: { p50: number; p99: number; max: number };
   /** Runs skipped because the previous run of the same check had not finished. */
   skipped: number;
+  /**
+   * Runs that waited for a probe slot (all slots, or their target's share, were taken when they were
+   * due). Lateness includes the machine's own timer lag; this does not.
+   */
+  slotWaits: number;
 }
 
 /** The running health-check engine. */
@@ -78,6 +83,11 @@ export interface HealthChecker {
    */
   touchTtl(checkId: string): boolean;
   stats(): HealthStats;
+  /**
+   * Runs of the checks against `target` (host:port, as {@link targetOf} names it) that waited for a probe
+   * slot, while the target has checks: 0 for a healthy target however slow others are (issue 11 §7).
+   */
+  slotWaits(target: string): number;
 }
 
 const DEFAULT_MAX_CONCURRENT = 512;
@@ -194,7 +204,12 @@ class Checker implements HealthChecker {
       running: s?.running ?? 0,
       lateness: s?.lateness() ?? { p50: 0, p99: 0, max: 0 },
       skipped: s?.skipped ?? 0,
+      slotWaits: s?.slotWaits() ?? 0,
     };
+  }
+
+  slotWaits(target: string): number {
+    return this.#scheduler?.slotWaits(target) ?? 0;
   }
 
   // ---------------------------------------------------------------- catalog events

@@ -118,6 +118,27 @@ describe('IntervalScheduler', () => {
     await s.stop();
   });
 
+  test('counts the runs that waited for a slot, per target and in all', async () => {
+    const clock = new FakeClock();
+    const s = new IntervalScheduler({ clock, maxConcurrent: 1, maxSlow: 1, random: () => 0 });
+    const open: (() => void)[] = [];
+    const job = () => new Promise<void>((r) => open.push(r));
+    s.add('a', 10_000, job, 'a:1');
+    s.add('b', 10_000, job, 'b:1');
+    await clock.tick(1, 1);
+    assert.equal(open.length, 1, 'one slot: one run in flight');
+    // the other is counted as it starts waiting, not when it finally runs: a run stuck in a queue shows
+    assert.equal(s.slotWaits('b:1') + s.slotWaits('a:1'), 1);
+    assert.equal(s.slotWaits(), 1);
+    (open.shift() as () => void)();
+    await settle();
+    assert.equal(open.length, 1, 'the second started when the slot freed');
+    assert.equal(s.slotWaits(), 1, 'counted once');
+    assert.equal(s.slotWaits('c:1'), 0, 'an unknown target');
+    (open.shift() as () => void)();
+    await s.stop();
+  });
+
   test('remove() and stop() abort the run in flight', async () => {
     const clock = new FakeClock();
     const s = new IntervalScheduler({ clock, maxConcurrent: 10, random: () => 0 });
@@ -236,6 +257,8 @@ describe('IntervalScheduler', () => {
       n: number,
       intervalMs: number,
       durationMs: (run: number) => number,
+      /** Counts in flight across several targets: now and at most. */
+      shared: { now: number; max: number } = { now: 0, max: 0 },
     ) {
       const starts = new Map<string, number[]>();
       let inFlight = 0;
@@ -250,6 +273,8 @@ describe('IntervalScheduler', () => {
             const list = starts.get(key) as number[];
             list.push(clock.now());
             inFlight++;
+            shared.now++;
+            shared.max = Math.max(shared.max, shared.now);
             maxInFlight = Math.max(maxInFlight, inFlight);
             await new Promise<void>((r) => {
               // settles on abort too, as a real probe does (stop() waits for runs in flight)
@@ -257,6 +282,7 @@ describe('IntervalScheduler', () => {
               signal.addEventListener('abort', () => r(), { once: true });
             });
             inFlight--;
+            shared.now--;
           },
           target,
         );
@@ -291,9 +317,10 @@ describe('IntervalScheduler', () => {
         random: seeded(3),
       });
       // 200 checks against a target answering in 9 s and 10 dead targets timing out after 10 s each: 25× the slots
-      const slow = simulated(clock, s, 'slow:1', 200, 1000, () => 9000);
+      const held = { now: 0, max: 0 }; // slow and dead probes in flight at once
+      const slow = simulated(clock, s, 'slow:1', 200, 1000, () => 9000, held);
       const dead = Array.from({ length: 10 }, (_, i) =>
-        simulated(clock, s, `dead:${i}`, 20, 1000, () => 10_000),
+        simulated(clock, s, `dead:${i}`, 20, 1000, () => 10_000, held),
       );
       const canary = simulated(clock, s, 'ok:1', 10, 1000, () => 5);
       await clock.tick(60_000, 20);
@@ -303,10 +330,64 @@ describe('IntervalScheduler', () => {
         canary.worstLateness(t0 + 2000) < 1000,
         `canary lateness up to ${canary.worstLateness(t0 + 2000)} ms`,
       );
-      const slowSlots = slow.maxInFlight + dead.reduce((n, d) => n + d.maxInFlight, 0);
+      const slowSlots = held.max;
       const slowRuns = [...slow.starts.values()].reduce((n, l) => n + l.length, 0);
       assert.ok(slowRuns > 0, 'the slow target is still probed');
-      assert.ok(slowSlots <= 8 + 11, `slow and dead targets held ${slowSlots} slots`); // + the new-target probes
+      // at once: the slow budget plus the new targets' probes on fast slots (half the fast budget at most)
+      assert.ok(slowSlots <= 8 + 4, `slow and dead targets held ${slowSlots} slots at once`);
+      // counted, not timed: no canary run ever waited for a slot, while the slow and dead ones queued
+      assert.equal(s.slotWaits('ok:1'), 0, 'canary runs that waited for a slot');
+      assert.ok(s.slotWaits('slow:1') > 0 && s.slotWaits('dead:0') > 0, 'the slow targets never queued');
+      assert.ok(s.slotWaits() >= s.slotWaits('slow:1') + s.slotWaits('dead:0'));
+      await s.stop();
+    });
+
+    test('a target that answers fast takes its runs queued behind dead targets to the fast budget', async () => {
+      const clock = new FakeClock();
+      const s = new IntervalScheduler({ clock, maxConcurrent: 2, maxSlow: 1, slowMs: 1000, random: () => 0 });
+      // three dead targets: two take the fast slots (new targets' trials), the third waits for the slow one
+      const dead = ['dead:1', 'dead:2', 'dead:3'].map((t) => gated(s, t, 1));
+      const started = new Map<string, number>();
+      const canary = (key: string) =>
+        s.add(key, 1000, async () => void started.set(key, (started.get(key) ?? 0) + 1), 'ok:1');
+      canary('ok#0'); // a new target with no room: its first run waits for the slow budget, behind dead:3
+      await clock.tick(1500, 10);
+      assert.equal(started.size, 0, 'nothing of ok:1 could start');
+      canary('ok#1'); // due now: the dead trials have aged, so it takes a fast slot and answers fast
+      await clock.tick(10, 10);
+      await settle();
+      assert.equal(started.get('ok#1'), 1);
+      // its target is known fast now: the run queued for the slow budget (still full of dead probes) moves
+      assert.equal(started.get('ok#0'), 1, 'the run queued behind dead targets stayed there');
+      assert.equal(dead[2]?.starts, 0, 'dead:3 still waits for the slow budget');
+      for (const d of dead) d.release();
+      await s.stop();
+    });
+
+    test('new dead targets taking every free fast slot never make a known-fast check wait for one', async () => {
+      const clock = new FakeClock();
+      const s = new IntervalScheduler({
+        clock,
+        maxConcurrent: 64,
+        maxSlow: 32,
+        slowMs: 1000,
+        random: seeded(7),
+      });
+      const canary = simulated(clock, s, 'ok:1', 10, 1000, () => 5);
+      await clock.tick(1500, 20); // the canaries' target has answered: it is known fast
+      const waitsBefore = s.slotWaits('ok:1');
+      // 400 checks against 400 distinct targets that never answer (10 s timeouts): new targets take free
+      // fast slots for their first probe, 6× the slots in all
+      const dead = Array.from({ length: 400 }, (_, i) =>
+        simulated(clock, s, `dead:${i}`, 1, 1000, () => 10_000),
+      );
+      await clock.tick(20_000, 20);
+      assert.equal(s.slotWaits('ok:1') - waitsBefore, 0, 'canary runs that waited for a slot');
+      assert.ok(s.slotWaits() > 0, 'no run ever waited: the slots were never full');
+      for (const list of canary.starts.values())
+        assert.ok(list.length >= 20, `a canary ran ${list.length} times`);
+      assert.ok(dead.some((d) => d.maxInFlight > 0));
+      assert.ok(s.running <= 3 * 64, `${s.running} in flight`);
       await s.stop();
     });
 

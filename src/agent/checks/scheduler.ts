@@ -8,6 +8,9 @@
  *   or timer lateness. If the loop fell more than an interval behind, missed slots are dropped, not queued.
  * - A job still running (or still waiting) when it is due again is skipped, never stacked.
  * - Lateness (start time − scheduled time) of the last runs feeds `stats()`.
+ * - Runs that had to wait for a slot when due (counted as they start waiting) are counted per
+ *   target: unlike lateness, which a loaded machine raises for everyone, a count above 0 for a healthy
+ *   target means it was queued behind others (`slotWaits`).
  *
  * Slow or dead targets never delay checks of healthy ones (issue 11 §7: 2,000 checks against a target
  * answering in 9 s filled all 512 slots and starved every other check for minutes). Jobs name their
@@ -16,7 +19,10 @@
  *   took `slowMs` or more). Jobs of new and slow targets share at most `maxSlow` slots; jobs of fast
  *   targets may use every other slot. A fast target's probe still running after `slowMs` is moved to the
  *   slow budget (and its target marked slow) as soon as a fast job needs its slot, so a healthy target that
- *   hangs cannot hold the fast budget for longer than `slowMs` either.
+ *   hangs cannot hold the fast budget for longer than `slowMs` either. A new target's probe takes a fast
+ *   slot only while fewer than half the fast budget (`(maxConcurrent − maxSlow) / 2`) are in flight: the
+ *   rest stays free for known-fast targets whatever the slow budget holds, so 2,000 new dead targets
+ *   registered at once cannot make a known-fast check wait even for `slowMs` (counted by `slotWaits`).
  * - **Per-target cap.** At most `maxPerTarget` probes in flight to one slow target, one while it is new
  *   (its other due jobs wait in that target's own queue), so one slow target holds at most that many slots
  *   and a burst of new checks against one dead target costs one slot until its first probe returns. A fast
@@ -25,7 +31,8 @@
  *   once: aged runs move to the slow budget up to `2 × maxConcurrent`); normally under `maxConcurrent`.
  * A new target's first probe takes a free fast slot, or else waits on the slow budget: after a mass
  * registration against many distinct dead targets, a *new* healthy check's first probe may wait behind
- * them; checks of targets that answered fast before never do.
+ * them; checks of targets that answered fast before never do, and once any probe of a target answers fast,
+ * its runs still queued for the slow budget move to the fast one.
  */
 import type { Clock, ClockTimer } from '../clock.ts';
 
@@ -46,6 +53,8 @@ interface Job {
   state: 'idle' | 'queued' | 'running';
   /** The scheduled time of the run waiting for a slot. */
   queuedFor: number;
+  /** Where that run waits: a budget's queue or its target's (entries elsewhere are stale). */
+  queuedIn: Lane | 'target' | undefined;
   /** Its last probe took `slowMs` or more (or is taking that long now); used when it has no target. */
   slow: boolean;
   /** The budget the run in flight counts against, and when it started. */
@@ -93,6 +102,10 @@ interface Target {
   running: number;
   /** Jobs due while the target was at its cap. */
   waiting: Fifo<Job>;
+  /** Runs of its jobs that waited for a slot. */
+  slotWaits: number;
+  /** Its jobs waiting in the slow budget's queue: they move to the fast one once the target answers fast. */
+  slowQueued: Set<Job>;
   /** How it answers: no probe finished yet, its last probe was fast, or slow (finished or aged). */
   state: 'new' | 'fast' | 'slow';
 }
@@ -133,6 +146,8 @@ export class IntervalScheduler {
   readonly #clock: Clock;
   readonly #max: number;
   readonly #maxSlow: number;
+  /** Fast runs in flight past which a new target's probe waits for the slow budget instead. */
+  readonly #trialSlots: number;
   readonly #maxPerTarget: number;
   readonly #slowMs: number;
   readonly #random: () => number;
@@ -151,12 +166,14 @@ export class IntervalScheduler {
   readonly #late: Float64Array;
   #lateCount = 0;
   #skipped = 0;
+  #slotWaits = 0;
   #seq = 0;
 
   constructor(options: SchedulerOptions) {
     this.#clock = options.clock;
     this.#max = options.maxConcurrent;
     this.#maxSlow = Math.max(1, Math.min(this.#max, options.maxSlow ?? Math.floor(this.#max / 2)));
+    this.#trialSlots = Math.ceil((this.#max - this.#maxSlow) / 2);
     this.#maxPerTarget = Math.max(1, options.maxPerTarget ?? DEFAULT_MAX_PER_TARGET);
     this.#slowMs = options.slowMs ?? DEFAULT_SLOW_MS;
     this.#random = options.random ?? Math.random;
@@ -182,6 +199,15 @@ export class IntervalScheduler {
   /** Runs skipped because the previous run of the same job had not finished (or started). */
   get skipped(): number {
     return this.#skipped;
+  }
+
+  /**
+   * Runs that waited for a slot: of the jobs against `target` (while it has jobs), or of all jobs. A run
+   * that starts when it is due does not count, however late its timer fired.
+   */
+  slotWaits(target?: string): number {
+    if (target === undefined) return this.#slotWaits;
+    return this.#targets.get(target)?.slotWaits ?? 0;
   }
 
   has(key: string): boolean {
@@ -210,6 +236,7 @@ export class IntervalScheduler {
       active: true,
       state: 'idle',
       queuedFor: 0,
+      queuedIn: undefined,
       slow: false,
       lane: 'fast',
       startedAt: 0,
@@ -218,7 +245,7 @@ export class IntervalScheduler {
     if (target !== '') {
       let t = this.#targets.get(target);
       if (!t) {
-        t = { jobs: 0, running: 0, waiting: new Fifo(), state: 'new' };
+        t = { jobs: 0, running: 0, waiting: new Fifo(), slotWaits: 0, slowQueued: new Set(), state: 'new' };
         this.#targets.set(target, t);
       }
       t.jobs++;
@@ -235,6 +262,7 @@ export class IntervalScheduler {
     job.active = false;
     job.abort?.abort();
     const t = this.#targets.get(job.target);
+    t?.slowQueued.delete(job);
     if (t !== undefined && --t.jobs === 0) this.#targets.delete(job.target);
   }
 
@@ -315,12 +343,25 @@ export class IntervalScheduler {
    */
   #admit(job: Job): void {
     const t = this.#targets.get(job.target);
-    if (t !== undefined && this.#targetFull(t)) {
-      t.waiting.push(job);
-      return;
+    if (t !== undefined && this.#targetFull(t)) this.#enqueue(job, 'target', t);
+    else {
+      this.#enqueue(job, this.#laneOf(job, t), t);
+      this.#drainQueues();
     }
-    this.#queues[this.#laneOf(job, t)].push(job);
-    this.#drainQueues();
+    // counted when it has to wait, not when it finally starts: a run stuck in a queue counts at once
+    if (job.state === 'queued') {
+      this.#slotWaits++;
+      if (t !== undefined) t.slotWaits++;
+    }
+  }
+
+  /** Puts a due job in a budget's queue or its target's. */
+  #enqueue(job: Job, where: Lane | 'target', t: Target | undefined): void {
+    job.queuedIn = where;
+    if (where === 'target') (t as Target).waiting.push(job);
+    else this.#queues[where].push(job);
+    if (where === 'slow') t?.slowQueued.add(job);
+    else t?.slowQueued.delete(job);
   }
 
   /**
@@ -332,7 +373,7 @@ export class IntervalScheduler {
   #laneOf(job: Job, t: Target | undefined): Lane {
     if (t === undefined) return job.slow ? 'slow' : 'fast';
     if (t.state === 'fast') return 'fast';
-    if (t.state === 'new' && this.#queues.fast.size === 0 && this.#hasRoom('fast')) return 'fast';
+    if (t.state === 'new' && this.#queues.fast.size === 0 && this.#trialRoom()) return 'fast';
     return 'slow';
   }
 
@@ -353,7 +394,19 @@ export class IntervalScheduler {
    */
   #hasRoom(lane: Lane): boolean {
     if (lane === 'slow') return this.#slowRunning < this.#maxSlow && this.running < this.#max;
-    if (this.#fastRuns.size + Math.min(this.#slowRunning, this.#maxSlow) < this.#max) return true;
+    if (this.#fastRoom()) return true;
+    this.#age();
+    return this.#fastRoom();
+  }
+
+  /** A new target's probe may take a fast slot: fewer than `#trialSlots` fast runs younger than slowMs. */
+  #trialRoom(): boolean {
+    if (this.#fastRuns.size >= this.#trialSlots) this.#age();
+    return this.#fastRuns.size < this.#trialSlots && this.#hasRoom('fast');
+  }
+
+  /** Moves fast runs older than slowMs to the slow budget: they are slow, whatever their last run said. */
+  #age(): void {
     const cutoff = this.#clock.now() - this.#slowMs;
     for (const job of this.#fastRuns) {
       if (job.startedAt > cutoff || this.#slowRunning >= 2 * this.#max) break;
@@ -364,12 +417,17 @@ export class IntervalScheduler {
       const t = this.#targets.get(job.target);
       if (t !== undefined) t.state = 'slow';
     }
+  }
+
+  #fastRoom(): boolean {
     return this.#fastRuns.size + Math.min(this.#slowRunning, this.#maxSlow) < this.#max;
   }
 
   #start(job: Job, lane: Lane, target: Target | undefined): void {
     const now = this.#clock.now();
     this.#recordLateness(now - job.queuedFor);
+    job.queuedIn = undefined;
+    target?.slowQueued.delete(job);
     const ac = new AbortController();
     job.abort = ac;
     job.state = 'running';
@@ -393,7 +451,13 @@ export class IntervalScheduler {
         if (target) {
           target.running--;
           // an aborted probe (check removed, agent stopping) says nothing about its target
-          if (!ac.signal.aborted) target.state = job.slow ? 'slow' : 'fast';
+          if (!ac.signal.aborted) {
+            const was = target.state;
+            target.state = job.slow ? 'slow' : 'fast';
+            // answered fast: its runs queued for the slow budget (behind dead targets, perhaps) move over
+            if (was !== 'fast' && target.state === 'fast')
+              for (const queued of [...target.slowQueued]) this.#enqueue(queued, 'fast', target);
+          }
         }
         this.#inFlight.delete(done);
         if (job.abort === ac) {
@@ -412,14 +476,14 @@ export class IntervalScheduler {
       while (!this.#targetFull(target)) {
         const job = target.waiting.shift();
         if (job === undefined) break;
-        if (!job.active || job.state !== 'queued') continue;
+        if (!job.active || job.state !== 'queued' || job.queuedIn !== 'target') continue;
         const lane = this.#laneOf(job, target);
         if (this.#queues[lane].size === 0 && this.#hasRoom(lane)) {
           this.#start(job, lane, target);
         } else {
           // behind the others waiting for that budget (first come, first served across targets); the
           // rest stay in the target's queue
-          this.#queues[lane].push(job);
+          this.#enqueue(job, lane, target);
           break;
         }
       }
@@ -432,12 +496,12 @@ export class IntervalScheduler {
       const q = this.#queues[lane];
       while (q.size > 0 && this.#hasRoom(lane)) {
         const job = q.shift() as Job;
-        if (!job.active || job.state !== 'queued') continue;
+        if (!job.active || job.state !== 'queued' || job.queuedIn !== lane) continue;
         const t = this.#targets.get(job.target);
-        if (t !== undefined && this.#targetFull(t)) t.waiting.push(job);
+        if (t !== undefined && this.#targetFull(t)) this.#enqueue(job, 'target', t);
         // its target turned slow while it waited for a fast slot: it waits for a slow one instead
         else if (lane === 'fast' && (t === undefined ? job.slow : t.state === 'slow'))
-          this.#queues.slow.push(job);
+          this.#enqueue(job, 'slow', t);
         else this.#start(job, lane, t);
       }
     }
