@@ -333,6 +333,10 @@ describe('IntervalScheduler', () => {
       const slowSlots = held.max;
       const slowRuns = [...slow.starts.values()].reduce((n, l) => n + l.length, 0);
       assert.ok(slowRuns > 0, 'the slow target is still probed');
+      assert.ok(
+        dead.every((d) => d.maxInFlight > 0),
+        'every dead target is still probed',
+      );
       // at once: the slow budget plus the new targets' probes on fast slots (half the fast budget at most)
       assert.ok(slowSlots <= 8 + 4, `slow and dead targets held ${slowSlots} slots at once`);
       // counted, not timed: no canary run ever waited for a slot, while the slow and dead ones queued
