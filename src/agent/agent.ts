@@ -265,6 +265,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       'Health check probes in flight',
       () => health.stats().running,
     );
+    // the HTTP listener's connection cap at work (issue 11 §6): open now, and since start displaced to make
+    // room for a new connection or closed because every open one was serving a request
+    metrics.gauge(
+      'phare_http_connections',
+      'HTTP API connections: open now; evicted and refused since start (connections.ts)',
+      () => {
+        const c = http?.connections() ?? { open: 0, evicted: 0, refused: 0 };
+        return { open: c.open, evicted: c.evicted, refused: c.refused };
+      },
+      'state',
+    );
     metrics.gauge(
       'phare_health_check_slot_waits',
       'Check runs that waited for a probe slot since start (slots or their target share were taken)',
