@@ -6,7 +6,9 @@
  * at once while ten one-second canary checks against a healthy server run. The canaries must keep their
  * cadence:
  * - counted, whatever the machine's load: none of their runs waits for a slot (the scheduler's
- *   per-target count), while the flood's runs queue by the hundred;
+ *   per-target count), while the flood's runs queue by the hundred — except once per canary after each
+ *   stall of this process's loop of ~1 s (the scheduler's `slowMs`), also counted, which makes any probe
+ *   in flight look slow;
  * - timed, with the load allowed for: lateness p99 < 1 s on the canary server, from the gaps between
  *   probes, plus the worst timer lag this process saw in the same window.
  */
@@ -146,10 +148,15 @@ test('2,000 checks against a 9 s target and 2,000 against dead targets do not de
   // canaries are allowed that much on top of the 1 s bound, so load cannot fail the test, while starved
   // canaries (queued behind slow probes for seconds, the bug) still do.
   let maxLoopLag = 0;
+  // Stalls of this process's loop near slowMs (1 s): a probe in flight across one looks slow to the
+  // scheduler, which then sends its target's next runs to the slow budget until one answers fast (each
+  // canary may wait once per stall). Load makes them; the bug made waits without them.
+  let stalls = 0;
   let lastTick = performance.now();
   const sampler = setInterval(() => {
     const now = performance.now();
     maxLoopLag = Math.max(maxLoopLag, now - lastTick - 20);
+    if (now - lastTick - 20 >= 900) stalls++;
     lastTick = now;
     maxRunning = Math.max(maxRunning, health.stats().running);
   }, 20);
@@ -175,10 +182,10 @@ test('2,000 checks against a 9 s target and 2,000 against dead targets do not de
   // counted: the overload was real (runs against the slow and dead targets queued for slots by the
   // hundred), and no canary run queued
   assert.ok(allWaits > SLOTS / 2, `only ${allWaits} runs waited for a slot: the checker was not overloaded`);
-  assert.equal(
-    canaryWaits,
-    0,
-    `${canaryWaits} canary runs waited for a probe slot behind slow targets (${allWaits} runs waited in all)`,
+  assert.ok(
+    canaryWaits <= stalls * CANARIES,
+    `${canaryWaits} canary runs waited for a probe slot behind slow targets (${allWaits} runs waited in all; ` +
+      `${stalls} stalls of this process ≥ 0.9 s, worst ${maxLoopLag.toFixed(0)} ms)`,
   );
 
   // the canaries' cadence, as the canary server saw it (gaps across the flood's start included)
