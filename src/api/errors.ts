@@ -10,7 +10,10 @@ export const ERRORS = {
     status: 400,
     summary: 'A configuration file or environment variable is invalid.',
   },
-  PHARE_ERR_NOT_FOUND: { status: 404, summary: 'The named service, check or node does not exist.' },
+  PHARE_ERR_NOT_FOUND: {
+    status: 404,
+    summary: 'The named service, check, node, or ACL token, policy or role does not exist.',
+  },
   PHARE_ERR_STORE: { status: 500, summary: 'The store could not read or durably write state.' },
   PHARE_ERR_STORE_CLOSED: { status: 503, summary: 'The store was closed (the agent is shutting down).' },
   PHARE_ERR_STORE_DAMAGED: {

@@ -1,5 +1,5 @@
 /**
- * ACLs in a cluster (issue 14): two agents over one etcd share tokens and policies — a token made on A works
+ * ACLs in a cluster (issue 14): two agents over one etcd share tokens, policies and roles — a token made on A works
  * on B at once (B's ACL state is a cache fed by the store's watch), a policy change on B applies on A, a
  * deleted token stops working everywhere, and two agents racing to bootstrap cannot both win.
  */
@@ -112,5 +112,38 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     });
     assert.deepEqual(Object.keys((await res.json()) as object), ['web-1']);
     assert.equal(res.headers.get('x-consul-results-filtered-by-acls'), 'true');
+  });
+
+  test('a role made on A gives a token made on B its policy; a role change on B applies on A', async () => {
+    const pol = (
+      await call(a.url, 'PUT', '/v1/acl/policy', mgmt, {
+        Name: 'api',
+        Rules: 'service "api" { policy = "write" }',
+      })
+    ).json() as { ID: string };
+    const role = await call(a.url, 'PUT', '/v1/acl/role', mgmt, {
+      Name: 'api-deployer',
+      Policies: [{ ID: pol.ID }],
+    });
+    assert.equal(role.status, 200, role.text);
+    const roleId = (role.json() as { ID: string }).ID;
+    // B links the role by name once its watch has delivered it
+    const tok = await waitFor(async () => {
+      const r = await call(b.url, 'PUT', '/v1/acl/token', mgmt, { Roles: [{ Name: 'api-deployer' }] });
+      if (r.status !== 200) throw new Error(`${r.status} ${r.text}`);
+      return r.json() as { SecretID: string };
+    });
+    const reg = (base: string, name: string) =>
+      call(base, 'PUT', '/v1/agent/service/register', tok.SecretID, { ID: name, Name: name, Port: 1 });
+    await waitFor(async () => ((await reg(a.url, 'api')).status === 200 ? true : undefined));
+    assert.equal((await reg(a.url, 'api-2')).status, 403);
+    const upd = await call(b.url, 'PUT', `/v1/acl/role/${roleId}`, mgmt, {
+      Name: 'api-deployer',
+      ServiceIdentities: [{ ServiceName: 'api-2' }],
+    });
+    assert.equal(upd.status, 200, upd.text);
+    await waitFor(async () => ((await reg(a.url, 'api-2')).status === 200 ? true : undefined));
+    // the policy is no longer on the role: service "api" is refused on A
+    assert.equal((await reg(a.url, 'api')).status, 403);
   });
 }

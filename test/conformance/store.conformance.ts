@@ -104,15 +104,30 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
       assert.deepEqual([snap.nodes, snap.services, snap.checks], [[], [], []]);
     }));
 
-  test(`${name}: ACL tokens and policies are a table like the others, on every backend`, () =>
+  test(`${name}: ACL tokens, policies and roles are a table like the others, on every backend`, () =>
     withStore(async (s, f) => {
       // Keys hold ':' and the values the ACL module stores (src/agent/acl): only secret hashes, never secrets.
-      const token = { kind: 'token', accessorId: 'a-1', secretHash: 'ab'.repeat(32), policies: ['p-1'] };
+      const token = {
+        kind: 'token',
+        accessorId: 'a-1',
+        secretHash: 'ab'.repeat(32),
+        policies: ['p-1'],
+        roles: ['r-1'],
+      };
       const policy = { kind: 'policy', id: 'p-1', name: 'web', rules: 'service "web" { policy = "write" }' };
+      const role = {
+        kind: 'role',
+        id: 'r-1',
+        name: 'deployer',
+        policies: ['p-1'],
+        serviceIdentities: [{ ServiceName: 'api' }],
+        nodeIdentities: [],
+      };
       await s.write(
         [
           { type: 'put', table: 'acl', key: 'token:a-1', value: token },
           { type: 'put', table: 'acl', key: 'policy:p-1', value: policy },
+          { type: 'put', table: 'acl', key: 'role:r-1', value: role },
           { type: 'put', table: 'acl', key: 'token:gone', value: { ...token, accessorId: 'gone' } },
         ],
         7,
@@ -121,7 +136,7 @@ export function storeConformance(name: string, make: () => StoreFactory): void {
       const snap = await s.load();
       if (!f.revisionIndex) assert.equal(snap.index, 8);
       const byKind = (snap.acl as { kind: string }[]).sort((a, b) => a.kind.localeCompare(b.kind));
-      assert.deepEqual(byKind, [policy, token]);
+      assert.deepEqual(byKind, [policy, role, token]);
       assert.deepEqual([snap.nodes, snap.services, snap.checks], [[], [], []]);
     }));
 

@@ -180,7 +180,160 @@ describe('acl: default deny over the HTTP API', () => {
     const accessors = (all.json() as { AccessorID: string; SecretID: string }[]).map((x) => x.AccessorID);
     assert.ok(accessors.includes(webAccessor) && accessors.includes(ANON));
     assert.ok((all.json() as { SecretID: string }[]).every((x) => x.SecretID === '<hidden>'));
-    assert.equal((await call(agent.url, 'GET', '/v1/acl/token/nope', { token: mgmt })).text, 'ACL not found');
+    // Consul's 404 for an accessor it does not know (acl.ACLResourceNotExistError)
+    const missing = await call(agent.url, 'GET', '/v1/acl/token/nope', { token: mgmt });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.text, 'Requested token does not exist: ACL not found');
+  });
+
+  test("roles: CRUD in Consul's shapes and texts; a token has its roles' policies and identities, and a role change reaches it at once", async () => {
+    const pol = await call(agent.url, 'PUT', '/v1/acl/policy', {
+      token: mgmt,
+      body: { Name: 'svc-web-write', Rules: 'service_prefix "web" { policy = "write" }' },
+    });
+    assert.equal(pol.status, 200, pol.text);
+    const polId = (pol.json() as { ID: string }).ID;
+    const made = await call(agent.url, 'PUT', '/v1/acl/role', {
+      token: mgmt,
+      body: { Name: 'web-deployer', Description: 'deploys web', Policies: [{ Name: 'svc-web-write' }] },
+    });
+    assert.equal(made.status, 200, made.text);
+    const role = made.json() as Record<string, unknown> & { ID: string };
+    assert.match(role.ID, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(
+      [role.Name, role.Description, role.Policies],
+      ['web-deployer', 'deploys web', [{ ID: polId, Name: 'svc-web-write' }]],
+    );
+    // Consul's RoleSet texts
+    const bad = async (body: unknown) =>
+      (await call(agent.url, 'PUT', '/v1/acl/role', { token: mgmt, body })).text;
+    assert.equal(
+      await bad({ Name: 'web-deployer' }),
+      'Invalid Role: A Role with Name "web-deployer" already exists',
+    );
+    assert.equal(await bad({ Description: 'x' }), 'Invalid Role: no Name is set');
+    assert.equal(
+      await bad({ Name: 'no spaces' }),
+      "Invalid Role: invalid Name. Only alphanumeric characters, '-' and '_' are allowed",
+    );
+    assert.equal(
+      await bad({ Name: 'r2', Policies: [{ Name: 'nope' }] }),
+      'Invalid Role: No such ACL policy with name "nope"',
+    );
+    const unknownField = await call(agent.url, 'PUT', '/v1/acl/role', {
+      token: mgmt,
+      body: { Name: 'r3', Rules: 'x' },
+    });
+    assert.deepEqual(
+      [unknownField.status, unknownField.text],
+      [400, 'Request decode failed: json: unknown field "Rules"'],
+    );
+    assert.equal(
+      (await call(agent.url, 'PUT', '/v1/acl/role', { body: { Name: 'r4' } })).status,
+      403,
+      'needs acl:write',
+    );
+
+    const tok = await call(agent.url, 'PUT', '/v1/acl/token', {
+      token: mgmt,
+      body: { Roles: [{ Name: 'web-deployer' }] },
+    });
+    assert.equal(tok.status, 200, tok.text);
+    const t = tok.json() as { SecretID: string; AccessorID: string; Roles: unknown };
+    assert.deepEqual(t.Roles, [{ ID: role.ID, Name: 'web-deployer' }]);
+    assert.equal(
+      (await call(agent.url, 'PUT', '/v1/acl/token', { token: mgmt, body: { Roles: [{ ID: ANON }] } })).text,
+      `Invalid Token: No such ACL role with ID "${ANON}"`,
+    );
+    assert.equal((await register(agent.url, 'web-r1', 'web-r1', t.SecretID)).status, 200);
+    assert.equal((await register(agent.url, 'db-r1', 'db-r1', t.SecretID)).status, 403);
+    // a service identity added to the role: the token may register that service at once
+    const upd = await call(agent.url, 'PUT', `/v1/acl/role/${role.ID}`, {
+      token: mgmt,
+      body: {
+        ID: role.ID,
+        Name: 'web-deployer',
+        Policies: [{ ID: polId }],
+        ServiceIdentities: [{ ServiceName: 'db-r1' }],
+      },
+    });
+    assert.equal(upd.status, 200, upd.text);
+    assert.deepEqual((upd.json() as { ServiceIdentities: unknown }).ServiceIdentities, [
+      { ServiceName: 'db-r1' },
+    ]);
+    assert.equal((await register(agent.url, 'db-r1', 'db-r1', t.SecretID)).status, 200);
+    assert.equal(
+      (
+        await call(agent.url, 'PUT', `/v1/acl/role/${role.ID}`, {
+          token: mgmt,
+          body: { ID: ANON, Name: 'x' },
+        })
+      ).text,
+      'Role ID in URL and payload do not match',
+    );
+    // reads: by ID, by name, the list (and ?policy=), tokens by ?role=
+    const byId = (await call(agent.url, 'GET', `/v1/acl/role/${role.ID}`, { token: mgmt })).json() as {
+      Name: string;
+    };
+    assert.equal(byId.Name, 'web-deployer');
+    const byName = await call(agent.url, 'GET', '/v1/acl/role/name/web-deployer', { token: mgmt });
+    assert.equal((byName.json() as { ID: string }).ID, role.ID);
+    assert.ok(Number(byName.headers.get('x-consul-index')) > 0);
+    const list = (await call(agent.url, 'GET', `/v1/acl/roles?policy=${polId}`, { token: mgmt })).json() as {
+      ID: string;
+    }[];
+    assert.deepEqual(
+      list.map((r) => r.ID),
+      [role.ID],
+    );
+    const tokens = (
+      await call(agent.url, 'GET', `/v1/acl/tokens?role=${role.ID}`, { token: mgmt })
+    ).json() as {
+      AccessorID: string;
+    }[];
+    assert.deepEqual(
+      tokens.map((x) => x.AccessorID),
+      [t.AccessorID],
+    );
+    const missing = await call(agent.url, 'GET', `/v1/acl/role/${ANON}`, { token: mgmt });
+    assert.deepEqual([missing.status, missing.text], [404, 'Requested role does not exist: ACL not found']);
+    // deleted: the token keeps the link, which grants nothing and is no longer shown
+    assert.equal((await call(agent.url, 'DELETE', `/v1/acl/role/${role.ID}`, { token: mgmt })).text, 'true');
+    assert.equal((await register(agent.url, 'web-r2', 'web-r2', t.SecretID)).status, 403);
+    const after = (
+      await call(agent.url, 'GET', `/v1/acl/token/${t.AccessorID}`, { token: mgmt })
+    ).json() as object;
+    assert.equal('Roles' in after, false);
+    // the policy goes too (the next test lists every policy); a second delete is Consul's 404
+    assert.equal((await call(agent.url, 'DELETE', `/v1/acl/policy/${polId}`, { token: mgmt })).text, 'true');
+    const again = await call(agent.url, 'DELETE', `/v1/acl/policy/${polId}`, { token: mgmt });
+    assert.deepEqual([again.status, again.text], [404, 'Cannot find policy to delete']);
+  });
+
+  test('token expiry in the body (ExpirationTTL, ExpirationTime); unsupported fields are a 400 naming them', async () => {
+    const before = Date.now();
+    const r = await call(agent.url, 'PUT', '/v1/acl/token', { token: mgmt, body: { ExpirationTTL: '10m' } });
+    assert.equal(r.status, 200, r.text);
+    const exp = Date.parse((r.json() as { ExpirationTime: string }).ExpirationTime);
+    assert.ok(exp >= before + 600_000 && exp <= Date.now() + 600_000, 'CreateTime + 10m');
+    const text = async (body: unknown) => {
+      const x = await call(agent.url, 'PUT', '/v1/acl/token', { token: mgmt, body });
+      return `${x.status} ${x.text}`;
+    };
+    assert.equal(
+      await text({ ExpirationTTL: 'potatoes' }),
+      '400 Token decoding failed: ExpirationTTL: time: invalid duration "potatoes"',
+    );
+    assert.equal(
+      await text({ ExpirationTTL: '30s' }),
+      '400 ExpirationTime cannot be less than 1m0s in the future (was 30s)',
+    );
+    assert.equal(await text({ Foo: 1 }), '400 Request decode failed: json: unknown field "Foo"');
+    assert.equal(
+      await text({ TemplatedPolicies: [{ TemplateName: 'builtin/dns' }] }),
+      '400 Invalid Token: TemplatedPolicies are not supported by Phare; link Policies instead',
+    );
+    assert.equal(await text({ AuthMethod: 'k8s' }), '400 AuthMethod field is disallowed outside of login');
   });
 
   test('policies: JSON rules, by name, update takes effect at once, a bad rule is a 400 with the HCL error', async () => {
@@ -399,6 +552,127 @@ describe('acl: off, allow, the initial management token, secrets on disk', () =>
     } finally {
       dir.remove();
     }
+  });
+});
+
+describe("acl: the agent's own tokens (PUT /v1/agent/token/<kind>)", () => {
+  test('the default token answers requests that name none; kept across a restart as a hash with --acl-enable-token-persistence', async () => {
+    const dir = tempDir();
+    const mgmt = '7d0c3a1e-2b4f-4e6a-8c9d-0e1f2a3b4c5d';
+    const flags = {
+      'acl-enabled': true,
+      'acl-default-policy': 'deny',
+      'acl-initial-management-token': mgmt,
+      'acl-enable-token-persistence': true,
+    } as const;
+    try {
+      let agent = await startAgentInProcess({ dataDir: dir.path, flags });
+      const pol = (
+        await call(agent.url, 'PUT', '/v1/acl/policy', {
+          token: mgmt,
+          body: { Name: 'web-writer', Rules: 'service_prefix "web" { policy = "write" }' },
+        })
+      ).json() as { ID: string };
+      const tok = (
+        await call(agent.url, 'PUT', '/v1/acl/token', { token: mgmt, body: { Policies: [{ ID: pol.ID }] } })
+      ).json() as { SecretID: string; AccessorID: string };
+      assert.equal((await register(agent.url, 'web-1', 'web')).status, 403, 'anonymous before');
+      // setting it needs agent:write on this agent's node: the web token has none
+      const refused = await call(agent.url, 'PUT', '/v1/agent/token/default', {
+        token: tok.SecretID,
+        body: { Token: tok.SecretID },
+      });
+      assert.equal(refused.status, 403);
+      assert.match(refused.text, /lacks permission 'agent:write'/);
+      const set = await call(agent.url, 'PUT', '/v1/agent/token/default', {
+        token: mgmt,
+        body: { Token: tok.SecretID },
+      });
+      assert.equal(set.status, 200, set.text);
+      assert.equal(set.text, '');
+      // no token named: the default token's rights, and token/self shows it (its secret hidden)
+      assert.equal((await register(agent.url, 'web-1', 'web')).status, 200);
+      assert.equal((await register(agent.url, 'db-1', 'db')).status, 403);
+      const self = (await call(agent.url, 'GET', '/v1/acl/token/self')).json() as Record<string, string>;
+      assert.equal(self.AccessorID, tok.AccessorID);
+      assert.equal(self.SecretID, '<hidden>');
+      // an explicit token still wins; Consul's legacy alias acl_token names the same kind
+      assert.equal((await register(agent.url, 'db-1', 'db', mgmt)).status, 200);
+      assert.equal(
+        (
+          await call(agent.url, 'PUT', '/v1/agent/token/acl_agent_token', {
+            token: mgmt,
+            body: { Token: mgmt },
+          })
+        ).status,
+        200,
+      );
+      // Consul's texts for names it does not know; kinds Phare has no use for say so
+      const unknown = await call(agent.url, 'PUT', '/v1/agent/token/nope', {
+        token: mgmt,
+        body: { Token: 'x' },
+      });
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.text, 'Token "nope" is unknown');
+      const unused = await call(agent.url, 'PUT', '/v1/agent/token/replication', {
+        token: mgmt,
+        body: { Token: 'x' },
+      });
+      assert.equal(unused.status, 400);
+      assert.match(unused.text, /Token "replication" is not used by Phare/);
+      await agent.close();
+      const file = readFileSync(join(dir.path, 'acl-tokens.json'), 'utf8');
+      assert.equal(file.includes(tok.SecretID) || file.includes(mgmt), false, 'a secret was written to disk');
+      assert.deepEqual(Object.keys(JSON.parse(file)).sort(), ['agent', 'default']);
+      agent = await startAgentInProcess({ dataDir: dir.path, flags });
+      try {
+        assert.equal((await register(agent.url, 'web-2', 'web')).status, 200, 'default token kept');
+        // clearing it ("" as Consul) brings the anonymous token back
+        const clear = await call(agent.url, 'PUT', '/v1/agent/token/default', {
+          token: mgmt,
+          body: { Token: '' },
+        });
+        assert.equal(clear.status, 200);
+        assert.equal((await register(agent.url, 'web-3', 'web')).status, 403);
+      } finally {
+        await agent.close();
+      }
+      // without persistence a restart forgets it
+      agent = await startAgentInProcess({
+        dataDir: dir.path,
+        flags: { ...flags, 'acl-enable-token-persistence': false },
+      });
+      try {
+        await call(agent.url, 'PUT', '/v1/agent/token/default', {
+          token: mgmt,
+          body: { Token: tok.SecretID },
+        });
+        assert.equal((await register(agent.url, 'web-4', 'web')).status, 200);
+      } finally {
+        await agent.close();
+      }
+      agent = await startAgentInProcess({
+        dataDir: dir.path,
+        flags: { ...flags, 'acl-enable-token-persistence': false },
+      });
+      try {
+        assert.equal((await register(agent.url, 'web-5', 'web')).status, 403, 'not kept without persistence');
+      } finally {
+        await agent.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  test('--acl-enable-token-persistence with the memory store is refused at start, naming the flag', () => {
+    assert.throws(
+      () =>
+        resolveAgentConfig({
+          flags: { dev: true, 'acl-enabled': true, 'acl-enable-token-persistence': true },
+        }),
+      /--acl-enable-token-persistence: the memory store/,
+    );
   });
 });
 

@@ -13,9 +13,11 @@
  * create-if-absent of one row, so two agents racing to bootstrap cannot both win.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { phareError } from '../../api/index.ts';
-import type { Clock } from '../clock.ts';
+import { formatDuration, phareError } from '../../api/index.ts';
+import type { Clock, ClockTimer } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import {
   isSharedStore,
@@ -46,11 +48,18 @@ export interface TokenRecord {
   description: string;
   /** Policy IDs. */
   policies: string[];
+  /** Role IDs (rows written before roles existed have none). */
+  roles?: string[];
   serviceIdentities: { ServiceName: string; Datacenters?: string[] }[];
   nodeIdentities: { NodeName: string; Datacenter: string }[];
   local: boolean;
   /** RFC 3339. */
   createTime: string;
+  /**
+   * RFC 3339; past it the token is `ACL not found` everywhere and is reaped (Consul's ExpirationTime,
+   * set directly or as CreateTime + ExpirationTTL). @default none (never expires)
+   */
+  expirationTime?: string;
   createIndex: number;
   modifyIndex: number;
 }
@@ -67,13 +76,57 @@ export interface PolicyRecord {
   modifyIndex: number;
 }
 
+/**
+ * A role as stored (Consul's ACL roles, developer.hashicorp.com/consul/docs/security/acl/acl-roles): a named
+ * set of policies and identities that tokens link to; a change to the role changes every linked token.
+ */
+export interface RoleRecord {
+  kind: 'role';
+  id: string;
+  name: string;
+  description: string;
+  /** Policy IDs. */
+  policies: string[];
+  serviceIdentities: { ServiceName: string; Datacenters?: string[] }[];
+  nodeIdentities: { NodeName: string; Datacenter: string }[];
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** What a role create/update asks for. */
+export interface RoleInput {
+  name?: string;
+  description?: string;
+  policies?: { id?: string; name?: string }[];
+  serviceIdentities?: { ServiceName: string; Datacenters?: string[] }[];
+  nodeIdentities?: { NodeName: string; Datacenter: string }[];
+}
+
 /** The row that says the ACL system was bootstrapped, and at which index (Consul's "reset index"). */
 interface BootstrapRecord {
   kind: 'bootstrap';
   index: number;
 }
 
-type AclRow = TokenRecord | PolicyRecord | BootstrapRecord;
+type AclRow = TokenRecord | PolicyRecord | RoleRecord | BootstrapRecord;
+
+/**
+ * The agent's own tokens that Phare uses (Consul's `acl.tokens`): `default` answers requests that name no
+ * token (instead of the anonymous token) and DNS when no DNS token is set; `dns` answers DNS; `agent` is
+ * the token of the agent's own operations — Phare's agent writes its own entries without an ACL check,
+ * so it is kept (and persisted) for the tools that set it but authorizes nothing.
+ */
+export type AgentTokenKind = 'default' | 'agent' | 'dns';
+
+/** The names `PUT /v1/agent/token/<name>` takes for each kind (Consul's, with their legacy aliases). */
+export const AGENT_TOKEN_NAMES: Readonly<Record<string, AgentTokenKind>> = {
+  default: 'default',
+  acl_token: 'default',
+  agent: 'agent',
+  acl_agent_token: 'agent',
+  dns: 'dns',
+  dns_token: 'dns',
+};
 
 /** What a token create/update asks for (already decoded from Consul's body). */
 export interface TokenInput {
@@ -82,9 +135,15 @@ export interface TokenInput {
   description?: string;
   /** Links by ID or name, as Consul's `Policies: [{ID}|{Name}]`. */
   policies?: { id?: string; name?: string }[];
+  /** Role links by ID or name (`Roles: [{ID}|{Name}]`). */
+  roles?: { id?: string; name?: string }[];
   serviceIdentities?: { ServiceName: string; Datacenters?: string[] }[];
   nodeIdentities?: { NodeName: string; Datacenter: string }[];
   local?: boolean;
+  /** `ExpirationTime` (RFC 3339). */
+  expirationTime?: string;
+  /** `ExpirationTTL` in ms (0: none, as Consul). */
+  expirationTtlMs?: number;
 }
 
 /** What a policy create/update asks for. */
@@ -106,6 +165,17 @@ export interface AclOptions {
   initialManagementToken?: string | undefined;
   /** `--acl-dns-token`: the token DNS answers with. @default the anonymous token */
   dnsToken?: string | undefined;
+  /**
+   * `--acl-enable-token-persistence`: where the agent's own tokens set through `PUT /v1/agent/token/<kind>`
+   * are kept across restarts (the agent passes `<data-dir>/acl-tokens.json`), as SHA-256 only. Kept there,
+   * they win over the configured ones at start, as in Consul. @default not kept (lost on restart)
+   */
+  tokenFile?: string | undefined;
+  /**
+   * Bounds of a token's ExpirationTTL / ExpirationTime from its creation (Consul's
+   * acl.token_min_expiration_ttl / token_max_expiration_ttl). @default { minMs: 60_000, maxMs: 86_400_000 }
+   */
+  tokenExpiry?: { minMs: number; maxMs: number };
   /** The lowest index to start from (the agent passes the catalog's). @default 1 */
   minIndex?: number;
   /** @default systemClock */
@@ -119,6 +189,7 @@ const RESOLVED_MAX = 4096;
 const key = {
   token: (accessor: string) => `token:${accessor}`,
   policy: (id: string) => `policy:${id}`,
+  role: (id: string) => `role:${id}`,
   bootstrap: 'bootstrap',
 };
 
@@ -160,6 +231,7 @@ export class Acl {
   readonly #tokens = new Map<string, TokenRecord>();
   readonly #bySecret = new Map<string, TokenRecord>();
   readonly #policies = new Map<string, PolicyRecord>();
+  readonly #roles = new Map<string, RoleRecord>();
   readonly #compiled = new Map<string, Rules>();
   readonly #authorizers = new Map<string, Authorizer>();
   /**
@@ -169,7 +241,14 @@ export class Acl {
    * are kept (an unknown secret is hashed every time, so guessing cannot fill it), bounded by
    * {@link RESOLVED_MAX}, and emptied on every token or policy change ({@link #changed}).
    */
-  readonly #resolved = new Map<string, Authorizer>();
+  readonly #resolved = new Map<string, { authz: Authorizer; until: number }>();
+  readonly #expiry: { minMs: number; maxMs: number };
+  #reapTimer: ClockTimer | undefined;
+  #reapAt = Number.POSITIVE_INFINITY;
+  /** The agent's own tokens, as SHA-256 of their secrets (see {@link AgentTokenKind}). */
+  readonly #agentTokens = new Map<AgentTokenKind, string>();
+  readonly #tokenFile: string | undefined;
+  #agentTokenChain: Promise<unknown> = Promise.resolve();
   #bootstrap: BootstrapRecord | undefined;
   #index: number;
   /** Bumped on every applied change: cached authorizers and filtered read bodies of older ones are stale. */
@@ -189,7 +268,11 @@ export class Acl {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger;
     this.#dnsToken = options.dnsToken;
+    this.#tokenFile = options.tokenFile;
+    this.#expiry = options.tokenExpiry ?? { minMs: 60_000, maxMs: 86_400_000 };
     this.#index = index;
+    if (options.dnsToken) this.#agentTokens.set('dns', hashSecret(options.dnsToken));
+    if (this.#tokenFile) for (const [k, h] of readTokenFile(this.#tokenFile)) this.#agentTokens.set(k, h);
   }
 
   /** Loads tokens and policies; with `initialManagementToken`, makes sure that token exists. */
@@ -215,6 +298,7 @@ export class Acl {
     }
     acl.#generation++;
     if (options.initialManagementToken) await acl.#ensureInitialManagement(options.initialManagementToken);
+    acl.#scheduleReap();
     return acl;
   }
 
@@ -226,27 +310,47 @@ export class Acl {
    */
   resolve(secret: string | undefined): Authorizer {
     if (!this.enabled) return this.#allowAll;
-    if (secret === undefined || secret === '' || secret === ANONYMOUS_SECRET)
-      return this.#authorizerOf(this.#anonymous());
+    if (secret === undefined || secret === '') {
+      // no token named: the agent's default token if one is set (Consul's acl.tokens.default), else anonymous
+      const d = this.#agentTokens.get('default');
+      return d === undefined ? this.#authorizerOf(this.#anonymous()) : this.#resolveHash(d);
+    }
+    if (secret === ANONYMOUS_SECRET) return this.#authorizerOf(this.#anonymous());
     // A lookup keyed by the secret itself: V8 compares the strings only when their hashes collide, and
     // only secrets that already proved valid are in it, so it tells a guesser nothing the 403 does not.
     const known = this.#resolved.get(secret);
-    if (known) return known;
+    if (known && this.#clock.now() < known.until) return known.authz;
     const hash = hashSecret(secret);
     const token = this.#bySecret.get(hash);
-    if (!token || !timingSafeEqual(Buffer.from(token.secretHash, 'hex'), Buffer.from(hash, 'hex')))
+    if (
+      !token ||
+      !timingSafeEqual(Buffer.from(token.secretHash, 'hex'), Buffer.from(hash, 'hex')) ||
+      this.#expired(token)
+    )
       throw phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found');
     const a = this.#authorizerOf(token);
     if (this.#resolved.size >= RESOLVED_MAX)
       this.#resolved.delete(this.#resolved.keys().next().value as string);
-    this.#resolved.set(secret, a);
+    this.#resolved.set(secret, { authz: a, until: expiresAt(token) });
     return a;
   }
 
-  /** The token DNS answers with (`--acl-dns-token`, else anonymous); an unknown one grants nothing. */
+  /** An agent token's authorizer, by the hash kept for it; PHARE_ERR_ACL_NOT_FOUND when no token has it. */
+  #resolveHash(hash: string): Authorizer {
+    const token = this.#bySecret.get(hash);
+    if (!token || this.#expired(token)) throw phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found');
+    return this.#authorizerOf(token);
+  }
+
+  /**
+   * The token DNS answers with: the DNS token (`PUT /v1/agent/token/dns`, else `--acl-dns-token`), else
+   * the default token, else anonymous — Consul's order. One no token has grants nothing.
+   */
   dnsAuthorizer(): Authorizer {
+    if (!this.enabled) return this.#allowAll;
+    const hash = this.#agentTokens.get('dns') ?? this.#agentTokens.get('default');
     try {
-      return this.resolve(this.#dnsToken);
+      return hash === undefined ? this.#authorizerOf(this.#anonymous()) : this.#resolveHash(hash);
     } catch {
       return new RulesAuthorizer({
         accessorId: ANONYMOUS_ACCESSOR,
@@ -267,12 +371,23 @@ export class Acl {
     if (!(a instanceof RulesAuthorizer)) return undefined;
     const missing = (['service', 'node'] as const).filter((r) => !a.mayReadAny(r));
     if (missing.length === 0) return undefined;
-    const who = this.#dnsToken ? 'the --acl-dns-token' : 'the anonymous token';
+    const who = this.#agentTokens.has('dns')
+      ? this.#dnsToken
+        ? 'the --acl-dns-token'
+        : 'the DNS token'
+      : this.#agentTokens.has('default')
+        ? 'the default token'
+        : 'the anonymous token';
     return (
       `DNS answers with ${who}, which may read no ${missing.join(' and no ')} under --acl-default-policy ` +
       `${this.defaultPolicy}: every DNS lookup of a service or node answers NXDOMAIN. Give ${who} a policy with ` +
       `service_prefix "" { policy = "read" } and node_prefix "" { policy = "read" } (docs/security.md#dns-and-acls)`
     );
+  }
+
+  /** Past its ExpirationTime (Consul: an expired token is not found, even before it is reaped). */
+  #expired(t: TokenRecord): boolean {
+    return this.#clock.now() >= expiresAt(t);
   }
 
   #anonymous(): TokenRecord {
@@ -297,16 +412,22 @@ export class Acl {
     const cached = this.#authorizers.get(token.accessorId);
     if (cached) return cached;
     let a: Authorizer;
-    if (token.policies.includes(GLOBAL_MANAGEMENT_ID)) {
+    // a token's rights: its own policies and identities, and those of every role it links (a role deleted
+    // since is skipped, as Consul resolves links lazily)
+    const roles = (token.roles ?? []).flatMap((id) => this.#roles.get(id) ?? []);
+    const policyIds = [...token.policies, ...roles.flatMap((r) => r.policies)];
+    if (policyIds.includes(GLOBAL_MANAGEMENT_ID)) {
       a = new AllowAll(token.accessorId, false);
     } else {
       const rules = emptyRules();
-      for (const id of token.policies) {
+      for (const id of policyIds) {
         const compiled = this.#compiled.get(id);
         if (compiled) mergeRules(rules, compiled);
       }
-      for (const si of token.serviceIdentities) mergeRules(rules, serviceIdentityRules(si.ServiceName));
-      for (const ni of token.nodeIdentities) mergeRules(rules, nodeIdentityRules(ni.NodeName));
+      const serviceIdentities = [...token.serviceIdentities, ...roles.flatMap((r) => r.serviceIdentities)];
+      const nodeIdentities = [...token.nodeIdentities, ...roles.flatMap((r) => r.nodeIdentities)];
+      for (const si of serviceIdentities) mergeRules(rules, serviceIdentityRules(si.ServiceName));
+      for (const ni of nodeIdentities) mergeRules(rules, nodeIdentityRules(ni.NodeName));
       a = new RulesAuthorizer({
         accessorId: token.accessorId,
         rules,
@@ -326,19 +447,28 @@ export class Acl {
   }
 
   token(accessorId: string): TokenRecord | undefined {
-    return accessorId === ANONYMOUS_ACCESSOR ? this.#anonymous() : this.#tokens.get(accessorId);
+    if (accessorId === ANONYMOUS_ACCESSOR) return this.#anonymous();
+    const t = this.#tokens.get(accessorId);
+    return t && !this.#expired(t) ? t : undefined;
   }
 
   /** The token a secret names (token/self). */
   tokenBySecret(secret: string | undefined): TokenRecord {
-    if (secret === undefined || secret === '' || secret === ANONYMOUS_SECRET) return this.#anonymous();
+    if (secret === undefined || secret === '') {
+      const d = this.#agentTokens.get('default');
+      if (d === undefined) return this.#anonymous();
+      const t = this.#bySecret.get(d);
+      if (!t || this.#expired(t)) throw phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found');
+      return t;
+    }
+    if (secret === ANONYMOUS_SECRET) return this.#anonymous();
     const t = this.#bySecret.get(hashSecret(secret));
-    if (!t) throw phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found');
+    if (!t || this.#expired(t)) throw phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found');
     return t;
   }
 
   tokens(): TokenRecord[] {
-    const out = [...this.#tokens.values()];
+    const out = [...this.#tokens.values()].filter((t) => !this.#expired(t));
     if (!this.#tokens.has(ANONYMOUS_ACCESSOR)) out.push(this.#anonymous());
     return out.sort((a, b) => a.createIndex - b.createIndex || cmp(a.accessorId, b.accessorId));
   }
@@ -357,12 +487,50 @@ export class Acl {
     return [globalManagement(), ...[...this.#policies.values()].sort((a, b) => cmp(a.name, b.name))];
   }
 
+  role(id: string): RoleRecord | undefined {
+    return this.#roles.get(id);
+  }
+
+  roleByName(name: string): RoleRecord | undefined {
+    for (const r of this.#roles.values()) if (r.name === name) return r;
+    return undefined;
+  }
+
+  roles(): RoleRecord[] {
+    return [...this.#roles.values()].sort((a, b) => cmp(a.name, b.name));
+  }
+
   /** Whether `PUT /v1/acl/bootstrap` already happened, and its index (Consul's reset index). */
   bootstrapIndex(): number | undefined {
     return this.#bootstrap?.index;
   }
 
   // ---------------------------------------------------------------- writes
+
+  /**
+   * `PUT /v1/agent/token/<kind>`: sets (or with `''` clears) one of the agent's own tokens. With a token
+   * file (`--acl-enable-token-persistence`) the file is written (atomically, fsynced, mode 0600, hashes
+   * only) before the token takes effect, so an acknowledged change survives a restart; a failed write
+   * changes nothing.
+   */
+  setAgentToken(kind: AgentTokenKind, secret: string): Promise<void> {
+    const run = this.#agentTokenChain.then(() => {
+      const next = new Map(this.#agentTokens);
+      if (secret === '') next.delete(kind);
+      else next.set(kind, hashSecret(secret));
+      if (this.#tokenFile) writeTokenFile(this.#tokenFile, next);
+      this.#agentTokens.clear();
+      for (const [k, h] of next) this.#agentTokens.set(k, h);
+      this.#log?.info({ token: kind }, "acl: updated the agent's ACL token");
+    });
+    this.#agentTokenChain = run.catch(() => {});
+    return run;
+  }
+
+  /** Whether one of the agent's own tokens is set (its secret is never kept). */
+  hasAgentToken(kind: AgentTokenKind): boolean {
+    return this.#agentTokens.has(kind);
+  }
 
   /**
    * `PUT /v1/acl/bootstrap`: once per cluster, a management token. Later calls fail with Consul's
@@ -408,11 +576,14 @@ export class Acl {
       const secretHash = hashSecret(secretId);
       if (this.#bySecret.has(secretHash) || secretId === ANONYMOUS_SECRET)
         throw invalid('Invalid Token: SecretID is already in use');
+      const expirationTime = this.#expirationOf(input);
       const token = this.#newToken({
         accessorId,
         secretHash,
+        ...(expirationTime ? { expirationTime } : {}),
         description: input.description ?? '',
         policies: this.#policyIds(input.policies ?? []),
+        roles: this.#roleIds(input.roles ?? []),
         serviceIdentities: checkServiceIdentities(input.serviceIdentities ?? []),
         nodeIdentities: checkNodeIdentities(input.nodeIdentities ?? []),
         local: input.local ?? false,
@@ -431,10 +602,18 @@ export class Acl {
         throw invalid('Invalid Token: AccessorID in the body does not match the one in the URL');
       if (input.secretId && hashSecret(input.secretId) !== prev.secretHash)
         throw invalid('Invalid Token: Changing a tokens SecretID is not permitted');
+      // Consul's TokenSet: the expiry is fixed at creation
+      if (
+        (input.expirationTtlMs ?? 0) !== 0 ||
+        (input.expirationTime !== undefined &&
+          Date.parse(input.expirationTime) !== Date.parse(prev.expirationTime ?? ''))
+      )
+        throw invalid(`Cannot change expiration time of ${accessorId}`);
       const next: TokenRecord = {
         ...prev,
         description: input.description ?? '',
         policies: this.#policyIds(input.policies ?? []),
+        roles: this.#roleIds(input.roles ?? []),
         serviceIdentities: checkServiceIdentities(input.serviceIdentities ?? []),
         nodeIdentities: checkNodeIdentities(input.nodeIdentities ?? []),
         modifyIndex: this.#index + 1,
@@ -494,6 +673,77 @@ export class Acl {
     });
   }
 
+  /** Creates a role (Consul's RoleSet checks: a valid unique Name, existing policies, valid identities). */
+  createRole(input: RoleInput): Promise<RoleRecord> {
+    return this.#serial(async () => {
+      const id = randomUUID();
+      const r = this.#checkRole(id, input, true);
+      await this.#commit([{ type: 'put', table: 'acl', key: key.role(id), value: r }]);
+      return this.#roles.get(id) ?? r;
+    });
+  }
+
+  /** Replaces a role; every token linking it gets its new rights at once. */
+  updateRole(id: string, input: RoleInput): Promise<RoleRecord> {
+    return this.#serial(async () => {
+      if (!UUID.test(id)) throw invalid('Role ID invalid UUID');
+      const prev = this.#roles.get(id);
+      if (!prev) throw phareError('PHARE_ERR_NOT_FOUND', `cannot find role ${id}`);
+      const r = { ...this.#checkRole(id, input, false), createIndex: prev.createIndex };
+      await this.#commit([{ type: 'put', table: 'acl', key: key.role(id), value: r }]);
+      return this.#roles.get(id) ?? r;
+    });
+  }
+
+  /** Deletes a role (tokens keep the link, which then grants nothing). False when there was none. */
+  deleteRole(id: string): Promise<boolean> {
+    return this.#serial(async () => {
+      if (!this.#roles.has(id)) return false;
+      await this.#commit([{ type: 'del', table: 'acl', key: key.role(id) }]);
+      return true;
+    });
+  }
+
+  #checkRole(id: string, input: RoleInput, create: boolean): RoleRecord {
+    const name = input.name ?? '';
+    if (name === '') throw invalid('Invalid Role: no Name is set');
+    if (!POLICY_NAME.test(name))
+      throw invalid("Invalid Role: invalid Name. Only alphanumeric characters, '-' and '_' are allowed");
+    const other = this.roleByName(name);
+    if (other && other.id !== id)
+      throw invalid(
+        create
+          ? `Invalid Role: A Role with Name ${JSON.stringify(name)} already exists`
+          : `Invalid Role: A role with name ${JSON.stringify(name)} already exists`,
+      );
+    return {
+      kind: 'role',
+      id,
+      name,
+      description: input.description ?? '',
+      policies: this.#policyIds(input.policies ?? [], 'Role'),
+      serviceIdentities: checkServiceIdentities(input.serviceIdentities ?? [], 'Role'),
+      nodeIdentities: checkNodeIdentities(input.nodeIdentities ?? [], 'Role'),
+      createIndex: this.#index + 1,
+      modifyIndex: this.#index + 1,
+    };
+  }
+
+  #roleIds(links: { id?: string; name?: string }[]): string[] {
+    const out: string[] = [];
+    for (const l of links) {
+      const r = l.id ? this.#roles.get(l.id) : l.name ? this.roleByName(l.name) : undefined;
+      if (!r)
+        throw invalid(
+          l.id
+            ? `Invalid Token: No such ACL role with ID ${JSON.stringify(l.id)}`
+            : `Invalid Token: No such ACL role with name ${JSON.stringify(l.name ?? '')}`,
+        );
+      if (!out.includes(r.id)) out.push(r.id);
+    }
+    return out;
+  }
+
   #checkPolicy(id: string, input: PolicyInput): PolicyRecord {
     const name = input.name ?? '';
     if (!POLICY_NAME.test(name))
@@ -522,19 +772,99 @@ export class Acl {
     };
   }
 
-  #policyIds(links: { id?: string; name?: string }[]): string[] {
+  #policyIds(links: { id?: string; name?: string }[], of: 'Token' | 'Role' = 'Token'): string[] {
     const out: string[] = [];
     for (const l of links) {
       const p = l.id ? this.policy(l.id) : l.name ? this.policyByName(l.name) : undefined;
       if (!p)
         throw invalid(
           l.id
-            ? `Invalid Token: No such ACL policy with ID ${JSON.stringify(l.id)}`
-            : `Invalid Token: No such ACL policy with name ${JSON.stringify(l.name ?? '')}`,
+            ? `Invalid ${of}: No such ACL policy with ID ${JSON.stringify(l.id)}`
+            : `Invalid ${of}: No such ACL policy with name ${JSON.stringify(l.name ?? '')}`,
         );
       if (!out.includes(p.id)) out.push(p.id);
     }
     return out;
+  }
+
+  /**
+   * A new token's ExpirationTime from the body, with Consul's TokenSet checks and texts: not both forms, a
+   * positive TTL, and between the minimum and maximum from now.
+   */
+  #expirationOf(input: TokenInput): string | undefined {
+    const ttl = input.expirationTtlMs ?? 0;
+    const now = this.#clock.now();
+    let at: number | undefined;
+    if (ttl !== 0) {
+      if (ttl < 0) throw invalid(`Token Expiration TTL '${formatDuration(ttl)}' should be > 0`);
+      if (input.expirationTime !== undefined)
+        throw invalid('Token Expiration TTL and Expiration Time cannot both be set');
+      at = now + ttl;
+    } else if (input.expirationTime !== undefined) {
+      at = Date.parse(input.expirationTime);
+      if (Number.isNaN(at))
+        throw invalid(
+          `Invalid Token: ExpirationTime ${JSON.stringify(input.expirationTime)} is not an RFC 3339 time such as 2026-01-02T15:04:05Z`,
+        );
+    }
+    if (at === undefined) return undefined;
+    const inMs = at - now;
+    if (inMs < 0) throw invalid('ExpirationTime cannot be before CreateTime');
+    if (inMs > this.#expiry.maxMs)
+      throw invalid(
+        `ExpirationTime cannot be more than ${formatDuration(this.#expiry.maxMs)} in the future (was ${formatDuration(inMs)})`,
+      );
+    if (inMs < this.#expiry.minMs)
+      throw invalid(
+        `ExpirationTime cannot be less than ${formatDuration(this.#expiry.minMs)} in the future (was ${formatDuration(inMs)})`,
+      );
+    return new Date(at).toISOString();
+  }
+
+  /**
+   * Reaping (Consul's token reaper): a timer for the earliest ExpirationTime deletes the tokens past it
+   * from the store. Expired tokens are refused from their ExpirationTime on whether or not the reaper has
+   * run; on etcd every agent reaps, and deleting a key already gone is no error.
+   */
+  #scheduleReap(): void {
+    if (this.#closed || !this.enabled) return;
+    let next = Number.POSITIVE_INFINITY;
+    for (const t of this.#tokens.values()) next = Math.min(next, expiresAt(t));
+    if (next === this.#reapAt) return;
+    if (this.#reapTimer !== undefined) this.#clock.clearTimeout(this.#reapTimer);
+    this.#reapTimer = undefined;
+    this.#reapAt = next;
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.#reapTimer = this.#clock.setTimeout(
+      () => {
+        this.#reapTimer = undefined;
+        this.#reapAt = Number.POSITIVE_INFINITY;
+        void this.#reap();
+      },
+      Math.max(0, next - this.#clock.now()),
+    );
+  }
+
+  async #reap(): Promise<void> {
+    try {
+      await this.#serial(async () => {
+        const gone = [...this.#tokens.values()].filter((t) => this.#expired(t));
+        if (gone.length === 0) return;
+        await this.#commit(
+          gone.map((t) => ({ type: 'del' as const, table: 'acl' as const, key: key.token(t.accessorId) })),
+        );
+        this.#log?.info({ accessorIds: gone.map((t) => t.accessorId) }, 'acl: reaped expired tokens');
+      });
+    } catch (err) {
+      if (this.#closed) return;
+      this.#log?.warn({ err: String(err) }, 'acl: reaping expired tokens failed; retrying in 10s');
+      this.#reapTimer = this.#clock.setTimeout(() => {
+        this.#reapTimer = undefined;
+        void this.#reap();
+      }, 10_000);
+      return;
+    }
+    this.#scheduleReap();
   }
 
   #newToken(t: Partial<TokenRecord> & Pick<TokenRecord, 'accessorId' | 'secretHash'>): TokenRecord {
@@ -662,6 +992,11 @@ export class Acl {
       } else this.#tokens.delete(k.slice(6));
       return;
     }
+    if (k.startsWith('role:')) {
+      if (row) this.#roles.set(k.slice(5), row as RoleRecord);
+      else this.#roles.delete(k.slice(5));
+      return;
+    }
     if (k.startsWith('policy:')) {
       const id = k.slice(7);
       if (row) {
@@ -688,15 +1023,22 @@ export class Acl {
     this.#generation++;
     this.#authorizers.clear();
     this.#resolved.clear();
+    this.#scheduleReap();
   }
 
   /** Waits for writes in flight, stops the watch. */
   async close(): Promise<void> {
     await this.#chain;
     this.#closed = true;
+    if (this.#reapTimer !== undefined) this.#clock.clearTimeout(this.#reapTimer);
     for (const w of this.#appliedWaiters) w.resolve();
     await this.#watch?.close();
   }
+}
+
+/** When a token stops working (epoch ms); never: +Infinity. */
+function expiresAt(t: TokenRecord): number {
+  return t.expirationTime === undefined ? Number.POSITIVE_INFINITY : Date.parse(t.expirationTime);
 }
 
 /** A row's key from its value (the local stores hand values back without keys). */
@@ -705,7 +1047,9 @@ function keyOf(v: AclRow): string {
     ? key.token(v.accessorId)
     : v.kind === 'policy'
       ? key.policy(v.id)
-      : key.bootstrap;
+      : v.kind === 'role'
+        ? key.role(v.id)
+        : key.bootstrap;
 }
 
 function stamp(v: AclRow, index: number, bootstrap: boolean): AclRow {
@@ -753,11 +1097,14 @@ function nodeIdentityRules(name: string): Rules {
 
 const IDENTITY_NAME = /^[a-z0-9]([a-z0-9-_]{0,254})?$/i;
 
-function checkServiceIdentities(list: { ServiceName: string; Datacenters?: string[] }[]) {
+function checkServiceIdentities(
+  list: { ServiceName: string; Datacenters?: string[] }[],
+  of: 'Token' | 'Role' = 'Token',
+) {
   for (const s of list)
     if (!IDENTITY_NAME.test(s.ServiceName ?? ''))
       throw invalid(
-        `Invalid Token: Service identity ${JSON.stringify(s.ServiceName ?? '')} has an invalid name`,
+        `Invalid ${of}: Service identity ${JSON.stringify(s.ServiceName ?? '')} has an invalid name`,
       );
   return list.map((s) => ({
     ServiceName: s.ServiceName,
@@ -765,15 +1112,18 @@ function checkServiceIdentities(list: { ServiceName: string; Datacenters?: strin
   }));
 }
 
-function checkNodeIdentities(list: { NodeName: string; Datacenter: string }[]) {
+function checkNodeIdentities(
+  list: { NodeName: string; Datacenter: string }[],
+  of: 'Token' | 'Role' = 'Token',
+) {
   for (const n of list) {
     if (!IDENTITY_NAME.test(n.NodeName ?? ''))
       throw invalid(
-        `Invalid Token: Node identity ${JSON.stringify(n.NodeName ?? '')} has an invalid node name`,
+        `Invalid ${of}: Node identity ${JSON.stringify(n.NodeName ?? '')} has an invalid node name`,
       );
     if (!n.Datacenter)
       throw invalid(
-        `Invalid Token: Node identity ${JSON.stringify(n.NodeName)} is missing the datacenter field`,
+        `Invalid ${of}: Node identity ${JSON.stringify(n.NodeName)} is missing the datacenter field`,
       );
   }
   return list.map((n) => ({ NodeName: n.NodeName, Datacenter: n.Datacenter }));
@@ -793,6 +1143,12 @@ export function aclRowProblem(v: unknown): string | undefined {
     )
       return 'fields "accessorId"/"secretHash": expected a UUID and a SHA-256';
     if (!Array.isArray(r.policies)) return 'field "policies": expected a list';
+    if (r.roles !== undefined && !Array.isArray(r.roles)) return 'field "roles": expected a list';
+    return undefined;
+  }
+  if (r.kind === 'role') {
+    if (typeof r.id !== 'string' || typeof r.name !== 'string' || !Array.isArray(r.policies))
+      return 'fields "id"/"name"/"policies": expected strings and a list';
     return undefined;
   }
   if (r.kind === 'policy') {
@@ -800,9 +1156,63 @@ export function aclRowProblem(v: unknown): string | undefined {
       return 'fields "id"/"name"/"rules": expected strings';
     return undefined;
   }
-  return 'field "kind": expected token, policy or bootstrap';
+  return 'field "kind": expected token, policy, role or bootstrap';
 }
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const TOKEN_FILE_KINDS: readonly AgentTokenKind[] = ['default', 'agent', 'dns'];
+
+/** Reads `acl-tokens.json` (`{"default": "<sha256>", …}`); none yet: empty. A damaged file stops the start. */
+function readTokenFile(file: string): Map<AgentTokenKind, string> {
+  const out = new Map<AgentTokenKind, string>();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw phareError(
+      'PHARE_ERR_INVALID_CONFIG',
+      `${file}: cannot read the persisted agent tokens: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw phareError(
+      'PHARE_ERR_INVALID_CONFIG',
+      `${file}: not JSON (${(err as Error).message}); expected the agent tokens this agent wrote (restore it, or delete it to fall back to the configured tokens)`,
+      { cause: err },
+    );
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw phareError('PHARE_ERR_INVALID_CONFIG', `${file}: expected an object of agent token hashes`);
+  for (const [k, v] of Object.entries(json)) {
+    if (
+      !(TOKEN_FILE_KINDS as readonly string[]).includes(k) ||
+      typeof v !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(v)
+    )
+      throw phareError(
+        'PHARE_ERR_INVALID_CONFIG',
+        `${file}: field ${JSON.stringify(k)}: expected one of ${TOKEN_FILE_KINDS.join(', ')} with a SHA-256 (64 hex digits)`,
+      );
+    out.set(k as AgentTokenKind, v);
+  }
+  return out;
+}
+
+/** Writes the token file atomically (temp file, fsync, rename), readable by the agent's user only. */
+function writeTokenFile(file: string, tokens: Map<AgentTokenKind, string>): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(Object.fromEntries(tokens), null, 2)}\n`, {
+    mode: 0o600,
+    flush: true,
+  });
+  renameSync(tmp, file);
 }

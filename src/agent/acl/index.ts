@@ -1,6 +1,8 @@
 export {
   Acl,
   type AclOptions,
+  AGENT_TOKEN_NAMES,
+  type AgentTokenKind,
   ANONYMOUS_SECRET,
   aclRowProblem,
   GLOBAL_MANAGEMENT_ID,
@@ -9,6 +11,8 @@ export {
   type PolicyInput,
   type PolicyRecord,
   REDACTED_SECRET,
+  type RoleInput,
+  type RoleRecord,
   type TokenInput,
   type TokenRecord,
 } from './acl.ts';

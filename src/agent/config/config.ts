@@ -97,6 +97,11 @@ export interface AgentConfig {
   readonly aclInitialManagementToken: string | null;
   /** `--acl-dns-token`: the token DNS answers with (a secret). @default null (anonymous) */
   readonly aclDnsToken: string | null;
+  /**
+   * `--acl-enable-token-persistence`: agent tokens set through the API are kept in
+   * `<dataDir>/acl-tokens.json` (hashes only) and win over configured ones at start. @default false
+   */
+  readonly aclEnableTokenPersistence: boolean;
   /** @default "info" ("warn" under test runners is up to the caller) */
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** `--log-json`: JSON lines on a terminal too (without it a terminal gets pino-pretty's lines). @default false */
@@ -201,6 +206,10 @@ export function resolveAgentConfig(input: {
       throw bad('acl-default-policy', aclDefaultPolicy, 'allow or deny');
     const aclInitialManagementToken = file('acl-initial-management-token');
     const aclDnsToken = file('acl-dns-token');
+    const aclEnableTokenPersistence = bool(
+      'acl-enable-token-persistence',
+      layers['acl-enable-token-persistence'] ?? false,
+    );
     const dnsServiceTtlSec = ttlMap('dns-service-ttl', layers['dns-service-ttl'] ?? {});
     const dnsNodeTtlSec = seconds('dns-node-ttl', layers['dns-node-ttl'] ?? 0);
     const dnsOnlyPassing = bool('dns-only-passing', layers['dns-only-passing'] ?? false);
@@ -234,6 +243,11 @@ export function resolveAgentConfig(input: {
     const store = String(layers.store ?? (dev ? 'memory' : 'sqlite'));
     if (store !== 'memory' && store !== 'sqlite' && store !== 'etcd')
       throw bad('store', store, 'one of memory, sqlite, etcd');
+    if (aclEnableTokenPersistence && store === 'memory')
+      throw phareError(
+        'PHARE_ERR_INVALID_ARGUMENT',
+        '--acl-enable-token-persistence: the memory store (--dev) keeps nothing across restarts; use --store sqlite or etcd (the tokens go in --data-dir)',
+      );
     const endpointsRaw = layers['etcd-endpoints'] ?? [];
     const etcdEndpoints = (Array.isArray(endpointsRaw) ? endpointsRaw : String(endpointsRaw).split(','))
       .map((s) => String(s).trim())
@@ -309,6 +323,7 @@ export function resolveAgentConfig(input: {
       aclDefaultPolicy,
       aclInitialManagementToken,
       aclDnsToken,
+      aclEnableTokenPersistence,
       logLevel: logLevel as AgentConfig['logLevel'],
       logJson,
       dockerSocket,

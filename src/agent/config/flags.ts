@@ -64,6 +64,11 @@ export const FLAGS = {
     describe: 'SecretID of a management token created at first start (replaces PUT /v1/acl/bootstrap)',
     secret: true,
   },
+  'acl-enable-token-persistence': {
+    env: 'PHARE_ACL_ENABLE_TOKEN_PERSISTENCE',
+    describe:
+      'keep the agent tokens set with PUT /v1/agent/token/<kind> across restarts (<data-dir>/acl-tokens.json, hashes only)',
+  },
   'acl-dns-token': {
     env: 'PHARE_ACL_DNS_TOKEN',
     describe: 'SecretID of the token DNS answers with (default: the anonymous token)',

@@ -370,6 +370,15 @@ export const txnSchema = z.array(
 
 /** A policy or role link of a token (`{"ID": …}` or `{"Name": …}`). */
 const aclLink = ci({ ID: z.string().optional(), Name: z.string().optional() });
+/** Consul's service and node identities, on tokens and roles alike. */
+const aclServiceIdentities = z
+  .array(ci({ ServiceName: z.string(), Datacenters: z.array(z.string()).nullable().optional() }))
+  .nullable()
+  .optional();
+const aclNodeIdentities = z
+  .array(ci({ NodeName: z.string(), Datacenter: z.string() }))
+  .nullable()
+  .optional();
 
 /**
  * `PUT /v1/acl/token[/:accessor]` (api-docs/acl/tokens). Fields Consul computes or that belong to features
@@ -382,14 +391,8 @@ export const aclTokenSchema = ci({
   Description: z.string().optional(),
   Policies: z.array(aclLink).nullable().optional(),
   Roles: z.array(aclLink).nullable().optional(),
-  ServiceIdentities: z
-    .array(ci({ ServiceName: z.string(), Datacenters: z.array(z.string()).nullable().optional() }))
-    .nullable()
-    .optional(),
-  NodeIdentities: z
-    .array(ci({ NodeName: z.string(), Datacenter: z.string() }))
-    .nullable()
-    .optional(),
+  ServiceIdentities: aclServiceIdentities,
+  NodeIdentities: aclNodeIdentities,
   TemplatedPolicies: ignored,
   Local: z.boolean().optional(),
   ExpirationTime: z.string().nullable().optional(),
@@ -402,6 +405,27 @@ export const aclTokenSchema = ci({
   CreateIndex: ignored,
   ModifyIndex: ignored,
   Legacy: ignored,
+});
+
+/** `PUT /v1/acl/role[/:id]` (api-docs/acl/roles). */
+export const aclRoleSchema = ci({
+  ID: z.string().optional(),
+  Name: z.string().optional(),
+  Description: z.string().optional(),
+  Policies: z.array(aclLink).nullable().optional(),
+  ServiceIdentities: aclServiceIdentities,
+  NodeIdentities: aclNodeIdentities,
+  TemplatedPolicies: ignored,
+  Namespace: ignored,
+  Partition: ignored,
+  Hash: ignored,
+  CreateIndex: ignored,
+  ModifyIndex: ignored,
+});
+
+/** `PUT /v1/agent/token/:kind` (api-docs/agent#update-acl-tokens): `{"Token": "<secret>"}`. */
+export const agentTokenSchema = ci({
+  Token: z.string().optional(),
 });
 
 /** `PUT /v1/acl/policy[/:id]` (api-docs/acl/policies). */

@@ -16,6 +16,7 @@ export const register: RegisterCommand = (program: Command, io, state) => {
       flag === 'dns-only-passing' ||
       flag === 'tls-verify-incoming' ||
       flag === 'acl-enabled' ||
+      flag === 'acl-enable-token-persistence' ||
       flag === 'log-json'
     )
       cmd.option(`--${flag}`, `${spec.describe} (env ${spec.env})`);
