@@ -410,6 +410,7 @@ async function clusterRead(etcd: EtcdCluster): Promise<string> {
   try {
     return await runRead({
       url: (agent as ClusterAgent).url,
+      pid: (agent as ClusterAgent).pid,
       label: 'a cluster agent (`--store etcd`, 3 members)',
     });
   } finally {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import {
   benchMain,
+  cpuSeconds,
   DURATION,
   fmt,
   isMain,
@@ -80,7 +81,7 @@ function serve(file: string): void {
  * Runs the benchmark; returns its markdown section. `on` measures another agent instead of a fresh
  * `phare agent --dev` (bench/cluster.ts: a cluster agent over etcd), described by `label`; it is not stopped.
  */
-export async function run(on?: { url: string; label: string }): Promise<string> {
+export async function run(on?: { url: string; label: string; pid?: number }): Promise<string> {
   const runs = QUICK ? 1 : Number(process.env.BENCH_HTTP_RUNS ?? 3);
   const agent = on ?? (await startAgent('dev'));
   const label = on?.label ?? '`phare agent --dev`';
@@ -112,15 +113,34 @@ export async function run(on?: { url: string; label: string }): Promise<string> 
 
     for (const u of Object.values(targets)) wrk(u, 2); // warm-up: JIT, caches, connection setup paths
     const results: Record<keyof typeof targets, WrkResult[]> = { agent: [], baseline: [] };
+    // CPU each server spent per answered request (µs): on a shared machine req/s says how much CPU the server
+    // got, this says what a request costs it — their ratio is what req/s would be with a core each.
+    const pids: Record<keyof typeof targets, number | undefined> = {
+      agent: on ? on.pid : (agent as Awaited<ReturnType<typeof startAgent>>).pid,
+      baseline: baseline.pid,
+    };
+    const cpuPerReq: Record<keyof typeof targets, number[]> = { agent: [], baseline: [] };
+    const measure = (k: keyof typeof targets) => {
+      const pid = pids[k];
+      const c0 = pid ? cpuSeconds(pid) : 0;
+      const w = wrk(targets[k], DURATION);
+      if (pid) cpuPerReq[k].push(((cpuSeconds(pid) - c0) / (w.rps * DURATION)) * 1e6);
+      results[k].push(w);
+    };
     for (let r = 0; r < runs; r++) {
       // alternate, so drift on a shared VM hits both sides alike
-      results.agent.push(wrk(targets.agent, DURATION));
-      results.baseline.push(wrk(targets.baseline, DURATION));
+      measure('agent');
+      measure('baseline');
     }
     const rps = (k: keyof typeof targets) => median(results[k].map((x) => x.rps));
     const p99 = (k: keyof typeof targets) => median(results[k].map((x) => x.p99Ms));
     const p50 = (k: keyof typeof targets) => median(results[k].map((x) => x.p50Ms));
     const ratio = rps('agent') / rps('baseline');
+    const cpuUs = (k: keyof typeof targets) => median(cpuPerReq[k]);
+    const cpuNote =
+      cpuPerReq.agent.length > 0 && cpuPerReq.baseline.length > 0
+        ? ` CPU per request (median; what a request costs each server whatever CPU it got): agent ${fmt(cpuUs('agent'), 1)} µs, node:http ${fmt(cpuUs('baseline'), 1)} µs — **${(cpuUs('baseline') / cpuUs('agent')).toFixed(2)}×** at equal CPU (diagnostic; the target is the req/s ratio).`
+        : '';
     const errs = [...results.agent, ...results.baseline].map((x) => x.errors).filter(Boolean);
     const row = (name: string, k: keyof typeof targets) => [
       name,
@@ -142,7 +162,7 @@ export async function run(on?: { url: string; label: string }): Promise<string> 
       `Ratio agent / node:http: **${ratio.toFixed(2)}×** — target ≥ ${TARGET_RATIO}×: ${verdict(
         ratio >= TARGET_RATIO,
         `by ${fmt((TARGET_RATIO - ratio) * 100, 0)} points`,
-      )}. Reference (node:http serving a pre-serialized 50-instance body, measured before the suite): 16,292 req/s, p99 9.78 ms.${
+      )}.${cpuNote} Reference (node:http serving a pre-serialized 50-instance body, measured before the suite): 16,292 req/s, p99 9.78 ms.${
         errs.length ? `\n\nwrk reported errors: ${errs.join(' | ')}` : ''
       }`,
     ].join('\n');
