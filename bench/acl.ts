@@ -21,6 +21,7 @@ import { makeTestCa } from '../test/helpers/certs.ts';
 import { registerWeb } from './http.ts';
 import {
   benchMain,
+  cpuSeconds,
   DURATION,
   fmt,
   isMain,
@@ -74,22 +75,35 @@ async function put(url: string, body: unknown, token: string): Promise<Record<st
   return JSON.parse(text) as Record<string, string>;
 }
 
-/** Alternating wrk runs of two targets; medians. */
+/** A wrk run and the server's CPU time per answered request over it (µs, from /proc). */
+type Run = WrkResult & { cpuUs: number };
+
+/**
+ * Alternating wrk runs of two targets. Each run also records the server process's CPU time per request:
+ * on a shared machine the req/s of a pinned server falls whenever another process takes its core, while
+ * the CPU it spends per request moves far less, so the report shows both.
+ */
 function compare(
-  targets: Record<'a' | 'b', { url: string; headers?: Record<string, string> }>,
+  targets: Record<'a' | 'b', { url: string; pid: number; headers?: Record<string, string> }>,
   runs: number,
-): Record<'a' | 'b', WrkResult[]> {
+): Record<'a' | 'b', Run[]> {
   for (const t of Object.values(targets)) wrk(t.url, 2, 50, t.headers);
-  const out: Record<'a' | 'b', WrkResult[]> = { a: [], b: [] };
+  const out: Record<'a' | 'b', Run[]> = { a: [], b: [] };
+  const one = (t: (typeof targets)['a']): Run => {
+    const before = cpuSeconds(t.pid);
+    const w = wrk(t.url, DURATION, 50, t.headers);
+    const cpu = cpuSeconds(t.pid) - before;
+    return { ...w, cpuUs: (cpu / Math.max(1, w.rps * DURATION)) * 1e6 };
+  };
   for (let r = 0; r < runs; r++) {
-    out.a.push(wrk(targets.a.url, DURATION, 50, targets.a.headers));
-    out.b.push(wrk(targets.b.url, DURATION, 50, targets.b.headers));
+    out.a.push(one(targets.a));
+    out.b.push(one(targets.b));
   }
   return out;
 }
 
-function rows(results: Record<'a' | 'b', WrkResult[]>, names: Record<'a' | 'b', string>) {
-  const m = (k: 'a' | 'b', f: (x: WrkResult) => number) => median(results[k].map(f));
+function rows(results: Record<'a' | 'b', Run[]>, names: Record<'a' | 'b', string>) {
+  const m = (k: 'a' | 'b', f: (x: Run) => number) => median(results[k].map(f));
   return (['a', 'b'] as const).map((k) => [
     names[k],
     fmt(m(k, (x) => x.rps)),
@@ -101,8 +115,17 @@ function rows(results: Record<'a' | 'b', WrkResult[]>, names: Record<'a' | 'b', 
       m(k, (x) => x.p99Ms),
       2,
     ),
+    fmt(
+      m(k, (x) => x.cpuUs),
+      1,
+    ),
     results[k].map((x) => fmt(x.rps)).join(' / '),
   ]);
+}
+
+/** b's CPU per request over a's: the CPU-time form of the ratio (1 = the same cost per request). */
+function cpuRatio(results: Record<'a' | 'b', Run[]>): number {
+  return median(results.b.map((x) => x.cpuUs)) / median(results.a.map((x) => x.cpuUs));
 }
 
 /** Runs the benchmark; returns its markdown section. */
@@ -150,8 +173,8 @@ export async function run(): Promise<string> {
     // 1. token-checked vs no ACLs
     const tokenRuns = compare(
       {
-        a: { url: `${acl.url}${PATH}`, headers: { 'X-Consul-Token': token } },
-        b: { url: `${plain.url}${PATH}` },
+        a: { url: `${acl.url}${PATH}`, pid: acl.pid, headers: { 'X-Consul-Token': token } },
+        b: { url: `${plain.url}${PATH}`, pid: plain.pid },
       },
       runs,
     );
@@ -182,8 +205,8 @@ export async function run(): Promise<string> {
     await tls.close();
     const httpsRuns = compare(
       {
-        a: { url: `${httpsUrl}${PATH}`, headers: { 'X-Consul-Token': token } },
-        b: { url: `${baseline.match}${PATH}` },
+        a: { url: `${httpsUrl}${PATH}`, pid: acl.pid, headers: { 'X-Consul-Token': token } },
+        b: { url: `${baseline.match}${PATH}`, pid: baseline.pid },
       },
       runs,
     );
@@ -191,7 +214,7 @@ export async function run(): Promise<string> {
     const errs = [...tokenRuns.a, ...tokenRuns.b, ...httpsRuns.a, ...httpsRuns.b]
       .map((x) => x.errors)
       .filter(Boolean);
-    const header = ['server', 'req/s', 'p50 ms', 'p99 ms', 'runs (req/s)'];
+    const header = ['server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'runs (req/s)'];
     return [
       `### ACL and HTTPS reads: \`GET ${PATH}\` (${INSTANCES} passing instances, ${fmt(body.length)} B body)`,
       '',
@@ -201,13 +224,13 @@ export async function run(): Promise<string> {
       '',
       table(header, rows(tokenRuns, { a: 'ACL agent, with token', b: 'agent without ACLs' })),
       '',
-      `Ratio: **${r1.toFixed(2)}×** — target ≥ 0.9×: ${verdict(r1 >= 0.9, `by ${fmt((0.9 - r1) * 100, 0)} points`)}.`,
+      `Ratio: **${r1.toFixed(2)}×** — target ≥ 0.9×: ${verdict(r1 >= 0.9, `by ${fmt((0.9 - r1) * 100, 0)} points`)}. By CPU per request: ${cpuRatio(tokenRuns).toFixed(2)}×.`,
       '',
       `HTTPS keep-alive read (the ACL agent's \`--https-addr\`, TLS 1.3, EC P-256 certificate) against bare \`node:https\` with the same certificate serving the agent's bytes from a Buffer:`,
       '',
       table(header, rows(httpsRuns, { a: 'phare agent, HTTPS', b: 'bare node:https, same bytes' })),
       '',
-      `Ratio: **${r2.toFixed(2)}×** — target ≥ 0.8×: ${verdict(r2 >= 0.8, `by ${fmt((0.8 - r2) * 100, 0)} points`)}.${
+      `Ratio: **${r2.toFixed(2)}×** — target ≥ 0.8×: ${verdict(r2 >= 0.8, `by ${fmt((0.8 - r2) * 100, 0)} points`)}. By CPU per request: ${cpuRatio(httpsRuns).toFixed(2)}×.${
         errs.length ? `\n\nwrk reported errors: ${errs.join(' | ')}` : ''
       }`,
     ].join('\n');

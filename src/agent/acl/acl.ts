@@ -319,7 +319,8 @@ export class Acl {
     // A lookup keyed by the secret itself: V8 compares the strings only when their hashes collide, and
     // only secrets that already proved valid are in it, so it tells a guesser nothing the 403 does not.
     const known = this.#resolved.get(secret);
-    if (known && this.#clock.now() < known.until) return known.authz;
+    if (known && (known.until === Number.POSITIVE_INFINITY || this.#clock.now() < known.until))
+      return known.authz;
     const hash = hashSecret(secret);
     const token = this.#bySecret.get(hash);
     if (
