@@ -168,7 +168,7 @@ function answer(
       body = serialize([renderEntry(e)], pretty);
       ctx.cache.set(ck, e.modifyIndex, body);
     }
-    reply.header('Content-Type', 'application/json').send(body);
+    reply.header('content-type', 'application/json').send(body);
     return;
   }
   const ck = `kv\u0000${pretty ? 'p' : ''}${sep === undefined ? 'r' : `k${sep}`}\u0000${key}`;
@@ -199,7 +199,7 @@ function answer(
     reply.code(404).send();
     return;
   }
-  reply.header('Content-Type', 'application/json').send(body);
+  reply.header('content-type', 'application/json').send(body);
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -199,7 +199,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
       // Synchronous when the route answers synchronously (a KV read from the cache): no promise turns then.
       handler: (req: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> => {
-        reply.header('X-Consul-Default-ACL-Policy', defaultPolicy);
+        reply.header('x-consul-default-acl-policy', defaultPolicy);
         const done = () => {
           metrics.httpRequest(req.method, route.path, reply.statusCode);
           return reply;
