@@ -730,6 +730,32 @@ describe('acl: DNS answers with the DNS token', { skip: digSkip }, () => {
       const r = await dig(port, 'web.service.consul');
       assert.equal(r.status, 'NXDOMAIN');
       assert.equal((await dig(port, 'dns-node.node.consul')).status, 'NXDOMAIN');
+      // set at runtime (consul acl set-agent-token dns …): answers at once; cleared, the default token
+      // answers DNS in its place (Consul's order: dns, then default, then anonymous)
+      const pol = (
+        await call(anon.httpUrl, 'PUT', '/v1/acl/policy', {
+          token: mgmt,
+          body: {
+            Name: 'dns-read',
+            Rules: 'service_prefix "" { policy = "read" }\nnode_prefix "" { policy = "read" }',
+          },
+        })
+      ).json() as { ID: string };
+      const reader = (
+        await call(anon.httpUrl, 'PUT', '/v1/acl/token', {
+          token: mgmt,
+          body: { Policies: [{ ID: pol.ID }] },
+        })
+      ).json() as { SecretID: string };
+      const setToken = async (kind: string, secret: string) =>
+        (await call(anon.httpUrl, 'PUT', `/v1/agent/token/${kind}`, { token: mgmt, body: { Token: secret } }))
+          .status;
+      assert.equal(await setToken('dns', reader.SecretID), 200);
+      assert.deepEqual((await dig(port, 'web.service.consul')).answers, ['127.0.0.1']);
+      assert.equal(await setToken('dns', ''), 200);
+      assert.equal((await dig(port, 'web.service.consul')).status, 'NXDOMAIN');
+      assert.equal(await setToken('default', reader.SecretID), 200);
+      assert.deepEqual((await dig(port, 'web.service.consul')).answers, ['127.0.0.1']);
     } finally {
       await anon.close();
     }
