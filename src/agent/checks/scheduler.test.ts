@@ -346,28 +346,6 @@ describe('IntervalScheduler', () => {
       await s.stop();
     });
 
-    test('a target that answers fast takes its runs queued behind dead targets to the fast budget', async () => {
-      const clock = new FakeClock();
-      const s = new IntervalScheduler({ clock, maxConcurrent: 2, maxSlow: 1, slowMs: 1000, random: () => 0 });
-      // three dead targets: two take the fast slots (new targets' trials), the third waits for the slow one
-      const dead = ['dead:1', 'dead:2', 'dead:3'].map((t) => gated(s, t, 1));
-      const started = new Map<string, number>();
-      const canary = (key: string) =>
-        s.add(key, 1000, async () => void started.set(key, (started.get(key) ?? 0) + 1), 'ok:1');
-      canary('ok#0'); // a new target with no room: its first run waits for the slow budget, behind dead:3
-      await clock.tick(1500, 10);
-      assert.equal(started.size, 0, 'nothing of ok:1 could start');
-      canary('ok#1'); // due now: the dead trials have aged, so it takes a fast slot and answers fast
-      await clock.tick(10, 10);
-      await settle();
-      assert.equal(started.get('ok#1'), 1);
-      // its target is known fast now: the run queued for the slow budget (still full of dead probes) moves
-      assert.equal(started.get('ok#0'), 1, 'the run queued behind dead targets stayed there');
-      assert.equal(dead[2]?.starts, 0, 'dead:3 still waits for the slow budget');
-      for (const d of dead) d.release();
-      await s.stop();
-    });
-
     test('new dead targets taking every free fast slot never make a known-fast check wait for one', async () => {
       const clock = new FakeClock();
       const s = new IntervalScheduler({

@@ -31,8 +31,9 @@
  *   once: aged runs move to the slow budget up to `2 × maxConcurrent`); normally under `maxConcurrent`.
  * A new target's first probe takes a free fast slot, or else waits on the slow budget: after a mass
  * registration against many distinct dead targets, a *new* healthy check's first probe may wait behind
- * them; checks of targets that answered fast before never do, and once any probe of a target answers fast,
- * its runs still queued for the slow budget move to the fast one.
+ * them (and its other runs already queued there stay queued: moving them all to the fast budget at once when
+ * the target answers was tried and made bursts that mark the target slow again under load); checks of
+ * targets that answered fast before never do.
  */
 import type { Clock, ClockTimer } from '../clock.ts';
 
@@ -104,8 +105,6 @@ interface Target {
   waiting: Fifo<Job>;
   /** Runs of its jobs that waited for a slot. */
   slotWaits: number;
-  /** Its jobs waiting in the slow budget's queue: they move to the fast one once the target answers fast. */
-  slowQueued: Set<Job>;
   /** How it answers: no probe finished yet, its last probe was fast, or slow (finished or aged). */
   state: 'new' | 'fast' | 'slow';
 }
@@ -245,7 +244,7 @@ export class IntervalScheduler {
     if (target !== '') {
       let t = this.#targets.get(target);
       if (!t) {
-        t = { jobs: 0, running: 0, waiting: new Fifo(), slotWaits: 0, slowQueued: new Set(), state: 'new' };
+        t = { jobs: 0, running: 0, waiting: new Fifo(), slotWaits: 0, state: 'new' };
         this.#targets.set(target, t);
       }
       t.jobs++;
@@ -262,7 +261,6 @@ export class IntervalScheduler {
     job.active = false;
     job.abort?.abort();
     const t = this.#targets.get(job.target);
-    t?.slowQueued.delete(job);
     if (t !== undefined && --t.jobs === 0) this.#targets.delete(job.target);
   }
 
@@ -360,8 +358,6 @@ export class IntervalScheduler {
     job.queuedIn = where;
     if (where === 'target') (t as Target).waiting.push(job);
     else this.#queues[where].push(job);
-    if (where === 'slow') t?.slowQueued.add(job);
-    else t?.slowQueued.delete(job);
   }
 
   /**
@@ -427,7 +423,6 @@ export class IntervalScheduler {
     const now = this.#clock.now();
     this.#recordLateness(now - job.queuedFor);
     job.queuedIn = undefined;
-    target?.slowQueued.delete(job);
     const ac = new AbortController();
     job.abort = ac;
     job.state = 'running';
@@ -451,13 +446,7 @@ export class IntervalScheduler {
         if (target) {
           target.running--;
           // an aborted probe (check removed, agent stopping) says nothing about its target
-          if (!ac.signal.aborted) {
-            const was = target.state;
-            target.state = job.slow ? 'slow' : 'fast';
-            // answered fast: its runs queued for the slow budget (behind dead targets, perhaps) move over
-            if (was !== 'fast' && target.state === 'fast')
-              for (const queued of [...target.slowQueued]) this.#enqueue(queued, 'fast', target);
-          }
+          if (!ac.signal.aborted) target.state = job.slow ? 'slow' : 'fast';
         }
         this.#inFlight.delete(done);
         if (job.abort === ac) {
