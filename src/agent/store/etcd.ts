@@ -902,8 +902,33 @@ function watchBackoff(ms: number): { duration: number; next(): ReturnType<typeof
 
 /** Removes a watcher from etcd3's watch manager even if etcd never answered its cancel. */
 function detach(w: Watcher): void {
-  const m = (w as unknown as { manager?: { watchers: Watcher[] } }).manager;
-  if (m) m.watchers = m.watchers.filter((x) => x !== w);
+  const m = (w as unknown as { manager?: WatchManagerInternals }).manager;
+  if (!m) return;
+  m.watchers = m.watchers.filter((x) => x !== w);
+  tolerateLateAnswers(m);
+}
+
+/** What {@link detach} reaches inside etcd3 1.1.2's WatchManager. */
+interface WatchManagerInternals {
+  watchers: Watcher[];
+  handleResponse(res: { watch_id: string }): void;
+  phareTolerant?: true;
+}
+
+/**
+ * A detached watch's ID can still be named by etcd: the answer to its cancel (when the close stopped waiting
+ * for it) or events already in flight on the shared stream. etcd3 throws "Failed to find watcher for
+ * IWatchResponse" from its stream listener for those — an uncaught exception that would take the agent down.
+ * The manager's stream listener calls `this.handleResponse` at each answer, so answers for IDs it no longer
+ * holds are dropped here instead (test/cluster/etcd-watch-close.test.ts pauses etcd across a close).
+ */
+function tolerateLateAnswers(m: WatchManagerInternals): void {
+  if (m.phareTolerant) return;
+  m.phareTolerant = true;
+  const handle = m.handleResponse.bind(m);
+  m.handleResponse = (res) => {
+    if (m.watchers.some((x) => x.id === res.watch_id)) handle(res);
+  };
 }
 
 /** Waits for `p` at most `ms` (and never rejects): for etcd3 calls that can wait forever on a dead stream. */
