@@ -27,7 +27,6 @@ import { REPO_ROOT } from '../helpers/agent.ts';
 import { baseImage, type Dockerd, dockerSkip, startDockerd, until } from '../helpers/docker.ts';
 import { INFRA_IMAGES, infraImages, infraImagesSkip } from '../helpers/infra-images.ts';
 import { dependencySkip } from '../helpers/requires.ts';
-import { freePort } from '../helpers/server-process.ts';
 
 const run = promisify(execFile);
 const COMPOSE_BIN = '/usr/bin/docker-compose';
@@ -36,6 +35,8 @@ const work = mkdtempSync(join(tmpdir(), 'phare-compose-'));
 const FILE = join(work, 'compose.yaml');
 /** Host port the copy publishes for each of the file's own host ports (8500 → a free one). */
 const hostPort = new Map<number, number>();
+/** The example's published ports: the file's host port, and the one Docker chose for it here. */
+const published: { service: string; example: number; container: number }[] = [];
 const PROJECT = 'phex';
 const skip =
   dockerSkip() ||
@@ -80,9 +81,9 @@ before(async () => {
     for (const [i, mapping] of (svc.ports ?? []).entries()) {
       const m = /^(?:(127\.0\.0\.1):)?(\d+):(\d+)$/.exec(mapping);
       assert.ok(m, `examples/compose.yaml: ${name}.ports[${i}] ${mapping} is not host:container`);
-      const port = await freePort();
-      hostPort.set(Number(m[2]), port);
-      doc.setIn(['services', name, 'ports', i], `127.0.0.1:${port}:${m[3]}`);
+      // Docker picks the host port (`127.0.0.1::3000`): a free port chosen here could be taken before the bind
+      published.push({ service: name, example: Number(m[2]), container: Number(m[3]) });
+      doc.setIn(['services', name, 'ports', i], `127.0.0.1::${m[3]}`);
     }
   writeFileSync(FILE, doc.toString());
   engine = await startDockerd();
@@ -115,6 +116,11 @@ test('examples/compose.yaml runs: health-ordered start-up, finding by Docker DNS
     );
     assert.fail(`${err.message}\n${states.join('\n')}\n${await logs()}`);
   });
+  for (const p of published) {
+    const at = /:(\d+)\s*$/.exec(await compose('port', p.service, String(p.container)));
+    assert.ok(at, `docker-compose port ${p.service} ${p.container}: no host port`);
+    hostPort.set(p.example, Number(at[1]));
+  }
   // the engine's event log (Docker keeps only the last 5 health results per container, so .State.Health.Log
   // cannot say when a dependency first turned healthy): a container's `start` must come after the
   // `health_status: healthy` of each dependency
