@@ -41,8 +41,11 @@ export interface Breaker {
   refused(err: unknown): boolean;
 }
 
-/** Makes one breaker per instance. */
-export type BreakerFactory = () => Breaker;
+/**
+ * Makes one breaker per instance; `onOpen` is told each time the circuit opens (true) or stops being open
+ * (false), so the client knows whether any circuit is open without asking every instance on every call.
+ */
+export type BreakerFactory = (onOpen?: (open: boolean) => void) => Breaker;
 
 /**
  * A SamplingBreaker per instance.
@@ -52,7 +55,7 @@ export type BreakerFactory = () => Breaker;
  * const breaker = make();
  */
 export function samplingBreaker(options: BreakerOptions = {}): BreakerFactory {
-  return () => {
+  return (onOpen) => {
     const sampling = new SamplingBreaker({
       threshold: options.threshold ?? 0.5,
       duration: options.durationMs ?? 10_000,
@@ -62,6 +65,13 @@ export function samplingBreaker(options: BreakerOptions = {}): BreakerFactory {
       halfOpenAfter: options.halfOpenAfterMs ?? 5_000,
       breaker: sampling,
     });
+    if (onOpen) {
+      let open = false;
+      policy.onStateChange((state) => {
+        const now = state === CircuitState.Open;
+        if (now !== open) onOpen((open = now));
+      });
+    }
     return {
       get closed() {
         return policy.state === CircuitState.Closed;

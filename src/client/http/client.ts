@@ -484,7 +484,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     clock.clearTimeout(timer);
     if (!fired) return first;
     tried.add(e);
-    const { list } = c.state.endpoints.candidates(outlier, tried, pools.usable);
+    const { list } = c.state.endpoints.candidates(outlier, tried, pools.usableFilter);
     const other = list.length > 0 ? (c.state.balancer.pick(list) ?? list[0]) : undefined;
     if (other === undefined || other === e || !c.state.budget.tryRetry()) return first;
     observer.hedge(c.info, other.instance, e.instance, delay);
@@ -592,7 +592,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
         );
       }
       state.endpoints.sync(set, healthFilter, pools.release, onAllUnhealthy);
-      const { list } = state.endpoints.candidates(outlier, tried, pools.usable);
+      const { list } = state.endpoints.candidates(outlier, tried, pools.usableFilter);
       if (list.length === 0) {
         return fail(
           c,
@@ -619,17 +619,17 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           'deadline',
         );
       }
-      const attempt: AttemptInfo = {
-        tries: c.attempts + 1,
-        idempotent,
-        otherInstance: list.length > 1,
-        policy,
-      };
-      if (hedging) tried ??= new Set<Endpoint>();
       let e = picked;
       let r: Dispatcher.ResponseData | TryFailure;
       if (hedging) {
-        const o = await hedged(c, picked, tried as Set<Endpoint>, attempt);
+        tried ??= new Set<Endpoint>();
+        const attempt: AttemptInfo = {
+          tries: c.attempts + 1,
+          idempotent,
+          otherInstance: list.length > 1,
+          policy,
+        };
+        const o = await hedged(c, picked, tried, attempt);
         e = o.e;
         r = o.r;
       } else r = await tryOn(c, picked, pools.of(picked), false, left);

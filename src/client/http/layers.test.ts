@@ -264,6 +264,8 @@ describe('one try against a real server', () => {
     const runner = new TryRunner(new FakeClock(), 2_000);
     const bad = endpoint(await server(500));
     try {
+      pools.of(bad);
+      assert.equal(pools.usableFilter, undefined, 'no circuit open: candidates() asks no breaker');
       const kinds: string[] = [];
       for (let i = 0; i < 30; i++) {
         const r = await runner.run(bad, pools.of(bad), req());
@@ -274,6 +276,10 @@ describe('one try against a real server', () => {
       }
       assert.ok(kinds.includes('circuit'), kinds.join(','));
       assert.equal(pools.usable?.(bad), false);
+      assert.equal(pools.usableFilter, pools.usable, 'an open circuit: candidates() filters by breaker');
+      // the instance leaves the set: its open circuit no longer counts
+      pools.release(bad);
+      assert.equal(pools.usableFilter, undefined);
     } finally {
       await pools.close([bad]);
     }

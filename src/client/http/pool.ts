@@ -106,6 +106,10 @@ export class ServiceLatency {
 export interface Attachment {
   pool: InstancePool;
   breaker: Breaker | undefined;
+  /** Its circuit is open now (counted in the pools' open count). */
+  open?: boolean;
+  /** Its instance left the set: its breaker's changes no longer count. */
+  released?: boolean;
 }
 
 /** Options of {@link InstancePools}. */
@@ -119,6 +123,8 @@ export interface PoolOptions {
 /** Makes, finds and closes the per-instance state. */
 export class InstancePools {
   readonly #o: PoolOptions;
+  /** Instances (still in a set) whose circuit is open now. */
+  #open = 0;
   constructor(options: PoolOptions) {
     this.#o = options;
     this.usable = options.breaker
@@ -139,8 +145,14 @@ export class InstancePools {
           headersTimeout: 0,
           bodyTimeout: 0,
         }),
-        breaker: this.#o.breaker?.(),
+        breaker: undefined,
       };
+      const made = a;
+      made.breaker = this.#o.breaker?.((open) => {
+        if (made.released) return;
+        made.open = open;
+        this.#open += open ? 1 : -1;
+      });
       e.attachment = a;
     }
     return a;
@@ -149,11 +161,22 @@ export class InstancePools {
   /** Closes a gone instance's pool (in the background). */
   readonly release = (e: Endpoint): void => {
     const a = e.attachment as Attachment | undefined;
-    if (a) void a.pool.close().catch(() => {});
+    if (!a) return;
+    if (a.open) this.#open--;
+    a.released = true;
+    void a.pool.close().catch(() => {});
   };
 
   /** True unless the instance's circuit is open; undefined when there are no breakers (nothing to filter). */
   readonly usable: ((e: Endpoint) => boolean) | undefined;
+
+  /**
+   * {@link usable} while some circuit is open, else undefined: with every circuit closed (the common case)
+   * candidates() skips asking each instance's breaker on every call.
+   */
+  get usableFilter(): ((e: Endpoint) => boolean) | undefined {
+    return this.#open > 0 ? this.usable : undefined;
+  }
 
   /** Closes the pools of `endpoints`. */
   async close(endpoints: Iterable<Endpoint>): Promise<void> {
