@@ -69,7 +69,9 @@ export function samplingBreaker(options: BreakerOptions = {}): BreakerFactory {
       let open = false;
       policy.onStateChange((state) => {
         const now = state === CircuitState.Open;
-        if (now !== open) onOpen((open = now));
+        if (now === open) return;
+        open = now;
+        onOpen(now);
       });
     }
     return {
