@@ -49,25 +49,33 @@ test('Patroni 3.0.2 on Phare: bootstrap, one leader, two streaming replicas, kil
   const others = pc.members.filter((m) => m !== leader);
 
   // Patroni's state in Phare's KV: the leader key, locked by the leader's session; members; its service.
-  const kv = (await (await fetch(`${agent.url}/v1/kv/service/${SCOPE}/?recurse`)).json()) as {
-    Key: string;
-    Session?: string;
-    Value: string;
-  }[];
-  const keys = kv.map((e) => e.Key);
-  for (const k of ['leader', 'initialize', 'config', ...pc.members.map((m) => `members/${m.name}`)])
-    assert.ok(keys.includes(`service/${SCOPE}/${k}`), `KV has ${k}: ${keys.join(', ')}`);
+  // Each member writes its own member key and registers its service in its own loop, after the leader race:
+  // wait for all of them (a loaded machine can be a loop or two behind), then check what they wrote.
+  const wanted = ['leader', 'initialize', 'config', ...pc.members.map((m) => `members/${m.name}`)];
+  const ids = pc.members.map((m) => `${SCOPE}/${m.name}`).sort();
+  type Entry = { Key: string; Session?: string; Value: string };
+  let kv: Entry[] = [];
+  let svcIds: string[] = [];
+  await waitPatroni(
+    'every member in KV and in the catalog',
+    30_000,
+    async () => {
+      kv = (await (await fetch(`${agent.url}/v1/kv/service/${SCOPE}/?recurse`)).json()) as Entry[];
+      const svc = (await (await fetch(`${agent.url}/v1/catalog/service/${SCOPE}`)).json()) as {
+        ServiceID: string;
+      }[];
+      svcIds = svc.map((x) => x.ServiceID).sort();
+      const keys = kv.map((e) => e.Key);
+      const all = wanted.every((k) => keys.includes(`service/${SCOPE}/${k}`));
+      return all && svcIds.length === ids.length ? true : undefined;
+    },
+    () => `KV: ${kv.map((e) => e.Key).join(', ')}; services: ${svcIds.join(', ')}\n${pc.logs()}`,
+    pc.running(pc.members),
+  );
   const leaderKey = kv.find((e) => e.Key === `service/${SCOPE}/leader`);
   assert.equal(Buffer.from(leaderKey?.Value ?? '', 'base64').toString(), leader.name);
   assert.ok(leaderKey?.Session, 'the leader key is held by a session');
-  const svc = (await (await fetch(`${agent.url}/v1/catalog/service/${SCOPE}`)).json()) as {
-    ServiceID: string;
-  }[];
-  assert.deepEqual(
-    svc.map((s) => s.ServiceID).sort(),
-    pc.members.map((m) => `${SCOPE}/${m.name}`).sort(),
-    'Patroni registers each member as service <scope>/<name>',
-  );
+  assert.deepEqual(svcIds, ids, 'Patroni registers each member as service <scope>/<name>');
 
   // kill -9 the leader's Patroni and PostgreSQL: a replica is promoted once the dead session lapses.
   const t0 = Date.now();
