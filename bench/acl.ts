@@ -12,7 +12,7 @@
  *
  * `--serve-https <file> <cert> <key>` is the child mode: the bare node:https baseline.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +25,12 @@ import {
   DURATION,
   fmt,
   isMain,
+  loadAnswer,
   median,
   QUICK,
+  removeAnswer,
   SERVER_CPU,
+  saveAnswer,
   spawnPinned,
   startAgent,
   table,
@@ -42,8 +45,7 @@ const PATH = '/v1/health/service/web?passing';
 const MGMT = '5f0c4d1e-8a7b-4c2d-9e1f-0a1b2c3d4e5f';
 
 function serveHttps(file: string, cert: string, key: string): void {
-  const body = readFileSync(`${file}.json`);
-  const headers = JSON.parse(readFileSync(`${file}.headers`, 'utf8')) as Record<string, string>;
+  const { body, headers } = loadAnswer(file);
   const server = createServer(
     { cert: readFileSync(cert), key: readFileSync(key), minVersion: 'TLSv1.2' },
     (_req, res) => {
@@ -187,12 +189,7 @@ export async function run(): Promise<string> {
       headers: { 'x-consul-token': token },
     });
     const body = Buffer.from(await res.body.arrayBuffer());
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers))
-      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) && v)
-        headers[k] = String(v);
-    writeFileSync(`${file}.json`, body);
-    writeFileSync(`${file}.headers`, JSON.stringify(headers));
+    saveAnswer(file, body, res.headers);
     baseline = await spawnPinned(
       SERVER_CPU,
       [import.meta.filename, '--serve-https', file, cert.certFile, cert.keyFile],
@@ -239,8 +236,7 @@ export async function run(): Promise<string> {
     await acl.stop();
     await plain.stop();
     ca.remove();
-    rmSync(`${file}.json`, { force: true });
-    rmSync(`${file}.headers`, { force: true });
+    removeAnswer(file);
   }
 }
 

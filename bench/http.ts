@@ -10,7 +10,6 @@
  * `--serve <file>` is the child mode: the bare node:http baseline serving <file>.json with <file>.headers.
  */
 
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,9 +20,12 @@ import {
   DURATION,
   fmt,
   isMain,
+  loadAnswer,
   median,
   QUICK,
+  removeAnswer,
   SERVER_CPU,
+  saveAnswer,
   spawnPinned,
   startAgent,
   table,
@@ -58,8 +60,7 @@ export async function registerWeb(url: string, n: number): Promise<void> {
 }
 
 function serve(file: string): void {
-  const body = readFileSync(`${file}.json`);
-  const headers = JSON.parse(readFileSync(`${file}.headers`, 'utf8')) as Record<string, string>;
+  const { body, headers } = loadAnswer(file);
   const server = createServer((_req, res) => {
     res.writeHead(200, { ...headers, 'content-length': body.length });
     res.end(body);
@@ -97,14 +98,7 @@ export async function run(on?: { url: string; label: string; pid?: number }): Pr
         `expected ${INSTANCES} passing instances, got HTTP ${res.statusCode} with ${parsed.length}`,
       );
     }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) {
-      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) && v) {
-        headers[k] = String(v);
-      }
-    }
-    writeFileSync(`${file}.json`, body);
-    writeFileSync(`${file}.headers`, JSON.stringify(headers));
+    saveAnswer(file, body, res.headers);
     baseline = await spawnPinned(SERVER_CPU, [import.meta.filename, '--serve', file], /baseline on (\S+)/);
     const targets = { agent: `${agent.url}${PATH}`, baseline: `${baseline.match}${PATH}` };
     // the same bytes from both, checked once
@@ -169,8 +163,7 @@ export async function run(on?: { url: string; label: string; pid?: number }): Pr
   } finally {
     await baseline?.stop();
     if (!on) await (agent as Awaited<ReturnType<typeof startAgent>>).stop();
-    rmSync(`${file}.json`, { force: true });
-    rmSync(`${file}.headers`, { force: true });
+    removeAnswer(file);
   }
 }
 

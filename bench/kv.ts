@@ -19,7 +19,7 @@
  *
  *   npx node bench/kv.ts
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -36,7 +36,9 @@ import {
   QUICK,
   quantile,
   REPO_ROOT,
+  removeAnswer,
   SERVER_CPU,
+  saveAnswer,
   spawnPinned,
   startAgent,
   table,
@@ -207,12 +209,7 @@ export async function run(): Promise<string> {
     const res = await request(`${agent.url}${path}`);
     const body = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}`);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers))
-      if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(k) && v)
-        headers[k] = String(v);
-    writeFileSync(`${file}.json`, body);
-    writeFileSync(`${file}.headers`, JSON.stringify(headers));
+    saveAnswer(file, body, res.headers);
     baseline = await spawnPinned(
       SERVER_CPU,
       [join(REPO_ROOT, 'bench', 'http.ts'), '--serve', file],
@@ -277,8 +274,7 @@ export async function run(): Promise<string> {
   } finally {
     await baseline?.stop();
     await agent.stop();
-    rmSync(`${file}.json`, { force: true });
-    rmSync(`${file}.headers`, { force: true });
+    removeAnswer(file);
   }
 
   // ---- 3. lock hand-over across a cluster

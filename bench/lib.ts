@@ -4,7 +4,7 @@
  * gets CPU 1 and the load generator CPU 0, so each side has exactly one core.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -341,4 +341,36 @@ export async function machineBusy(ms = 1000): Promise<number> {
   await sleep(ms);
   const b = systemJiffies();
   return (b.busy - a.busy) / Math.max(1, b.total - a.total);
+}
+
+/** Headers a baseline server writes itself (per connection or per answer): not part of a saved answer. */
+const OWN_HEADERS = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+
+/**
+ * Saves an agent's answer as `<file>.json` (the body) and `<file>.headers` (the headers a baseline must repeat),
+ * for a bare node:http/https baseline child to serve the same bytes ({@link loadAnswer}).
+ */
+export function saveAnswer(
+  file: string,
+  body: Buffer,
+  headers: Record<string, string | string[] | undefined>,
+): void {
+  const kept: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (!OWN_HEADERS.has(k) && v) kept[k] = String(v);
+  writeFileSync(`${file}.json`, body);
+  writeFileSync(`${file}.headers`, JSON.stringify(kept));
+}
+
+/** The answer {@link saveAnswer} saved. */
+export function loadAnswer(file: string): { body: Buffer; headers: Record<string, string> } {
+  return {
+    body: readFileSync(`${file}.json`),
+    headers: JSON.parse(readFileSync(`${file}.headers`, 'utf8')) as Record<string, string>,
+  };
+}
+
+/** Removes what {@link saveAnswer} wrote. */
+export function removeAnswer(file: string): void {
+  rmSync(`${file}.json`, { force: true });
+  rmSync(`${file}.headers`, { force: true });
 }
