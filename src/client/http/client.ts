@@ -502,13 +502,23 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
 
   /** The end of a hedge race's losing try: its outcome counts for its instance, its answer is drained. */
   const detached = (c: Call, o: Outcome): void => {
-    if (!(o.r instanceof TryFailure)) {
-      outlier.success(o.e);
-      void o.r.body.dump().catch(() => {});
-    } else if (final(o.r)) {
-      if ((o.r.res?.statusCode ?? 500) < 500) outlier.success(o.e);
-      void o.r.res?.body.dump().catch(() => {});
-    } else noteFailure(c, o);
+    if (final(o.r))
+      void answerOf(c, o.e, o.r)
+        .body.dump()
+        .catch(() => {});
+    else noteFailure(c, o);
+  };
+
+  /** A final answer's effect on its instance (a success, or a 5xx towards ejection); the answer itself. */
+  const answerOf = (
+    c: Call,
+    e: Endpoint,
+    r: Dispatcher.ResponseData | TryFailure,
+  ): Dispatcher.ResponseData => {
+    const res = r instanceof TryFailure ? (r.res as Dispatcher.ResponseData) : r;
+    if (res.statusCode < 500) outlier.success(e);
+    else ejectCheck(e, 'status', c.state, c.info.service);
+    return res;
   };
 
   /** A failed try's effect on its instance (ejection streaks) and on its answer's body. */
@@ -636,9 +646,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       instance = e.instance;
 
       if (final(r)) {
-        const res = r instanceof TryFailure ? (r.res as Dispatcher.ResponseData) : r;
-        if (res.statusCode < 500) outlier.success(e);
-        else ejectCheck(e, 'status', state, service);
+        const res = answerOf(c, e, r);
         observer.response(
           c.info,
           e.instance,
