@@ -121,6 +121,43 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     assert.ok(peers.includes(leader), `leader ${leader} among peers ${peers}`);
   });
 
+  test('the etcd key layout is the one docs/cluster.md documents (etcdctl get --prefix)', async () => {
+    // Existing clusters hold their data in this layout: a change to it is a migration, never an accident.
+    const prefix = freshPrefix();
+    const a = track(await startClusterAgent(etcd, prefix, 'Edge-1', { 'dns-addr': '' }));
+    const id = 'web/1%x';
+    assert.equal((await register(a, id, 'web', { Check: { TTL: '30s', Status: 'passing' } })).status, 200);
+    assert.equal((await put(`${a.httpUrl}/v1/kv/cfg/a b`, 'v')).text, 'true');
+    const session = JSON.parse((await put(`${a.httpUrl}/v1/session/create`, { Name: 's' })).text) as {
+      ID: string;
+    };
+    const keys = (await etcd.ctl('get', '--prefix', `${prefix}/`, '--keys-only'))
+      .split('\n')
+      .filter((k) => k !== '')
+      .sort();
+    // Table row keys are the store key (parts joined by '/', '%' and '/' inside a part escaped as %25 and
+    // %2F) put through encodeURIComponent once more; node rows are keyed by the lower-cased node name.
+    assert.deepEqual(
+      keys,
+      [
+        `${prefix}/kv/v1/kv/cfg%2Fa%20b`,
+        `${prefix}/kv/v1/sessions/${session.ID}`,
+        `${prefix}/v1/checks/Edge-1%2Fservice%3Aweb%252F1%2525x`,
+        `${prefix}/v1/election/reaper/edge-1`,
+        `${prefix}/v1/head`,
+        `${prefix}/v1/live/edge-1`,
+        `${prefix}/v1/members/edge-1`,
+        `${prefix}/v1/nodes/edge-1`,
+        `${prefix}/v1/services/Edge-1%2Fconsul`,
+        `${prefix}/v1/services/Edge-1%2Fweb%252F1%2525x`,
+      ].sort(),
+    );
+    const value = JSON.parse(
+      await etcd.ctl('get', `${prefix}/v1/services/Edge-1%2Fweb%252F1%2525x`, '--print-value-only'),
+    ) as { node: string; id: string; name: string };
+    assert.deepEqual([value.node, value.id, value.name], ['Edge-1', id, 'web']);
+  });
+
   test('kill -9 agent B: serfHealth critical on A and C within TTL + 2 s; restart B: back, no duplicates', async () => {
     const prefix = freshPrefix();
     const a = await startClusterAgent(etcd, prefix, 'a');

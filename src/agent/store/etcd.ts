@@ -1,8 +1,10 @@
 /**
  * The cluster store: catalog state in an etcd 3.4+ cluster, shared by every agent.
  *
- * Key layout (docs/cluster.md): `<prefix>/v1/<table>/<key parts, each URI-encoded, joined by '/'>`, e.g.
- * `/phare/v1/services/node-a/web-1`. Values are the records as JSON. Catalog records carry no lease: a dead
+ * Key layout (docs/cluster.md, pinned by test/cluster/cluster.test.ts): `<prefix>/v1/<table>/<key>`, where the
+ * row key's `\u0000`-separated parts are each `encodeURIComponent`-ed and joined by `/`. Catalog rows carry one
+ * part, the escaped store key `node/id` (src/agent/store/keys.ts), so its `/` is encoded too:
+ * `/phare/v1/services/node-a%2Fweb-1`. Existing clusters hold data in this layout: changing it is a migration. Values are the records as JSON. Catalog records carry no lease: a dead
  * agent's services stay (Consul keeps them, marked by serfHealth); only the `members` record is tied to the
  * agent's lease, so its expiry is the "agent died" event every agent sees at the same revision.
  *
