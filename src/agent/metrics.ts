@@ -11,6 +11,8 @@ export interface AgentMetrics {
   readonly registry: Registry;
   /** Counts one HTTP request. */
   httpRequest(method: string, route: string, status: number): void;
+  /** Counts a read the HTTP API answered ahead of its router (http/fast-read.ts); it is counted in httpRequest too. */
+  httpFastRead(): void;
   /** Registers a gauge computed at scrape time (health checker, DNS server add theirs). */
   gauge(name: string, help: string, collect: () => number | Record<string, number>, label?: string): void;
   text(): Promise<string>;
@@ -42,6 +44,16 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
       for (const [route, byMethod] of counts)
         for (const [method, byStatus] of byMethod)
           for (const [status, n] of byStatus) this.inc({ method, route, code: String(status) }, n);
+    },
+  });
+  let fastReads = 0;
+  new Counter({
+    name: 'phare_http_fast_path_reads_total',
+    help: 'HTTP reads answered from the read cache ahead of the router (also counted in phare_http_requests_total)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(fastReads);
     },
   });
   const gauge: AgentMetrics['gauge'] = (name, help, collect, label) => {
@@ -94,6 +106,9 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
         byMethod.set(method, byStatus);
       }
       byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    },
+    httpFastRead() {
+      fastReads++;
     },
     gauge,
     text: () => registry.metrics(),

@@ -9,6 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
 import type { AclFilter } from './context.ts';
+import { type FastReads, queryToken } from './fast-read.ts';
 import { type Blocking, blocking, cacheKey, flag, type QueryParams } from './query.ts';
 
 const CACHE_MAX = 4096;
@@ -207,6 +208,8 @@ export interface IndexedReadOptions {
    * (its authorizer's cacheId) with whether something was left out. @default no filtering
    */
   acl?: AclFilter;
+  /** Where a plain read that answered from the cache is remembered for the fast path (fast-read.ts). @default none */
+  fast?: FastReads;
 }
 
 /**
@@ -269,6 +272,21 @@ export async function indexedRead(
     .header('x-consul-query-backend', 'blocking-query')
     .header('content-type', 'application/json')
     .send(body);
+  // Nothing to wait for and nothing but these headers: the same URL may be answered by the fast path.
+  if (options.fast && req.method === 'GET' && b.index === 0 && !cached && b.consistency !== 'consistent') {
+    const filtering = options.acl !== undefined;
+    options.fast.remember(req.url, {
+      route: req.routeOptions.url ?? '',
+      queryToken: queryToken(q),
+      consistency: b.consistency === 'stale' ? 'stale' : 'leader',
+      lookup: (authz) => {
+        const at = catalog.indexOf(topics);
+        const c = cache.get(key, at, filtering ? authz.cacheId : '');
+        if (c === undefined) return undefined;
+        return { index: at, body: c.body, filtered: c.filtered, indexTime: catalog.indexTime(at) };
+      },
+    });
+  }
 }
 
 function maxAgeMs(req: FastifyRequest): number {

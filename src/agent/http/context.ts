@@ -6,6 +6,7 @@ import type { AgentConfig, HostPort } from '../config/index.ts';
 import type { KvState } from '../kv/index.ts';
 import type { Sessions } from '../sessions/index.ts';
 import type { BodyCache } from './blocking.ts';
+import { type FastReads, queryToken, tokenFrom } from './fast-read.ts';
 import type { ValidationLimits } from './validate.ts';
 
 /**
@@ -38,6 +39,8 @@ export interface RouteContext {
   config: AgentConfig;
   logger: Logger;
   cache: BodyCache;
+  /** Reads the fast path may answer again (fast-read.ts). */
+  fast: FastReads;
   limits: ValidationLimits;
   /** Called after a TTL check got a pass/warn/fail/update, so its expiry timer restarts. */
   onTtlUpdate(checkId: string): void;
@@ -81,18 +84,7 @@ export function tail(req: FastifyRequest): string {
  * `Authorization: Bearer <t>` (scheme case-insensitive); none: the anonymous token.
  */
 export function tokenOf(req: FastifyRequest): string | undefined {
-  const q = (req.query as Record<string, unknown> | undefined)?.token;
-  const fromQuery = Array.isArray(q) ? q[0] : q;
-  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery;
-  const h = req.headers['x-consul-token'];
-  const header = Array.isArray(h) ? h[0] : h;
-  if (header) return header;
-  const auth = req.headers.authorization;
-  if (auth) {
-    const m = /^\s*bearer\s+(\S+)/i.exec(auth);
-    if (m) return m[1];
-  }
-  return undefined;
+  return tokenFrom(queryToken(req.query as Record<string, unknown> | undefined), req.headers);
 }
 
 /**

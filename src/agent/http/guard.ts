@@ -20,6 +20,8 @@
  * Consul has neither check (its docs tell users to keep the agent off untrusted networks); see
  * docs/security.md.
  */
+
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 
@@ -38,8 +40,8 @@ export type GuardVerdict = string | null;
 
 /** The two checks, used by server.ts in an onRequest hook. */
 export interface RequestGuard {
-  /** Refuses a Host header that does not name the agent. */
-  checkHost(req: FastifyRequest): GuardVerdict;
+  /** Refuses a Host header that does not name the agent (a fastify request, or node:http's own). */
+  checkHost(req: { headers: IncomingHttpHeaders }): GuardVerdict;
   /** Refuses a state change a browser sent from another origin. `writesOnGet`: the route changes state on GET. */
   checkOrigin(req: FastifyRequest, writesOnGet: boolean): GuardVerdict;
 }

@@ -51,7 +51,11 @@ export function readRequest(
     nodeMeta: nodeMetaFilter(q),
     tags: many(q, 'tag'),
     answer: (topics, build, options) =>
-      indexedRead(ctx.catalog, ctx.cache, ctx.closing, req, reply, topics, build, { ...options, acl }),
+      indexedRead(ctx.catalog, ctx.cache, ctx.closing, req, reply, topics, build, {
+        ...options,
+        acl,
+        fast: ctx.fast,
+      }),
   };
 }
 

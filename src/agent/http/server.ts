@@ -3,7 +3,8 @@
  * 404/405 texts, `Allow`, `X-Consul-Default-ACL-Policy`), body limit (limits.ts), and graceful close.
  */
 import { readFileSync } from 'node:fs';
-import type { Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -19,6 +20,7 @@ import { BodyCache, queryMeta } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
 import { AUTHZ, type ClusterView, type Method, type RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
+import { createFastPath, FastReads } from './fast-read.ts';
 import { createRequestGuard } from './guard.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { routes } from './routes.ts';
@@ -111,6 +113,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     config,
     logger,
     cache: new BodyCache(),
+    fast: new FastReads(),
     limits: {
       minCheckIntervalMs: config.minCheckIntervalMs,
       minDeregisterAfterMs: config.minDeregisterAfterMs,
@@ -124,25 +127,56 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   };
 
   const { tls } = options;
-  // Slow clients (issue 11 §6): the same server timeouts for HTTP and HTTPS (fastify hands `https` to
-  // https.createServer as its options, so they go in there too).
+  // Slow clients (issue 11 §6): the same server timeouts for HTTP and HTTPS.
   const serverTimeouts = {
     headersTimeout: CONNECTION_LIMITS.headersTimeoutMs,
     connectionsCheckingInterval: CONNECTION_LIMITS.checkIntervalMs,
   };
+  // Host header and cross-origin checks before anything else (guard.ts; docs/security.md).
+  const guard = createRequestGuard({
+    node: config.node,
+    domain: config.domain,
+    allowedHosts: config.allowedHosts,
+  });
+  // Consul sends it on every answer, `allow` with ACLs off (Consul docs, HTTP API overview)
+  const defaultPolicy = options.acl.enabled ? options.acl.defaultPolicy : 'allow';
+  // Reads answered before are answered again in front of fastify (fast-read.ts); the rest goes to fastify.
+  const fast = createFastPath({
+    reads: ctx.fast,
+    refuse: (req) => guard.checkHost(req) ?? (tls?.verifyIncoming ? checkClientCert(req) : null),
+    resolve: (token) => options.acl.resolve(token),
+    closing: closing.signal,
+    defaultPolicy,
+    leaderState: () => catalog.leaderState(),
+    countRequest: (method, route, status) => {
+      metrics.httpRequest(method, route, status);
+      metrics.httpFastRead();
+    },
+  });
   const app = Fastify({
-    ...(tls ? { https: { ...serverTlsOptions(tls.material, tls.verifyIncoming), ...serverTimeouts } } : {}),
+    // The server fastify would make (its lib/server.js: HTTP/1.1, these timeouts), with the fast path in front.
+    serverFactory: (handler) => {
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        if (!fast(req, res)) handler(req, res);
+      };
+      const server = tls
+        ? createHttpsServer(
+            { ...serverTlsOptions(tls.material, tls.verifyIncoming), ...serverTimeouts },
+            onRequest,
+          )
+        : createHttpServer(serverTimeouts, onRequest);
+      // Slow clients (issue 11 §6): headers and the request itself must arrive in time; the *response* is
+      // not bounded (Node's requestTimeout covers receiving the request only), so blocking queries may be
+      // parked for up to 10m + jitter. No socket inactivity timeout for the same reason.
+      server.keepAliveTimeout = CONNECTION_LIMITS.keepAliveTimeoutMs;
+      server.requestTimeout = CONNECTION_LIMITS.requestTimeoutMs;
+      server.setTimeout(0);
+      return server;
+    },
     logger: false,
     bodyLimit: BODY_LIMIT,
     exposeHeadRoutes: false,
     routerOptions: { maxParamLength: 4096 },
-    // Slow clients (issue 11 §6): headers and the request itself must arrive in time; the *response* is
-    // not bounded (Node's requestTimeout covers receiving the request only), so blocking queries may be
-    // parked for up to 10m + jitter. No socket inactivity timeout for the same reason.
-    http: serverTimeouts,
-    requestTimeout: CONNECTION_LIMITS.requestTimeoutMs,
-    connectionTimeout: 0,
-    keepAliveTimeout: CONNECTION_LIMITS.keepAliveTimeoutMs,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
   });
@@ -167,8 +201,6 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   };
 
   const byPath = new Map(routes.map((r) => [r.path, r]));
-  // Consul sends it on every answer, `allow` with ACLs off (Consul docs, HTTP API overview)
-  const defaultPolicy = options.acl.enabled ? options.acl.defaultPolicy : 'allow';
   const sendError = (reply: FastifyReply, err: unknown, route: string) => {
     const custom = byPath.get(route)?.bodyTooLarge;
     const e =
@@ -227,12 +259,6 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
     });
   }
 
-  // Host header and cross-origin checks before anything else (guard.ts; docs/security.md).
-  const guard = createRequestGuard({
-    node: config.node,
-    domain: config.domain,
-    allowedHosts: config.allowedHosts,
-  });
   // A callback hook, not an async one: every request passes here, and an async hook costs a promise
   // and a microtask turn per request for a check that never waits.
   app.addHook('onRequest', (req, reply, done) => {

@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import type { FastifyRequest } from 'fastify';
 import { phareError } from '../../api/index.ts';
 
 /** The files of the HTTPS listener, by the flag that names them. */
@@ -99,8 +98,8 @@ export function serverTlsOptions(
 }
 
 /** A 403 text when `--tls-verify-incoming` is on and the request has no valid client certificate. */
-export function checkClientCert(req: FastifyRequest): string | null {
-  const path = req.url.split('?')[0] ?? '';
+export function checkClientCert(req: { url?: string | undefined; socket: unknown }): string | null {
+  const path = (req.url ?? '').split('?')[0] ?? '';
   if (!path.startsWith('/v1/')) return null;
   const socket = req.socket as { authorized?: boolean; authorizationError?: Error | string };
   if (socket.authorized === true) return null;
