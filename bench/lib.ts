@@ -299,6 +299,15 @@ export function machine(): string {
   ].join('\n');
 }
 
+/** The load average now (1, 5, 15 min), as `uptime` shows it. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'n/a';
+  }
+}
+
 /** Sleeps. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -319,13 +328,16 @@ export async function benchMain(run: () => Promise<string>): Promise<void> {
   process.stdout.write(`${header}${await run()}\n`);
 }
 
-/** Busy and total jiffies of all CPUs so far, from /proc/stat (busy = everything but idle and iowait). */
-export function systemJiffies(): { busy: number; total: number } {
+/**
+ * Busy and total jiffies of all CPUs so far, from /proc/stat (busy = everything but idle and iowait; steal —
+ * time the hypervisor gave another guest — counts as busy and is also given alone).
+ */
+export function systemJiffies(): { busy: number; total: number; steal: number } {
   const cpu =
     readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
   const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
   const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, steal: cpu[7] ?? 0 };
 }
 
 /** CPU seconds this process's reaped children (and their reaped descendants) used, from /proc/self/stat. */

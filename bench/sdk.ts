@@ -5,30 +5,44 @@
  * and with `hedge: true`, against the p99 of the fast instances alone. Then failover: kill -9 of one of
  * three backends under steady load, time until no try goes to it any more, and failed calls meanwhile.
  *
- * Fairness rules:
- * - this process (the load generator: all three clients) runs on CPU 0 (`taskset`, bench/lib.ts), the
+ * Fairness rules (throughput):
+ * - this process (the load generator: every client variant) runs on CPU 0 (`taskset`, bench/lib.ts), the
  *   backend and the agent on CPU 1;
- * - one backend process for all three variants: it listens on 10 ports, registered as the 10 instances of
- *   `bench` (a realistic service size, so the lookup answer is a realistic ~10-entry body); plain undici
- *   talks to one of those ports;
- * - the same number of concurrent callers for all three, each variant warmed up before each measured run;
- * - 3 rounds (`SDK_BENCH_RUNS`), the variants alternating with the order rotated per round, each round
- *   started on a quiet machine (waits up to `BENCH_QUIET_WAIT` s for idle CPUs) and run again when other
- *   processes disturbed it; medians are reported, and the ratios are medians of the per-round ratios;
+ * - the backend must never be the bottleneck, or every variant runs at the backend's pace and the ratio says
+ *   nothing about the client: by default it is a minimal keep-alive HTTP/1.1 responder over `node:net`
+ *   (`--raw-backend`: a canned answer per request head, a few µs of CPU each) rather than node:http (~25 µs,
+ *   which put the backend's core near saturation at 30k calls/s); its share of its core is measured in every
+ *   run and reported (`SDK_BENCH_BACKEND=node` brings node:http back);
+ * - one backend process for all variants: it listens on 10 ports, registered as the 10 instances of `bench`
+ *   (a realistic service size, so the lookup answer is a realistic ~10-entry body); plain undici talks to one
+ *   of those ports — the target's reference — and, as a second reference row, plain undici spread at random
+ *   over the same 10 ports (a pool each), which shows what spreading itself costs undici;
+ * - the same number of concurrent callers for every variant, each warmed up once, and again briefly before
+ *   each of its measured runs;
+ * - many short rounds (`SDK_BENCH_ROUNDS`, default 40, of `SDK_BENCH_ROUND_S` = 0.25 s per variant after
+ *   50 ms not counted), the variants back to back within a round, the order rotated per round; the machine is
+ *   checked for quiet before the first round (waits up to `BENCH_QUIET_WAIT` s for idle CPUs) and a round is
+ *   run again when other processes disturbed it. This VM's speed drifts by ±20 % over seconds (the same code's
+ *   CPU per call moved 26–39 µs between 1.5 s runs with the machine otherwise idle), so one long run per
+ *   variant proves nothing: the headline is the **median of the per-round ratios** (the runs of a ratio are
+ *   a fraction of a second apart), shown with their quartiles;
+ * - beside the rate, the load generator's CPU per call (`process.cpuUsage()`), which is what the client code
+ *   costs whatever share of its core it got, and the per-round ratio of those;
  * - the lookup baseline is written the way teams write it but with the fastest stock tools: undici
  *   `Pool.request` (not `fetch`) with keep-alive both to the agent and to the instances (a pool per origin,
  *   cached), `body.json()`, `Math.random()`. The SDK client runs with its defaults (retries, outlier
- *   ejection, circuit breaker, deadline header all on).
+ *   ejection, circuit breaker, tracing hook all on).
  *
- *   npx node bench/sdk.ts                  # 10 s per measured run
- *   BENCH_DURATION=3 npx node bench/sdk.ts
- *   SDK_BENCH_VARIANTS=sdk SDK_BENCH_FAILOVER=0 npx node --cpu-prof bench/sdk.ts   # profile one variant
- *   SDK_BENCH_THROUGHPUT=0 SDK_BENCH_FAILOVER=0 npx node bench/sdk.ts                 # hedging only (SDK_BENCH_HEDGE=0 skips it)
+ *   npx node bench/sdk.ts                  # everything
+ *   SDK_BENCH_HEDGE=0 SDK_BENCH_FAILOVER=0 SDK_BENCH_VARIANTS=plain,spread,sdk npx node bench/sdk.ts   # the 0.95× target only
+ *   SDK_BENCH_VARIANTS=sdk SDK_BENCH_FAILOVER=0 SDK_BENCH_HEDGE=0 npx node --cpu-prof bench/sdk.ts     # profile one variant
+ *   SDK_BENCH_THROUGHPUT=0 SDK_BENCH_FAILOVER=0 npx node bench/sdk.ts                 # hedging only (BENCH_DURATION s per run)
  *
- * `--backend <n>` is the child mode: a plain node:http server on n ports answering a small JSON body.
+ * Child modes: `--backend <n>` a node:http server on n ports answering a small JSON body, `--raw-backend <n>` the
+ * same answer from a minimal `node:net` responder, `--delayed a,b,c` node:http ports answering after a timer.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { Pool, request as undiciRequest } from 'undici';
 import { createConsulClient, createDiscovery, createServiceClient, leastRequest } from '../src/index.ts';
@@ -38,10 +52,12 @@ import {
   DURATION,
   fmt,
   isMain,
+  loadAverage,
   machineBusy,
   median,
   type Proc,
   QUICK,
+  quantile,
   REPO_ROOT,
   SERVER_CPU,
   sleep,
@@ -62,6 +78,8 @@ const DISTURBED = 0.1;
 const ROUND_ATTEMPTS = QUICK ? 1 : Number(process.env.SDK_BENCH_ROUND_ATTEMPTS ?? 3);
 const PATH = '/items/1';
 const LOOKUP = '/v1/health/service/bench?passing';
+/** The throughput backend: `raw` (a minimal node:net responder, the default) or `node` (node:http). */
+const BACKEND = process.env.SDK_BENCH_BACKEND === 'node' ? 'node' : 'raw';
 const logger = pino({ level: 'silent' });
 
 type Variant = 'plain' | 'spread' | 'sdk' | 'lookup';
@@ -81,6 +99,46 @@ function backendMode(n: number): void {
   for (let i = 0; i < n; i++) {
     const server = createServer(handler);
     server.keepAliveTimeout = 30_000;
+    server.listen(0, '127.0.0.1', () => {
+      ports.push((server.address() as AddressInfo).port);
+      if (ports.length === n) process.stdout.write(`PORTS ${ports.join(',')}\n`);
+    });
+  }
+}
+
+/**
+ * `--raw-backend <n>`: the same answer as {@link backendMode} from a minimal keep-alive HTTP/1.1 responder over
+ * node:net — one canned answer written per request head (`\r\n\r\n`), pipelined heads answered in order.
+ * It costs a few µs of CPU per request where node:http costs ~25, so the backend never sets the pace of a
+ * client benchmark. Only for bodiless requests (the throughput variants send GETs).
+ */
+function rawBackendMode(n: number): void {
+  const body = JSON.stringify({ id: 1, name: 'item one', price: 42, tags: ['a', 'b'] });
+  const answer = Buffer.from(
+    `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: keep-alive\r\nkeep-alive: timeout=30\r\n\r\n${body}`,
+    'latin1',
+  );
+  const onSocket = (socket: Socket) => {
+    socket.setNoDelay(true);
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      const s = pending ? pending + chunk.toString('latin1') : chunk.toString('latin1');
+      let heads = 0;
+      let from = 0;
+      for (let i = s.indexOf('\r\n\r\n'); i >= 0; i = s.indexOf('\r\n\r\n', from)) {
+        heads++;
+        from = i + 4;
+      }
+      pending = from < s.length ? s.slice(from) : '';
+      if (pending.length > 65_536) socket.destroy();
+      else if (heads === 1) socket.write(answer);
+      else if (heads > 1) socket.write(Buffer.concat(Array.from({ length: heads }, () => answer)));
+    });
+    socket.on('error', () => {});
+  };
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = createNetServer(onSocket);
     server.listen(0, '127.0.0.1', () => {
       ports.push((server.address() as AddressInfo).port);
       if (ports.length === n) process.stdout.write(`PORTS ${ports.join(',')}\n`);
@@ -108,12 +166,8 @@ function delayedMode(delays: number[]): void {
   }
 }
 
-async function backend(n = 1): Promise<Proc & { ports: number[] }> {
-  const p = await spawnPinned(
-    SERVER_CPU,
-    [`${REPO_ROOT}/bench/sdk.ts`, '--backend', String(n)],
-    /PORTS ([\d,]+)/,
-  );
+async function backend(n = 1, mode = '--backend'): Promise<Proc & { ports: number[] }> {
+  const p = await spawnPinned(SERVER_CPU, [`${REPO_ROOT}/bench/sdk.ts`, mode, String(n)], /PORTS ([\d,]+)/);
   return { ...p, ports: p.match.split(',').map(Number) };
 }
 
@@ -124,58 +178,87 @@ interface Measured {
   clientUs: number;
   /** Backend + agent CPU per call, in µs. */
   serverUs: number;
-  /** Share of both CPUs other processes used during the run. */
+  /** Share of its core the load generator (this process) used: ≈ 1 when the client is the bottleneck. */
+  clientShare: number;
+  /** Share of their core the backend + agent used: near 1 would make the server the bottleneck. */
+  serverShare: number;
+  /** Share of both CPUs other processes used during the run (steal included). */
   others: number;
+  /** Share of both CPUs the hypervisor stole during the run. */
+  steal: number;
 }
 
-/** Runs `fn` in `CONCURRENCY` loops: a warm-up, then `seconds` measured. */
-async function measure(seconds: number, serverPids: number[], fn: () => Promise<void>): Promise<Measured> {
-  const loops = async (until: number, onDone: (ok: boolean) => void) =>
-    Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (performance.now() < until) {
-          try {
-            await fn();
-            onDone(true);
-          } catch {
-            onDone(false);
-          }
-        }
-      }),
-    );
-  await loops(performance.now() + WARMUP_S * 1000, () => {});
+/**
+ * Runs `fn` in `CONCURRENCY` loops: `warmS` s not counted, then `seconds` counted, then the loops stop and
+ * drain. One set of loops throughout (no drain and ramp-up between warm-up and measurement): the counted
+ * window always has every caller busy.
+ */
+async function measure(
+  seconds: number,
+  serverPids: number[],
+  fn: () => Promise<void>,
+  warmS = WARMUP_S,
+): Promise<Measured> {
+  let counting = false;
+  let stop = false;
   let done = 0;
   let failed = 0;
   const servers = () => serverPids.reduce((s, pid) => s + cpuSeconds(pid), 0);
-  const sys0 = systemJiffies();
-  const cpu0 = process.cpuUsage();
-  const srv0 = servers();
-  const start = performance.now();
-  await loops(start + seconds * 1000, (ok) => {
-    if (ok) done++;
-    else failed++;
-  });
-  const elapsed = (performance.now() - start) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const clientS = (cpu.user + cpu.system) / 1e6;
-  const serverS = servers() - srv0;
-  const sys1 = systemJiffies();
-  // /proc/stat counts in USER_HZ (100/s)
-  const busyS = (sys1.busy - sys0.busy) / 100;
-  const totalS = (sys1.total - sys0.total) / 100;
-  const others = Math.max(0, busyS - clientS - serverS) / Math.max(1e-9, totalS);
-  return {
-    rps: done / elapsed,
-    failed,
-    clientUs: (clientS / Math.max(1, done)) * 1e6,
-    serverUs: (serverS / Math.max(1, done)) * 1e6,
-    others,
+  let sys0 = systemJiffies();
+  let cpu0 = process.cpuUsage();
+  let srv0 = 0;
+  let start = 0;
+  let result: Measured | undefined;
+  const begin = () => {
+    sys0 = systemJiffies();
+    srv0 = servers();
+    start = performance.now();
+    cpu0 = process.cpuUsage();
+    counting = true;
+    setTimeout(end, seconds * 1000);
   };
+  const end = () => {
+    const cpu = process.cpuUsage(cpu0);
+    const elapsed = (performance.now() - start) / 1000;
+    counting = false;
+    stop = true;
+    const clientS = (cpu.user + cpu.system) / 1e6;
+    const serverS = servers() - srv0;
+    const sys1 = systemJiffies();
+    // /proc/stat counts in USER_HZ (100/s)
+    const busyS = (sys1.busy - sys0.busy) / 100;
+    const totalS = (sys1.total - sys0.total) / 100;
+    result = {
+      rps: done / elapsed,
+      failed,
+      clientUs: (clientS / Math.max(1, done)) * 1e6,
+      serverUs: (serverS / Math.max(1, done)) * 1e6,
+      clientShare: clientS / elapsed,
+      serverShare: serverS / elapsed,
+      others: Math.max(0, busyS - clientS - serverS) / Math.max(1e-9, totalS),
+      steal: (sys1.steal - sys0.steal) / Math.max(1, sys1.total - sys0.total),
+    };
+  };
+  if (warmS > 0) setTimeout(begin, warmS * 1000);
+  else begin();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (!stop) {
+        try {
+          await fn();
+          if (counting) done++;
+        } catch {
+          if (counting) failed++;
+        }
+      }
+    }),
+  );
+  return result as Measured;
 }
 
 /** Waits (up to QUIET_WAIT_S) until other processes leave the CPUs mostly idle. */
-async function waitQuiet(): Promise<number> {
-  let busy = await machineBusy(QUICK ? 200 : 1000);
+async function waitQuiet(sampleMs = 1000): Promise<number> {
+  let busy = await machineBusy(QUICK ? 200 : sampleMs);
   const until = performance.now() + QUIET_WAIT_S * 1000;
   while (busy > QUIET_BUSY && performance.now() < until) {
     process.stderr.write(`bench sdk: machine ${fmt(busy * 100)} % busy, waiting for quiet …\n`);
@@ -209,12 +292,20 @@ interface ServiceEntryLite {
   Service: { Address: string; Port: number };
 }
 
+/** Throughput rounds: many short ones (see the header), each variant warmed once and briefly before each run. */
+const ROUNDS = QUICK ? 4 : Number(process.env.SDK_BENCH_ROUNDS ?? 40);
+const ROUND_S = QUICK ? 0.2 : Number(process.env.SDK_BENCH_ROUND_S ?? 0.25);
+const ROUND_WARMUP_S = 0.05;
+/** A backend above this share of its core may be setting the pace: flagged in the report. */
+const SERVER_BOUND = 0.8;
+
 async function throughput(out: string[], agentUrl: string, b: Proc & { ports: number[] }, agentPid: number) {
   await registerBench(agentUrl, b.ports);
   const first = b.ports[0] as number;
 
   const plainPool = new Pool(`http://127.0.0.1:${first}`, { connections: CONCURRENCY });
-  // Diagnostic: what spreading over the instances costs by itself (more pools and connections, each less busy).
+  // The second reference: what spreading over the instances costs undici by itself (more pools and
+  // connections, each less busy), with no discovery, balancer, retry, outlier or breaker.
   const spreadPools = b.ports.map(
     (port) => new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY }),
   );
@@ -259,26 +350,32 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   if (check.length !== INSTANCES)
     throw new Error(`expected ${INSTANCES} passing instances, got ${check.length}`);
   for (const v of VARIANTS) await fns[v]();
+  // each variant's pools, JIT and connections warmed once; each run below warms ROUND_WARMUP_S more
+  for (const v of VARIANTS) {
+    process.stderr.write(`bench sdk: warming up ${v} …\n`);
+    await measure(0, [], fns[v], WARMUP_S);
+  }
 
   const results: Record<Variant, Measured[]> = { plain: [], spread: [], sdk: [], lookup: [] };
   const quiet: number[] = [];
   let redone = 0;
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     // A round other processes disturbed (> 10 % of the CPUs in any of its runs) is run again, up to
     // ROUND_ATTEMPTS times; the least disturbed attempt is kept.
     let best: { round: Record<Variant, Measured>; worst: number; quiet: number } | undefined;
     for (let attempt = 1; attempt <= ROUND_ATTEMPTS; attempt++) {
-      const q = await waitQuiet();
+      // the machine is checked before the first round and after a disturbed one; each run measures the rest
+      const q = r === 0 || attempt > 1 ? await waitQuiet(500) : (quiet.at(-1) ?? 0);
       const round = {} as Record<Variant, Measured>;
       // rotate the order per round so no variant always runs first (or right after the costliest one)
       for (let i = 0; i < VARIANTS.length; i++) {
         const v = VARIANTS[(i + r) % VARIANTS.length] as Variant;
-        process.stderr.write(
-          `bench sdk: round ${r + 1}/${RUNS}${attempt > 1 ? ` (attempt ${attempt})` : ''} ${v} …\n`,
-        );
-        round[v] = await measure(DURATION, [b.pid, agentPid], fns[v]);
+        round[v] = await measure(ROUND_S, [b.pid, agentPid], fns[v], ROUND_WARMUP_S);
       }
       const worst = Math.max(...VARIANTS.map((v) => round[v].others));
+      process.stderr.write(
+        `bench sdk: round ${r + 1}/${ROUNDS}${attempt > 1 ? ` (attempt ${attempt})` : ''}: ${VARIANTS.map((v) => `${v} ${fmt(round[v].rps)}/s ${fmt(round[v].clientUs, 1)} µs`).join(', ')}; others ${fmt(worst * 100)} %\n`,
+      );
       if (!best || worst < best.worst) best = { round, worst, quiet: q };
       if (worst <= DISTURBED) break;
       redone++;
@@ -295,68 +392,104 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   for (const p of lookupPools.values()) await p.close();
 
   const med = (v: Variant, k: keyof Measured) => median(results[v].map((x) => x[k]));
+  const max = (v: Variant, k: keyof Measured) => Math.max(...results[v].map((x) => x[k]));
   const rps = (v: Variant) => med(v, 'rps');
   // The headline ratio is the median of the per-round ratios: the variants of a round run back to back, so
   // their ratio is far less sensitive to this shared VM's drift than a ratio of medians over all rounds.
-  const paired = (other: Variant, of: Variant = 'sdk') =>
-    results[of].map((x, i) => x.rps / (results[other][i]?.rps ?? Number.NaN));
-  const vsPlain = median(paired('plain'));
-  const vsLookup = median(paired('lookup'));
+  const paired = (other: Variant, of: Variant = 'sdk', k: 'rps' | 'clientUs' = 'rps') =>
+    results[of].map((x, i) => {
+      const o = results[other][i]?.[k] ?? Number.NaN;
+      // for CPU per call the ratio is other ÷ this (> 1 when this costs less), as for the rate
+      return k === 'rps' ? x.rps / o : o / x.clientUs;
+    });
+  // Quartiles, and a distribution-free 95 % confidence interval of the median (the order statistics at
+  // n/2 ∓ 0.98·√n: the median lies between them with ≥ 95 % probability whatever the distribution).
+  const spreadOf = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const h = 0.98 * Math.sqrt(s.length);
+    const lo = s[Math.max(0, Math.floor(s.length / 2 - h) - 1)] ?? Number.NaN;
+    const hi = s[Math.min(s.length - 1, Math.ceil(s.length / 2 + h))] ?? Number.NaN;
+    return `95 % CI of the median ${fmt(lo, 2)}–${fmt(hi, 2)}; quartiles ${fmt(quantile(xs, 0.25), 2)}–${fmt(quantile(xs, 0.75), 2)}, min ${fmt(s[0] ?? Number.NaN, 2)}, max ${fmt(s.at(-1) ?? Number.NaN, 2)}`;
+  };
+  const list = (xs: number[]) => xs.map((x) => fmt(x, 2)).join(' / ');
+  const has = (v: Variant) => VARIANTS.includes(v);
   const names: Record<Variant, string> = {
-    plain: 'plain undici `Pool`, fixed URL',
-    spread: `(diagnostic) plain undici, random one of the ${INSTANCES} instances`,
+    plain: 'plain undici `Pool`, one fixed URL (the target’s reference)',
+    spread: `plain undici, a random one of the ${INSTANCES} instances (a \`Pool\` each; second reference)`,
     sdk: 'phare `client.get(service, path)`',
     lookup: 'registry lookup per call + random pick',
   };
   const ratio: Record<Variant, string> = {
     plain: '1.00×',
-    spread: `${fmt(median(paired('plain', 'spread')), 2)}× of plain`,
-    sdk: `${fmt(vsPlain, 2)}× of plain`,
-    lookup: `phare = ${fmt(vsLookup, 1)}× this`,
+    spread: has('plain') ? `${fmt(median(paired('plain', 'spread')), 2)}× of plain` : '–',
+    sdk: has('plain') ? `${fmt(median(paired('plain')), 2)}× of plain` : '–',
+    lookup: has('sdk') ? `phare = ${fmt(median(paired('lookup')), 1)}× this` : '–',
   };
   const rows = VARIANTS.map((v) => [
     names[v],
     fmt(rps(v)),
-    results[v].map((x) => fmt(x.rps)).join(' / '),
+    `${fmt(Math.min(...results[v].map((x) => x.rps)))}–${fmt(max(v, 'rps'))}`,
     fmt(med(v, 'clientUs'), 1),
+    `${fmt(med(v, 'clientShare') * 100)} %`,
     fmt(med(v, 'serverUs'), 1),
+    `${fmt(max(v, 'serverShare') * 100)} %`,
     results[v].reduce((s, x) => s + x.failed, 0),
     ratio[v],
   ]);
-  const roundRatios = (other: Variant) =>
-    paired(other)
-      .map((x) => fmt(x, 2))
-      .join(' / ');
   const maxOthers = Math.max(...VARIANTS.flatMap((v) => results[v].map((x) => x.others)));
+  const maxSteal = Math.max(...VARIANTS.flatMap((v) => results[v].map((x) => x.steal)));
+  const maxServer = Math.max(...VARIANTS.map((v) => max(v, 'serverShare')));
+  const backendKind = BACKEND === 'node' ? 'node:http' : 'a minimal `node:net` HTTP/1.1 responder';
   out.push(
     table(
-      ['variant', 'calls/s (median)', 'runs', 'client CPU µs/call', 'server CPU µs/call', 'failed', 'ratio'],
+      [
+        'variant',
+        'calls/s (median)',
+        'range',
+        'client CPU µs/call',
+        'client core busy',
+        'server CPU µs/call',
+        'server core busy (max)',
+        'failed',
+        'ratio (median per round)',
+      ],
       rows,
     ),
     '',
-    `- ${CONCURRENCY} concurrent callers per variant; ${RUNS} round(s), variants alternating (order rotated per round), each run ${WARMUP_S} s warm-up + ${DURATION} s measured; medians shown.`,
-    `- one backend process (node:http, ${INSTANCES} ports = the ${INSTANCES} instances of \`bench\`, each with a passing TTL check) and \`phare agent --dev\` on CPU ${SERVER_CPU}; all clients in one process on the load-generator CPU. Plain undici uses one of the ${INSTANCES} ports; the lookup baseline uses undici \`Pool.request\` with keep-alive to the agent and to each instance.`,
-    `- client CPU µs/call is this process's CPU time per completed call (the cost of the client code itself, less sensitive to machine noise than calls/s); server CPU is backend + agent.`,
-    `- machine ${quiet.map((q) => `${fmt(q * 100)} %`).join(' / ')} busy before each round; other processes used at most ${fmt(maxOthers * 100)} % of both CPUs during any kept run${maxOthers > DISTURBED ? ' — **figures disturbed by other load**' : ''}${redone ? ` (${redone} disturbed round(s) run again)` : ''}.`,
+    `- ${CONCURRENCY} concurrent callers per variant; ${ROUNDS} rounds, in each every variant back to back (order rotated per round), each run ${ROUND_WARMUP_S} s warm-up + ${ROUND_S} s measured (every variant warmed ${WARMUP_S} s once before the rounds); medians of the rounds shown.`,
+    `- one backend process (${backendKind}, ${INSTANCES} ports = the ${INSTANCES} instances of \`bench\`, each with a passing TTL check) and \`phare agent --dev\` on CPU ${SERVER_CPU}; all clients in one process on the load-generator CPU. The lookup baseline uses undici \`Pool.request\` with keep-alive to the agent and to each instance.`,
+    `- client CPU µs/call is this process's CPU time per completed call (what the client code costs whatever share of its core it got); "core busy" is the share of its one core a side used. The backend + agent used at most ${fmt(maxServer * 100)} % of their core in any run${maxServer > SERVER_BOUND ? ' — **the server may have set the pace in some runs**' : ' (never the bottleneck)'}.`,
+    `- machine ${fmt(Math.min(...quiet) * 100)}–${fmt(Math.max(...quiet) * 100)} % busy before the rounds; other processes used at most ${fmt(maxOthers * 100)} % of both CPUs during any kept run (hypervisor steal at most ${fmt(maxSteal * 100, 1)} %)${maxOthers > DISTURBED ? ' — **figures disturbed by other load**' : ''}${redone ? ` (${redone} disturbed round(s) run again)` : ''}.`,
   );
-  if (VARIANTS.includes('sdk') && VARIANTS.includes('plain')) {
+  if (has('sdk') && has('plain')) {
+    const byRate = paired('plain');
+    const byCpu = paired('plain', 'sdk', 'clientUs');
     out.push(
-      `- phare / plain per round: ${roundRatios('plain')}; ratio of the medians ${fmt(rps('sdk') / rps('plain'), 2)}×; client CPU per call plain ÷ phare ${fmt(med('plain', 'clientUs') / med('sdk', 'clientUs'), 2)}× (the throughput ratio if the load generator alone limited both).`,
-      `- target ≥ 0.95× plain undici (median of the per-round ratios): ${verdict(vsPlain >= 0.95, `${fmt(vsPlain, 2)}×`)}`,
+      `- **phare ÷ plain undici to one URL**, per round: ${list(byRate)}; median **${fmt(median(byRate), 2)}×** (${spreadOf(byRate)}); ratio of the medians ${fmt(rps('sdk') / rps('plain'), 2)}×.`,
+      `- client CPU per call, plain ÷ phare, per round: ${list(byCpu)}; median ${fmt(median(byCpu), 2)}× (${spreadOf(byCpu)}; ${fmt(med('plain', 'clientUs'), 1)} vs ${fmt(med('sdk', 'clientUs'), 1)} µs: the throughput ratio if the load generator alone limited both).`,
+      `- target ≥ 0.95× plain undici to one fixed URL (median of the per-round ratios): ${verdict(median(byRate) >= 0.95, `${fmt(median(byRate), 2)}×`)}`,
     );
   }
-  if (VARIANTS.includes('sdk') && VARIANTS.includes('spread')) {
+  if (has('spread') && has('plain')) {
+    const sp = paired('plain', 'spread');
     out.push(
-      `- the diagnostic row spreads plain undici calls over the same ${INSTANCES} instances (a pool each, no discovery, no deadline header, no retry/outlier/breaker): it shows what balancing itself costs against one fixed URL. phare / that per round: ${roundRatios('spread')}.`,
+      `- plain undici spread over the ${INSTANCES} instances ÷ plain to one URL, per round: ${list(sp)}; median ${fmt(median(sp), 2)}× (${spreadOf(sp)}) — what spreading calls over ${INSTANCES} pools costs undici itself (client CPU per call ${fmt(med('spread', 'clientUs'), 1)} µs).`,
     );
   }
-  if (VARIANTS.includes('sdk') && VARIANTS.includes('lookup')) {
+  if (has('sdk') && has('spread')) {
+    const vs = paired('spread');
     out.push(
-      `- phare / lookup per round: ${roundRatios('lookup')}; ratio of the medians ${fmt(rps('sdk') / rps('lookup'), 1)}×.`,
-      `- target ≥ 3× lookup-per-call (median of the per-round ratios): ${verdict(vsLookup >= 3, `${fmt(vsLookup, 1)}×`)}`,
+      `- phare ÷ that spread reference, per round: ${list(vs)}; median ${fmt(median(vs), 2)}× (${spreadOf(vs)}; what the SDK adds over undici doing the same spreading).`,
     );
   }
-  out.push('');
+  if (has('sdk') && has('lookup')) {
+    const vs = paired('lookup');
+    out.push(
+      `- phare / lookup per round: ${list(vs)}; median ${fmt(median(vs), 1)}×.`,
+      `- target ≥ 3× lookup-per-call (median of the per-round ratios): ${verdict(median(vs) >= 3, `${fmt(median(vs), 1)}×`)}`,
+    );
+  }
+  out.push(`- load average after the rounds: ${loadAverage()}`, '');
 }
 
 async function run(): Promise<string> {
@@ -365,9 +498,11 @@ async function run(): Promise<string> {
   const backends: Proc[] = [];
   const out: string[] = ['### SDK: service client vs plain undici vs lookup-per-request', ''];
   try {
-    const b = await backend(INSTANCES);
-    backends.push(b);
-    if (process.env.SDK_BENCH_THROUGHPUT !== '0') await throughput(out, agent.url, b, agent.pid);
+    if (process.env.SDK_BENCH_THROUGHPUT !== '0') {
+      const b = await backend(INSTANCES, BACKEND === 'raw' ? '--raw-backend' : '--backend');
+      backends.push(b);
+      await throughput(out, agent.url, b, agent.pid);
+    }
     if (process.env.SDK_BENCH_HEDGE !== '0') await hedging(out, consul, agent.url, backends);
     if (process.env.SDK_BENCH_FAILOVER !== '0') await failover(out, agent.url, consul, backends);
   } finally {
@@ -615,8 +750,10 @@ async function failover(
 }
 
 const bi = process.argv.indexOf('--backend');
+const ri = process.argv.indexOf('--raw-backend');
 const di = process.argv.indexOf('--delayed');
 if (bi >= 0) backendMode(Number(process.argv[bi + 1] ?? 1));
+else if (ri >= 0) rawBackendMode(Number(process.argv[ri + 1] ?? 1));
 else if (di >= 0)
   delayedMode(
     String(process.argv[di + 1])
