@@ -140,6 +140,45 @@ describe('acl: default deny over the HTTP API', () => {
     assert.equal(unknown.text, 'ACL not found');
   });
 
+  test('token clone: a new token with the same rights, its own secret, and the description given', async () => {
+    const clone = await call(agent.url, 'PUT', `/v1/acl/token/${webAccessor}/clone`, {
+      token: mgmt,
+      body: { Description: 'web deployer (CI)' },
+    });
+    assert.equal(clone.status, 200, clone.text);
+    const c = clone.json() as {
+      AccessorID: string;
+      SecretID: string;
+      Description: string;
+      Policies: { Name: string }[];
+    };
+    assert.notEqual(c.AccessorID, webAccessor);
+    assert.notEqual(c.SecretID, webToken);
+    assert.equal(c.Description, 'web deployer (CI)');
+    assert.deepEqual(
+      c.Policies.map((p) => p.Name),
+      ['web-writers'],
+    );
+    // the clone may do what the source may, and no more
+    assert.equal((await register(agent.url, 'web-ci', 'web-ci', c.SecretID)).status, 200);
+    assert.equal((await register(agent.url, 'db-ci', 'db-ci', c.SecretID)).status, 403);
+    // no body: the source's description
+    const plain = await call(agent.url, 'PUT', `/v1/acl/token/${webAccessor}/clone`, { token: mgmt });
+    assert.equal(plain.status, 200, plain.text);
+    assert.equal((plain.json() as { Description: string }).Description, 'web deployer');
+    // Consul's answers: acl:write needed; a missing source is "ACL not found"
+    const denied = await call(agent.url, 'PUT', `/v1/acl/token/${webAccessor}/clone`, { token: webToken });
+    assert.equal(denied.status, 403);
+    const missing = await call(agent.url, 'PUT', '/v1/acl/token/6d5f1c2a-0000-4000-8000-00000000abcd/clone', {
+      token: mgmt,
+    });
+    assert.equal(missing.status, 403);
+    assert.equal(missing.text, 'ACL not found');
+    for (const t of [c.AccessorID, (plain.json() as { AccessorID: string }).AccessorID])
+      assert.equal((await call(agent.url, 'DELETE', `/v1/acl/token/${t}`, { token: mgmt })).status, 200);
+    await call(agent.url, 'PUT', '/v1/agent/service/deregister/web-ci', { token: mgmt });
+  });
+
   test('lists show only what the token may read, with X-Consul-Results-Filtered-By-ACLs', async () => {
     const services = await call(agent.url, 'GET', '/v1/catalog/services', { token: webToken });
     assert.deepEqual(Object.keys(services.json() as object), ['web-1']);

@@ -594,6 +594,25 @@ export class Acl {
     });
   }
 
+  /**
+   * Consul's token clone (ACL.TokenClone): a new token — new AccessorID and SecretID — with the source's
+   * policy and role links, identities, locality and expiration time, and its description unless one is
+   * given. A missing or expired source is `ACL not found`, as in Consul.
+   */
+  cloneToken(accessorId: string, description = ''): Promise<{ token: TokenRecord; secretId: string }> {
+    const src = this.token(accessorId);
+    if (!src) return Promise.reject(phareError('PHARE_ERR_ACL_NOT_FOUND', 'ACL not found'));
+    return this.createToken({
+      description: description || src.description,
+      policies: src.policies.map((id) => ({ id })),
+      roles: (src.roles ?? []).map((id) => ({ id })),
+      serviceIdentities: src.serviceIdentities,
+      nodeIdentities: src.nodeIdentities,
+      local: src.local,
+      ...(src.expirationTime ? { expirationTime: src.expirationTime } : {}),
+    });
+  }
+
   /** Replaces a token's description, policies and identities (Consul: the SecretID cannot change). */
   updateToken(accessorId: string, input: TokenInput): Promise<TokenRecord> {
     return this.#serial(async () => {

@@ -183,6 +183,9 @@ function policyInput(req: FastifyRequest) {
 
 // Consul's texts (acl.ACLResourceNotExistError and the delete handlers, agent/acl_endpoint.go): 404s that
 // still contain `ACL not found`, the substring Consul's own clients match
+/** The suffix of Consul's token clone path. */
+const CLONE = '/clone';
+
 const notExist = (what: 'token' | 'policy' | 'role') =>
   phareError('PHARE_ERR_NOT_FOUND', `Requested ${what} does not exist: ACL not found`);
 
@@ -270,6 +273,14 @@ export const aclRoutes: Route[] = [
         return sendJson(reply, renderToken(acl, t));
       }
       a.require('acl', '', 'write');
+      if (req.method === 'PUT' && id.endsWith(CLONE) && id.length > CLONE.length) {
+        // `PUT /v1/acl/token/:AccessorID/clone`, body optional: `{"Description": …}` (Consul's ACLTokenClone)
+        const body = req.body as Buffer | undefined;
+        const description =
+          body && body.toString().trim() !== '' ? (decodeBody(body, aclTokenSchema).Description ?? '') : '';
+        const { token, secretId } = await acl.cloneToken(id.slice(0, -CLONE.length), description);
+        return sendJson(reply, renderToken(acl, token, secretId));
+      }
       if (req.method === 'PUT') {
         const t = await acl.updateToken(id, tokenInput(req));
         return sendJson(reply, renderToken(acl, t));
