@@ -235,6 +235,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       defaultPolicy: config.aclDefaultPolicy,
       initialManagementToken: config.aclInitialManagementToken ?? undefined,
       dnsToken: config.aclDnsToken ?? undefined,
+      tokenExpiry: config.aclTokenExpiry,
       tokenFile: config.aclEnableTokenPersistence ? join(config.dataDir, 'acl-tokens.json') : undefined,
       minIndex: catalog.index,
       clock: options.clock,

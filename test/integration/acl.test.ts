@@ -704,6 +704,51 @@ describe("acl: the agent's own tokens (PUT /v1/agent/token/<kind>)", () => {
     }
   });
 
+  test('--acl-token-min/max-expiration-ttl set the range of a token ExpirationTTL; a bad range is refused at start', async () => {
+    const MGMT = '0c8e7a52-3d1b-4f6e-9a2c-5b4d3e2f1a01';
+    const agent = await startAgentInProcess({
+      flags: {
+        'acl-enabled': true,
+        'acl-initial-management-token': MGMT,
+        'acl-token-min-expiration-ttl': '10s',
+        'acl-token-max-expiration-ttl': '48h',
+      },
+    });
+    try {
+      const text = async (body: unknown) => {
+        const x = await call(agent.url, 'PUT', '/v1/acl/token', { token: MGMT, body });
+        return `${x.status} ${x.status === 200 ? '' : x.text}`;
+      };
+      assert.equal(await text({ ExpirationTTL: '36h' }), '200 ', 'longer than the default 24h');
+      assert.equal(await text({ ExpirationTTL: '30s' }), '200 ', 'shorter than the default 1m');
+      assert.equal(
+        await text({ ExpirationTTL: '5s' }),
+        '400 ExpirationTime cannot be less than 10s in the future (was 5s)',
+      );
+      assert.equal(
+        await text({ ExpirationTTL: '49h' }),
+        '400 ExpirationTime cannot be more than 48h0m0s in the future (was 49h0m0s)',
+      );
+    } finally {
+      await agent.close();
+    }
+    const resolve = (flags: Record<string, string>) => () =>
+      resolveAgentConfig({ flags: { dev: true, ...flags }, env: {} });
+    assert.throws(
+      resolve({ 'acl-token-min-expiration-ttl': '0s' }),
+      /--acl-token-min-expiration-ttl: .*a duration above 0s/,
+    );
+    assert.throws(
+      resolve({ 'acl-token-min-expiration-ttl': '2h', 'acl-token-max-expiration-ttl': '1h' }),
+      /--acl-token-max-expiration-ttl: .*at least --acl-token-min-expiration-ttl/,
+    );
+    assert.deepEqual(
+      resolveAgentConfig({ flags: { dev: true }, env: { PHARE_ACL_TOKEN_MAX_EXPIRATION_TTL: '72h' } })
+        .aclTokenExpiry,
+      { minMs: 60_000, maxMs: 72 * 3_600_000 },
+    );
+  });
+
   test('--acl-enable-token-persistence with the memory store is refused at start, naming the flag', () => {
     assert.throws(
       () =>

@@ -102,6 +102,11 @@ export interface AgentConfig {
    * `<dataDir>/acl-tokens.json` (hashes only) and win over configured ones at start. @default false
    */
   readonly aclEnableTokenPersistence: boolean;
+  /**
+   * `--acl-token-min-expiration-ttl` / `--acl-token-max-expiration-ttl` (Consul's `acl.token_min_expiration_ttl`
+   * and `token_max_expiration_ttl`): the range of a new token's ExpirationTTL / ExpirationTime. @default 1m and 24h
+   */
+  readonly aclTokenExpiry: { readonly minMs: number; readonly maxMs: number };
   /** @default "info" ("warn" under test runners is up to the caller) */
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** `--log-json`: JSON lines on a terminal too (without it a terminal gets pino-pretty's lines). @default false */
@@ -283,6 +288,23 @@ export function resolveAgentConfig(input: {
     if (reconnectTimeoutMs < nodeTtlMs)
       throw bad('reconnect-timeout', layers['reconnect-timeout'], `a duration of at least --node-ttl`);
 
+    const aclTokenExpiry = {
+      minMs: durationFlag('acl-token-min-expiration-ttl', layers['acl-token-min-expiration-ttl'] ?? '1m'),
+      maxMs: durationFlag('acl-token-max-expiration-ttl', layers['acl-token-max-expiration-ttl'] ?? '24h'),
+    };
+    if (aclTokenExpiry.minMs <= 0)
+      throw bad(
+        'acl-token-min-expiration-ttl',
+        layers['acl-token-min-expiration-ttl'],
+        'a duration above 0s',
+      );
+    if (aclTokenExpiry.maxMs < aclTokenExpiry.minMs)
+      throw bad(
+        'acl-token-max-expiration-ttl',
+        layers['acl-token-max-expiration-ttl'],
+        'a duration of at least --acl-token-min-expiration-ttl',
+      );
+
     const checkUpdateIntervalMs = durationFlag(
       'check-update-interval',
       layers['check-update-interval'] ?? '5m',
@@ -324,6 +346,7 @@ export function resolveAgentConfig(input: {
       aclInitialManagementToken,
       aclDnsToken,
       aclEnableTokenPersistence,
+      aclTokenExpiry: Object.freeze(aclTokenExpiry),
       logLevel: logLevel as AgentConfig['logLevel'],
       logJson,
       dockerSocket,

@@ -69,6 +69,16 @@ export const FLAGS = {
     describe:
       'keep the agent tokens set with PUT /v1/agent/token/<kind> across restarts (<data-dir>/acl-tokens.json, hashes only)',
   },
+  'acl-token-min-expiration-ttl': {
+    env: 'PHARE_ACL_TOKEN_MIN_EXPIRATION_TTL',
+    describe:
+      "the shortest ExpirationTTL a new token may ask for (default 1m, Consul's token_min_expiration_ttl)",
+  },
+  'acl-token-max-expiration-ttl': {
+    env: 'PHARE_ACL_TOKEN_MAX_EXPIRATION_TTL',
+    describe:
+      "the longest ExpirationTTL a new token may ask for (default 24h, Consul's token_max_expiration_ttl)",
+  },
   'acl-dns-token': {
     env: 'PHARE_ACL_DNS_TOKEN',
     describe: 'SecretID of the token DNS answers with (default: the anonymous token)',
