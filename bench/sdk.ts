@@ -82,8 +82,14 @@ const LOOKUP = '/v1/health/service/bench?passing';
 const BACKEND = process.env.SDK_BENCH_BACKEND === 'node' ? 'node' : 'raw';
 const logger = pino({ level: 'silent' });
 
-type Variant = 'plain' | 'spread' | 'sdk' | 'lookup';
+type Variant = 'plain' | 'spread' | 'sdk' | 'lookup' | 'other';
 const ALL: Variant[] = ['plain', 'spread', 'sdk', 'lookup'];
+/**
+ * `SDK_BENCH_OTHER=<another checkout>/src/index.ts` adds the variant `other`: that checkout's client, in the same
+ * process and rounds (an A/B of two versions of the SDK, as precise as the rounds make it).
+ */
+const OTHER = process.env.SDK_BENCH_OTHER;
+if (OTHER) ALL.push('other');
 const VARIANTS = (process.env.SDK_BENCH_VARIANTS?.split(',') ?? ALL).filter((v): v is Variant =>
   ALL.includes(v as Variant),
 );
@@ -311,6 +317,12 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   );
   const discovery = createDiscovery({ consul: { address: agentUrl }, logger });
   const client = createServiceClient({ discovery, logger });
+  const otherClient = OTHER
+    ? ((await import(OTHER)) as { createServiceClient: typeof createServiceClient }).createServiceClient({
+        discovery,
+        logger,
+      })
+    : undefined;
   const registry = new Pool(agentUrl, { connections: CONCURRENCY });
   const lookupPools = new Map<string, Pool>();
 
@@ -326,6 +338,10 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     },
     async sdk() {
       const res = await client.get('bench', PATH);
+      await res.json();
+    },
+    async other() {
+      const res = await (otherClient as typeof client).get('bench', PATH);
       await res.json();
     },
     // The wrapper teams hand-write: ask the registry on every call, pick at random, call.
@@ -356,7 +372,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     await measure(0, [], fns[v], WARMUP_S);
   }
 
-  const results: Record<Variant, Measured[]> = { plain: [], spread: [], sdk: [], lookup: [] };
+  const results: Record<Variant, Measured[]> = { plain: [], spread: [], sdk: [], lookup: [], other: [] };
   const quiet: number[] = [];
   let redone = 0;
   for (let r = 0; r < ROUNDS; r++) {
@@ -385,6 +401,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     for (const v of VARIANTS) results[v].push(kept.round[v]);
   }
   await client.close();
+  await otherClient?.close();
   await discovery.close();
   await plainPool.close();
   for (const p of spreadPools) await p.close();
@@ -418,12 +435,14 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     spread: `plain undici, a random one of the ${INSTANCES} instances (a \`Pool\` each; second reference)`,
     sdk: 'phare `client.get(service, path)`',
     lookup: 'registry lookup per call + random pick',
+    other: `phare \`client.get\` from ${OTHER}`,
   };
   const ratio: Record<Variant, string> = {
     plain: '1.00×',
     spread: has('plain') ? `${fmt(median(paired('plain', 'spread')), 2)}× of plain` : '–',
     sdk: has('plain') ? `${fmt(median(paired('plain')), 2)}× of plain` : '–',
     lookup: has('sdk') ? `phare = ${fmt(median(paired('lookup')), 1)}× this` : '–',
+    other: has('sdk') ? `phare = ${fmt(median(paired('other')), 2)}× this` : '–',
   };
   const rows = VARIANTS.map((v) => [
     names[v],
@@ -487,6 +506,13 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     out.push(
       `- phare / lookup per round: ${list(vs)}; median ${fmt(median(vs), 1)}×.`,
       `- target ≥ 3× lookup-per-call (median of the per-round ratios): ${verdict(median(vs) >= 3, `${fmt(median(vs), 1)}×`)}`,
+    );
+  }
+  if (has('sdk') && has('other')) {
+    const vs = paired('other');
+    const cpu = paired('other', 'sdk', 'clientUs');
+    out.push(
+      `- phare ÷ the other checkout's client, per round: ${list(vs)}; median ${fmt(median(vs), 3)}× (${spreadOf(vs)}); by client CPU per call ${fmt(median(cpu), 3)}× (${spreadOf(cpu)}).`,
     );
   }
   out.push(`- load average after the rounds: ${loadAverage()}`, '');

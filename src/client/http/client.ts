@@ -47,7 +47,7 @@ import {
 import { Observer, type RequestInfo, type ServiceClientHooks } from './observe.ts';
 import { type Attachment, InstancePools, ServiceLatency } from './pool.ts';
 import { type CallTrace, Tracing, type TrySpan } from './trace.ts';
-import { type FlatHeaders, TryFailure, TryRunner } from './try.ts';
+import { type FlatHeaders, TryFailure, type TryRequest, TryRunner } from './try.ts';
 
 export type { BreakerOptions } from './breaker.ts';
 export { DEADLINE_HEADER } from './deadline.ts';
@@ -353,16 +353,21 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   /** Everything a call carries from try to try. */
   interface Call {
     info: RequestInfo;
+    ro: ServiceRequestOptions;
     state: ServiceState;
     path: string;
     flat: FlatHeaders | undefined;
     body: string | Uint8Array | null | undefined;
+    /** When the call began (clock ms). */
+    started: number;
     deadline: CallDeadline;
     propagate: boolean;
     tryTimeoutMs: number;
     signal: AbortSignal | undefined;
     trace: CallTrace | undefined;
     attempts: number;
+    idempotent: boolean;
+    hedging: boolean;
   }
 
   /**
@@ -376,26 +381,34 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     isHedge: boolean,
     left?: number,
   ): Promise<Dispatcher.ResponseData | TryFailure> => {
+    const req = prepare(c, e, isHedge, left);
+    const span = c.trace?.startTry(e.instance, c.info.method, c.attempts, isHedge);
+    if (span) req.headers = span.headers(req.headers);
+    // Each clock read costs (a clock_gettime per call on some VMs): read it only for whoever uses latencies.
+    const t = timed(c.state);
+    const started = t ? clock.now() : 0;
+    const p = runner.run(e, a, req);
+    return t || span ? measured(c, e, p, t ? started : undefined, span) : p;
+  };
+
+  /** Someone watches each try's latency: the hedge delay, or a latency-aware balancer. */
+  const timed = (s: ServiceState) => hedge !== undefined || s.balancer.observe !== undefined;
+
+  /** The next try of `c` on `e`, counted and told to the `onTry` hook; `left` is the time left if known. */
+  const prepare = (c: Call, e: Endpoint, isHedge: boolean, left?: number): TryRequest => {
     c.attempts++;
     observer.hooks.onTry?.({ ...c.info, instance: e.instance, attempt: c.attempts, hedge: isHedge });
     const t = c.deadline.tryTime(c.tryTimeoutMs, connectTimeout, left);
-    let headers = c.propagate ? withDeadline(c.flat, t.timeoutMs) : c.flat;
-    const span = c.trace?.startTry(e.instance, c.info.method, c.attempts, isHedge);
-    if (span) headers = span.headers(headers);
-    // Each clock read costs (a clock_gettime per call on some VMs): read it only for whoever uses latencies.
-    const timed = hedge !== undefined || c.state.balancer.observe !== undefined;
-    const started = timed ? clock.now() : 0;
-    const p = runner.run(e, a, {
+    return {
       method: c.info.method,
       path: c.path,
-      headers,
+      headers: c.propagate ? withDeadline(c.flat, t.timeoutMs) : c.flat,
       body: c.body,
       timeoutMs: t.timeoutMs,
       deadlineBound: t.deadlineBound,
       cheapTimer: t.cheapTimer,
       signal: c.signal,
-    });
-    return timed || span ? measured(c, e, p, timed ? started : undefined, span) : p;
+    };
   };
 
   /** A try's end told to whoever watches latencies (`started` given) and to its span. */
@@ -534,12 +547,13 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     throw err;
   };
 
-  async function call(
+  /** A call's state, before its first try (counts the call in its service's retry budget). */
+  const begin = (
     service: string,
     path: string,
     ro: ServiceRequestOptions,
     verbMethod: string | undefined,
-  ): Promise<ServiceResponse> {
+  ): Call => {
     if (closed)
       throw phareError('PHARE_ERR_INVALID_ARGUMENT', `service client: request to "${service}" after close()`);
     const method = verbMethod ?? (ro.method ?? 'GET').toUpperCase();
@@ -554,13 +568,16 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     }
     const state = stateOf(ro.tag ? `${service}\u0000${ro.tag}` : service);
     state.budget.request(started);
-    const c: Call = {
+    const idempotent = ro.idempotent ?? IDEMPOTENT.has(method);
+    return {
       info: { service, method, path },
+      ro,
       state,
       path: ro.query ? path + queryString(ro.query) : path,
       // Flat once per call; each try appends its own deadline header.
       flat: headers ? flatten(headers) : undefined,
       body,
+      started,
       deadline: new CallDeadline(clock, ro.deadlineMs ?? deadlineDefault, started),
       propagate:
         ro.propagateDeadline ??
@@ -570,9 +587,78 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       signal: ro.signal,
       trace: tracing.call(service, method, path),
       attempts: 0,
+      idempotent,
+      hedging: hedge !== undefined && idempotent && (ro.hedge ?? true),
     };
-    const idempotent = ro.idempotent ?? IDEMPOTENT.has(method);
-    const hedging = hedge !== undefined && idempotent && (ro.hedge ?? true);
+  };
+
+  /**
+   * A call. The common one — an instance picked from memory, its first try answered below 500 — runs without
+   * async machinery of its own: the try goes out through undici's callback API and the answer resolves the
+   * one promise handed back, as many promise hops as a bare `pool.request()` (each `await` layer costs a
+   * promise and a microtask turn per call, a measurable share of a loopback call). Everything else — a first
+   * call for a service, no instance, hedging, tracing, a latency-aware balancer, a failed first try — goes
+   * through {@link loop}, the general path, which decides exactly as it would have from the start.
+   */
+  function call(
+    service: string,
+    path: string,
+    ro: ServiceRequestOptions,
+    verbMethod: string | undefined,
+  ): Promise<ServiceResponse> {
+    let c: Call;
+    try {
+      c = begin(service, path, ro, verbMethod);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const state = c.state;
+    if (c.hedging || c.trace !== undefined || timed(state) || !(c.deadline.ms > 0)) return loop(c, undefined);
+    const set = discovery.peek(service, ro.tag);
+    if (set === undefined || set.all.length === 0) return loop(c, undefined);
+    state.endpoints.sync(set, healthFilter, pools.release, onAllUnhealthy);
+    const { list } = state.endpoints.candidates(outlier, undefined, pools.usableFilter);
+    if (list.length === 0) return loop(c, undefined);
+    const e = state.balancer.pick(list) ?? (list[0] as Endpoint);
+    return new Promise<ServiceResponse>((resolve, reject) => {
+      // Until something awaits, no time has passed that matters: the whole deadline is left.
+      runner.send(
+        e,
+        pools.of(e),
+        prepare(c, e, false, c.deadline.ms),
+        (r) => {
+          try {
+            resolve(r instanceof TryFailure ? loop(c, { e, r }) : answered(c, e, r));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        reject,
+      );
+    });
+  }
+
+  /** A final answer handed back: counted for its instance, reported, the call's span ended. */
+  const answered = (c: Call, e: Endpoint, r: Dispatcher.ResponseData | TryFailure): Answer => {
+    const res = answerOf(c, e, r);
+    observer.response(
+      c.info,
+      e.instance,
+      res.statusCode,
+      c.attempts,
+      observer.wantsDuration ? clock.now() - c.started : 0,
+    );
+    c.trace?.end();
+    return new Answer(res, e.instance, c.attempts);
+  };
+
+  /**
+   * The general path of a call: pick, try (or hedge), and on a failed try what decide() says — retry
+   * elsewhere after a backoff, or fail. `first` is a first try already made by {@link call}'s fast path.
+   */
+  async function loop(c: Call, first: Outcome | undefined): Promise<ServiceResponse> {
+    const { service, method, path } = c.info;
+    const { ro, state, idempotent, hedging } = c;
     let tried: Set<Endpoint> | undefined;
     let instance: Instance | undefined;
     // Until something awaits, no time has passed that matters: the first try's time left is the whole
@@ -580,83 +666,80 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     let fresh = true;
 
     for (;;) {
-      // The watched set straight from memory; only the first call for a service waits.
-      let set: ServiceSet | undefined = discovery.peek(service, ro.tag);
-      if (set === undefined) {
-        fresh = false;
-        try {
-          set = await resolveSet(service, ro.tag, ro.signal);
-        } catch (err) {
-          return fail(c, instance, err as Error, 'discovery');
-        }
-      }
-      if (set.all.length === 0) {
-        return fail(
-          c,
-          instance,
-          phareError(
-            'PHARE_ERR_SERVICE_NOT_FOUND',
-            `service "${service}": no instance is registered with ${discovery.resolver.kind}`,
-          ),
-          'not_found',
-        );
-      }
-      state.endpoints.sync(set, healthFilter, pools.release, onAllUnhealthy);
-      const { list } = state.endpoints.candidates(outlier, tried, pools.usableFilter);
-      if (list.length === 0) {
-        return fail(
-          c,
-          instance,
-          phareError(
-            'PHARE_ERR_NO_HEALTHY_INSTANCE',
-            `service "${service}": ${set.all.length} instance(s) registered, none ${healthFilter === 'passing' ? 'passing' : 'passing or warning'} (set onAllUnhealthy: 'try-all' to call them anyway)`,
-          ),
-          'no_healthy',
-        );
-      }
-      const picked = state.balancer.pick(list) ?? (list[0] as Endpoint);
-      instance = picked.instance;
-      const left = fresh ? c.deadline.ms : c.deadline.left();
-      fresh = false;
-      if (left <= 0) {
-        return fail(
-          c,
-          instance,
-          phareError(
-            'PHARE_ERR_DEADLINE_EXCEEDED',
-            `${method} ${service}${path}: deadline of ${c.deadline.ms}ms exceeded after ${c.attempts} tries`,
-          ),
-          'deadline',
-        );
-      }
-      let e = picked;
+      let e: Endpoint;
       let r: Dispatcher.ResponseData | TryFailure;
-      if (hedging) {
-        tried ??= new Set<Endpoint>();
-        const attempt: AttemptInfo = {
-          tries: c.attempts + 1,
-          idempotent,
-          otherInstance: list.length > 1,
-          policy,
-        };
-        const o = await hedged(c, picked, tried, attempt);
-        e = o.e;
-        r = o.r;
-      } else r = await tryOn(c, picked, pools.of(picked), false, left);
+      if (first !== undefined) {
+        e = first.e;
+        r = first.r;
+        first = undefined;
+        fresh = false;
+      } else {
+        // The watched set straight from memory; only the first call for a service waits.
+        let set: ServiceSet | undefined = discovery.peek(service, ro.tag);
+        if (set === undefined) {
+          fresh = false;
+          try {
+            set = await resolveSet(service, ro.tag, ro.signal);
+          } catch (err) {
+            return fail(c, instance, err as Error, 'discovery');
+          }
+        }
+        if (set.all.length === 0) {
+          return fail(
+            c,
+            instance,
+            phareError(
+              'PHARE_ERR_SERVICE_NOT_FOUND',
+              `service "${service}": no instance is registered with ${discovery.resolver.kind}`,
+            ),
+            'not_found',
+          );
+        }
+        state.endpoints.sync(set, healthFilter, pools.release, onAllUnhealthy);
+        const { list } = state.endpoints.candidates(outlier, tried, pools.usableFilter);
+        if (list.length === 0) {
+          return fail(
+            c,
+            instance,
+            phareError(
+              'PHARE_ERR_NO_HEALTHY_INSTANCE',
+              `service "${service}": ${set.all.length} instance(s) registered, none ${healthFilter === 'passing' ? 'passing' : 'passing or warning'} (set onAllUnhealthy: 'try-all' to call them anyway)`,
+            ),
+            'no_healthy',
+          );
+        }
+        const picked = state.balancer.pick(list) ?? (list[0] as Endpoint);
+        instance = picked.instance;
+        const left = fresh ? c.deadline.ms : c.deadline.left();
+        fresh = false;
+        if (left <= 0) {
+          return fail(
+            c,
+            instance,
+            phareError(
+              'PHARE_ERR_DEADLINE_EXCEEDED',
+              `${method} ${service}${path}: deadline of ${c.deadline.ms}ms exceeded after ${c.attempts} tries`,
+            ),
+            'deadline',
+          );
+        }
+        e = picked;
+        if (hedging) {
+          tried ??= new Set<Endpoint>();
+          const attempt: AttemptInfo = {
+            tries: c.attempts + 1,
+            idempotent,
+            otherInstance: list.length > 1,
+            policy,
+          };
+          const o = await hedged(c, picked, tried, attempt);
+          e = o.e;
+          r = o.r;
+        } else r = await tryOn(c, picked, pools.of(picked), false, left);
+      }
       instance = e.instance;
 
-      if (final(r)) {
-        const res = answerOf(c, e, r);
-        observer.response(
-          c.info,
-          e.instance,
-          res.statusCode,
-          c.attempts,
-          observer.wantsDuration ? clock.now() - started : 0,
-        );
-        c.trace?.end();
-        return new Answer(res, e.instance, c.attempts);
-      }
+      if (final(r)) return answered(c, e, r);
 
       // A failed try: what now is decide()'s to say.
       const failure = r as TryFailure;

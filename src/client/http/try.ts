@@ -132,6 +132,67 @@ export class TryRunner {
     return res;
   }
 
+  /**
+   * {@link run} in callback form, for a call that has no promise of its own to spend: the fast path (closed
+   * circuit, undici's `headersTimeout` as the try's timer) goes out through undici's callback API, so the try
+   * costs no promise at all; any other try runs as {@link run}. `done` gets the outcome `run` would resolve
+   * with, `aborted` the caller's abort reason (what `run` would reject with). Neither is ever called twice.
+   */
+  send(
+    e: Endpoint,
+    a: Attachment,
+    r: TryRequest,
+    done: (outcome: Dispatcher.ResponseData | TryFailure) => void,
+    aborted: (reason: unknown) => void,
+  ): void {
+    const b = a.breaker;
+    if (
+      (b !== undefined && !b.closed) ||
+      !(r.cheapTimer && r.timeoutMs >= this.#minFastTryMs && !a.pool.saturated)
+    ) {
+      this.run(e, a, r).then(done, aborted);
+      return;
+    }
+    e.active++;
+    a.pool.request(
+      {
+        path: r.path,
+        method: r.method as Dispatcher.HttpMethod,
+        headers: r.headers,
+        body: r.body ?? undefined,
+        signal: r.signal,
+        headersTimeout: Math.ceil(r.timeoutMs),
+      },
+      (caught, res) => {
+        e.active--;
+        if (caught) {
+          let err: unknown = caught;
+          let expired = false;
+          if ((caught as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT') {
+            expired = true;
+            err = timedOut(r.timeoutMs, caught);
+          }
+          if (r.signal?.aborted) return aborted(r.signal.reason ?? err);
+          const failure = expired
+            ? new TryFailure('timeout', err, undefined, r.deadlineBound)
+            : new TryFailure('connect', err);
+          if (b) void b.failure(err).then(() => done(failure));
+          else done(failure);
+          return;
+        }
+        if (res.statusCode >= 500) {
+          // 5xx counts against the instance (breaker, outlier) even when it is not one we retry.
+          const failure = new TryFailure('status', undefined, res);
+          if (b) void b.failure(new FailedStatus(res)).then(() => done(failure));
+          else done(failure);
+          return;
+        }
+        b?.success();
+        done(res);
+      },
+    );
+  }
+
   /** A try through the breaker's `execute` (half-open probes, open or isolated circuits). */
   async #guarded(e: Endpoint, a: Attachment, r: TryRequest): Promise<Dispatcher.ResponseData | TryFailure> {
     const b = a.breaker as NonNullable<Attachment['breaker']>;
