@@ -182,6 +182,8 @@ interface Measured {
   failed: number;
   /** Load generator CPU per call, in µs (this process). */
   clientUs: number;
+  /** The kernel's part of it (system time: socket writes and reads, wake-ups), in µs. */
+  clientSysUs: number;
   /** Backend + agent CPU per call, in µs. */
   serverUs: number;
   /** Share of its core the load generator (this process) used: ≈ 1 when the client is the bottleneck. */
@@ -238,6 +240,7 @@ async function measure(
       rps: done / elapsed,
       failed,
       clientUs: (clientS / Math.max(1, done)) * 1e6,
+      clientSysUs: cpu.system / Math.max(1, done),
       serverUs: (serverS / Math.max(1, done)) * 1e6,
       clientShare: clientS / elapsed,
       serverShare: serverS / elapsed,
@@ -448,7 +451,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     names[v],
     fmt(rps(v)),
     `${fmt(Math.min(...results[v].map((x) => x.rps)))}–${fmt(max(v, 'rps'))}`,
-    fmt(med(v, 'clientUs'), 1),
+    `${fmt(med(v, 'clientUs'), 1)} (${fmt(med(v, 'clientSysUs'), 1)} sys)`,
     `${fmt(med(v, 'clientShare') * 100)} %`,
     fmt(med(v, 'serverUs'), 1),
     `${fmt(max(v, 'serverShare') * 100)} %`,

@@ -22,14 +22,14 @@ after(async () => {
   }
 });
 
-/** A loopback server: `hang` never answers, `ok` answers 200, `fail` answers 503. */
-async function server(kind: 'hang' | 'ok' | 'fail'): Promise<{ url: string; hits: () => number }> {
+/** A loopback server: `hang` never answers, `ok` answers 200, `fail` answers 503, `broken` 500. */
+async function server(kind: 'hang' | 'ok' | 'fail' | 'broken'): Promise<{ url: string; hits: () => number }> {
   let hits = 0;
   const s = createServer((req, res) => {
     hits++;
     req.resume();
     if (kind === 'hang') return;
-    res.statusCode = kind === 'ok' ? 200 : 503;
+    res.statusCode = kind === 'ok' ? 200 : kind === 'fail' ? 503 : 500;
     res.end(kind);
   });
   servers.push(s);
@@ -115,6 +115,67 @@ test('a call that would queue in a saturated pool is still bounded by its try ti
     assert.equal(hang.hits(), 1, 'the second call timed out in the queue, before it was sent');
   } finally {
     await http.close();
+    await discovery.close();
+  }
+});
+
+test('the callback fast path: a 503 first try is retried by the general loop, a 500 is handed back, in-flight counts return to 0, a throwing hook rejects the call', async () => {
+  const ok = await server('ok');
+  const fail = await server('fail');
+  const broken = await server('broken');
+  const discovery = setup([fail.url, ok.url]);
+  const busyAtPick: number[] = [];
+  let throwOnce = false;
+  const http = createServiceClient({
+    discovery,
+    logger,
+    // the untried 503 instance first, so every call's first try fails and its retry goes to the other
+    balancer: () => ({
+      name: 'fail-first',
+      pick: (c) => {
+        for (const e of c) busyAtPick.push(e.active);
+        return c.find((e) => e.instance.url === fail.url) ?? c[0];
+      },
+    }),
+    retry: { baseDelayMs: 1 },
+    retryBudget: { minPerSecond: 1_000 },
+    hooks: {
+      onResponse: () => {
+        if (throwOnce) {
+          throwOnce = false;
+          throw new Error('hook failed');
+        }
+      },
+    },
+  });
+  const alone = createServiceClient({ discovery: setup([broken.url]), logger });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await http.get('svc', '/');
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.attempts, 2);
+      assert.equal(await res.text(), 'ok');
+    }
+    assert.equal(fail.hits(), 5);
+    assert.equal(ok.hits(), 5);
+    // sequential calls: nothing is in flight when a call picks (each try's count was given back)
+    assert.ok(busyAtPick.length >= 10);
+    assert.deepEqual(new Set(busyAtPick), new Set([0]));
+    // a 500 (not a retried status) is the caller's answer, first try and only try
+    await (await alone.get('svc', '/')).body.dump();
+    const res = await alone.get('svc', '/');
+    assert.equal(res.statusCode, 500);
+    assert.equal(res.attempts, 1);
+    assert.equal(await res.text(), 'broken');
+    // a hook that throws rejects its call, and the client carries on
+    throwOnce = true;
+    await assert.rejects(http.get('svc', '/'), /hook failed/);
+    const after = await http.get('svc', '/');
+    assert.equal(after.statusCode, 200);
+    await after.body.dump();
+  } finally {
+    await http.close();
+    await alone.close();
     await discovery.close();
   }
 });
