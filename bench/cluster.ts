@@ -13,6 +13,7 @@
  *
  *   npx node bench/cluster.ts            (BENCH_DURATION=s per measured run; BENCH_LEASES=agents to simulate)
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +151,7 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
   const agents = await startClusterAgents(etcd, '/bench-reg', ['a', 'b', 'c']);
   const pools = agents.map((a) => new Pool(a.url, { connections: CLIENTS }));
   const rows: (string | number)[][] = [];
+  const written = { service: '', check: '' };
   let agentRate = 0;
   try {
     const reg = (i: number) =>
@@ -163,7 +165,29 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
     const rev0 = await etcdRevision(etcd);
     const cpu0 = etcdCpu(etcd);
     const a0 = agents.reduce((s, a) => s + cpuSeconds(a.pid), 0);
+    // BENCH_PERF=<file>: `perf record` the server CPU (etcd and agents) during the measured run
+    const perf = process.env.BENCH_PERF
+      ? spawn(
+          'perf',
+          [
+            'record',
+            '-q',
+            '-C',
+            SERVER_CPU,
+            '-F',
+            '499',
+            '-g',
+            '-o',
+            process.env.BENCH_PERF,
+            '--',
+            'sleep',
+            String(DURATION),
+          ],
+          { stdio: 'inherit' },
+        )
+      : undefined;
     const r = await loop(DURATION, reg);
+    if (perf) await new Promise((res) => perf.once('exit', res));
     const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
     const aCpu = (agents.reduce((s, a) => s + cpuSeconds(a.pid), 0) - a0) / r.seconds;
     const txns = (await etcdRevision(etcd)) - rev0;
@@ -181,6 +205,15 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
         return n;
       }),
     );
+    // What a registration wrote to etcd, byte for byte: the raw side below writes values of these sizes
+    const probe = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
+    try {
+      written.service = (await probe.get(`/bench-reg/v1/services/a%2Fsvc-0`).string()) ?? '';
+      written.check = (await probe.get(`/bench-reg/v1/checks/a%2Fservice%3Asvc-0`).string()) ?? '';
+    } finally {
+      probe.close();
+    }
+    if (!written.service || !written.check) throw new Error('bench: registration svc-0 is not in etcd');
     rows.push([
       '3 Phare agents (etcd store), service + TTL check per registration',
       fmt(agentRate),
@@ -199,14 +232,17 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
   // raw etcd transactions of the same size from the same number of clients
   const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
   try {
-    const value = (i: number) => Buffer.from(JSON.stringify({ ...registration(i), node: 'a', agent: true }));
+    // The same bytes a Phare registration puts (its service and check records as etcd holds them) under keys
+    // of the same shape; Phare's transactions also carry one small head-key put per batch, the raw ones none.
+    const service = Buffer.from(written.service);
+    const check = Buffer.from(written.check);
     const txn = (i: number) =>
       client.kv
         .txn({
           compare: [],
           success: [
-            { request_put: { key: Buffer.from(`/raw/v1/services/a/svc-${i}`), value: value(i) } },
-            { request_put: { key: Buffer.from(`/raw/v1/checks/a/service:svc-${i}`), value: value(i) } },
+            { request_put: { key: Buffer.from(`/raw/v1/services/a%2Fsvc-${i}`), value: service } },
+            { request_put: { key: Buffer.from(`/raw/v1/checks/a%2Fservice%3Asvc-${i}`), value: check } },
           ],
           failure: [],
         })
@@ -217,7 +253,7 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
     const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
     const rate = r.ok / r.seconds;
     rows.push([
-      'raw etcd txns (2 puts each, etcd3 client, this process)',
+      `raw etcd txns (2 puts each of the same ${fmt(service.length)} + ${fmt(check.length)} B, etcd3 client, this process)`,
       fmt(rate),
       fmt(quantile(r.lat, 0.5), 1),
       fmt(quantile(r.lat, 0.99), 1),

@@ -171,6 +171,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       },
       datacenter: config.datacenter,
       clock: options.clock,
+      onBadRow: (table, key, problem) =>
+        logger.warn({ component: 'catalog', table, key }, `store: ignoring a ${table} row: ${problem}`),
     });
     // From now on a missing or emptied phare.db is damage, not a new data dir (issue 11 §9).
     if (dataDir && !options.store && config.store === 'sqlite') dataDir.markStoreCreated();

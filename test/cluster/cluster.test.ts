@@ -158,6 +158,55 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     assert.deepEqual([value.node, value.id, value.name], ['Edge-1', id, 'web']);
   });
 
+  test('rows in etcd that no Phare agent wrote (bad JSON, bad shape, bad escapes, a record under another key) never crash an agent nor show', async () => {
+    const prefix = freshPrefix();
+    const a = track(await startClusterAgent(etcd, prefix, 'a', { 'dns-addr': '' }));
+    assert.equal(
+      (await register(a, 'web-1', 'web', { Check: { TTL: '30s', Status: 'passing' } })).status,
+      200,
+    );
+    assert.equal((await register(a, 'web-2', 'web')).status, 200);
+    const service = (node: string, id: string) =>
+      JSON.stringify({
+        node,
+        id,
+        name: 'web',
+        kind: '',
+        tags: [],
+        address: '',
+        port: 1,
+        meta: {},
+        weights: { Passing: 1, Warning: 1 },
+        enableTagOverride: false,
+        agent: false,
+      });
+    const hostile: [string, string][] = [
+      [`${prefix}/v1/services/x%zz`, service('x', 'y')], // not URI-encoded
+      [`${prefix}/v1/services/a%2Fbad`, '{"node":5}'], // not a service record
+      [`${prefix}/v1/services/a%2Fghost`, service('elsewhere', 'other')], // a record under someone else's key
+      [`${prefix}/v1/checks/a%2Fc`, 'not json'],
+      [`${prefix}/v1/nodes/zz`, '[]'],
+      // a good row overwritten with garbage: the stale record must go, not stay
+      [`${prefix}/v1/services/a%2Fweb-2`, '{"id":"web-2"}'],
+    ];
+    for (const [k, v] of hostile) await etcd.ctl('put', k, v);
+    // a write after them: once it shows, the watch has delivered every hostile row before it
+    assert.equal((await register(a, 'web-3', 'web')).status, 200);
+    const ids = async () =>
+      ((await getJson(`${a.httpUrl}/v1/catalog/service/web`)).body as { ServiceID: string }[])
+        .map((s) => s.ServiceID)
+        .sort();
+    assert.deepEqual(await ids(), ['web-1', 'web-3']);
+    const health = (await getJson(`${a.httpUrl}/v1/health/service/web`)).body as Entry[];
+    assert.deepEqual(health.map((e) => e.Service.ID).sort(), ['web-1', 'web-3']);
+    const nodes = (await getJson(`${a.httpUrl}/v1/catalog/nodes`)).body as { Node: string }[];
+    assert.deepEqual(
+      nodes.map((n) => n.Node),
+      ['a'],
+    );
+    assert.equal((await getJson(`${a.httpUrl}/v1/agent/services`)).status, 200);
+  });
+
   test('kill -9 agent B: serfHealth critical on A and C within TTL + 2 s; restart B: back, no duplicates', async () => {
     const prefix = freshPrefix();
     const a = await startClusterAgent(etcd, prefix, 'a');

@@ -70,6 +70,11 @@ export interface CatalogOptions {
   clock?: Clock;
   /** Register the built-in `consul` service on the local node, as a Consul server does. @default true */
   builtinConsulService?: boolean;
+  /**
+   * Told of a row a shared store holds that is not a catalog record of the shape its key says (written by
+   * something other than a Phare agent, or damaged): the view treats its key as absent. @default ignored
+   */
+  onBadRow?: (table: StoreTable, key: string, problem: string) => void;
 }
 
 /** A change the health module listens to. */
@@ -151,6 +156,7 @@ export class Catalog {
   readonly local: LocalNode;
   readonly clock: Clock;
   readonly #store: Store;
+  readonly #onBadRow: ((table: StoreTable, key: string, problem: string) => void) | undefined;
   #index = 0;
   #closed = false;
   readonly #nodes = new Map<string, NodeRecord>(); // lower(node) -> node
@@ -192,6 +198,7 @@ export class Catalog {
 
   private constructor(options: CatalogOptions) {
     this.#store = options.store;
+    this.#onBadRow = options.onBadRow;
     this.datacenter = options.datacenter;
     this.local = options.node;
     this.clock = options.clock ?? systemClock;
@@ -420,8 +427,23 @@ export class Catalog {
     if (at.table === 'nodes' || at.table === 'services' || at.table === 'checks') {
       let next: Row | undefined;
       if (row) {
-        next = { ...(row.value as Row), createIndex: row.createIndex, modifyIndex: row.modifyIndex };
-        if (at.table === 'checks' && (next as CheckRecord).checkId === SERF_CHECK_ID) return undefined;
+        // The value was parsed from the store for this delivery alone: stamp the revisions on it in place.
+        const v = row.value as Row;
+        if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+          v.createIndex = row.createIndex;
+          v.modifyIndex = row.modifyIndex;
+        }
+        // Rows come from any writer of the shared store, not only from Phare agents: a row that is not a
+        // record of its table, or whose key is not its own, must neither crash a read nor shadow another row.
+        const problem = rowProblem(at.table, v) ?? keyProblem(at.table, at.key, v);
+        if (problem === undefined) next = v;
+        else {
+          this.#onBadRow?.(at.table, at.key, problem);
+          // what the caller reads as the row's new value (its topics, its events): absent
+          (row as { value: unknown }).value = undefined;
+        }
+        if (at.table === 'checks' && next && (next as CheckRecord).checkId === SERF_CHECK_ID)
+          return undefined;
       }
       return this.#applyRow(at.table, at.key, next);
     }
@@ -1460,6 +1482,15 @@ function serfCheck(node: string, alive: boolean, createIndex: number, modifyInde
 }
 
 /** `services:<key>` -> ['services', key]. */
+/** Why a valid record does not belong at `key` (its key is built from its own fields), or undefined. */
+function keyProblem(table: 'nodes' | 'services' | 'checks', key: string, v: Row): string | undefined {
+  const own =
+    table === 'nodes'
+      ? (v as NodeRecord).node.toLowerCase()
+      : recordKey(v.node, table === 'services' ? (v as ServiceRecord).id : (v as CheckRecord).checkId);
+  return own === key ? undefined : `the record belongs at key ${JSON.stringify(own)}`;
+}
+
 function splitTableKey(tk: string): ['services' | 'checks', string] {
   const i = tk.indexOf(':');
   return [tk.slice(0, i) as 'services' | 'checks', tk.slice(i + 1)];

@@ -128,6 +128,39 @@ export function controlCharacterAt(s: string): number {
 
 const STATUSES = new Set(['passing', 'warning', 'critical']);
 
+/** The fields {@link rowProblem} checks, per table, by kind. */
+const ROW_FIELDS = {
+  nodes: { node: 'name', id: 'string', address: 'string', taggedAddresses: 'object', meta: 'object' },
+  services: {
+    node: 'name',
+    id: 'name',
+    name: 'name',
+    kind: 'string',
+    tags: 'tags',
+    address: 'string',
+    port: 'number',
+    meta: 'object',
+    weights: 'object',
+    enableTagOverride: 'boolean',
+    agent: 'boolean',
+  },
+  checks: {
+    node: 'name',
+    checkId: 'name',
+    name: 'string',
+    status: 'status',
+    notes: 'string',
+    output: 'string',
+    serviceId: 'string',
+    serviceName: 'string',
+    def: 'object',
+    agent: 'boolean',
+  },
+} as const satisfies Record<
+  'nodes' | 'services' | 'checks',
+  Record<string, 'name' | 'string' | 'number' | 'boolean' | 'object' | 'tags' | 'status'>
+>;
+
 /**
  * What is wrong with a stored record, or undefined when it has the shape the catalog needs. The store calls
  * it on every row it loads (`Store.load({ check })`) so a bad row stops the start-up with its file, table
@@ -140,68 +173,55 @@ export function rowProblem(table: 'nodes' | 'services' | 'checks', value: unknow
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
   const v = value as Record<string, unknown>;
   type Kind = 'name' | 'string' | 'number' | 'boolean' | 'object' | 'tags' | 'status';
-  const fields: Record<string, Kind> =
-    table === 'nodes'
-      ? { node: 'name', id: 'string', address: 'string', taggedAddresses: 'object', meta: 'object' }
-      : table === 'services'
-        ? {
-            node: 'name',
-            id: 'name',
-            name: 'name',
-            kind: 'string',
-            tags: 'tags',
-            address: 'string',
-            port: 'number',
-            meta: 'object',
-            weights: 'object',
-            enableTagOverride: 'boolean',
-            agent: 'boolean',
-          }
-        : {
-            node: 'name',
-            checkId: 'name',
-            name: 'string',
-            status: 'status',
-            notes: 'string',
-            output: 'string',
-            serviceId: 'string',
-            serviceName: 'string',
-            def: 'object',
-            agent: 'boolean',
-          };
-  const all: Record<string, Kind> = { ...fields, createIndex: 'number', modifyIndex: 'number' };
-  for (const [f, kind] of Object.entries(all)) {
-    const x = v[f];
-    const got = JSON.stringify(x) ?? 'undefined';
-    switch (kind) {
-      case 'name':
-        if (typeof x !== 'string' || x === '') return `field "${f}": expected a non-empty string, got ${got}`;
-        if (controlCharacterAt(x) >= 0)
-          return `field "${f}" ${got} holds a control character (refused since key schema 2); delete the row`;
-        break;
-      case 'string':
-        if (typeof x !== 'string') return `field "${f}": expected a string, got ${got}`;
-        break;
-      case 'number':
-        if (typeof x !== 'number' || !Number.isFinite(x))
-          return `field "${f}": expected a number, got ${got}`;
-        break;
-      case 'boolean':
-        if (typeof x !== 'boolean') return `field "${f}": expected true or false, got ${got}`;
-        break;
-      case 'object':
-        if (typeof x !== 'object' || x === null || Array.isArray(x))
-          return `field "${f}": expected an object, got ${got}`;
-        break;
-      case 'tags':
-        if (!Array.isArray(x) || x.some((t) => typeof t !== 'string'))
-          return `field "${f}": expected a list of strings, got ${got}`;
-        break;
-      case 'status':
-        if (typeof x !== 'string' || !STATUSES.has(x))
-          return `field "${f}": expected passing, warning or critical, got ${got}`;
-        break;
-    }
+  const fields: Record<string, Kind> = ROW_FIELDS[table];
+  for (const f in fields) {
+    const problem = fieldProblem(f, fields[f] as Kind, v[f]);
+    if (problem !== undefined) return problem;
   }
-  return undefined;
+  return (
+    fieldProblem('createIndex', 'number', v['createIndex']) ??
+    fieldProblem('modifyIndex', 'number', v['modifyIndex'])
+  );
+}
+
+/**
+ * What is wrong with one field, or undefined. Runs for every row a shared store's watch delivers, so the
+ * happy path only tests types; the value is rendered (JSON.stringify) only for the message of a bad one.
+ */
+function fieldProblem(
+  f: string,
+  kind: 'name' | 'string' | 'number' | 'boolean' | 'object' | 'tags' | 'status',
+  x: unknown,
+): string | undefined {
+  const got = () => JSON.stringify(x) ?? 'undefined';
+  switch (kind) {
+    case 'name':
+      if (typeof x !== 'string' || x === '') return `field "${f}": expected a non-empty string, got ${got()}`;
+      if (controlCharacterAt(x) >= 0)
+        return `field "${f}" ${got()} holds a control character (refused since key schema 2); delete the row`;
+      return undefined;
+    case 'string':
+      return typeof x === 'string' ? undefined : `field "${f}": expected a string, got ${got()}`;
+    case 'number':
+      return typeof x === 'number' && Number.isFinite(x)
+        ? undefined
+        : `field "${f}": expected a number, got ${got()}`;
+    case 'boolean':
+      return typeof x === 'boolean' ? undefined : `field "${f}": expected true or false, got ${got()}`;
+    case 'object':
+      return typeof x === 'object' && x !== null && !Array.isArray(x)
+        ? undefined
+        : `field "${f}": expected an object, got ${got()}`;
+    case 'tags':
+      if (Array.isArray(x)) {
+        let ok = true;
+        for (const t of x) if (typeof t !== 'string') ok = false;
+        if (ok) return undefined;
+      }
+      return `field "${f}": expected a list of strings, got ${got()}`;
+    case 'status':
+      return typeof x === 'string' && STATUSES.has(x)
+        ? undefined
+        : `field "${f}": expected passing, warning or critical, got ${got()}`;
+  }
 }

@@ -126,6 +126,7 @@ const TABLES: readonly Table[] = [
   'lockdelays',
   'sessionttls',
 ];
+const TABLE_SET: ReadonlySet<string> = new Set(TABLES);
 
 /**
  * Opens the etcd store. Nothing is contacted until `load()`.
@@ -197,22 +198,28 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
   const headKey = `${roots.catalog}head`;
   const keyOf = (table: Table, key: string) =>
     `${roots[spaceOf(table)]}${table}/${key.split('\u0000').map(encodeURIComponent).join('/')}`;
+  const spaces = Object.keys(roots) as StoreSpace[];
   const parseKey = (raw: string): { table: Table; key: string } | undefined => {
-    const space = (Object.keys(roots) as StoreSpace[]).find((s) => raw.startsWith(roots[s]));
+    let space: StoreSpace | undefined;
+    for (const s of spaces) if (raw.startsWith(roots[s])) space = s;
     if (!space) return undefined;
     const rest = raw.slice(roots[space].length);
     const slash = rest.indexOf('/');
     if (slash < 0) return undefined;
     const table = rest.slice(0, slash) as Table;
-    if (!TABLES.includes(table) || spaceOf(table) !== space) return undefined;
-    return {
-      table,
-      key: rest
-        .slice(slash + 1)
-        .split('/')
-        .map(decodeURIComponent)
-        .join('\u0000'),
-    };
+    if (!TABLE_SET.has(table) || spaceOf(table) !== space) return undefined;
+    const tail = rest.slice(slash + 1);
+    // Nearly every key has nothing encoded and one part (catalog rows: the escaped store key, `/` as %2F
+    // included, is one part); decode only what needs it.
+    if (!tail.includes('%'))
+      return { table, key: tail.includes('/') ? tail.replaceAll('/', '\u0000') : tail };
+    try {
+      return { table, key: tail.split('/').map(decodeURIComponent).join('\u0000') };
+    } catch {
+      // a malformed escape (`%zz`) was not written by Phare: a key no table holds, never a crash
+      log?.warn({ key: raw }, 'etcd: skipping a key that is not URI-encoded');
+      return undefined;
+    }
   };
   const rowOf = (kv: IKeyValue): StoreRow | undefined => {
     const k = parseKey(kv.key.toString());
