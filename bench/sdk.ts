@@ -20,7 +20,7 @@
  * - the same number of concurrent callers for every variant, each warmed up once, and again briefly before
  *   each of its measured runs;
  * - many short rounds (`SDK_BENCH_ROUNDS`, default 40, of `SDK_BENCH_ROUND_S` = 0.25 s per variant after
- *   50 ms not counted), the variants back to back within a round, the order rotated per round; the machine is
+ *   `SDK_BENCH_ROUND_WARMUP_S` = 50 ms not counted), the variants back to back within a round, the order rotated per round; the machine is
  *   checked for quiet before the first round (waits up to `BENCH_QUIET_WAIT` s for idle CPUs) and a round is
  *   run again when other processes disturbed it. This VM's speed drifts by ±20 % over seconds (the same code's
  *   CPU per call moved 26–39 µs between 1.5 s runs with the machine otherwise idle), so one long run per
@@ -304,7 +304,7 @@ interface ServiceEntryLite {
 /** Throughput rounds: many short ones (see the header), each variant warmed once and briefly before each run. */
 const ROUNDS = QUICK ? 4 : Number(process.env.SDK_BENCH_ROUNDS ?? 40);
 const ROUND_S = QUICK ? 0.2 : Number(process.env.SDK_BENCH_ROUND_S ?? 0.25);
-const ROUND_WARMUP_S = 0.05;
+const ROUND_WARMUP_S = Number(process.env.SDK_BENCH_ROUND_WARMUP_S ?? 0.05);
 /** A backend above this share of its core may be setting the pace: flagged in the report. */
 const SERVER_BOUND = 0.8;
 
@@ -517,6 +517,12 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     out.push(
       `- phare ÷ the other checkout's client, per round: ${list(vs)}; median ${fmt(median(vs), 3)}× (${spreadOf(vs)}); by client CPU per call ${fmt(median(cpu), 3)}× (${spreadOf(cpu)}).`,
     );
+    if (has('plain')) {
+      const op = paired('plain', 'other');
+      out.push(
+        `- the other checkout's client ÷ plain undici to one URL: median ${fmt(median(op), 2)}× (${spreadOf(op)}).`,
+      );
+    }
   }
   out.push(`- load average after the rounds: ${loadAverage()}`, '');
 }
