@@ -193,6 +193,11 @@ test("the caller's signal aborts a fast-path try, also when aborted before the c
       http.get('svc', '/', { signal: AbortSignal.abort(new Error('already gone')) }),
       /already gone/,
     );
+    // the set is in memory now: this call takes the callback fast path, and an abort in flight still ends it
+    const late = new AbortController();
+    const inFlight = http.get('svc', '/', { signal: late.signal });
+    setTimeout(() => late.abort(new Error('gave up in flight')), 50);
+    await assert.rejects(inFlight, /gave up in flight/);
   } finally {
     await http.close();
     await discovery.close();
