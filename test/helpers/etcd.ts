@@ -46,6 +46,8 @@ export interface EtcdCluster {
   readonly endpoints: string[];
   /** Runs `etcdctl` against the running members; resolves with stdout. */
   ctl(...args: string[]): Promise<string>;
+  /** Resolves once every running member passes `endpoint health` (a quorum read: the cluster has a leader). */
+  healthy(timeoutMs?: number): Promise<void>;
   /** Everything the members printed (for assertion messages). */
   log(): string;
   /** Kills every member and removes the data. */
@@ -264,6 +266,9 @@ export async function startEtcdCluster(
         members.filter((m) => m.running).map((m) => m.clientUrl),
         args,
       ),
+    async healthy(timeoutMs = 20_000) {
+      await Promise.all(members.filter((m) => m.running).map((m) => waitHealthy(m.clientUrl, timeoutMs)));
+    },
     log: () => logText,
     async close() {
       for (const s of specs) await kill(s.name);
