@@ -17,7 +17,7 @@
  *
  * Servers (agents, etcd, baseline) run on the server CPU, this load generator and wrk on the loadgen CPU.
  *
- *   npx node bench/kv.ts
+ *   npx node bench/kv.ts   (BENCH_DURATION=s per measured run; BENCH_KV_PARTS=lock runs only the lock hand-overs)
  */
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,9 +77,21 @@ async function agentPuts(url: string, pid: number) {
   }
 }
 
-/** Lock hand-over times (ms, destroy -> acquired) over `rounds` rounds, holder on `holder`, waiter on `waiter`. */
-async function handovers(holder: string, waiter: string, rounds: number): Promise<number[]> {
-  const out: number[] = [];
+/** One hand-over's times (ms after the destroy was sent), to tell where the time after the lock-delay goes. */
+interface Handover {
+  /** destroy -> the waiter's `true` */
+  total: number;
+  /** destroy -> its answer (the release and the delay row committed and applied on the holder's agent) */
+  destroyed: number;
+  /** destroy -> the waiter's blocking GET answered with the key free */
+  woke: number;
+  /** the acquire that won: sent -> answered (a guarded etcd commit plus the agent's own watch on a cluster) */
+  acquire: number;
+}
+
+/** Lock hand-overs over `rounds` rounds, holder on `holder`, waiter on `waiter`. */
+async function handovers(holder: string, waiter: string, rounds: number): Promise<Handover[]> {
+  const out: Handover[] = [];
   const json = async (url: string, method = 'GET', body?: string) => {
     const r = await request(url, { method, ...(body === undefined ? {} : { body }) });
     return {
@@ -102,6 +114,8 @@ async function handovers(holder: string, waiter: string, rounds: number): Promis
     if ((await json(`${holder}/v1/kv/${key}?acquire=${sh}`, 'PUT', 'h')).text !== 'true')
       throw new Error('holder could not lock');
     // the waiter: park on the key until it is free, then acquire, retrying while the lock-delay holds
+    let woke = 0;
+    let tried = 0;
     const waiting = (async () => {
       let index = (await json(`${waiter}/v1/kv/${key}`)).index;
       for (;;) {
@@ -109,7 +123,9 @@ async function handovers(holder: string, waiter: string, rounds: number): Promis
         index = r.index;
         const e = (JSON.parse(r.text) as { Session?: string }[])[0];
         if (e?.Session) continue;
+        woke = performance.now();
         for (;;) {
+          tried = performance.now();
           if ((await json(`${waiter}/v1/kv/${key}?acquire=${sw}`, 'PUT', 'w')).text === 'true')
             return performance.now();
           await new Promise((res) => setTimeout(res, 2));
@@ -119,7 +135,9 @@ async function handovers(holder: string, waiter: string, rounds: number): Promis
     await new Promise((r) => setTimeout(r, 20));
     const t0 = performance.now();
     await json(`${holder}/v1/session/destroy/${sh}`, 'PUT');
-    out.push((await waiting) - t0);
+    const destroyed = performance.now() - t0;
+    const done = await waiting;
+    out.push({ total: done - t0, destroyed, woke: woke - t0, acquire: done - tried });
     await json(`${waiter}/v1/session/destroy/${sw}`, 'PUT');
   }
   return out;
@@ -128,158 +146,172 @@ async function handovers(holder: string, waiter: string, rounds: number): Promis
 /** Runs the benchmark; returns its markdown section. */
 export async function run(): Promise<string> {
   const sections: string[] = [];
-  // ---- 1. puts: sqlite agent vs etcd single member
-  const putRows: (string | number)[][] = [];
-  const etcd = await startEtcdCluster({ size: 1, cpus: SERVER_CPU });
-  const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
-  let etcdPut = 0;
-  let etcdGet = 0;
-  const getRows: (string | number)[][] = [];
-  try {
-    const put = async (i: number) => {
-      await client.put(`/bench/${i % KEYS}`).value(value(i));
-      return true;
-    };
-    await loop(QUICK ? 0.5 : 2, put);
-    const etcdPid = etcd.members[0]?.pid;
-    const e0 = etcdPid ? cpuSeconds(etcdPid) : 0;
-    const r = await loop(DURATION, put);
-    const etcdCpuUs = etcdPid ? ((cpuSeconds(etcdPid) - e0) * 1e6) / Math.max(1, r.ok) : Number.NaN;
-    etcdPut = r.ok / r.seconds;
-    putRows.push([
-      'etcd 3.4 single member, put',
-      fmt(etcdPut),
-      fmt(quantile(r.lat, 0.5), 2),
-      fmt(quantile(r.lat, 0.99), 2),
-      fmt(r.errors),
-      fmt(etcdCpuUs),
-    ]);
-    const get = async () => (await client.get('/bench/1').buffer()) !== null;
-    await loop(QUICK ? 0.5 : 2, get);
-    const g = await loop(DURATION, get);
-    etcdGet = g.ok / g.seconds;
-    getRows.push([
-      'etcd 3.4 single member, range (etcd3 client, 64 loops)',
-      fmt(etcdGet),
-      fmt(quantile(g.lat, 0.5), 2),
-      fmt(quantile(g.lat, 0.99), 2),
-      '',
-      '',
-    ]);
-  } finally {
-    client.close();
-    await etcd.close();
-  }
-  const same = await startAgent('sqlite', [], ETCD_MEDIUM);
-  let samePut = 0;
-  try {
-    const p = await agentPuts(same.url, same.pid);
-    samePut = p.ok / p.seconds;
-    putRows.unshift([
-      `phare agent, sqlite, data dir on ${ETCD_MEDIUM} as etcd's (\`true\` = committed)`,
-      fmt(samePut),
-      fmt(quantile(p.lat, 0.5), 2),
-      fmt(quantile(p.lat, 0.99), 2),
-      fmt(p.errors),
-      fmt(p.cpuUs),
-    ]);
-  } finally {
-    await same.stop();
-  }
-  const agent = await startAgent('sqlite');
-  const file = join(tmpdir(), `phare-bench-kv-${process.pid}`);
-  let baseline: Awaited<ReturnType<typeof spawnPinned>> | undefined;
-  let agentPut = 0;
-  let getRatio = 0;
-  let sqliteHandover: number[] = [];
-  try {
-    const p = await agentPuts(agent.url, agent.pid);
-    agentPut = p.ok / p.seconds;
-    putRows.splice(1, 0, [
-      `phare agent, sqlite, data dir on ${tmpdir()} (disk here)`,
-      fmt(agentPut),
-      fmt(quantile(p.lat, 0.5), 2),
-      fmt(quantile(p.lat, 0.99), 2),
-      fmt(p.errors),
-      fmt(p.cpuUs),
-    ]);
-
-    // ---- 2. gets: the agent vs node:http serving the same bytes
-    const path = '/v1/kv/bench/1';
-    const res = await request(`${agent.url}${path}`);
-    const body = Buffer.from(await res.body.arrayBuffer());
-    if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}`);
-    saveAnswer(file, body, res.headers);
-    baseline = await spawnPinned(
-      SERVER_CPU,
-      [join(REPO_ROOT, 'bench', 'http.ts'), '--serve', file],
-      /baseline on (\S+)/,
-    );
-    const targets = { agent: `${agent.url}${path}`, baseline: `${baseline.match}${path}` };
-    for (const u of Object.values(targets)) wrk(u, QUICK ? 1 : 2, CLIENTS);
-    const runs = QUICK ? 1 : 3;
-    const results = { agent: [] as ReturnType<typeof wrk>[], baseline: [] as ReturnType<typeof wrk>[] };
-    // Server CPU per answer as well: on a machine busy with other work each server gets a varying share of
-    // its core, and the CPU an answer costs is what sets the capacity of a core when it is not shared.
-    const cpu = { agent: [] as number[], baseline: [] as number[] };
-    const measure = (k: keyof typeof results, pid: number) => {
-      const c0 = cpuSeconds(pid);
-      const w = wrk(targets[k], DURATION, CLIENTS);
-      results[k].push(w);
-      cpu[k].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, w.rps * DURATION));
-    };
-    for (let i = 0; i < runs; i++) {
-      measure('agent', agent.pid);
-      measure('baseline', (baseline as { pid: number }).pid);
+  // BENCH_KV_PARTS=lock: only the two hand-over parts (a fresh sqlite agent for the first)
+  let sqliteHandover: Handover[] = [];
+  if (process.env.BENCH_KV_PARTS === 'lock') {
+    const one = await startAgent('sqlite');
+    try {
+      sqliteHandover = await handovers(one.url, one.url, HANDOVERS);
+    } finally {
+      await one.stop();
     }
-    const rps = (k: keyof typeof results) => median(results[k].map((x) => x.rps));
-    getRatio = rps('agent') / rps('baseline');
-    const errs = [...results.agent, ...results.baseline].map((x) => x.errors).filter(Boolean);
-    getRows.unshift(
-      [
-        'phare agent, sqlite',
-        fmt(rps('agent')),
-        fmt(median(results.agent.map((x) => x.p50Ms)), 2),
-        fmt(median(results.agent.map((x) => x.p99Ms)), 2),
-        results.agent.map((x) => fmt(x.rps)).join(' / '),
-        fmt(median(cpu.agent), 1),
-      ],
-      [
-        'bare node:http, same bytes',
-        fmt(rps('baseline')),
-        fmt(median(results.baseline.map((x) => x.p50Ms)), 2),
-        fmt(median(results.baseline.map((x) => x.p99Ms)), 2),
-        results.baseline.map((x) => fmt(x.rps)).join(' / '),
-        fmt(median(cpu.baseline), 1),
-      ],
-    );
-    sections.push(
-      `### KV puts: ${CLIENTS} concurrent clients, ${KEYS} keys, ${VALUE_BYTES}-byte values (a new value every put)`,
-      '',
-      `Command: \`npx node bench/kv.ts\` — agent \`phare agent --data-dir <tmp>\` on CPU ${SERVER_CPU} (undici \`Pool\`, ${CLIENTS} connections, ${CLIENTS} request loops on the loadgen CPU); etcd 3.4 single member on CPU ${SERVER_CPU} (data on tmpfs, fsync on), etcd3 client with ${CLIENTS} loops; ${DURATION} s each after a warm-up.`,
-      '',
-      table(['server', 'puts/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs / put'], putRows),
-      '',
-      `Ratio agent / etcd, data on the same medium: **${(samePut / etcdPut).toFixed(2)}×** — target ≥ ${PUT_RATIO}×: ${verdict(samePut / etcdPut >= PUT_RATIO, `${(samePut / etcdPut).toFixed(2)}×`)} (agent on disk: ${(agentPut / etcdPut).toFixed(2)}×).`,
-      '',
-      `### KV gets: \`GET ${path}\` (${fmt(body.length)} B body)`,
-      '',
-      `Command: \`taskset ${wrkArgs('<url>', DURATION, CLIENTS).join(' ')}\`, ${runs} run(s) each, agent and baseline alternating, median shown; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
-      '',
-      table(['server', 'gets/s', 'p50 ms', 'p99 ms', 'runs', 'server CPU µs / get'], getRows),
-      '',
-      `Ratio agent / node:http: **${getRatio.toFixed(2)}×** — target ≥ ${GET_RATIO}×: ${verdict(getRatio >= GET_RATIO, `${getRatio.toFixed(2)}×`)} (CPU per get, node:http / agent: ${(median(cpu.baseline) / median(cpu.agent)).toFixed(2)}×).${errs.length ? ` wrk errors: ${errs.join(' | ')}` : ''}`,
-    );
-    sqliteHandover = await handovers(agent.url, agent.url, HANDOVERS);
-  } finally {
-    await baseline?.stop();
-    await agent.stop();
-    removeAnswer(file);
+  } else sqliteHandover = await putsAndGets();
+
+  async function putsAndGets(): Promise<Handover[]> {
+    // ---- 1. puts: sqlite agent vs etcd single member
+    const putRows: (string | number)[][] = [];
+    const etcd = await startEtcdCluster({ size: 1, cpus: SERVER_CPU });
+    const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
+    let etcdPut = 0;
+    let etcdGet = 0;
+    const getRows: (string | number)[][] = [];
+    try {
+      const put = async (i: number) => {
+        await client.put(`/bench/${i % KEYS}`).value(value(i));
+        return true;
+      };
+      await loop(QUICK ? 0.5 : 2, put);
+      const etcdPid = etcd.members[0]?.pid;
+      const e0 = etcdPid ? cpuSeconds(etcdPid) : 0;
+      const r = await loop(DURATION, put);
+      const etcdCpuUs = etcdPid ? ((cpuSeconds(etcdPid) - e0) * 1e6) / Math.max(1, r.ok) : Number.NaN;
+      etcdPut = r.ok / r.seconds;
+      putRows.push([
+        'etcd 3.4 single member, put',
+        fmt(etcdPut),
+        fmt(quantile(r.lat, 0.5), 2),
+        fmt(quantile(r.lat, 0.99), 2),
+        fmt(r.errors),
+        fmt(etcdCpuUs),
+      ]);
+      const get = async () => (await client.get('/bench/1').buffer()) !== null;
+      await loop(QUICK ? 0.5 : 2, get);
+      const g = await loop(DURATION, get);
+      etcdGet = g.ok / g.seconds;
+      getRows.push([
+        'etcd 3.4 single member, range (etcd3 client, 64 loops)',
+        fmt(etcdGet),
+        fmt(quantile(g.lat, 0.5), 2),
+        fmt(quantile(g.lat, 0.99), 2),
+        '',
+        '',
+      ]);
+    } finally {
+      client.close();
+      await etcd.close();
+    }
+    const same = await startAgent('sqlite', [], ETCD_MEDIUM);
+    let samePut = 0;
+    try {
+      const p = await agentPuts(same.url, same.pid);
+      samePut = p.ok / p.seconds;
+      putRows.unshift([
+        `phare agent, sqlite, data dir on ${ETCD_MEDIUM} as etcd's (\`true\` = committed)`,
+        fmt(samePut),
+        fmt(quantile(p.lat, 0.5), 2),
+        fmt(quantile(p.lat, 0.99), 2),
+        fmt(p.errors),
+        fmt(p.cpuUs),
+      ]);
+    } finally {
+      await same.stop();
+    }
+    const agent = await startAgent('sqlite');
+    const file = join(tmpdir(), `phare-bench-kv-${process.pid}`);
+    let baseline: Awaited<ReturnType<typeof spawnPinned>> | undefined;
+    let agentPut = 0;
+    let getRatio = 0;
+    let sqliteHandover: Handover[] = [];
+    try {
+      const p = await agentPuts(agent.url, agent.pid);
+      agentPut = p.ok / p.seconds;
+      putRows.splice(1, 0, [
+        `phare agent, sqlite, data dir on ${tmpdir()} (disk here)`,
+        fmt(agentPut),
+        fmt(quantile(p.lat, 0.5), 2),
+        fmt(quantile(p.lat, 0.99), 2),
+        fmt(p.errors),
+        fmt(p.cpuUs),
+      ]);
+
+      // ---- 2. gets: the agent vs node:http serving the same bytes
+      const path = '/v1/kv/bench/1';
+      const res = await request(`${agent.url}${path}`);
+      const body = Buffer.from(await res.body.arrayBuffer());
+      if (res.statusCode !== 200) throw new Error(`GET ${path}: HTTP ${res.statusCode}`);
+      saveAnswer(file, body, res.headers);
+      baseline = await spawnPinned(
+        SERVER_CPU,
+        [join(REPO_ROOT, 'bench', 'http.ts'), '--serve', file],
+        /baseline on (\S+)/,
+      );
+      const targets = { agent: `${agent.url}${path}`, baseline: `${baseline.match}${path}` };
+      for (const u of Object.values(targets)) wrk(u, QUICK ? 1 : 2, CLIENTS);
+      const runs = QUICK ? 1 : 3;
+      const results = { agent: [] as ReturnType<typeof wrk>[], baseline: [] as ReturnType<typeof wrk>[] };
+      // Server CPU per answer as well: on a machine busy with other work each server gets a varying share of
+      // its core, and the CPU an answer costs is what sets the capacity of a core when it is not shared.
+      const cpu = { agent: [] as number[], baseline: [] as number[] };
+      const measure = (k: keyof typeof results, pid: number) => {
+        const c0 = cpuSeconds(pid);
+        const w = wrk(targets[k], DURATION, CLIENTS);
+        results[k].push(w);
+        cpu[k].push(((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, w.rps * DURATION));
+      };
+      for (let i = 0; i < runs; i++) {
+        measure('agent', agent.pid);
+        measure('baseline', (baseline as { pid: number }).pid);
+      }
+      const rps = (k: keyof typeof results) => median(results[k].map((x) => x.rps));
+      getRatio = rps('agent') / rps('baseline');
+      const errs = [...results.agent, ...results.baseline].map((x) => x.errors).filter(Boolean);
+      getRows.unshift(
+        [
+          'phare agent, sqlite',
+          fmt(rps('agent')),
+          fmt(median(results.agent.map((x) => x.p50Ms)), 2),
+          fmt(median(results.agent.map((x) => x.p99Ms)), 2),
+          results.agent.map((x) => fmt(x.rps)).join(' / '),
+          fmt(median(cpu.agent), 1),
+        ],
+        [
+          'bare node:http, same bytes',
+          fmt(rps('baseline')),
+          fmt(median(results.baseline.map((x) => x.p50Ms)), 2),
+          fmt(median(results.baseline.map((x) => x.p99Ms)), 2),
+          results.baseline.map((x) => fmt(x.rps)).join(' / '),
+          fmt(median(cpu.baseline), 1),
+        ],
+      );
+      sections.push(
+        `### KV puts: ${CLIENTS} concurrent clients, ${KEYS} keys, ${VALUE_BYTES}-byte values (a new value every put)`,
+        '',
+        `Command: \`npx node bench/kv.ts\` — agent \`phare agent --data-dir <tmp>\` on CPU ${SERVER_CPU} (undici \`Pool\`, ${CLIENTS} connections, ${CLIENTS} request loops on the loadgen CPU); etcd 3.4 single member on CPU ${SERVER_CPU} (data on tmpfs, fsync on), etcd3 client with ${CLIENTS} loops; ${DURATION} s each after a warm-up.`,
+        '',
+        table(['server', 'puts/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs / put'], putRows),
+        '',
+        `Ratio agent / etcd, data on the same medium: **${(samePut / etcdPut).toFixed(2)}×** — target ≥ ${PUT_RATIO}×: ${verdict(samePut / etcdPut >= PUT_RATIO, `${(samePut / etcdPut).toFixed(2)}×`)} (agent on disk: ${(agentPut / etcdPut).toFixed(2)}×).`,
+        '',
+        `### KV gets: \`GET ${path}\` (${fmt(body.length)} B body)`,
+        '',
+        `Command: \`taskset ${wrkArgs('<url>', DURATION, CLIENTS).join(' ')}\`, ${runs} run(s) each, agent and baseline alternating, median shown; baseline: \`node:http\` on CPU ${SERVER_CPU} serving the agent's body and headers from a Buffer.`,
+        '',
+        table(['server', 'gets/s', 'p50 ms', 'p99 ms', 'runs', 'server CPU µs / get'], getRows),
+        '',
+        `Ratio agent / node:http: **${getRatio.toFixed(2)}×** — target ≥ ${GET_RATIO}×: ${verdict(getRatio >= GET_RATIO, `${getRatio.toFixed(2)}×`)} (CPU per get, node:http / agent: ${(median(cpu.baseline) / median(cpu.agent)).toFixed(2)}×).${errs.length ? ` wrk errors: ${errs.join(' | ')}` : ''}`,
+      );
+      sqliteHandover = await handovers(agent.url, agent.url, HANDOVERS);
+    } finally {
+      await baseline?.stop();
+      await agent.stop();
+      removeAnswer(file);
+    }
+    return sqliteHandover;
   }
 
   // ---- 3. lock hand-over across a cluster
   const cetcd = await startEtcdCluster({ size: 3, cpus: SERVER_CPU });
-  let clusterHandover: number[] = [];
+  let clusterHandover: Handover[] = [];
   try {
     const agents = await startClusterAgents(cetcd, '/bench-kv', ['a', 'b', 'c']);
     try {
@@ -294,13 +326,21 @@ export async function run(): Promise<string> {
   } finally {
     await cetcd.close();
   }
-  const row = (name: string, t: number[]) => [
-    name,
-    fmt(quantile(t, 0.5), 1),
-    fmt(quantile(t, 0.99), 1),
-    fmt(Math.max(...t), 1),
-    verdict(quantile(t, 0.99) <= LOCK_DELAY_MS + 20, `p99 ${fmt(quantile(t, 0.99), 1)} ms`),
-  ];
+  const row = (name: string, h: Handover[]) => {
+    const t = h.map((x) => x.total);
+    const pq = (f: (x: Handover) => number) =>
+      `${fmt(quantile(h.map(f), 0.5), 1)} / ${fmt(quantile(h.map(f), 0.99), 1)}`;
+    return [
+      name,
+      fmt(quantile(t, 0.5), 1),
+      fmt(quantile(t, 0.99), 1),
+      fmt(Math.max(...t), 1),
+      verdict(quantile(t, 0.99) <= LOCK_DELAY_MS + 20, `p99 ${fmt(quantile(t, 0.99), 1)} ms`),
+      pq((x) => x.destroyed),
+      pq((x) => x.woke),
+      pq((x) => x.acquire),
+    ];
+  };
   sections.push(
     '',
     `### Lock hand-over after the holder's session is destroyed (lock-delay ${LOCK_DELAY_MS} ms, ${HANDOVERS} rounds)`,
@@ -308,7 +348,16 @@ export async function run(): Promise<string> {
     "Time from `PUT /v1/session/destroy/<holder>` to the waiter's `PUT ?acquire` answering `true`; the waiter parks on the key with a blocking GET, and retries its acquire every 2 ms while the lock-delay refuses it.",
     '',
     table(
-      ['agents', 'p50 ms', 'p99 ms', 'max ms', `p99 ≤ lock-delay + 20 ms (${LOCK_DELAY_MS + 20} ms)`],
+      [
+        'agents',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        `p99 ≤ lock-delay + 20 ms (${LOCK_DELAY_MS + 20} ms)`,
+        'destroy answered p50 / p99',
+        'waiter woke p50 / p99',
+        'winning acquire took p50 / p99',
+      ],
       [
         row('one sqlite agent (holder and waiter)', sqliteHandover),
         row('3 cluster agents over 3-member etcd (holder on A, waiter on C)', clusterHandover),
