@@ -221,8 +221,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       return undefined;
     }
   };
-  const rowOf = (kv: IKeyValue): StoreRow | undefined => {
-    const k = parseKey(kv.key.toString());
+  const rowOf = (kv: IKeyValue, raw = kv.key.toString()): StoreRow | undefined => {
+    const k = parseKey(raw);
     if (!k) return undefined;
     let value: unknown;
     try {
@@ -630,7 +630,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
             batchRev = rev;
             const raw = ev.kv.key.toString();
             if (ev.type === 'Put') {
-              const row = rowOf(ev.kv);
+              const row = rowOf(ev.kv, raw);
               if (!row) continue;
               seen.set(raw, rev);
               batch.push({ type: 'put', ...row });
