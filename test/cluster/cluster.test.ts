@@ -207,6 +207,43 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     assert.equal((await getJson(`${a.httpUrl}/v1/agent/services`)).status, 200);
   });
 
+  test('hostile rows in the KV, session, ACL and membership key spaces never crash an agent', async () => {
+    const prefix = freshPrefix();
+    const a = track(await startClusterAgent(etcd, prefix, 'a', { 'dns-addr': '' }));
+    const hostile: [string, string][] = [
+      [`${prefix}/kv/v1/kv/bad%zz`, '{"key":"x"}'],
+      [`${prefix}/kv/v1/kv/shape`, '{"key":5,"value":[]}'],
+      [`${prefix}/kv/v1/kv/notjson`, 'not json'],
+      [`${prefix}/kv/v1/sessions/6d5f1c2a-0000-4000-8000-000000000001`, '{"id":7}'],
+      [`${prefix}/kv/v1/sessionttls/x`, '[]'],
+      [`${prefix}/kv/v1/lockdelays/k`, '{"until":"soon"}'],
+      [`${prefix}/acl/v1/acl/token%3Abad`, '{"kind":"token","policies":"all"}'],
+      [`${prefix}/acl/v1/acl/policy%3Abad`, '{"kind":"policy","rules":5}'],
+      [`${prefix}/acl/v1/acl/zz%zz`, 'null'],
+      [`${prefix}/v1/members/ghost`, '{"status":42}'],
+      [`${prefix}/v1/live/ghost`, '7'],
+      [`${prefix}/v1/election/reaper/ghost`, 'not json'],
+    ];
+    for (const [k, v] of hostile) await etcd.ctl('put', k, v);
+    // writes after them in both spaces: once they show, every hostile row before them was delivered
+    assert.equal((await put(`${a.httpUrl}/v1/kv/after`, 'x')).status, 200);
+    assert.equal((await register(a, 'web-1', 'web')).status, 200);
+    await waitFor(
+      async () => (await getJson(`${a.httpUrl}/v1/kv/after`)).status === 200,
+      5000,
+      'the KV write after the hostile rows',
+    );
+    for (const path of [
+      '/v1/kv/?recurse',
+      '/v1/session/list',
+      '/v1/agent/members',
+      '/v1/catalog/nodes',
+      '/v1/catalog/service/web',
+      '/v1/status/leader',
+    ])
+      assert.equal((await getJson(`${a.httpUrl}${path}`)).status, 200, path);
+  });
+
   test('kill -9 agent B: serfHealth critical on A and C within TTL + 2 s; restart B: back, no duplicates', async () => {
     const prefix = freshPrefix();
     const a = await startClusterAgent(etcd, prefix, 'a');

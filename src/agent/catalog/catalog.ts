@@ -23,6 +23,7 @@ import type { CheckStatus } from '../../api/index.ts';
 import { phareError } from '../../api/index.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import {
+  type ClusterTable,
   isSharedStore,
   type SharedStore,
   type SharedStoreOp,
@@ -74,7 +75,7 @@ export interface CatalogOptions {
    * Told of a row a shared store holds that is not a catalog record of the shape its key says (written by
    * something other than a Phare agent, or damaged): the view treats its key as absent. @default ignored
    */
-  onBadRow?: (table: StoreTable, key: string, problem: string) => void;
+  onBadRow?: (table: StoreTable | ClusterTable, key: string, problem: string) => void;
 }
 
 /** A change the health module listens to. */
@@ -156,7 +157,7 @@ export class Catalog {
   readonly local: LocalNode;
   readonly clock: Clock;
   readonly #store: Store;
-  readonly #onBadRow: ((table: StoreTable, key: string, problem: string) => void) | undefined;
+  readonly #onBadRow: ((table: StoreTable | ClusterTable, key: string, problem: string) => void) | undefined;
   #index = 0;
   #closed = false;
   readonly #nodes = new Map<string, NodeRecord>(); // lower(node) -> node
@@ -452,7 +453,14 @@ export class Catalog {
       table = new Map();
       this.#clusterRows.set(at.table, table);
     }
-    if (row) table.set(at.key, row);
+    // A member row is read field by field (memberStates, the reaper): one that is not a member record of its
+    // own key counts as absent, as a bad catalog row does (a `{"status":42}` stopped every reaper pass).
+    const problem = row && at.table === 'members' ? memberProblem(at.key, row.value) : undefined;
+    if (problem !== undefined) {
+      this.#onBadRow?.('members', at.key, problem);
+      (row as { value: unknown }).value = undefined;
+    }
+    if (row && problem === undefined) table.set(at.key, row);
     else table.delete(at.key);
     return undefined;
   }
@@ -1494,4 +1502,16 @@ function keyProblem(table: 'nodes' | 'services' | 'checks', key: string, v: Row)
 function splitTableKey(tk: string): ['services' | 'checks', string] {
   const i = tk.indexOf(':');
   return [tk.slice(0, i) as 'services' | 'checks', tk.slice(i + 1)];
+}
+
+/** Why a `members` row is not a member record of its key (`{node, address, status?}`, node lower-cased = key). */
+function memberProblem(key: string, value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const v = value as Record<string, unknown>;
+  if (typeof v.node !== 'string' || v.node === '') return 'node: expected a non-empty string';
+  if (typeof v.address !== 'string') return 'address: expected a string';
+  if (v.status !== undefined && typeof v.status !== 'string') return 'status: expected a string';
+  if (v.node.toLowerCase() !== key)
+    return `node: ${JSON.stringify(v.node)} is not the row's key ${JSON.stringify(key)}`;
+  return undefined;
 }
