@@ -9,7 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Catalog } from '../catalog/index.ts';
 import type { AclFilter } from './context.ts';
-import { type FastReads, queryToken } from './fast-read.ts';
+import type { FastReads } from './fast-read.ts';
 import { type Blocking, blocking, cacheKey, flag, type QueryParams } from './query.ts';
 
 const CACHE_MAX = 4096;
@@ -272,19 +272,14 @@ export async function indexedRead(
     .header('x-consul-query-backend', 'blocking-query')
     .header('content-type', 'application/json')
     .send(body);
-  // Nothing to wait for and nothing but these headers: the same URL may be answered by the fast path.
-  if (options.fast && req.method === 'GET' && b.index === 0 && !cached && b.consistency !== 'consistent') {
+  // Nothing but these headers: the same URL may be answered by the fast path (`?cached` adds X-Cache).
+  if (options.fast && !cached) {
     const filtering = options.acl !== undefined;
-    options.fast.remember(req.url, {
-      route: req.routeOptions.url ?? '',
-      queryToken: queryToken(q),
-      consistency: b.consistency === 'stale' ? 'stale' : 'leader',
-      lookup: (authz) => {
-        const at = catalog.indexOf(topics);
-        const c = cache.get(key, at, filtering ? authz.cacheId : '');
-        if (c === undefined) return undefined;
-        return { index: at, body: c.body, filtered: c.filtered, indexTime: catalog.indexTime(at) };
-      },
+    options.fast.remember(req, b, (authz) => {
+      const at = catalog.indexOf(topics);
+      const c = cache.get(key, at, filtering ? authz.cacheId : '');
+      if (c === undefined) return undefined;
+      return { index: at, body: c.body, filtered: c.filtered, indexTime: catalog.indexTime(at) };
     });
   }
 }

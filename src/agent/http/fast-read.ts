@@ -21,7 +21,9 @@
  * test/integration/fast-read.test.ts compares every header and byte of both paths.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import type { Authorizer } from '../acl/index.ts';
+import type { Blocking } from './query.ts';
 
 /** What a remembered read finds for a reader now. */
 export interface FastAnswer {
@@ -53,10 +55,20 @@ const FAST_MAX = 4096;
 export class FastReads {
   readonly #byUrl = new Map<string, FastRead>();
 
-  /** Remembers `url`'s read (called by a read that just answered 200 from the body cache's bytes). */
-  remember(url: string, read: FastRead): void {
+  /**
+   * Remembers the URL of a read that just answered 200 from the body cache's bytes — if it is a GET with
+   * nothing to wait for (no `?index`, not `?consistent`); `lookup` finds its answer again.
+   */
+  remember(req: FastifyRequest, b: Blocking, lookup: FastRead['lookup']): void {
+    if (req.method !== 'GET' || b.index !== 0 || b.consistency === 'consistent') return;
+    const url = req.url;
     if (this.#byUrl.size >= FAST_MAX && !this.#byUrl.has(url)) this.#byUrl.clear();
-    this.#byUrl.set(url, read);
+    this.#byUrl.set(url, {
+      route: req.routeOptions.url ?? '',
+      queryToken: queryToken(req.query as Record<string, unknown>),
+      consistency: b.consistency,
+      lookup,
+    });
   }
 
   get(url: string): FastRead | undefined {

@@ -22,7 +22,6 @@ import {
 import { serialize, setQueryMeta, waitPast } from './blocking.ts';
 import { AclFilter, authz, type Route, type RouteContext, tail } from './context.ts';
 import { HttpError } from './errors.ts';
-import { type FastRead, queryToken } from './fast-read.ts';
 import { type Blocking, blocking, checkDatacenter, flag, one, type QueryParams } from './query.ts';
 import { sendJson } from './respond.ts';
 
@@ -170,16 +169,12 @@ function answer(
       ctx.cache.set(ck, e.modifyIndex, body);
     }
     reply.header('content-type', 'application/json').send(body);
-    if (fastable(reply, b))
-      ctx.fast.remember(reply.request.url, {
-        ...fastBase(reply, b),
-        lookup: (a) => {
-          if (!a.allows('key', key, 'read')) return undefined;
-          const now = kv.get(key);
-          const c = now && ctx.cache.get(ck, now.modifyIndex);
-          return c && { index: kv.indexOf(watch), body: c.body, filtered: false };
-        },
-      });
+    ctx.fast.remember(reply.request, b, (a) => {
+      if (!a.allows('key', key, 'read')) return undefined;
+      const now = kv.get(key);
+      const c = now && ctx.cache.get(ck, now.modifyIndex);
+      return c && { index: kv.indexOf(watch), body: c.body, filtered: false };
+    });
     return;
   }
   const ck = `kv\u0000${pretty ? 'p' : ''}${sep === undefined ? 'r' : `k${sep}`}\u0000${key}`;
@@ -211,28 +206,11 @@ function answer(
     return;
   }
   reply.header('content-type', 'application/json').send(body);
-  if (fastable(reply, b))
-    ctx.fast.remember(reply.request.url, {
-      ...fastBase(reply, b),
-      lookup: (a) => {
-        const at = kv.indexOf(watch);
-        const c = ctx.cache.get(ck, at, a.cacheId);
-        return c && c.body.length > 0 ? { index: at, body: c.body, filtered: c.filtered } : undefined;
-      },
-    });
-}
-
-/** A JSON read answered with nothing to wait for: the fast path may answer its URL again (fast-read.ts). */
-function fastable(reply: FastifyReply, b: Blocking): boolean {
-  return reply.request.method === 'GET' && b.index === 0 && b.consistency !== 'consistent';
-}
-
-function fastBase(reply: FastifyReply, b: Blocking): Omit<FastRead, 'lookup'> {
-  return {
-    route: reply.request.routeOptions.url ?? '',
-    queryToken: queryToken(reply.request.query as Record<string, unknown>),
-    consistency: b.consistency === 'stale' ? 'stale' : 'leader',
-  };
+  ctx.fast.remember(reply.request, b, (a) => {
+    const at = kv.indexOf(watch);
+    const c = ctx.cache.get(ck, at, a.cacheId);
+    return c && c.body.length > 0 ? { index: at, body: c.body, filtered: c.filtered } : undefined;
+  });
 }
 
 const EMPTY = Buffer.alloc(0);

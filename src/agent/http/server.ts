@@ -140,10 +140,13 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   });
   // Consul sends it on every answer, `allow` with ACLs off (Consul docs, HTTP API overview)
   const defaultPolicy = options.acl.enabled ? options.acl.defaultPolicy : 'allow';
+  // What refuses any request before its route: the Host header, then a client certificate when required.
+  const refuse = (req: IncomingMessage | FastifyRequest) =>
+    guard.checkHost(req) ?? (tls?.verifyIncoming ? checkClientCert(req) : null);
   // Reads answered before are answered again in front of fastify (fast-read.ts); the rest goes to fastify.
   const fast = createFastPath({
     reads: ctx.fast,
-    refuse: (req) => guard.checkHost(req) ?? (tls?.verifyIncoming ? checkClientCert(req) : null),
+    refuse,
     resolve: (token) => options.acl.resolve(token),
     closing: closing.signal,
     defaultPolicy,
@@ -263,10 +266,7 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
   // and a microtask turn per request for a check that never waits.
   app.addHook('onRequest', (req, reply, done) => {
     const writesOnGet = (req.routeOptions.config as { writesOnGet?: boolean }).writesOnGet === true;
-    const refused =
-      guard.checkHost(req) ??
-      (tls?.verifyIncoming ? checkClientCert(req) : null) ??
-      guard.checkOrigin(req, writesOnGet);
+    const refused = refuse(req) ?? guard.checkOrigin(req, writesOnGet);
     if (refused === null) {
       done();
       return;
