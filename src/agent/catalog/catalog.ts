@@ -1489,7 +1489,6 @@ function serfCheck(node: string, alive: boolean, createIndex: number, modifyInde
   };
 }
 
-/** `services:<key>` -> ['services', key]. */
 /** Why a valid record does not belong at `key` (its key is built from its own fields), or undefined. */
 function keyProblem(table: 'nodes' | 'services' | 'checks', key: string, v: Row): string | undefined {
   const own =
@@ -1499,6 +1498,7 @@ function keyProblem(table: 'nodes' | 'services' | 'checks', key: string, v: Row)
   return own === key ? undefined : `the record belongs at key ${JSON.stringify(own)}`;
 }
 
+/** `services:<key>` -> ['services', key]. */
 function splitTableKey(tk: string): ['services' | 'checks', string] {
   const i = tk.indexOf(':');
   return [tk.slice(0, i) as 'services' | 'checks', tk.slice(i + 1)];
