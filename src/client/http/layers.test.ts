@@ -1,7 +1,8 @@
 /**
  * The service client's layers, each alone: the pure retry/hedge decision, the retry budget and the deadline
  * on fake time, the latency window, one try against a real loopback server (timeout on fake time,
- * the caller's abort, the breaker as a strategy), and the observer's metrics and hooks.
+ * the caller's abort, the breaker as a strategy), an instance's connections (reuse, cap, queue, close), and
+ * the observer's metrics and hooks.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -16,7 +17,7 @@ import { RetryBudget } from './budget.ts';
 import { CallDeadline, withDeadline } from './deadline.ts';
 import { type AttemptInfo, decide, type FailureInfo, hedgeDelay, type RetryPolicy } from './decide.ts';
 import { Observer } from './observe.ts';
-import { InstancePools, LatencyWindow, ServiceLatency } from './pool.ts';
+import { InstancePool, InstancePools, LatencyWindow, ServiceLatency } from './pool.ts';
 import { TryFailure, type TryRequest, TryRunner } from './try.ts';
 
 const policy: RetryPolicy = {
@@ -283,6 +284,139 @@ describe('one try against a real server', () => {
     } finally {
       await pools.close([bad]);
     }
+  });
+});
+
+describe("an instance's connections (InstancePool) against a real server", () => {
+  const servers: Server[] = [];
+  after(async () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
+  });
+  /** A server answering at once, `/slow` after 100 ms, `/stream` half now and half then; it counts sockets. */
+  async function server() {
+    let sockets = 0;
+    const s = createServer((req, res) => {
+      req.resume();
+      if (req.url === '/slow') setTimeout(() => res.end('slow'), 100);
+      else if (req.url === '/stream') {
+        res.write('part');
+        setTimeout(() => res.end('rest'), 100);
+      } else res.end(req.url);
+    });
+    s.on('connection', () => sockets++);
+    servers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, sockets: () => sockets };
+  }
+  const pool = (url: string, connections: number) =>
+    new InstancePool(url, { connections, keepAliveTimeout: 4_000, connect: { timeout: 1_000 } });
+
+  test('a caller that sends its next request as soon as it has read an answer reuses that connection', async () => {
+    const s = await server();
+    const p = pool(s.url, 64);
+    try {
+      // 4 callers, 50 calls each: an undici Pool would open a connection for most of the calls that find
+      // the last one's connection not yet drained; this one keeps to 4.
+      await Promise.all(
+        Array.from({ length: 4 }, async (_, i) => {
+          for (let n = 0; n < 50; n++) {
+            const res = await p.request({ path: `/${i}-${n}`, method: 'GET' });
+            assert.equal(await res.body.text(), `/${i}-${n}`);
+          }
+        }),
+      );
+      assert.equal(p.connections, 4);
+      assert.equal(s.sockets(), 4);
+      assert.equal(p.saturated, false);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('at most `connections` connections; the rest wait in arrival order and are bounded by nothing but their caller', async () => {
+    const s = await server();
+    const p = pool(s.url, 2);
+    try {
+      const order: string[] = [];
+      const calls = ['slow', 'slow', 'a', 'b', 'c'].map((path, i) => {
+        const r = p.request({ path: `/${path}`, method: 'GET' }).then(async (res) => {
+          order.push(await res.body.text());
+        });
+        // the first two take both connections: from the third on, requests wait here
+        assert.equal(p.saturated, i >= 1);
+        return r;
+      });
+      await Promise.all(calls);
+      assert.deepEqual(order.slice(2), ['/a', '/b', '/c']);
+      assert.equal(p.connections, 2);
+      assert.equal(s.sockets(), 2);
+      assert.equal(p.saturated, false);
+      // a waiting request whose caller gives up is answered by its abort, and frees nothing it never had
+      const slow = [p.request({ path: '/slow', method: 'GET' }), p.request({ path: '/slow', method: 'GET' })];
+      const ac = new AbortController();
+      const waiting = p.request({ path: '/x', method: 'GET', signal: ac.signal });
+      ac.abort(new Error('gave up'));
+      await assert.rejects(waiting, /gave up/);
+      for (const r of await Promise.all(slow)) await r.body.dump();
+      const after = await p.request({ path: '/after', method: 'GET' });
+      assert.equal(await after.body.text(), '/after');
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a request undici refuses at once, a refused connection and an answer cut short all free their connection', async () => {
+    const s = await server();
+    const p = pool(s.url, 1);
+    try {
+      // a header value undici refuses before sending anything
+      await assert.rejects(p.request({ path: '/', method: 'GET', headers: { 'x-bad': 'a\r\nb' } }));
+      const ok = await p.request({ path: '/ok', method: 'GET' });
+      assert.equal(await ok.body.text(), '/ok');
+      // the caller destroys the body mid-way: the connection is closed and made again for the next one
+      const cut = await p.request({ path: '/stream', method: 'GET' });
+      const gone = new Promise((resolve) => cut.body.on('error', resolve));
+      cut.body.destroy();
+      assert.match(String(await gone), /aborted/);
+      const again = await p.request({ path: '/again', method: 'GET' });
+      assert.equal(await again.body.text(), '/again');
+      assert.equal(p.connections, 1);
+    } finally {
+      await p.close();
+    }
+    const dead = await server();
+    const url = dead.url;
+    await new Promise((r) => servers.pop()?.close(r));
+    const q = pool(url, 1);
+    try {
+      for (let i = 0; i < 3; i++)
+        await assert.rejects(q.request({ path: '/', method: 'GET' }), /ECONNREFUSED/);
+      assert.equal(q.saturated, false, 'a refused connect leaves the connection free for the next try');
+    } finally {
+      await q.close();
+    }
+  });
+
+  test('close() answers what is in flight and waiting, then refuses; destroy() fails them', async () => {
+    const s = await server();
+    const p = pool(s.url, 1);
+    const inFlight = p.request({ path: '/slow', method: 'GET' });
+    const waiting = p.request({ path: '/w', method: 'GET' });
+    const closed = p.close();
+    await assert.rejects(p.request({ path: '/late', method: 'GET' }), { code: 'UND_ERR_CLOSED' });
+    assert.equal(await (await inFlight).body.text(), 'slow');
+    assert.equal(await (await waiting).body.text(), '/w');
+    await closed;
+
+    const d = pool(s.url, 1);
+    const a = d.request({ path: '/slow', method: 'GET' });
+    const b = d.request({ path: '/w', method: 'GET' });
+    await d.destroy();
+    await assert.rejects(a);
+    await assert.rejects(b, { code: 'UND_ERR_DESTROYED' });
   });
 });
 

@@ -1,29 +1,240 @@
 /**
- * Instance pools: one undici `Pool` (keep-alive) per instance, made on first use and closed when the
+ * Instance pools: one {@link InstancePool} (keep-alive connections) per instance, made on first use and closed when the
  * instance leaves the discovery set, plus the instance's breaker. All of it hangs off
  * the balancer's {@link Endpoint} as its attachment.
  */
-import { type Dispatcher, Pool } from 'undici';
+import { AsyncResource } from 'node:async_hooks';
+import { buildConnector, Client, Dispatcher, errors } from 'undici';
 import type { Endpoint } from '../balancer/index.ts';
 import type { Breaker, BreakerFactory } from './breaker.ts';
 
+const { ClientClosedError, ClientDestroyedError } = errors;
+
 /**
- * An undici Pool that knows whether its next request would wait in its queue (every connection busy): the
- * return value of `dispatch` says so, its `drain` event says it is over. A try that might wait there needs
- * its own timer, as undici's `headersTimeout` only starts once the request is written.
+ * The connections to one instance: undici `Client`s (one keep-alive HTTP/1.1 connection each), at most
+ * `connections` of them, the one whose answer ended last reused first; a request beyond that waits here
+ * in arrival order for the next answer to end.
+ *
+ * Why not an undici `Pool` (BENCHMARKS.md, SDK round 2 stop 12): a Pool counts a connection free only at the
+ * Client's `drain`, which undici emits a full event-loop turn after the answer ended (a setImmediate, so a
+ * server that closes a keep-alive socket anyway is seen first). A caller that sends its next request as
+ * soon as it has read an answer therefore never finds that connection free: the request waits in the
+ * Pool's queue (one pool to one URL, every connection busy) or takes another, idle connection — 10 pools
+ * with ~3 busy connections each kept ~15 sockets open apiece, and every request woke an idle socket: a
+ * socket ref, a keep-alive timer cleared, and after the answer an unref and a keep-alive timer armed again.
+ * Here a connection is free again when its answer ends: the next request waits in that Client's own queue
+ * for the same turn (undici still checks the idle socket before writing, and sends a request it had not
+ * written yet over a new connection if the socket closed meanwhile), so the busy connections stay busy,
+ * the rest reach their keep-alive timeout, and the per-request timer work is gone.
+ *
+ * `saturated` says whether the next request would wait here (every connection busy, none may be added): a
+ * try that might wait needs its own timer, as undici's `headersTimeout` only starts once it is written.
  */
-export class InstancePool extends Pool {
-  saturated = false;
-  constructor(url: string, options: Pool.Options) {
-    super(url, options);
-    this.on('drain', () => {
-      this.saturated = false;
-    });
+export class InstancePool extends Dispatcher {
+  readonly #url: string;
+  readonly #options: Client.Options;
+  readonly #max: number;
+  /** Connections with no request of ours in flight, the one that ended last at the end. */
+  readonly #idle: Client[] = [];
+  readonly #all: Client[] = [];
+  /** Requests waiting for a connection, oldest first, each in its caller's async context. */
+  #queue: Queued[] = [];
+  #queueHead = 0;
+  #closing: Promise<void> | undefined;
+  /** Resolves close() once no request waits here any more. */
+  #onEmpty: (() => void) | undefined;
+  #destroyed = false;
+
+  constructor(url: string, options: Client.Options & { connections: number }) {
+    super();
+    const { connections, connect, ...rest } = options;
+    this.#url = url;
+    this.#max = Math.max(1, connections);
+    // One connector for all connections, as a Pool shares it (and its TLS session cache).
+    this.#options = {
+      ...rest,
+      pipelining: 1,
+      connect: typeof connect === 'function' ? connect : buildConnector({ ...connect }),
+    };
   }
+
+  /** The next request would wait for a connection. */
+  get saturated(): boolean {
+    return this.#idle.length === 0 && this.#all.length >= this.#max;
+  }
+
+  /** Connections made so far (each keeps at most one socket). */
+  get connections(): number {
+    return this.#all.length;
+  }
+
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const ok = super.dispatch(options, handler);
-    this.saturated = !ok;
-    return ok;
+    if (this.#closing !== undefined || this.#destroyed) {
+      handler.onResponseError?.(
+        null as never,
+        this.#destroyed ? new ClientDestroyedError() : new ClientClosedError(),
+      );
+      return false;
+    }
+    let c = this.#idle.pop();
+    if (c === undefined) {
+      if (this.#all.length >= this.#max) {
+        this.#queue.push(new Queued(options, handler));
+        return false;
+      }
+      c = new Client(this.#url, this.#options);
+      this.#all.push(c);
+    }
+    c.dispatch(options, new Tracked(this, c, handler));
+    return !this.saturated;
+  }
+
+  /**
+   * `c`'s request was answered to its end: the oldest waiting request goes to it, else it is idle. Called
+   * from inside undici's handling of the answer; a waiting request is handed over after that returns, so
+   * undici sees an idle socket (and checks it) as for any new request.
+   */
+  ended(c: Client): void {
+    if (this.#destroyed) return;
+    const q = this.#next();
+    if (q === undefined) this.#idle.push(c);
+    else queueMicrotask(() => q.runInAsyncScope(this.#handOver, this, c, q));
+  }
+
+  /**
+   * `c`'s request failed (or was refused at once, or upgraded): `c` is dropped. undici fails whatever else a
+   * Client holds when the error was not the socket's own (an abort, a timeout), so no other request may
+   * be queued on it; a fresh Client takes the next one.
+   */
+  failed(c: Client): void {
+    const i = this.#all.indexOf(c);
+    if (i < 0) return;
+    this.#all.splice(i, 1);
+    c.destroy().catch(() => {});
+    if (this.#destroyed) return;
+    const q = this.#next();
+    if (q === undefined) return;
+    const fresh = new Client(this.#url, this.#options);
+    this.#all.push(fresh);
+    queueMicrotask(() => q.runInAsyncScope(this.#handOver, this, fresh, q));
+  }
+
+  /** The oldest waiting request, taken off the queue. */
+  #next(): Queued | undefined {
+    if (this.#queueHead >= this.#queue.length) return undefined;
+    const q = this.#queue[this.#queueHead] as Queued;
+    this.#queue[this.#queueHead++] = undefined as never;
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    }
+    return q;
+  }
+
+  #handOver(c: Client, q: Queued): void {
+    if (this.#destroyed) q.handler.onResponseError?.(null as never, new ClientDestroyedError());
+    else c.dispatch(q.options, new Tracked(this, c, q.handler));
+    // close() closes the connections once the last waiting request is on one
+    if (this.#queueHead >= this.#queue.length) this.#onEmpty?.();
+  }
+
+  /** Closes gracefully: requests in flight and waiting are answered first. */
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closing ??= new Promise<void>((resolve) => {
+      if (this.#queueHead >= this.#queue.length) resolve();
+      else this.#onEmpty = resolve;
+    }).then(async () => {
+      await Promise.all(this.#all.map((c) => c.close()));
+    });
+    if (callback === undefined) return this.#closing;
+    this.#closing.then(callback, callback);
+  }
+
+  /** Closes at once: requests in flight and waiting fail with `err`. */
+  override destroy(err?: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+    const err = typeof a === 'function' ? null : (a ?? null);
+    const callback = typeof a === 'function' ? a : b;
+    this.#destroyed = true;
+    const reason = err ?? new ClientDestroyedError();
+    const waiting = this.#queue.slice(this.#queueHead);
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#onEmpty?.();
+    for (const q of waiting) q.handler.onResponseError?.(null as never, reason);
+    const done = Promise.all(this.#all.map((c) => c.destroy(reason))).then(() => {});
+    if (callback === undefined) return done;
+    done.then(callback, callback);
+  }
+}
+
+/** A request waiting for a connection, handed over later in the async context it arrived in (as a Pool does). */
+class Queued extends AsyncResource {
+  readonly options: Dispatcher.DispatchOptions;
+  readonly handler: Dispatcher.DispatchHandler;
+  constructor(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
+    super('PHARE_INSTANCE_POOL_QUEUED');
+    this.options = options;
+    this.handler = handler;
+  }
+}
+
+type Controller = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseEnd']>>[0];
+
+/**
+ * The caller's handler, passed through, telling the pool when its request ended — once: answered to its
+ * end, or failed (an error, undici's refusal of bad options included — it calls onResponseError at once —
+ * or an upgrade, which takes the socket).
+ */
+class Tracked implements Dispatcher.DispatchHandler {
+  readonly #pool: InstancePool;
+  readonly #c: Client;
+  readonly #h: Dispatcher.DispatchHandler;
+  #ended = false;
+  constructor(pool: InstancePool, c: Client, h: Dispatcher.DispatchHandler) {
+    this.#pool = pool;
+    this.#c = c;
+    this.#h = h;
+  }
+  #end(answered: boolean): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (answered) this.#pool.ended(this.#c);
+    else this.#pool.failed(this.#c);
+  }
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.#h.onRequestStart?.(controller, context);
+  }
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: never, socket: never): void {
+    this.#end(false);
+    this.#h.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+  onResponseStart(controller: Controller, statusCode: number, headers: never, statusMessage?: string): void {
+    this.#h.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+  onRequestSent(): void {
+    (this.#h as { onRequestSent?: () => void }).onRequestSent?.();
+  }
+  onBodySent(chunk: Buffer): void {
+    (this.#h as { onBodySent?: (chunk: Buffer) => void }).onBodySent?.(chunk);
+  }
+  onResponseStarted(): void {
+    (this.#h as { onResponseStarted?: () => void }).onResponseStarted?.();
+  }
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    this.#h.onResponseData?.(controller, chunk);
+  }
+  onResponseEnd(controller: Controller, trailers: never): void {
+    this.#h.onResponseEnd?.(controller, trailers);
+    this.#end(true);
+  }
+  onResponseError(controller: Controller, err: Error): void {
+    this.#end(false);
+    this.#h.onResponseError?.(controller, err);
   }
 }
 
