@@ -110,7 +110,8 @@ export class InstancePool extends Dispatcher {
     const i = this.#all.indexOf(c);
     if (i < 0) return;
     this.#all.splice(i, 1);
-    c.destroy().catch(() => {});
+    // after undici's own handling of the failure has returned (this runs inside it)
+    queueMicrotask(() => c.destroy().catch(() => {}));
     if (this.#destroyed) return;
     const q = this.#next();
     if (q === undefined) return;
