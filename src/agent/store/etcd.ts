@@ -28,9 +28,26 @@
  * PHARE_ERR_NO_LEADER (Consul's 500 "No cluster leader") while reads keep serving the cache.
  */
 import { createRequire } from 'node:module';
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type {
+  ChannelCredentials,
+  ClientDuplexStream,
+  Client as GrpcClient,
+  ServiceError,
+} from '@grpc/grpc-js';
+import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Logger } from 'pino';
 import { phareError } from '../../api/index.ts';
+import {
+  decodeTxnResponse,
+  decodeWatchResponse,
+  encodeTxn,
+  encodeWatchCreate,
+  type WireCompare,
+  type WireKv,
+  type WireOp,
+  type WireTxnResponse,
+  type WireWatchResponse,
+} from './etcd-wire.ts';
 import type {
   ClusterTable,
   SharedStore,
@@ -53,6 +70,11 @@ import { spaceOf } from './store.ts';
  */
 function loadEtcd3(): typeof import('etcd3') {
   return createRequire(import.meta.url)('etcd3') as typeof import('etcd3');
+}
+
+/** grpc-js, for the two hot RPCs (etcd-wire.ts); required on first use for the same reason as etcd3. */
+function loadGrpc(): typeof import('@grpc/grpc-js') {
+  return createRequire(import.meta.url)('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
 }
 
 /** Options of {@link createEtcdStore}. */
@@ -166,9 +188,9 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     hosts,
     ...credentials,
     dialTimeout: 2000,
-    // Reconnect a dropped watch within a second, not cockatiel's default of up to 30 s; skip a failing member
-    // for a second, not etcd3's 5 s (see hostBreaker).
-    faultHandling: { watchBackoff: watchBackoff(50), host: () => hostBreaker(1000, 5) },
+    // Skip a failing member for a second, not etcd3's 5 s (see hostBreaker). Watches and transactions go
+    // through `wire` (etcd-wire.ts), not this client.
+    faultHandling: { host: () => hostBreaker(1000, 5) },
   });
   // One client per member only for the leader probe: the shared client's pool would hide which member answered.
   const probes = options.endpoints.map((url, i) => ({
@@ -180,6 +202,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       faultHandling: { global: noRetry(), host: () => noRetry() },
     }),
   }));
+  const wire = createWire(options.endpoints, options.tls);
   let closed = false;
   const state: EtcdHealth = {
     knownLeader: true,
@@ -214,6 +237,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     if (!tail.includes('%'))
       return { table, key: tail.includes('/') ? tail.replaceAll('/', '\u0000') : tail };
     try {
+      // a catalog row's one part (`node%2Fid`) needs no split
+      if (!tail.includes('/')) return { table, key: decodeURIComponent(tail) };
       return { table, key: tail.split('/').map(decodeURIComponent).join('\u0000') };
     } catch {
       // a malformed escape (`%zz`) was not written by Phare: a key no table holds, never a crash
@@ -221,22 +246,23 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       return undefined;
     }
   };
-  const rowOf = (kv: IKeyValue, raw = kv.key.toString()): StoreRow | undefined => {
-    const k = parseKey(raw);
+  const rowOf = (kv: WireKv): StoreRow | undefined => {
+    const k = parseKey(kv.key);
     if (!k) return undefined;
     let value: unknown;
     try {
-      value = JSON.parse(kv.value.toString());
+      value = JSON.parse(kv.value);
     } catch {
-      log?.warn({ key: kv.key.toString() }, 'etcd: skipping a key whose value is not JSON');
+      log?.warn({ key: kv.key }, 'etcd: skipping a key whose value is not JSON');
       return undefined;
     }
     return {
-      ...k,
+      table: k.table,
+      key: k.key,
       value,
-      createIndex: Number(kv.create_revision),
-      modifyIndex: Number(kv.mod_revision),
-      lease: kv.lease && kv.lease !== '0' ? kv.lease : undefined,
+      createIndex: kv.createRevision,
+      modifyIndex: kv.modRevision,
+      lease: kv.lease !== '0' && kv.lease !== '' ? kv.lease : undefined,
     };
   };
 
@@ -285,7 +311,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       );
       const rows: StoreRow[] = [];
       for (const kv of res.kvs) {
-        const r = rowOf(kv);
+        const r = rowOf(wireKvOf(kv));
         if (r) rows.push(r);
       }
       return { index: Number(res.header.revision), rows };
@@ -319,22 +345,20 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
 
   const commit = async (ops: readonly SharedStoreOp[]): Promise<number> => (await run(ops, [])).index;
 
-  const compareOf = (g: StoreGuard) =>
+  const compareOf = (g: StoreGuard): WireCompare =>
     g.prefix
       ? {
           // no row under the prefix created or modified after the revision the write was built at
-          key: Buffer.from(keyOf(g.table, g.key)),
-          range_end: prefixEnd(keyOf(g.table, g.key)),
-          target: 'Mod' as const,
-          result: 'Less' as const,
-          mod_revision: String(g.modifyIndex + 1),
+          key: keyOf(g.table, g.key),
+          rangeEnd: prefixEnd(keyOf(g.table, g.key)),
+          result: 'less',
+          modRevision: g.modifyIndex + 1,
         }
       : {
           // a missing key compares as mod revision 0 (etcd applyCompare), so 0 means "still absent"
-          key: Buffer.from(keyOf(g.table, g.key)),
-          target: 'Mod' as const,
-          result: 'Equal' as const,
-          mod_revision: String(g.modifyIndex),
+          key: keyOf(g.table, g.key),
+          result: 'equal',
+          modRevision: g.modifyIndex,
         };
 
   const run = async (
@@ -346,34 +370,27 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     // every registering client while etcd cannot commit anyway. A leader lost a moment ago is an election.
     if (!state.knownLeader && !(await awaitLeader()))
       throw phareError('PHARE_ERR_NO_LEADER', 'No cluster leader');
-    const success = ops.map((op) =>
+    const success: WireOp[] = ops.map((op) =>
       op.type === 'put'
         ? {
-            request_put: {
-              key: Buffer.from(keyOf(op.table, op.key)),
-              value: Buffer.from(JSON.stringify(op.value)),
-              ...(op.lease ? { lease: op.lease } : {}),
-            },
+            type: 'put',
+            key: keyOf(op.table, op.key),
+            value: JSON.stringify(op.value),
+            ...(op.lease ? { lease: op.lease } : {}),
           }
         : op.prefix
-          ? {
-              request_delete_range: {
-                key: Buffer.from(keyOf(op.table, op.key)),
-                range_end: prefixEnd(keyOf(op.table, op.key)),
-              },
-            }
-          : { request_delete_range: { key: Buffer.from(keyOf(op.table, op.key)) } },
+          ? { type: 'del', key: keyOf(op.table, op.key), rangeEnd: prefixEnd(keyOf(op.table, op.key)) }
+          : { type: 'del', key: keyOf(op.table, op.key) },
     );
     const compare = guards.map(compareOf);
     // Concurrent transactions may be applied by etcd in any order; two writes of one key (a check flapping)
     // must land in the order they were made, so a write waits for the earlier ones that share a key with it.
-    const keys = success.map(
-      (o) => (o.request_put?.key ?? o.request_delete_range?.key)?.toString() as string,
-    );
+    const keys = success.map((o) => o.key);
     // Every transaction also touches `<prefix>/v1/head` (after `keys`: it orders nothing), so its mod
     // revision is the revision of the last Phare write: what a catalog `?consistent` read waits for (see
     // latestIndex). The catalog's watch skips it (no table), and it costs no extra revision.
-    success.push({ request_put: { key: Buffer.from(headKey), value: Buffer.from('') } });
+    success.push({ type: 'put', key: headKey, value: '' });
+    const request = encodeTxn(compare, success);
     const before = keys.map((k) => lastWrite.get(k)).filter((p) => p !== undefined);
     const attempt = (async () => {
       if (before.length > 0) await Promise.allSettled(before);
@@ -383,8 +400,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
           // A member without quorum holds a proposal until the deadline; bound each attempt by half the leader hold
           // so a lost quorum is noticed (probe below) and answered "No cluster leader" quickly, as Consul does.
           const attemptDeadline = Math.min(deadline, Date.now() + Math.max(500, leaderHoldMs / 2));
-          const res = await client.kv.txn({ compare, success, failure: [] }, { deadline: attemptDeadline });
-          return { ok: res.succeeded, index: Number(res.header.revision) };
+          const res = await wire.txn(request, attemptDeadline);
+          return { ok: res.succeeded, index: res.revision };
         } catch (cause) {
           if (closed || !transient(cause)) throw storeError('write', cause);
           // The member we talked to died or lost the leader. Ask every member: with a leader elsewhere, send
@@ -460,34 +477,23 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         // head key gives the last Phare write; the `live` keys (only their names) show which leases expired
         // since — etcd deletes those keys itself, touching no head (one key per agent: a small range).
         const liveRoot = `${roots.catalog}live/`;
-        const res = await client.kv.txn(
-          {
-            compare: [],
-            success: [
-              { request_range: { key: Buffer.from(headKey) } },
-              {
-                request_range: {
-                  key: Buffer.from(liveRoot),
-                  range_end: prefixEnd(liveRoot),
-                  keys_only: true,
-                },
-              },
+        const res = await wire.txn(
+          encodeTxn(
+            [],
+            [
+              { type: 'range', key: headKey },
+              { type: 'range', key: liveRoot, rangeEnd: prefixEnd(liveRoot), keysOnly: true },
             ],
-            failure: [],
-          },
-          { deadline: Date.now() + Math.max(500, leaderHoldMs) },
+          ),
+          Date.now() + Math.max(500, leaderHoldMs),
         );
-        const head = res.responses[0]?.response_range.kvs[0];
+        const head = res.ranges[0]?.[0];
         const live = new Set<string>();
-        for (const kv of res.responses[1]?.response_range.kvs ?? []) {
-          const k = parseKey(kv.key.toString());
+        for (const kv of res.ranges[1] ?? []) {
+          const k = parseKey(kv.key);
           if (k) live.add(k.key);
         }
-        return {
-          index: head ? Number(head.mod_revision) : 0,
-          revision: Number(res.header.revision),
-          live,
-        };
+        return { index: head ? head.modRevision : 0, revision: res.revision, live };
       } catch (cause) {
         await probe();
         throw storeError('read', cause);
@@ -599,58 +605,97 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       // What this watch has delivered: key -> mod revision, so a re-list after compaction emits only changes.
       const seen = new Map<string, number>();
       let revision = fromIndex;
-      let watcher: Watcher | undefined;
+      let call: ClientDuplexStream<Buffer, WireWatchResponse> | undefined;
       let stopped = false;
       let reloading = false;
+      let backoffMs = 50;
+      let retry: NodeJS.Timeout | undefined;
 
       const emit = (index: number, changes: StoreChange[]) => {
         if (index > revision) revision = index;
         if (changes.length > 0 || index > 0) onEvent({ index, changes });
       };
 
+      /** Ends the current stream on our side (its own error event is then ignored). */
+      const drop = () => {
+        const c = call;
+        call = undefined;
+        c?.cancel();
+      };
+
+      const onData = (res: WireWatchResponse) => {
+        backoffMs = 50;
+        if (res.canceled) {
+          drop();
+          if (res.compactRevision > 0) {
+            // our revision was compacted away: re-list (emitting only what changed) and resume after it
+            log?.warn(
+              { compactRevision: res.compactRevision },
+              'etcd: watch revision compacted; re-listing the prefix',
+            );
+            void relist();
+          } else {
+            log?.warn({ reason: res.cancelReason }, 'etcd: watch cancelled by etcd; starting it again');
+            later();
+          }
+          return;
+        }
+        // The answer to the create carries the cluster's revision before the history from our revision is
+        // delivered: it says nothing about what this watch has seen.
+        if (res.created) return;
+        // Events of one transaction share a revision: deliver them as one batch, in revision order.
+        let batch: StoreChange[] = [];
+        let batchRev = 0;
+        for (const ev of res.events) {
+          const rev = ev.kv.modRevision;
+          if (rev !== batchRev && batch.length > 0) {
+            emit(batchRev, batch);
+            batch = [];
+          }
+          batchRev = rev;
+          const raw = ev.kv.key;
+          if (ev.type === 'put') {
+            const row = rowOf(ev.kv);
+            if (!row) continue;
+            seen.set(raw, rev);
+            batch.push({ type: 'put', ...row });
+          } else {
+            const k = parseKey(raw);
+            seen.delete(raw);
+            if (k) batch.push({ type: 'del', ...k, createIndex: 0, modifyIndex: rev });
+          }
+        }
+        if (batch.length > 0) emit(batchRev, batch);
+        // Progress: the cluster's revision moved (other prefixes, or a progress notify).
+        if (res.revision > revision) emit(res.revision, []);
+      };
+
+      /** Starts the stream again after a backoff (50 ms doubling to 1 s), on the next member. */
+      const later = () => {
+        if (stopped || closed) return;
+        clearTimeout(retry);
+        retry = setTimeout(() => void start(), backoffMs);
+        backoffMs = Math.min(1000, backoffMs * 2);
+      };
+
       const start = async () => {
         if (stopped || closed) return;
-        // watcher() attaches at once (create() would hide it until connected): close() must always reach it.
-        const w = client
-          .watch()
-          .prefix(root)
-          .startRevision(String(revision + 1))
-          .watcher();
-        watcher = w;
-        w.on('data', (res) => {
-          // Events of one transaction share a revision: deliver them as one batch, in revision order.
-          let batch: StoreChange[] = [];
-          let batchRev = 0;
-          for (const ev of res.events) {
-            const rev = Number(ev.kv.mod_revision);
-            if (rev !== batchRev && batch.length > 0) {
-              emit(batchRev, batch);
-              batch = [];
-            }
-            batchRev = rev;
-            const raw = ev.kv.key.toString();
-            if (ev.type === 'Put') {
-              const row = rowOf(ev.kv, raw);
-              if (!row) continue;
-              seen.set(raw, rev);
-              batch.push({ type: 'put', ...row });
-            } else {
-              const k = parseKey(raw);
-              seen.delete(raw);
-              if (k) batch.push({ type: 'del', ...k, createIndex: 0, modifyIndex: rev });
-            }
-          }
-          if (batch.length > 0) emit(batchRev, batch);
-          // Progress: the cluster's revision moved (other prefixes, or a progress notify).
-          const head = Number(res.header.revision);
-          if (head > revision) emit(head, []);
-        });
-        w.on('error', (err) => {
-          // A server cancel: the usual cause is that our revision was compacted away. Re-list and resume.
-          log?.warn({ err: String(err) }, 'etcd: watch cancelled; re-listing the prefix');
-          watcher = undefined;
-          void relist();
-        });
+        const w = wire.watch(encodeWatchCreate(root, prefixEnd(root), revision + 1));
+        const c = w.call;
+        call = c;
+        c.on('data', onData);
+        const lost = (err: unknown) => {
+          if (call !== c) return;
+          call = undefined;
+          if (stopped || closed) return;
+          // The member died or the stream broke: resume at the next revision, on another member. Nothing
+          // is missed: etcd delivers the history from there (or cancels for compaction, above).
+          w.failed();
+          log?.warn({ err: String(err ?? 'stream ended') }, 'etcd: watch stream lost; resuming');
+          later();
+        };
+        c.on('error', lost);
+        c.on('end', () => lost(undefined));
       };
 
       const relist = async () => {
@@ -701,12 +746,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         async close() {
           stopped = true;
           watches.delete(handle);
-          // etcd3's cancel waits for the server's answer, which never comes once the stream is gone; a watcher
-          // left attached makes etcd3 retry its stream forever (a timer that keeps the process alive).
-          if (watcher) {
-            await bounded(watcher.cancel());
-            detach(watcher);
-          }
+          clearTimeout(retry);
+          drop();
         },
       };
       watches.add(handle);
@@ -756,6 +797,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       for (const w of [...watches]) await w.close();
       for (const l of leases) l.stop();
       client.close();
+      wire.close();
       for (const p of probes) p.client.close();
     },
   };
@@ -904,42 +946,6 @@ function hostBreaker(openMs: number, threshold: number) {
   return policy as any;
 }
 
-/** Doubling delays from `ms` up to 1 s (etcd3's backoff shape: `duration` and `next()`). */
-function watchBackoff(ms: number): { duration: number; next(): ReturnType<typeof watchBackoff> } {
-  return { duration: ms, next: () => watchBackoff(Math.min(1000, ms * 2)) };
-}
-
-/** Removes a watcher from etcd3's watch manager even if etcd never answered its cancel. */
-function detach(w: Watcher): void {
-  const m = (w as unknown as { manager?: WatchManagerInternals }).manager;
-  if (!m) return;
-  m.watchers = m.watchers.filter((x) => x !== w);
-  tolerateLateAnswers(m);
-}
-
-/** What {@link detach} reaches inside etcd3 1.1.2's WatchManager. */
-interface WatchManagerInternals {
-  watchers: Watcher[];
-  handleResponse(res: { watch_id: string }): void;
-  phareTolerant?: true;
-}
-
-/**
- * A detached watch's ID can still be named by etcd: the answer to its cancel (when the close stopped waiting
- * for it) or events already in flight on the shared stream. etcd3 throws "Failed to find watcher for
- * IWatchResponse" from its stream listener for those — an uncaught exception that would take the agent down.
- * The manager's stream listener calls `this.handleResponse` at each answer, so answers for IDs it no longer
- * holds are dropped here instead (test/cluster/etcd-watch-close.test.ts pauses etcd across a close).
- */
-function tolerateLateAnswers(m: WatchManagerInternals): void {
-  if (m.phareTolerant) return;
-  m.phareTolerant = true;
-  const handle = m.handleResponse.bind(m);
-  m.handleResponse = (res) => {
-    if (m.watchers.some((x) => x.id === res.watch_id)) handle(res);
-  };
-}
-
 /** Waits for `p` at most `ms` (and never rejects): for etcd3 calls that can wait forever on a dead stream. */
 function bounded(p: Promise<unknown>, ms = 1000): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -955,4 +961,86 @@ function bounded(p: Promise<unknown>, ms = 1000): Promise<void> {
       },
     );
   });
+}
+
+const TXN = '/etcdserverpb.KV/Txn';
+const WATCH = '/etcdserverpb.Watch/Watch';
+const passThrough = (b: Buffer) => b;
+
+/** The grpc-js side of {@link createEtcdStore}: one channel per member for `Txn` and `Watch`. */
+interface Wire {
+  /** One transaction on the current member; a failure that may be the member's moves on to the next one. */
+  txn(request: Buffer, deadline: number): Promise<WireTxnResponse>;
+  /** A watch stream on the current member; `failed()` moves on to the next one. */
+  watch(create: Buffer): { call: ClientDuplexStream<Buffer, WireWatchResponse>; failed(): void };
+  close(): void;
+}
+
+/**
+ * One grpc-js channel per member, used one at a time: an agent stays on its member (a random one, so the
+ * agents of a cluster spread) until a call to it fails the way a dead or cut-off member fails, then moves on.
+ * Channels reconnect by themselves; keepalive pings notice a member that stopped answering on an open
+ * connection (etcd accepts pings every 5 s or slower, `--grpc-keepalive-min-time`).
+ */
+function createWire(endpoints: readonly string[], tls: EtcdStoreOptions['tls']): Wire {
+  const grpc = loadGrpc();
+  const channelOptions = {
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    // etcd bounds its own messages (--max-request-bytes); a watch answer may batch many of them
+    'grpc.max_receive_message_length': -1,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1_000,
+  };
+  const clients: GrpcClient[] = endpoints.map((url) => {
+    const m = /^(\w+):\/\/([^/]+)/.exec(url);
+    const host = m ? (m[2] as string) : url;
+    // as etcd3 does: TLS when the URL says https or when TLS material is given
+    const credentials: ChannelCredentials =
+      tls || m?.[1] === 'https'
+        ? grpc.credentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null)
+        : grpc.credentials.createInsecure();
+    return new grpc.Client(host, credentials, channelOptions);
+  });
+  let current = Math.floor(Math.random() * clients.length);
+  const moveOn = (c: GrpcClient) => {
+    if (clients[current] === c) current = (current + 1) % clients.length;
+  };
+  // UNAVAILABLE (no connection, no leader, member stopping), DEADLINE_EXCEEDED, CANCELLED, UNKNOWN (a
+  // stream reset): worth another member. A refusal (INVALID_ARGUMENT, too large, …) is the same everywhere.
+  const memberTrouble = (err: ServiceError) =>
+    err.code === 14 || err.code === 4 || err.code === 1 || err.code === 2;
+  return {
+    txn(request, deadline) {
+      const c = clients[current] as GrpcClient;
+      return new Promise<WireTxnResponse>((resolve, reject) => {
+        c.makeUnaryRequest(TXN, passThrough, decodeTxnResponse, request, { deadline }, (err, res) => {
+          if (err) {
+            if (memberTrouble(err)) moveOn(c);
+            reject(err);
+          } else resolve(res as WireTxnResponse);
+        });
+      });
+    },
+    watch(create) {
+      const c = clients[current] as GrpcClient;
+      const call = c.makeBidiStreamRequest(WATCH, passThrough, decodeWatchResponse);
+      call.write(create);
+      return { call, failed: () => moveOn(c) };
+    },
+    close() {
+      for (const c of clients) c.close();
+    },
+  };
+}
+
+/** etcd3's KeyValue (ranges still go through etcd3) in the wire codec's shape. */
+function wireKvOf(kv: IKeyValue): WireKv {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    lease: kv.lease ? String(kv.lease) : '0',
+  };
 }
