@@ -11,7 +11,7 @@
  *
  * etcd members and agents run on the server CPU, this load generator on the loadgen CPU (`taskset`).
  *
- *   npx node bench/cluster.ts            (BENCH_DURATION=s per measured run; BENCH_LEASES=agents to simulate)
+ *   npx node bench/cluster.ts            (BENCH_DURATION=s per measured run, BENCH_WARMUP=s before it; BENCH_LEASES=agents to simulate)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +38,13 @@ import {
 } from './lib.ts';
 
 const CLIENTS = 64;
+/**
+ * Warm-up of each registration side before it is measured (BENCH_WARMUP=s). The agents are JIT-compiled
+ * programs: after a 2 s warm-up, V8's compiler threads still took ~10 % of the agents' core during the
+ * 8 s that followed (perf, stop 12), and much of the hot code ran in its baseline tier; a running agent is
+ * long past that. etcd (Go) needs no warm-up, but gets the same, so both sides write as much before measuring.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 10);
 const LEASE_AGENTS = Number(process.env.BENCH_LEASES ?? (QUICK ? 200 : 1000));
 
 interface ClusterAgent {
@@ -161,10 +168,10 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
           await r.body.dump();
           return r.statusCode === 200;
         });
-    await loop(QUICK ? 0.5 : 2, (i) => reg(1_000_000 + i)); // warm-up
+    await loop(QUICK ? 0.5 : WARMUP, (i) => reg(1_000_000 + i)); // warm-up
     const rev0 = await etcdRevision(etcd);
     const cpu0 = etcdCpu(etcd);
-    const a0 = agents.reduce((s, a) => s + cpuSeconds(a.pid), 0);
+    const each0 = agents.map((a) => cpuSeconds(a.pid));
     // BENCH_PERF=<file>: `perf record` the server CPU (etcd and agents) during the measured run
     const perf = process.env.BENCH_PERF
       ? spawn(
@@ -189,7 +196,8 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
     const r = await loop(DURATION, reg);
     if (perf) await new Promise((res) => perf.once('exit', res));
     const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
-    const aCpu = (agents.reduce((s, a) => s + cpuSeconds(a.pid), 0) - a0) / r.seconds;
+    const each = agents.map((a, k) => cpuSeconds(a.pid) - (each0[k] as number));
+    const aCpu = each.reduce((s, x) => s + x, 0) / r.seconds;
     const txns = (await etcdRevision(etcd)) - rev0;
     agentRate = r.ok / r.seconds;
     // every acknowledged registration is on every agent
@@ -221,7 +229,7 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
       fmt(quantile(r.lat, 0.99), 1),
       fmt(r.errors),
       `${fmt(eCpu * 100)} % / ${fmt(aCpu * 100)} %`,
-      `${fmt((eCpu / agentRate) * 1e6)} / ${fmt((aCpu / agentRate) * 1e6)} µs`,
+      `${fmt((eCpu / agentRate) * 1e6)} / ${fmt((aCpu / agentRate) * 1e6)} µs (${each.map((x) => fmt((x / r.ok) * 1e6)).join(' + ')})`,
       `${fmt(r.ok / Math.max(1, txns), 1)} (${fmt(txns)} txns)`,
       `min ${fmt(Math.min(...counts))} on an agent (≥ ${fmt(r.ok)} acked)`,
     ]);
@@ -247,7 +255,7 @@ async function registrations(etcd: EtcdCluster): Promise<{ rows: (string | numbe
           failure: [],
         })
         .then(() => true);
-    await loop(QUICK ? 0.5 : 2, (i) => txn(1_000_000 + i));
+    await loop(QUICK ? 0.5 : WARMUP, (i) => txn(1_000_000 + i));
     const cpu0 = etcdCpu(etcd);
     const r = await loop(DURATION, txn);
     const eCpu = (etcdCpu(etcd) - cpu0) / r.seconds;
@@ -483,7 +491,7 @@ export async function run(): Promise<string> {
             'p99 ms',
             'errors',
             'CPU etcd / agents',
-            'CPU per registration etcd / agents',
+            'CPU per registration etcd / agents (a + b + c)',
             'registrations per txn',
             'on every agent',
           ],
