@@ -118,6 +118,12 @@ class Writer {
     b.copy(this.buf, this.pos);
     this.pos += b.length;
   }
+  /** A string field of `len` UTF-8 bytes, written in place (no intermediate Buffer). */
+  text(field: number, s: string, len: number): void {
+    this.tag(field, WT_LEN);
+    this.varint(len);
+    this.pos += this.buf.write(s, this.pos, len, 'utf8');
+  }
   done(): Buffer {
     if (this.pos !== this.buf.length)
       throw new Error(`etcd wire: wrote ${this.pos} of ${this.buf.length} bytes`);
@@ -130,25 +136,26 @@ const lenFieldSize = (field: number, len: number) => tagSize(field) + varintSize
 
 interface SizedOp {
   op: WireOp;
-  key: Buffer;
-  value?: Buffer;
+  /** UTF-8 byte lengths of the key and (puts) the value. */
+  keyLen: number;
+  valueLen: number;
   lease?: bigint;
   inner: number;
 }
 
 function sizeOp(op: WireOp): SizedOp {
-  const key = Buffer.from(op.key);
-  let inner = lenFieldSize(1, key.length);
+  const keyLen = Buffer.byteLength(op.key);
+  let inner = lenFieldSize(1, keyLen);
   if (op.type === 'put') {
-    const value = Buffer.from(op.value);
-    inner += lenFieldSize(2, value.length);
+    const valueLen = Buffer.byteLength(op.value);
+    inner += lenFieldSize(2, valueLen);
     const lease = op.lease !== undefined && op.lease !== '0' ? BigInt(op.lease) : undefined;
     if (lease !== undefined) inner += tagSize(3) + varint64Size(lease);
-    return { op, key, value, ...(lease !== undefined ? { lease } : {}), inner };
+    return { op, keyLen, valueLen, ...(lease !== undefined ? { lease } : {}), inner };
   }
   if (op.rangeEnd) inner += lenFieldSize(2, op.rangeEnd.length);
   if (op.type === 'range' && op.keysOnly) inner += tagSize(8) + 1;
-  return { op, key, inner };
+  return { op, keyLen, valueLen: 0, inner };
 }
 
 // RequestOp's oneof fields: request_range = 1, request_put = 2, request_delete_range = 3
@@ -157,9 +164,9 @@ const OP_FIELD = { range: 1, put: 2, del: 3 } as const;
 function writeOp(w: Writer, s: SizedOp): void {
   w.tag(OP_FIELD[s.op.type], WT_LEN);
   w.varint(s.inner);
-  w.bytes(1, s.key);
+  w.text(1, s.op.key, s.keyLen);
   if (s.op.type === 'put') {
-    w.bytes(2, s.value as Buffer);
+    w.text(2, s.op.value, s.valueLen);
     if (s.lease !== undefined) {
       w.tag(3, WT_VARINT);
       w.varint64(s.lease);

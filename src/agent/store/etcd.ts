@@ -246,7 +246,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       return undefined;
     }
   };
-  const rowOf = (kv: WireKv): StoreRow | undefined => {
+  // The row is built as a put change at once (a watched put is handed on as it is, not copied into one).
+  const rowOf = (kv: WireKv): (StoreRow & { type: 'put' }) | undefined => {
     const k = parseKey(kv.key);
     if (!k) return undefined;
     let value: unknown;
@@ -257,6 +258,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       return undefined;
     }
     return {
+      type: 'put',
       table: k.table,
       key: k.key,
       value,
@@ -658,7 +660,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
             const row = rowOf(ev.kv);
             if (!row) continue;
             seen.set(raw, rev);
-            batch.push({ type: 'put', ...row });
+            batch.push(row);
           } else {
             const k = parseKey(raw);
             seen.delete(raw);
