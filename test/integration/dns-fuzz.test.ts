@@ -12,20 +12,9 @@ import { pino } from 'pino';
 import { Catalog } from '../../src/agent/catalog/index.ts';
 import { createDnsServer, type DnsServer } from '../../src/agent/dns/index.ts';
 import { createMemoryStore } from '../../src/agent/store/index.ts';
+import { seededRandom } from '../helpers/random.ts';
 
 const SEED = Number(process.env.DNS_FUZZ_SEED ?? 0x5eed);
-
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NAMES = [
   'web.service.consul',
@@ -138,7 +127,7 @@ function udpAsk(id: number): Promise<Buffer> {
 }
 
 test('UDP: 3000 random and mutated packets, every reply decodes, valid queries still answer', async () => {
-  const rnd = prng(SEED);
+  const rnd = seededRandom(SEED);
   const s = dgram.createSocket('udp4');
   const replies: Buffer[] = [];
   s.on('message', (m) => replies.push(m));
@@ -160,7 +149,7 @@ test('UDP: 3000 random and mutated packets, every reply decodes, valid queries s
 });
 
 test('TCP: garbage frames, lying lengths and dropped connections do not stall the server', async () => {
-  const rnd = prng(SEED + 1);
+  const rnd = seededRandom(SEED + 1);
   const conns: Promise<void>[] = [];
   for (let c = 0; c < 40; c++) {
     conns.push(

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { seededRandom } from '../../../test/helpers/random.ts';
 import { decodeBody, serviceRegisterSchema } from './decode.ts';
 import { fastServiceBody } from './decode-fast.ts';
 
@@ -88,17 +89,6 @@ const KEYS = [
   'Unknown',
 ];
 
-/** A small seeded PRNG (mulberry32), so a failure names a body that can be found again. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function agree(body: unknown): 'fast' | 'schema' {
   const fast = fastServiceBody(body);
   const schema = serviceRegisterSchema.safeParse(body);
@@ -119,7 +109,7 @@ test('the usual registrations take the fast path and decode as the schema decode
 });
 
 test('on 5,000 random bodies the fast path gives up or agrees with the schema; errors stay the schema’s', () => {
-  const next = rng(12);
+  const next = seededRandom(12);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   let fast = 0;
   for (let i = 0; i < 5000; i++) {

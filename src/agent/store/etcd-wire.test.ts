@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { seededRandom } from '../../../test/helpers/random.ts';
 import {
   decodeTxnResponse,
   decodeWatchResponse,
@@ -34,18 +35,6 @@ const method = (service: string, name: string) => (pkg[`etcdserverpb.${service}`
 const Txn = method('KV', 'Txn');
 const Watch = method('Watch', 'Watch');
 
-/** A small seeded PRNG (mulberry32), so a failure names a reproducible case. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const ALPHABET = ['a', 'z', '/', '%2F', '\u0000', 'é', '日本', '🙂', '-', '_', '0'];
 function text(r: () => number, max: number): string {
   let s = '';
@@ -61,7 +50,7 @@ const lease = (r: () => number) =>
   ).toString();
 
 test('etcd wire: TxnRequest encodes to what etcd3 decodes (2,000 random transactions)', () => {
-  const r = rng(12);
+  const r = seededRandom(12);
   for (let n = 0; n < 2000; n++) {
     const compares: WireCompare[] = [];
     const ops: WireOp[] = [];
@@ -175,7 +164,7 @@ function sameKv(
 }
 
 test("etcd wire: TxnResponse from etcd3's encoder decodes to the same values (1,000 random)", () => {
-  const r = rng(7);
+  const r = seededRandom(7);
   for (let n = 0; n < 1000; n++) {
     const ops = Array.from({ length: Math.floor(r() * 5) }, () => {
       const kind = r();
@@ -209,7 +198,7 @@ test("etcd wire: TxnResponse from etcd3's encoder decodes to the same values (1,
 });
 
 test("etcd wire: WatchResponse from etcd3's encoder decodes to the same values (1,000 random), unknown fields skipped", () => {
-  const r = rng(99);
+  const r = seededRandom(99);
   for (let n = 0; n < 1000; n++) {
     const events = Array.from({ length: Math.floor(r() * 6) }, () => ({
       type: r() < 0.7 ? 'Put' : 'Delete',
