@@ -264,7 +264,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       value,
       createIndex: kv.createRevision,
       modifyIndex: kv.modRevision,
-      lease: kv.lease !== '0' && kv.lease !== '' ? kv.lease : undefined,
+      lease: kv.lease !== '0' ? kv.lease : undefined,
     };
   };
 
@@ -676,11 +676,11 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       const later = () => {
         if (stopped || closed) return;
         clearTimeout(retry);
-        retry = setTimeout(() => void start(), backoffMs);
+        retry = setTimeout(begin, backoffMs);
         backoffMs = Math.min(1000, backoffMs * 2);
       };
 
-      const start = async () => {
+      const start = () => {
         if (stopped || closed) return;
         const w = wire.watch(encodeWatchCreate(root, prefixEnd(root), revision + 1));
         const c = w.call;
@@ -698,6 +698,16 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         };
         c.on('error', lost);
         c.on('end', () => lost(undefined));
+      };
+
+      /** Opens the stream (first start, after a backoff, after a re-list); one that cannot open re-lists. */
+      const begin = () => {
+        try {
+          start();
+        } catch (err) {
+          log?.warn({ err: String(err) }, 'etcd: watch could not start; re-listing');
+          void relist();
+        }
       };
 
       const relist = async () => {
@@ -734,7 +744,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         } finally {
           reloading = false;
         }
-        await start();
+        begin();
       };
 
       const handle: StoreWatch = {
@@ -753,10 +763,7 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
         },
       };
       watches.add(handle);
-      void start().catch((err) => {
-        log?.warn({ err: String(err) }, 'etcd: watch could not start; re-listing');
-        void relist();
-      });
+      begin();
       return handle;
     },
 
