@@ -41,6 +41,15 @@ for (const [name, factory] of Object.entries(STRATEGIES)) {
       const c = [ep(8000)];
       assert.equal(factory().pick(c), c[0]);
     });
+    test('a warm hint never makes it pick outside the candidates', () => {
+      const b = factory();
+      const c = Array.from({ length: 5 }, (_, i) => ep(8100 + i));
+      const outside = ep(8199); // another service's endpoint, or one this call already tried
+      for (let i = 0; i < 200; i++) {
+        assert.ok(c.includes(b.pick(c, outside) as Endpoint));
+        assert.ok(c.includes(b.pick(c, c[i % c.length]) as Endpoint));
+      }
+    });
   });
 }
 
@@ -66,6 +75,32 @@ test('weighted follows Consul Weights; leastRequest avoids the busy instance', (
   (l[1] as Endpoint).active = 10;
   const lr = leastRequest();
   for (let i = 0; i < 500; i++) assert.notEqual(lr.pick(l), l[1]);
+});
+
+test('leastRequest takes the warm endpoint only when it has strictly fewer in flight; ties keep spreading', () => {
+  const lr = leastRequest();
+  // A lone sequential caller: everything idle, the last used endpoint warm each time — every instance
+  // still gets its share (a tie never goes to the warm one).
+  const c = Array.from({ length: 10 }, (_, i) => ep(9000 + i));
+  const counts = new Map<Endpoint, number>();
+  let warm: Endpoint | undefined;
+  for (let i = 0; i < 5000; i++) {
+    const e = lr.pick(c, warm) as Endpoint;
+    counts.set(e, (counts.get(e) ?? 0) + 1);
+    warm = e;
+  }
+  assert.equal(counts.size, 10);
+  for (const n of counts.values()) assert.ok(n > 350 && n < 650, `share ${n} of 5000`);
+  // Under load: the warm endpoint with fewer in flight than both random choices wins; a busier one never does.
+  for (const e of c) e.active = 3;
+  const w = c[4] as Endpoint;
+  w.active = 2;
+  for (let i = 0; i < 200; i++) assert.equal(lr.pick(c, w), w);
+  w.active = 4;
+  for (let i = 0; i < 200; i++) assert.notEqual(lr.pick(c, w), w);
+  // A warm endpoint that is not a candidate (ejected, tried, another service's) is ignored.
+  const gone = ep(9999);
+  for (let i = 0; i < 200; i++) assert.notEqual(lr.pick(c, gone), gone);
 });
 
 test('outlier ejection: threshold, growing ejection time, 50 % cap, panic threshold', () => {

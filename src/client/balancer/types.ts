@@ -25,8 +25,12 @@ export interface Endpoint {
 /** A load-balancing strategy. `pick` runs on every request: O(1) or O(n) over a handful, no allocation. */
 export interface Balancer {
   readonly name: string;
-  /** One of `candidates` (never empty when called), or undefined to refuse. */
-  pick(candidates: readonly Endpoint[]): Endpoint | undefined;
+  /**
+   * One of `candidates` (never empty when called), or undefined to refuse. `warm` is the endpoint whose
+   * connection became free last (it may not be a candidate): taking it reuses a connection undici has not
+   * parked yet. A strategy may take it when that costs its own criterion nothing, or ignore it.
+   */
+  pick(candidates: readonly Endpoint[], warm?: Endpoint): Endpoint | undefined;
   /** Told of each try's outcome (latency-aware strategies learn from it); `ok` is false for a failure. */
   observe?(endpoint: Endpoint, latencyMs: number, ok: boolean): void;
 }

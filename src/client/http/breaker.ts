@@ -65,18 +65,20 @@ export function samplingBreaker(options: BreakerOptions = {}): BreakerFactory {
       halfOpenAfter: options.halfOpenAfterMs ?? 5_000,
       breaker: sampling,
     });
-    if (onOpen) {
-      let open = false;
-      policy.onStateChange((state) => {
-        const now = state === CircuitState.Open;
-        if (now === open) return;
-        open = now;
-        onOpen(now);
-      });
-    }
+    // Kept in step with the policy's state, so the try layer's check on every try is one field read
+    // (cockatiel's `state` getter is a chain of property reads on each call).
+    let closed = true;
+    let open = false;
+    policy.onStateChange((state) => {
+      closed = state === CircuitState.Closed;
+      const now = state === CircuitState.Open;
+      if (now === open) return;
+      open = now;
+      onOpen?.(now);
+    });
     return {
       get closed() {
-        return policy.state === CircuitState.Closed;
+        return closed;
       },
       usable: () => policy.state !== CircuitState.Open,
       // What cockatiel's execute does on success in the closed state.

@@ -619,7 +619,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     state.endpoints.sync(set, healthFilter, pools.release, onAllUnhealthy);
     const { list } = state.endpoints.candidates(outlier, undefined, pools.usableFilter);
     if (list.length === 0) return loop(c, undefined);
-    const e = state.balancer.pick(list) ?? (list[0] as Endpoint);
+    const e = state.balancer.pick(list, pools.warm) ?? (list[0] as Endpoint);
     return new Promise<ServiceResponse>((resolve, reject) => {
       // Until something awaits, no time has passed that matters: the whole deadline is left.
       runner.send(
@@ -708,7 +708,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
             'no_healthy',
           );
         }
-        const picked = state.balancer.pick(list) ?? (list[0] as Endpoint);
+        const picked = state.balancer.pick(list, pools.warm) ?? (list[0] as Endpoint);
         instance = picked.instance;
         const left = fresh ? c.deadline.ms : c.deadline.left();
         fresh = false;

@@ -311,8 +311,8 @@ describe("an instance's connections (InstancePool) against a real server", () =>
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, sockets: () => sockets };
   }
-  const pool = (url: string, connections: number) =>
-    new InstancePool(url, { connections, keepAliveTimeout: 4_000, connect: { timeout: 1_000 } });
+  const pool = (url: string, connections: number, onIdle?: () => void) =>
+    new InstancePool(url, { connections, keepAliveTimeout: 4_000, connect: { timeout: 1_000 }, onIdle });
 
   test('a caller that sends its next request as soon as it has read an answer reuses that connection', async () => {
     const s = await server();
@@ -338,7 +338,8 @@ describe("an instance's connections (InstancePool) against a real server", () =>
 
   test('at most `connections` connections; the rest wait in arrival order and are bounded by nothing but their caller', async () => {
     const s = await server();
-    const p = pool(s.url, 2);
+    let idle = 0;
+    const p = pool(s.url, 2, () => idle++);
     try {
       const order: string[] = [];
       const calls = ['slow', 'slow', 'a', 'b', 'c'].map((path, i) => {
@@ -351,6 +352,8 @@ describe("an instance's connections (InstancePool) against a real server", () =>
       });
       await Promise.all(calls);
       assert.deepEqual(order.slice(2), ['/a', '/b', '/c']);
+      // a connection handed to a waiting request is not idle: only the last two answers left theirs free
+      assert.equal(idle, 2);
       assert.equal(p.connections, 2);
       assert.equal(s.sockets(), 2);
       assert.equal(p.saturated, false);

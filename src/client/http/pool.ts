@@ -44,10 +44,13 @@ export class InstancePool extends Dispatcher {
   /** Resolves close() once no request waits here any more. */
   #onEmpty: (() => void) | undefined;
   #destroyed = false;
+  readonly #onIdle: (() => void) | undefined;
 
-  constructor(url: string, options: Client.Options & { connections: number }) {
+  /** `onIdle` is told each time a connection becomes free with no request waiting for it. */
+  constructor(url: string, options: Client.Options & { connections: number; onIdle?: () => void }) {
     super();
-    const { connections, connect, ...rest } = options;
+    const { connections, connect, onIdle, ...rest } = options;
+    this.#onIdle = onIdle;
     this.#url = url;
     this.#max = Math.max(1, connections);
     // One connector for all connections, as a Pool shares it (and its TLS session cache).
@@ -97,8 +100,10 @@ export class InstancePool extends Dispatcher {
   ended(c: Client): void {
     if (this.#destroyed) return;
     const q = this.#next();
-    if (q === undefined) this.#idle.push(c);
-    else queueMicrotask(() => q.runInAsyncScope(this.#handOver, this, c, q));
+    if (q === undefined) {
+      this.#idle.push(c);
+      this.#onIdle?.();
+    } else queueMicrotask(() => q.runInAsyncScope(this.#handOver, this, c, q));
   }
 
   /**
@@ -337,6 +342,11 @@ export class InstancePools {
   readonly #o: PoolOptions;
   /** Instances (still in a set) whose circuit is open now. */
   #open = 0;
+  /**
+   * The endpoint whose connection became free last (any service's): the balancer's `warm` hint. A caller
+   * that sends its next request as soon as it has read an answer finds that connection still awake.
+   */
+  warm: Endpoint | undefined;
   constructor(options: PoolOptions) {
     this.#o = options;
     this.usable = options.breaker
@@ -356,6 +366,9 @@ export class InstancePools {
           // Per try, when the fast path uses it (see try.ts); off otherwise.
           headersTimeout: 0,
           bodyTimeout: 0,
+          onIdle: () => {
+            this.warm = e;
+          },
         }),
         breaker: undefined,
       };
@@ -376,6 +389,7 @@ export class InstancePools {
     if (!a) return;
     if (a.open) this.#open--;
     a.released = true;
+    if (this.warm === e) this.warm = undefined;
     void a.pool.close().catch(() => {});
   };
 
@@ -392,6 +406,7 @@ export class InstancePools {
 
   /** Closes the pools of `endpoints`. */
   async close(endpoints: Iterable<Endpoint>): Promise<void> {
+    this.warm = undefined;
     const closing: Promise<unknown>[] = [];
     for (const e of endpoints) {
       const a = e.attachment as Attachment | undefined;
