@@ -65,21 +65,9 @@ export function samplingBreaker(options: BreakerOptions = {}): BreakerFactory {
       halfOpenAfter: options.halfOpenAfterMs ?? 5_000,
       breaker: sampling,
     });
-    // Kept in step with the policy's state, so the try layer's check on every try is one field read
-    // (cockatiel's `state` getter is a chain of property reads on each call).
-    let closed = true;
     let open = false;
-    policy.onStateChange((state) => {
-      closed = state === CircuitState.Closed;
-      const now = state === CircuitState.Open;
-      if (now === open) return;
-      open = now;
-      onOpen?.(now);
-    });
-    return {
-      get closed() {
-        return closed;
-      },
+    const breaker: Breaker = {
+      closed: true,
       usable: () => policy.state !== CircuitState.Open,
       // What cockatiel's execute does on success in the closed state.
       success: () => sampling.success(CircuitState.Closed),
@@ -96,5 +84,15 @@ export function samplingBreaker(options: BreakerOptions = {}): BreakerFactory {
       execute: (fn) => policy.execute(fn),
       refused: (err) => err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError,
     };
+    // `closed` is a plain field kept in step with the policy's state (cockatiel emits every transition), so
+    // the try layer's check on every try is one property read rather than cockatiel's state getter.
+    policy.onStateChange((state) => {
+      (breaker as { closed: boolean }).closed = state === CircuitState.Closed;
+      const now = state === CircuitState.Open;
+      if (now === open) return;
+      open = now;
+      onOpen?.(now);
+    });
+    return breaker;
   };
 }
