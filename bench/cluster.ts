@@ -12,7 +12,8 @@
  * etcd members and agents run on the server CPU, this load generator on the loadgen CPU (`taskset`).
  *
  *   npx node bench/cluster.ts            (BENCH_DURATION=s measured per side, BENCH_ROUNDS=rounds it is split into,
- *                                         BENCH_WARMUP=s before it; BENCH_LEASES=agents to simulate)
+ *                                         BENCH_WARMUP=s before it; BENCH_LEASES=agents to simulate;
+ *                                         BENCH_AGENT_OTHER=<checkout>: its agents as a third side, an A/B)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -59,6 +60,7 @@ export async function startClusterAgents(
   etcd: EtcdCluster,
   prefix: string,
   names: string[],
+  root = REPO_ROOT,
 ): Promise<ClusterAgent[]> {
   const out: ClusterAgent[] = [];
   for (const node of names) {
@@ -68,7 +70,7 @@ export async function startClusterAgents(
       [
         // BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the agents, as in bench/lib.ts
         ...(process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        join(REPO_ROOT, 'bin', 'phare.js'),
+        join(root, 'bin', 'phare.js'),
         'agent',
         '--http-addr',
         '127.0.0.1:0',
@@ -176,29 +178,103 @@ function medianCi(xs: number[]): { median: number; lo: number; hi: number } {
  * Both sides share the server CPU and this VM's drift: the same code measured minutes apart moved 30–40 %
  * (stop 12: the agents' CPU per registration 424–660 µs, raw etcd 1,600–2,150 txns/s), so one long run per side
  * compares two samples of that drift. Instead both sides stay up and run back to back in each of ROUNDS
- * rounds (the order alternating), and the headline is the median of the per-round ratios with its 95 %
- * interval, as bench/sdk.ts does; the pooled rates and CPU are shown beside it. The raw side writes under
- * another prefix, so the agents' watches (on /bench-reg) get none of its events.
+ * rounds (the order rotating), and the headline is the median of the per-round ratios with its 95 %
+ * interval, as bench/sdk.ts does; the pooled rates and CPU are shown beside it. Agents not being measured
+ * are SIGSTOPped (what idle agents still do — GC, timers — took ~15 % of the server core from raw etcd), a
+ * few seconds, far inside their lease TTL (10 s) and gRPC keepalive. The raw side writes under another
+ * prefix, so the agents' watches get none of its events.
+ *
+ * BENCH_AGENT_OTHER=<checkout> adds a second set of 3 agents run from that checkout (its own prefix, same
+ * etcd) as a third side of every round: an A/B of two versions whose ratio is read per round too.
  */
 async function registrations(
   etcd: EtcdCluster,
 ): Promise<{ rows: (string | number)[][]; ratio: number; detail: string }> {
-  const agents = await startClusterAgents(etcd, '/bench-reg', ['a', 'b', 'c']);
-  const pools = agents.map((a) => new Pool(a.url, { connections: CLIENTS }));
+  const other = process.env.BENCH_AGENT_OTHER;
   const client = new Etcd3({ hosts: etcd.endpoints.map((e) => e.replace('http://', '')) });
-  const rows: (string | number)[][] = [];
-  try {
-    const reg = (i: number) =>
+  interface Side {
+    name: string;
+    label: string;
+    agents: ClusterAgent[];
+    pools: Pool[];
+    op: (i: number) => Promise<boolean>;
+    ok: number;
+    errors: number;
+    seconds: number;
+    lat: number[];
+    etcd: number;
+    cpu: number[];
+    txns: number;
+    rates: number[];
+    next: number;
+  }
+  const sides: Side[] = [];
+  const newSide = (
+    name: string,
+    label: string,
+    agents: ClusterAgent[],
+    op: Side['op'],
+    pools: Pool[] = [],
+  ): Side => {
+    const s: Side = {
+      name,
+      label,
+      agents,
+      pools,
+      op,
+      ok: 0,
+      errors: 0,
+      seconds: 0,
+      lat: [],
+      etcd: 0,
+      cpu: agents.map(() => 0),
+      txns: 0,
+      rates: [],
+      next: 0,
+    };
+    sides.push(s);
+    return s;
+  };
+  const agentSide = async (name: string, label: string, prefix: string, root?: string) => {
+    const agents = await startClusterAgents(etcd, prefix, ['a', 'b', 'c'], root);
+    const pools = agents.map((a) => new Pool(a.url, { connections: CLIENTS }));
+    const op = (i: number) =>
       (pools[i % 3] as Pool)
         .request({ method: 'PUT', path: '/v1/agent/service/register', body: JSON.stringify(registration(i)) })
         .then(async (r) => {
           await r.body.dump();
           return r.statusCode === 200;
         });
-    await loop(QUICK ? 0.5 : WARMUP, (i) => reg(1_000_000 + i)); // warm-up
-    const first = ['a', 'b', 'c'][1_000_000 % 3]; // the agent that took svc-1000000
+    return newSide(name, label, agents, op, pools);
+  };
+  const stopAll = (except?: Side) => {
+    for (const s of sides) if (s !== except) for (const a of s.agents) process.kill(a.pid, 'SIGSTOP');
+  };
+  const contAll = () => {
+    for (const s of sides) for (const a of s.agents) process.kill(a.pid, 'SIGCONT');
+  };
+  try {
+    const phare = await agentSide(
+      'phare',
+      '3 Phare agents (etcd store), service + TTL check per registration',
+      '/bench-reg',
+    );
+    const otherSide = other
+      ? await agentSide(
+          'other',
+          `3 agents of ${other} (etcd store), the same registrations`,
+          '/bench-reg-other',
+          other,
+        )
+      : undefined;
+    // Warm-up, each side in turn; the others stay running (idle): a stop longer than their lease TTL (10 s)
+    // would make them rejoin, not warm up.
+    const warm = (s: Side) => loop(QUICK ? 0.5 : WARMUP, (i) => s.op(1_000_000 + i));
+    await warm(phare);
+    if (otherSide) await warm(otherSide);
     // What a registration wrote to etcd, byte for byte: the raw side writes values of these sizes, under keys
     // of the same shape; Phare's transactions also carry one small head-key put per batch, the raw ones none.
+    const first = ['a', 'b', 'c'][1_000_000 % 3]; // the agent that took svc-1000000
     const service = Buffer.from(
       (await client.get(`/bench-reg/v1/services/${first}%2Fsvc-1000000`).string()) ?? '',
     );
@@ -218,46 +294,39 @@ async function registrations(
           failure: [],
         })
         .then(() => true);
-    await loop(QUICK ? 0.5 : WARMUP, (i) => txn(1_000_000 + i)); // warm-up
-    const per = Math.max(0.5, DURATION / ROUNDS);
-    const side = () => ({
-      ok: 0,
-      errors: 0,
-      seconds: 0,
-      lat: [] as number[],
-      etcd: 0,
-      agents: [0, 0, 0],
-      txns: 0,
-    });
-    const total = { phare: side(), raw: side() };
-    const ratios: number[] = [];
-    let next = { phare: 0, raw: 0 };
-    const measure = async (which: 'phare' | 'raw') => {
-      const t = total[which];
+    const raw = newSide(
+      'raw',
+      `raw etcd txns (2 puts each of the same ${fmt(service.length)} + ${fmt(check.length)} B, etcd3 client, this process)`,
+      [],
+      txn,
+    );
+    await warm(raw);
+    // at most 2 s per side and round: a side waits stopped for the others' turns, well inside its lease TTL
+    const rounds = Math.max(ROUNDS, Math.ceil(DURATION / 2));
+    const per = Math.max(0.5, DURATION / rounds);
+    const measure = async (s: Side) => {
       const rev0 = await etcdRevision(etcd);
       const cpu0 = etcdCpu(etcd);
-      const each0 = agents.map((a) => cpuSeconds(a.pid));
-      const base = next[which];
-      // The agents are stopped while raw etcd is measured: what they still do (GC, timers) must not take the
-      // server CPU from etcd; a stop of a few seconds is far inside their lease TTL (10 s) and gRPC keepalive.
-      if (which === 'raw') for (const a of agents) process.kill(a.pid, 'SIGSTOP');
+      const each0 = s.agents.map((a) => cpuSeconds(a.pid));
+      const base = s.next;
+      stopAll(s);
       let r: Awaited<ReturnType<typeof loop>>;
       try {
-        r = await loop(per, (i) => (which === 'phare' ? reg(base + i) : txn(base + i)));
+        r = await loop(per, (i) => s.op(base + i));
       } finally {
-        if (which === 'raw') for (const a of agents) process.kill(a.pid, 'SIGCONT');
+        contAll();
       }
-      next = { ...next, [which]: base + r.ok + r.errors + CLIENTS };
-      t.etcd += etcdCpu(etcd) - cpu0;
-      agents.forEach((a, k) => {
-        t.agents[k] = (t.agents[k] as number) + cpuSeconds(a.pid) - (each0[k] as number);
+      s.next = base + r.ok + r.errors + CLIENTS;
+      s.etcd += etcdCpu(etcd) - cpu0;
+      s.agents.forEach((a, k) => {
+        s.cpu[k] = (s.cpu[k] as number) + cpuSeconds(a.pid) - (each0[k] as number);
       });
-      t.txns += (await etcdRevision(etcd)) - rev0;
-      t.ok += r.ok;
-      t.errors += r.errors;
-      t.seconds += r.seconds;
-      for (const x of r.lat) t.lat.push(x);
-      return r.ok / r.seconds;
+      s.txns += (await etcdRevision(etcd)) - rev0;
+      s.ok += r.ok;
+      s.errors += r.errors;
+      s.seconds += r.seconds;
+      for (const x of r.lat) s.lat.push(x);
+      s.rates.push(r.ok / r.seconds);
     };
     // BENCH_PERF=<file>: `perf record` the server CPU (etcd and agents) during the measured rounds
     const perf = process.env.BENCH_PERF
@@ -275,67 +344,67 @@ async function registrations(
             process.env.BENCH_PERF,
             '--',
             'sleep',
-            String(2 * per * ROUNDS),
+            String(sides.length * per * rounds),
           ],
           { stdio: 'inherit' },
         )
       : undefined;
-    for (let k = 0; k < ROUNDS; k++) {
-      const lead = k % 2 === 0 ? 'phare' : 'raw';
-      const a = await measure(lead);
-      const b = await measure(lead === 'phare' ? 'raw' : 'phare');
-      ratios.push(lead === 'phare' ? a / b : b / a);
+    for (let k = 0; k < rounds; k++) {
+      // the order rotates, so no side is always first after another's stop
+      for (let j = 0; j < sides.length; j++) await measure(sides[(k + j) % sides.length] as Side);
     }
     if (perf) await new Promise((res) => perf.once('exit', res));
     // every acknowledged registration is on every agent
-    const counts = await Promise.all(
-      pools.map(async (p) => {
-        const res = await p.request({ method: 'GET', path: '/v1/catalog/services' });
-        const services = (await res.body.json()) as Record<string, unknown>;
-        let n = 0;
-        for (const name of Object.keys(services)) {
-          const q = await p.request({ method: 'GET', path: `/v1/catalog/service/${name}` });
-          n += ((await q.body.json()) as unknown[]).length;
-        }
-        return n;
-      }),
-    );
-    const { phare, raw } = total;
-    const agentRate = phare.ok / phare.seconds;
-    const rawRate = raw.ok / raw.seconds;
-    const aCpu = phare.agents.reduce((s, x) => s + x, 0);
-    const idleCpu = raw.agents.reduce((s, x) => s + x, 0);
-    rows.push(
-      [
-        '3 Phare agents (etcd store), service + TTL check per registration',
-        fmt(agentRate),
-        fmt(quantile(phare.lat, 0.5), 1),
-        fmt(quantile(phare.lat, 0.99), 1),
-        fmt(phare.errors),
-        `${fmt((phare.etcd / phare.seconds) * 100)} % / ${fmt((aCpu / phare.seconds) * 100)} %`,
-        `${fmt((phare.etcd / phare.ok) * 1e6)} / ${fmt((aCpu / phare.ok) * 1e6)} µs (${phare.agents.map((x) => fmt((x / phare.ok) * 1e6)).join(' + ')})`,
-        `${fmt(phare.ok / Math.max(1, phare.txns), 1)} (${fmt(phare.txns)} txns)`,
-        `min ${fmt(Math.min(...counts))} on an agent (≥ ${fmt(phare.ok)} acked)`,
-      ],
-      [
-        `raw etcd txns (2 puts each of the same ${fmt(service.length)} + ${fmt(check.length)} B, etcd3 client, this process)`,
-        fmt(rawRate),
-        fmt(quantile(raw.lat, 0.5), 1),
-        fmt(quantile(raw.lat, 0.99), 1),
-        fmt(raw.errors),
-        `${fmt((raw.etcd / raw.seconds) * 100)} % / ${fmt((idleCpu / raw.seconds) * 100)} % (stopped)`,
-        `${fmt((raw.etcd / raw.ok) * 1e6)} / – µs`,
-        '1',
-        '',
-      ],
-    );
-    const m = medianCi(ratios);
-    const detail = `${ROUNDS} rounds of ${fmt(per, 2)} s per side, alternating which side goes first; per-round ratios ${ratios.map((x) => fmt(x, 2)).join(' / ')}; median ${fmt(m.median, 2)}× (95 % CI ${fmt(m.lo, 2)}–${fmt(m.hi, 2)}); pooled rates ${fmt(agentRate / rawRate, 2)}×.`;
-    return { rows, ratio: m.median, detail };
+    const counted = async (s: Side) =>
+      Promise.all(
+        s.pools.map(async (p) => {
+          const res = await p.request({ method: 'GET', path: '/v1/catalog/services' });
+          const services = (await res.body.json()) as Record<string, unknown>;
+          let n = 0;
+          for (const name of Object.keys(services)) {
+            const q = await p.request({ method: 'GET', path: `/v1/catalog/service/${name}` });
+            n += ((await q.body.json()) as unknown[]).length;
+          }
+          return n;
+        }),
+      );
+    const rows: (string | number)[][] = [];
+    for (const s of sides) {
+      const rate = s.ok / s.seconds;
+      const cpu = s.cpu.reduce((a, x) => a + x, 0);
+      const counts = s.agents.length > 0 ? await counted(s) : [];
+      rows.push([
+        s.label,
+        fmt(rate),
+        fmt(quantile(s.lat, 0.5), 1),
+        fmt(quantile(s.lat, 0.99), 1),
+        fmt(s.errors),
+        s.agents.length > 0
+          ? `${fmt((s.etcd / s.seconds) * 100)} % / ${fmt((cpu / s.seconds) * 100)} %`
+          : `${fmt((s.etcd / s.seconds) * 100)} % / – (agents stopped)`,
+        s.agents.length > 0
+          ? `${fmt((s.etcd / s.ok) * 1e6)} / ${fmt((cpu / s.ok) * 1e6)} µs (${s.cpu.map((x) => fmt((x / s.ok) * 1e6)).join(' + ')})`
+          : `${fmt((s.etcd / s.ok) * 1e6)} / – µs`,
+        s.agents.length > 0 ? `${fmt(s.ok / Math.max(1, s.txns), 1)} (${fmt(s.txns)} txns)` : '1',
+        s.agents.length > 0 ? `min ${fmt(Math.min(...counts))} on an agent (≥ ${fmt(s.ok)} acked)` : '',
+      ]);
+    }
+    const perRound = (a: Side, b: Side) => a.rates.map((x, i) => x / (b.rates[i] as number));
+    const describe = (xs: number[]) => {
+      const m = medianCi(xs);
+      return `${xs.map((x) => fmt(x, 2)).join(' / ')}; median ${fmt(m.median, 2)}× (95 % CI ${fmt(m.lo, 2)}–${fmt(m.hi, 2)})`;
+    };
+    const ratios = perRound(phare, raw);
+    let detail = `${rounds} rounds of ${fmt(per, 2)} s per side, the order rotating; per-round ratios ${describe(ratios)}; pooled rates ${fmt(phare.ok / phare.seconds / (raw.ok / raw.seconds), 2)}×.`;
+    if (otherSide)
+      detail += ` ${other} vs raw etcd: ${describe(perRound(otherSide, raw))}; this checkout ÷ ${other}: ${describe(perRound(phare, otherSide))}.`;
+    return { rows, ratio: medianCi(ratios).median, detail };
   } finally {
     client.close();
-    for (const p of pools) await p.close();
-    for (const a of agents) await a.stop();
+    for (const s of sides) {
+      for (const p of s.pools) await p.close();
+      for (const a of s.agents) await a.stop();
+    }
   }
 }
 
