@@ -13,6 +13,8 @@ export interface AgentMetrics {
   httpRequest(method: string, route: string, status: number): void;
   /** Counts a read the HTTP API answered ahead of its router (http/fast-read.ts); it is counted in httpRequest too. */
   httpFastRead(): void;
+  /** Counts a write the HTTP API took ahead of its router (http/fast-write.ts); it is counted in httpRequest too. */
+  httpFastWrite(): void;
   /** Registers a gauge computed at scrape time (health checker, DNS server add theirs). */
   gauge(name: string, help: string, collect: () => number | Record<string, number>, label?: string): void;
   text(): Promise<string>;
@@ -54,6 +56,16 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
     collect() {
       this.reset();
       this.inc(fastReads);
+    },
+  });
+  let fastWrites = 0;
+  new Counter({
+    name: 'phare_http_fast_path_writes_total',
+    help: 'HTTP writes (service registrations) taken ahead of the router (also counted in phare_http_requests_total)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(fastWrites);
     },
   });
   const gauge: AgentMetrics['gauge'] = (name, help, collect, label) => {
@@ -109,6 +121,9 @@ export function createAgentMetrics(catalog: Catalog): AgentMetrics {
     },
     httpFastRead() {
       fastReads++;
+    },
+    httpFastWrite() {
+      fastWrites++;
     },
     gauge,
     text: () => registry.metrics(),

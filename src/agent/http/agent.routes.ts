@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { type CheckStatus, CONSUL_VERSION, phareVersion } from '../../api/index.ts';
+import type { Authorizer } from '../acl/index.ts';
 import { type CheckRecord, MAINTENANCE, Topic, worstStatus } from '../catalog/index.ts';
 import { compileFilter } from '../filter/index.ts';
 import { park } from './blocking.ts';
@@ -39,6 +40,36 @@ function truncateOutput(out: string, max: number): string {
   const bytes = Buffer.byteLength(out);
   if (bytes <= max) return out;
   return `${Buffer.from(out).subarray(0, max).toString('utf8')} ... (captured ${max} of ${bytes} bytes)`;
+}
+
+/**
+ * `PUT /v1/agent/service/register` once its body is read: decode, validate, authorize, write. Shared by the
+ * route and the write fast path (fast-write.ts), so both decide and fail alike. The token is resolved only
+ * after the body decoded (`authorizer` is called then), as the route always did: a bad body is a 400 whatever
+ * the token.
+ *
+ * @example
+ * await registerFromBody(ctx, body, () => ctx.acl.resolve(token), false, '127.0.0.1');
+ */
+export async function registerFromBody(
+  ctx: RouteContext,
+  raw: Buffer | undefined,
+  authorizer: () => Authorizer,
+  replaceExistingChecks: boolean,
+  ip: string,
+): Promise<void> {
+  const { catalog, limits } = ctx;
+  const body = decodeBody(raw, serviceRegisterSchema);
+  const { service, checks } = serviceFromBody(body, limits);
+  // Consul's vetServiceRegister: service:write on the name, and on the one it replaces under this ID
+  const a = authorizer();
+  a.require('service', service.name, 'write');
+  const prev = catalog.agentService(service.id);
+  if (prev && prev.name !== service.name) a.require('service', prev.name, 'write');
+  await catalog.registerService(service, checks, {
+    replaceExistingChecks,
+    why: `PUT /v1/agent/service/register from ${ip}`,
+  });
 }
 
 /**
@@ -323,21 +354,9 @@ export const agentRoutes: Route[] = [
     path: '/v1/agent/service/register',
     methods: ['PUT'],
     handler: async (req, reply, ctx) => {
-      const { catalog, limits } = ctx;
-      const body = decodeBody(req.body as Buffer, serviceRegisterSchema);
-      const { service, checks } = serviceFromBody(body, limits);
-      // Consul's vetServiceRegister: service:write on the name, and on the one it replaces under this ID
-      const a = authz(req, ctx);
-      a.require('service', service.name, 'write');
-      const prev = catalog.agentService(service.id);
-      if (prev && prev.name !== service.name) a.require('service', prev.name, 'write');
-      const q = req.query as QueryParams;
-      const rec = one(q, 'replace-existing-checks');
+      const rec = one(req.query as QueryParams, 'replace-existing-checks');
       const replace = rec !== undefined && (rec === '' || rec === 'true' || rec === '1');
-      await catalog.registerService(service, checks, {
-        replaceExistingChecks: replace,
-        why: `PUT /v1/agent/service/register from ${req.ip}`,
-      });
+      await registerFromBody(ctx, req.body as Buffer | undefined, () => authz(req, ctx), replace, req.ip);
       sendEmpty(reply);
     },
   },

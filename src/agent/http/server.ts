@@ -16,11 +16,13 @@ import { fdBudget } from '../fd-limit.ts';
 import type { KvState } from '../kv/index.ts';
 import type { AgentMetrics } from '../metrics.ts';
 import type { Sessions } from '../sessions/index.ts';
+import { registerFromBody } from './agent.routes.ts';
 import { BodyCache, queryMeta } from './blocking.ts';
 import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './connections.ts';
 import { AUTHZ, type ClusterView, type Method, type RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
-import { createFastPath, FastReads } from './fast-read.ts';
+import { createFastPath, FastReads, tokenFrom } from './fast-read.ts';
+import { createFastWrite } from './fast-write.ts';
 import { createRequestGuard } from './guard.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { routes } from './routes.ts';
@@ -156,11 +158,25 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       metrics.httpFastRead();
     },
   });
+  // Registrations are taken in front of fastify too (fast-write.ts), by the route's own code.
+  const fastWrite = createFastWrite({
+    refuse,
+    resolve: (req) => options.acl.resolve(tokenFrom(undefined, req.headers)),
+    register: (body, authorizer, ip) => registerFromBody(ctx, body, authorizer, false, ip),
+    closing: closing.signal,
+    defaultPolicy,
+    bodyLimit: BODY_LIMIT,
+    logger,
+    countRequest: (method, route, status) => {
+      metrics.httpRequest(method, route, status);
+      metrics.httpFastWrite();
+    },
+  });
   const app = Fastify({
-    // The server fastify would make (its lib/server.js: HTTP/1.1, these timeouts), with the fast path in front.
+    // The server fastify would make (its lib/server.js: HTTP/1.1, these timeouts), with the fast paths in front.
     serverFactory: (handler) => {
       const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-        if (!fast(req, res)) handler(req, res);
+        if (!fast(req, res) && !fastWrite(req, res)) handler(req, res);
       };
       const server = tls
         ? createHttpsServer(
