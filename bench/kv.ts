@@ -325,6 +325,12 @@ export async function run(): Promise<string> {
     } finally {
       for (const a of agents) await a.stop();
     }
+    // BENCH_KV_WORST=N prints the N slowest cluster rounds' times (where a tail round's time went)
+    const worst = Number(process.env.BENCH_KV_WORST ?? 0);
+    for (const h of [...clusterHandover].sort((x, y) => y.total - x.total).slice(0, worst))
+      console.error(
+        `slow round: total ${fmt(h.total, 1)} destroyed ${fmt(h.destroyed, 1)} woke ${fmt(h.woke, 1)} acquire ${fmt(h.acquire, 1)} → acquire sent at ${fmt(h.total - h.acquire, 1)}`,
+      );
   } finally {
     await cetcd.close();
   }
