@@ -209,6 +209,8 @@ async function registrations(
     next: number;
   }
   const sides: Side[] = [];
+  /** Answers other than 200, by status and text (shown under the table when there are any). */
+  const failures = new Map<string, number>();
   const newSide = (
     name: string,
     label: string,
@@ -242,8 +244,13 @@ async function registrations(
       (pools[i % 3] as Pool)
         .request({ method: 'PUT', path: '/v1/agent/service/register', body: JSON.stringify(registration(i)) })
         .then(async (r) => {
-          await r.body.dump();
-          return r.statusCode === 200;
+          if (r.statusCode === 200) {
+            await r.body.dump();
+            return true;
+          }
+          const why = `${r.statusCode} ${(await r.body.text()).slice(0, 120)}`;
+          failures.set(why, (failures.get(why) ?? 0) + 1);
+          return false;
         });
     return newSide(name, label, agents, op, pools);
   };
@@ -398,6 +405,8 @@ async function registrations(
     let detail = `${rounds} rounds of ${fmt(per, 2)} s per side, the order rotating; per-round ratios ${describe(ratios)}; pooled rates ${fmt(phare.ok / phare.seconds / (raw.ok / raw.seconds), 2)}×.`;
     if (otherSide)
       detail += ` ${other} vs raw etcd: ${describe(perRound(otherSide, raw))}; this checkout ÷ ${other}: ${describe(perRound(phare, otherSide))}.`;
+    if (failures.size > 0)
+      detail += ` Failed registrations: ${[...failures].map(([why, n]) => `${fmt(n)} × ${why}`).join('; ')}.`;
     return { rows, ratio: medianCi(ratios).median, detail };
   } finally {
     client.close();

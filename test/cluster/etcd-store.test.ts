@@ -152,6 +152,26 @@ if (ETCD_SKIP && process.env['CI'] !== 'true') {
     }
   });
 
+  test('etcd: a pause of the agent itself (past its probe deadline and the leader hold) is no lost leader: the next write commits', async () => {
+    const s = fresh();
+    try {
+      await s.commit([{ type: 'put', table: 'nodes', key: 'p', value: {} }]);
+      // a probe on the wire, then the event loop held 2.5 s (a long GC, a stopped VM): its deadline lapses
+      // before its answer is read, and the last contact is older than the 2 s leader hold
+      const inFlight = s.probe();
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        // busy: nothing of this process runs
+      }
+      await inFlight;
+      const rev = await s.commit([{ type: 'put', table: 'nodes', key: 'p', value: { after: 'pause' } }]);
+      assert.ok(rev > 0);
+      assert.equal(s.health().knownLeader, true);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('etcd: bad options name the field', () => {
     assert.throws(() => createEtcdStore({ endpoints: [] }), /etcd\.endpoints/);
   });

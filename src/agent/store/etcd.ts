@@ -211,6 +211,8 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     peers: [...options.endpoints],
   };
   let lastContact = Date.now();
+  /** When this agent saw the leader gone (the probe that found none): what a write's wait is counted from. */
+  let lostAt = 0;
   let probeTimer: NodeJS.Timeout | undefined;
   const watches = new Set<StoreWatch>();
   const leases = new Set<{ stop(): void }>();
@@ -289,7 +291,10 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
       const leaderUrl = answered.find((r) => r.member === withLeader.leader)?.url;
       state.leader = leaderUrl ?? state.leader;
     } else {
-      if (state.knownLeader) log?.warn('etcd: no member reports a leader; writes fail until quorum returns');
+      if (state.knownLeader) {
+        log?.warn('etcd: no member reports a leader; writes fail until quorum returns');
+        lostAt = Date.now();
+      }
       state.knownLeader = false;
       state.leader = '';
     }
@@ -336,9 +341,15 @@ export function createEtcdStore(options: EtcdStoreOptions): EtcdStore {
     return phareError('PHARE_ERR_STORE', `store: etcd ${what} failed: ${msg}`, { cause });
   };
 
-  /** True once a member reports a leader; waits only while the leader was lost less than leaderHoldMs ago. */
+  /**
+   * True once a member reports a leader; waits only while the leader was seen lost less than leaderHoldMs ago.
+   * Counted from when this agent saw it lost, not from its last contact: after the agent itself was paused
+   * (a long GC, a stopped or migrated VM, SIGSTOP) the probe in flight fails on its own lapsed deadline and
+   * the last contact is as old as the pause, though etcd never lost its leader — the next probe finds it, and
+   * writes wait for that instead of failing "No cluster leader" at once (seen in the cluster benchmark).
+   */
   const awaitLeader = async (): Promise<boolean> => {
-    while (!state.knownLeader && !closed && Date.now() - lastContact < leaderHoldMs) {
+    while (!state.knownLeader && !closed && Date.now() - lostAt < leaderHoldMs) {
       await new Promise((r) => setTimeout(r, Math.min(100, probeIntervalMs)));
       await probe();
     }
