@@ -6,43 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
 import { startAgentInProcess } from '../helpers/agent.ts';
 import { makeTestCa } from '../helpers/certs.ts';
+import { type Answer, exchange } from '../helpers/exchange.ts';
 
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** One request on a fresh connection; headers as sent (lower-cased names), `date` left out. */
+/** One GET on a fresh connection (test/helpers/exchange.ts). */
 function get(
   url: string,
   headers: Record<string, string> = {},
   tls?: { ca: Buffer; cert?: Buffer; key?: Buffer },
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const options = { method: 'GET', headers, agent: false as const, ...(tls ?? {}) };
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const out: Record<string, string> = {};
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          const name = (res.rawHeaders[i] as string).toLowerCase();
-          if (name !== 'date') out[name] = res.rawHeaders[i + 1] as string;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: out, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return exchange(url, { headers, ...(tls ? { tls } : {}) });
 }
 
 async function send(base: string, method: string, path: string, body?: unknown, token?: string) {

@@ -14,31 +14,11 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { RunningAgent } from '../../src/agent/index.ts';
 import { startAgentInProcess } from '../helpers/agent.ts';
+import { type Answer, exchange } from '../helpers/exchange.ts';
 
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** One PUT on a fresh connection; headers as sent (lower-cased names), `date` left out. */
+/** One PUT on a fresh connection (test/helpers/exchange.ts). */
 function put(url: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(new URL(url), { method: 'PUT', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const out: Record<string, string> = {};
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          const name = (res.rawHeaders[i] as string).toLowerCase();
-          if (name !== 'date') out[name] = res.rawHeaders[i + 1] as string;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: out, body: Buffer.concat(chunks).toString() });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return exchange(url, { method: 'PUT', headers, body });
 }
 
 /** Registrations taken ahead of the router so far (the agent's own metric). */
