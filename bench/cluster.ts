@@ -29,6 +29,7 @@ import {
   DURATION,
   fmt,
   isMain,
+  medianCi,
   QUICK,
   quantile,
   REPO_ROOT,
@@ -160,17 +161,6 @@ export async function loop(
 
 /** Rounds of the registration comparison (BENCH_ROUNDS); each round runs both sides, DURATION/ROUNDS s each. */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? (QUICK ? 2 : 10)));
-
-/** The median of `xs` with its distribution-free 95 % confidence interval (order statistics n/2 ∓ 0.98·√n). */
-function medianCi(xs: number[]): { median: number; lo: number; hi: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = 0.98 * Math.sqrt(s.length);
-  return {
-    median: quantile(s, 0.5),
-    lo: s[Math.max(0, Math.floor(s.length / 2 - h) - 1)] ?? Number.NaN,
-    hi: s[Math.min(s.length - 1, Math.ceil(s.length / 2 + h))] ?? Number.NaN,
-  };
-}
 
 /**
  * Registrations through the agents vs raw etcd transactions of the same bytes, in alternating rounds.

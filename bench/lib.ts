@@ -214,6 +214,20 @@ export function median(values: number[]): number {
   return quantile(values, 0.5);
 }
 
+/**
+ * The median of `xs` with a distribution-free 95 % confidence interval: the order statistics at
+ * n/2 ∓ 0.98·√n, between which the median lies with ≥ 95 % probability whatever the distribution.
+ */
+export function medianCi(xs: number[]): { median: number; lo: number; hi: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = 0.98 * Math.sqrt(s.length);
+  return {
+    median: quantile(s, 0.5),
+    lo: s[Math.max(0, Math.floor(s.length / 2 - h) - 1)] ?? Number.NaN,
+    hi: s[Math.min(s.length - 1, Math.ceil(s.length / 2 + h))] ?? Number.NaN,
+  };
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -55,6 +55,7 @@ import {
   loadAverage,
   machineBusy,
   median,
+  medianCi,
   type Proc,
   QUICK,
   quantile,
@@ -426,9 +427,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
   // n/2 ∓ 0.98·√n: the median lies between them with ≥ 95 % probability whatever the distribution).
   const spreadOf = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
-    const h = 0.98 * Math.sqrt(s.length);
-    const lo = s[Math.max(0, Math.floor(s.length / 2 - h) - 1)] ?? Number.NaN;
-    const hi = s[Math.min(s.length - 1, Math.ceil(s.length / 2 + h))] ?? Number.NaN;
+    const { lo, hi } = medianCi(s);
     return `95 % CI of the median ${fmt(lo, 2)}–${fmt(hi, 2)}; quartiles ${fmt(quantile(xs, 0.25), 2)}–${fmt(quantile(xs, 0.75), 2)}, min ${fmt(s[0] ?? Number.NaN, 2)}, max ${fmt(s.at(-1) ?? Number.NaN, 2)}`;
   };
   const list = (xs: number[]) => xs.map((x) => fmt(x, 2)).join(' / ');
