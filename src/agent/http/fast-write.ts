@@ -100,11 +100,7 @@ export function createFastWrite(o: FastWriteOptions): (req: IncomingMessage, res
         return;
       }
       done.then(
-        () => {
-          res.writeHead(200, ok);
-          res.end();
-          o.countRequest('PUT', PATH, 200);
-        },
+        () => answer(res, 200, ok, ''),
         (err: unknown) => fail(res, err),
       );
     });
