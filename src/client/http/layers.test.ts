@@ -5,11 +5,15 @@
  * the observer's metrics and hooks.
  */
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import type { Dispatcher } from 'undici';
 import { testEndpoint, testInstance } from '../../../test/helpers/endpoints.ts';
 import { FakeClock } from '../../../test/helpers/fake-clock.ts';
 import { samplingBreaker } from './breaker.ts';
@@ -400,6 +404,49 @@ describe("an instance's connections (InstancePool) against a real server", () =>
       assert.equal(q.saturated, false, 'a refused connect leaves the connection free for the next try');
     } finally {
       await q.close();
+    }
+  });
+
+  test("a request that ended (answered or failed) no longer holds its caller's handler", async () => {
+    // undici may keep a finished request's objects around; what matters is that ours then hold nothing
+    // of the caller's (see Tracked in pool.ts: a pretenured wrapper kept every finished body alive
+    // through a scavenge). The requests are held here through undici's diagnostics channel, the caller's
+    // handlers only weakly: once each ends, a full GC must collect them.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const s = await server();
+    const p = pool(s.url, 1);
+    const requests: unknown[] = [];
+    const hold = (m: unknown) => requests.push((m as { request: unknown }).request);
+    diagnosticsChannel.subscribe('undici:request:create', hold);
+    const handlers: WeakRef<object>[] = [];
+    try {
+      const send = (path: string, headers?: Record<string, string>) =>
+        new Promise<string>((resolve) => {
+          let body = '';
+          const h: Dispatcher.DispatchHandler = {
+            onResponseData: (_c, chunk) => {
+              body += chunk.toString();
+            },
+            onResponseEnd: () => resolve(`end ${body}`),
+            onResponseError: (_c, err) => resolve(`error ${err.message}`),
+          };
+          handlers.push(new WeakRef(h));
+          p.dispatch({ path, method: 'GET', headers }, h);
+        });
+      assert.equal(await send('/a'), 'end /a');
+      assert.match(await send('/b', { 'x-bad': 'a\r\nb' }), /^error /);
+      assert.equal(await send('/c'), 'end /c');
+      assert.ok(requests.length >= 2, 'the requests are held');
+      await new Promise((r) => setImmediate(r));
+      gc();
+      assert.deepEqual(
+        handlers.map((w) => w.deref() === undefined),
+        [true, true, true],
+      );
+    } finally {
+      diagnosticsChannel.unsubscribe('undici:request:create', hold);
+      await p.close();
     }
   });
 
