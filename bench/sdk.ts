@@ -6,8 +6,18 @@
  * three backends under steady load, time until no try goes to it any more, and failed calls meanwhile.
  *
  * Fairness rules (throughput):
- * - this process (the load generator: every client variant) runs on CPU 0 (`taskset`, bench/lib.ts), the
- *   backend and the agent on CPU 1;
+ * - the load generator runs on CPU 0 (`taskset`, bench/lib.ts), the backend and the agent on CPU 1; each
+ *   client variant runs in a load-generator process of its own (forked, so it inherits the CPU mask and node's
+ *   flags), driven over IPC by this one, which only coordinates. V8's state is per process — JIT feedback,
+ *   and allocation-site pretenuring, which decides from what survived a few scavenges to allocate a site's
+ *   objects straight in the old generation, where each dead one keeps what it points to alive through every
+ *   scavenge until the next full GC. With every variant in one process, ~7–13 MB were promoted per
+ *   scavenge for both variants alike in each of the 3 single-process runs traced, mostly the header Buffers
+ *   of finished answers (undici's parser keeps them in a per-answer array: its allocation site had been
+ *   pretenured, most likely because the idle connections of the variant not running held theirs across the
+ *   other's scavenges); alone, each variant's process promotes ~0.3 MB per scavenge (BENCHMARKS.md, SDK
+ *   round 2 stop 14). That cost was the harness's, not either client's. The GC pauses per call are shown
+ *   for every variant;
  * - the backend must never be the bottleneck, or every variant runs at the backend's pace and the ratio says
  *   nothing about the client: by default it is a minimal keep-alive HTTP/1.1 responder over `node:net`
  *   (`--raw-backend`: a canned answer per request head, a few µs of CPU each) rather than node:http (~25 µs,
@@ -35,14 +45,16 @@
  *
  *   npx node bench/sdk.ts                  # everything
  *   SDK_BENCH_HEDGE=0 SDK_BENCH_FAILOVER=0 SDK_BENCH_VARIANTS=plain,spread,sdk npx node bench/sdk.ts   # the 0.95× target only
- *   SDK_BENCH_VARIANTS=sdk SDK_BENCH_FAILOVER=0 SDK_BENCH_HEDGE=0 npx node --cpu-prof bench/sdk.ts     # profile one variant
+ *   SDK_BENCH_VARIANTS=sdk SDK_BENCH_FAILOVER=0 SDK_BENCH_HEDGE=0 npx node --cpu-prof bench/sdk.ts     # profile one variant (a .cpuprofile per process)
  *   SDK_BENCH_THROUGHPUT=0 SDK_BENCH_FAILOVER=0 npx node bench/sdk.ts                 # hedging only (BENCH_DURATION s per run)
  *
  * Child modes: `--backend <n>` a node:http server on n ports answering a small JSON body, `--raw-backend <n>` the
  * same answer from a minimal `node:net` responder, `--delayed a,b,c` node:http ports answering after a timer.
  */
+import { fork } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { Pool, request as undiciRequest } from 'undici';
 import { createConsulClient, createDiscovery, createServiceClient, leastRequest } from '../src/index.ts';
@@ -87,7 +99,7 @@ type Variant = 'plain' | 'spread' | 'sdk' | 'lookup' | 'other';
 const ALL: Variant[] = ['plain', 'spread', 'sdk', 'lookup'];
 /**
  * `SDK_BENCH_OTHER=<another checkout>/src/index.ts` adds the variant `other`: that checkout's client, in the same
- * process and rounds (an A/B of two versions of the SDK, as precise as the rounds make it).
+ * rounds, in a process of its own like every variant (an A/B of two versions of the SDK, as precise as the rounds make it).
  */
 const OTHER = process.env.SDK_BENCH_OTHER;
 if (OTHER) ALL.push('other');
@@ -181,13 +193,13 @@ async function backend(n = 1, mode = '--backend'): Promise<Proc & { ports: numbe
 interface Measured {
   rps: number;
   failed: number;
-  /** Load generator CPU per call, in µs (this process). */
+  /** Load generator CPU per call, in µs (the variant's process). */
   clientUs: number;
   /** The kernel's part of it (system time: socket writes and reads, wake-ups), in µs. */
   clientSysUs: number;
   /** Backend + agent CPU per call, in µs. */
   serverUs: number;
-  /** Share of its core the load generator (this process) used: ≈ 1 when the client is the bottleneck. */
+  /** Share of its core the load generator (the variant's process) used: ≈ 1 when the client is the bottleneck. */
   clientShare: number;
   /** Share of their core the backend + agent used: near 1 would make the server the bottleneck. */
   serverShare: number;
@@ -195,6 +207,11 @@ interface Measured {
   others: number;
   /** Share of both CPUs the hypervisor stole during the run. */
   steal: number;
+  /**
+   * The load generator's GC pauses per call, in µs (PerformanceObserver `gc` entries in the counted
+   * window): a process in a high-survival GC state shows here.
+   */
+  gcUs: number;
 }
 
 /**
@@ -218,6 +235,12 @@ async function measure(
   let srv0 = 0;
   let start = 0;
   let result: Measured | undefined;
+  let gcMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      if (e.startTime >= start && e.startTime < start + seconds * 1000) gcMs += e.duration;
+  });
+  gc.observe({ entryTypes: ['gc'] });
   const begin = () => {
     sys0 = systemJiffies();
     srv0 = servers();
@@ -247,6 +270,7 @@ async function measure(
       serverShare: serverS / elapsed,
       others: Math.max(0, busyS - clientS - serverS) / Math.max(1e-9, totalS),
       steal: (sys1.steal - sys0.steal) / Math.max(1, sys1.total - sys0.total),
+      gcUs: 0,
     };
   };
   if (warmS > 0) setTimeout(begin, warmS * 1000);
@@ -263,7 +287,12 @@ async function measure(
       }
     }),
   );
-  return result as Measured;
+  // the observer hears of a GC after it ended: give it a turn for the last ones of the window
+  await new Promise((resolve) => setImmediate(resolve));
+  gc.disconnect();
+  const r = result as Measured;
+  r.gcUs = (gcMs * 1000) / Math.max(1, r.rps * seconds);
+  return r;
 }
 
 /** Waits (up to QUIET_WAIT_S) until other processes leave the CPUs mostly idle. */
@@ -311,71 +340,174 @@ const SERVER_BOUND = 0.8;
 
 async function throughput(out: string[], agentUrl: string, b: Proc & { ports: number[] }, agentPid: number) {
   await registerBench(agentUrl, b.ports);
-  const first = b.ports[0] as number;
-
-  const plainPool = new Pool(`http://127.0.0.1:${first}`, { connections: CONCURRENCY });
-  // The second reference: what spreading over the instances costs undici by itself (more pools and
-  // connections, each less busy), with no discovery, balancer, retry, outlier or breaker.
-  const spreadPools = b.ports.map(
-    (port) => new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY }),
-  );
-  const discovery = createDiscovery({ consul: { address: agentUrl }, logger });
-  const client = createServiceClient({ discovery, logger });
-  const otherClient = OTHER
-    ? ((await import(OTHER)) as { createServiceClient: typeof createServiceClient }).createServiceClient({
-        discovery,
-        logger,
-      })
-    : undefined;
-  const registry = new Pool(agentUrl, { connections: CONCURRENCY });
-  const lookupPools = new Map<string, Pool>();
-
-  const fns: Record<Variant, () => Promise<void>> = {
-    async plain() {
-      const res = await plainPool.request({ path: PATH, method: 'GET' });
-      await res.body.json();
-    },
-    async spread() {
-      const p = spreadPools[Math.floor(Math.random() * spreadPools.length)] as Pool;
-      const res = await p.request({ path: PATH, method: 'GET' });
-      await res.body.json();
-    },
-    async sdk() {
-      const res = await client.get('bench', PATH);
-      await res.json();
-    },
-    async other() {
-      const res = await (otherClient as typeof client).get('bench', PATH);
-      await res.json();
-    },
-    // The wrapper teams hand-write: ask the registry on every call, pick at random, call.
-    async lookup() {
-      const r = await registry.request({ path: LOOKUP, method: 'GET' });
-      const entries = (await r.body.json()) as ServiceEntryLite[];
-      if (r.statusCode !== 200 || entries.length === 0) throw new Error('no instance');
-      const e = entries[Math.floor(Math.random() * entries.length)] as ServiceEntryLite;
-      const origin = `http://${e.Service.Address || e.Node.Address}:${e.Service.Port}`;
-      let p = lookupPools.get(origin);
-      if (!p) {
-        p = new Pool(origin, { connections: CONCURRENCY });
-        lookupPools.set(origin, p);
-      }
-      const res = await p.request({ path: PATH, method: 'GET' });
-      await res.body.json();
-    },
-  };
-
-  // sanity: the lookup answer has every instance, and every variant gets a 200
+  // sanity: the lookup answer has every instance
   const check = (await (await undiciRequest(`${agentUrl}${LOOKUP}`)).body.json()) as unknown[];
   if (check.length !== INSTANCES)
     throw new Error(`expected ${INSTANCES} passing instances, got ${check.length}`);
-  for (const v of VARIANTS) await fns[v]();
-  // each variant's pools, JIT and connections warmed once; each run below warms ROUND_WARMUP_S more
-  for (const v of VARIANTS) {
-    process.stderr.write(`bench sdk: warming up ${v} …\n`);
-    await measure(0, [], fns[v], WARMUP_S);
+  // Each variant in a load-generator process of its own (see the header), each of which has made one
+  // call that got a 200 before it says it is ready.
+  const procs = {} as Record<Variant, ClientProc>;
+  try {
+    for (const v of VARIANTS) procs[v] = await clientProc(v, agentUrl, b.ports);
+    // each variant's pools, JIT and connections warmed once; each run below warms ROUND_WARMUP_S more
+    for (const v of VARIANTS) {
+      process.stderr.write(`bench sdk: warming up ${v} …\n`);
+      await procs[v].measure(0, [], WARMUP_S);
+    }
+    await rounds(out, procs, b, agentPid);
+  } finally {
+    for (const v of VARIANTS) await procs[v]?.close();
   }
+}
 
+/** The variant's call, made in this process, and what closes what it opened. */
+async function variantCall(
+  v: Variant,
+  agentUrl: string,
+  ports: number[],
+): Promise<{ fn: () => Promise<void>; close: () => Promise<void> }> {
+  switch (v) {
+    case 'plain': {
+      const pool = new Pool(`http://127.0.0.1:${ports[0]}`, { connections: CONCURRENCY });
+      return {
+        async fn() {
+          const res = await pool.request({ path: PATH, method: 'GET' });
+          await res.body.json();
+        },
+        close: () => pool.close(),
+      };
+    }
+    case 'spread': {
+      // The second reference: what spreading over the instances costs undici by itself (more pools and
+      // connections, each less busy), with no discovery, balancer, retry, outlier or breaker.
+      const pools = ports.map((port) => new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY }));
+      return {
+        async fn() {
+          const p = pools[Math.floor(Math.random() * pools.length)] as Pool;
+          const res = await p.request({ path: PATH, method: 'GET' });
+          await res.body.json();
+        },
+        close: async () => {
+          for (const p of pools) await p.close();
+        },
+      };
+    }
+    case 'sdk':
+    case 'other': {
+      const make =
+        v === 'sdk'
+          ? createServiceClient
+          : ((await import(OTHER as string)) as { createServiceClient: typeof createServiceClient })
+              .createServiceClient;
+      const discovery = createDiscovery({ consul: { address: agentUrl }, logger });
+      const client = make({ discovery, logger });
+      return {
+        async fn() {
+          const res = await client.get('bench', PATH);
+          await res.json();
+        },
+        close: async () => {
+          await client.close();
+          await discovery.close();
+        },
+      };
+    }
+    case 'lookup': {
+      // The wrapper teams hand-write: ask the registry on every call, pick at random, call.
+      const registry = new Pool(agentUrl, { connections: CONCURRENCY });
+      const pools = new Map<string, Pool>();
+      return {
+        async fn() {
+          const r = await registry.request({ path: LOOKUP, method: 'GET' });
+          const entries = (await r.body.json()) as ServiceEntryLite[];
+          if (r.statusCode !== 200 || entries.length === 0) throw new Error('no instance');
+          const e = entries[Math.floor(Math.random() * entries.length)] as ServiceEntryLite;
+          const origin = `http://${e.Service.Address || e.Node.Address}:${e.Service.Port}`;
+          let p = pools.get(origin);
+          if (!p) {
+            p = new Pool(origin, { connections: CONCURRENCY });
+            pools.set(origin, p);
+          }
+          const res = await p.request({ path: PATH, method: 'GET' });
+          await res.body.json();
+        },
+        close: async () => {
+          await registry.close();
+          for (const p of pools.values()) await p.close();
+        },
+      };
+    }
+  }
+}
+
+/** What the parent asks of a variant's process. */
+type ClientAsk = { measure: [seconds: number, serverPids: number[], warmS: number] } | { close: true };
+
+/**
+ * `--client <variant> <agent url> <ports>`: one variant's load generator, run by the parent over IPC — a
+ * `measure` per ask, answered with its {@link Measured}; `close` closes its pools and ends the process.
+ */
+async function clientMode(v: Variant, agentUrl: string, ports: number[]): Promise<void> {
+  const { fn, close } = await variantCall(v, agentUrl, ports);
+  await fn(); // one call that gets its 200 (fn throws otherwise) before the parent is told it is ready
+  process.on('message', async (ask: ClientAsk) => {
+    if ('close' in ask) {
+      await close();
+      process.disconnect();
+      return;
+    }
+    const [seconds, pids, warmS] = ask.measure;
+    (process.send as (m: unknown) => void)({ measured: await measure(seconds, pids, fn, warmS) });
+  });
+  (process.send as (m: unknown) => void)({ ready: true });
+}
+
+/** A variant's load-generator process, as the parent drives it. */
+interface ClientProc {
+  measure(seconds: number, serverPids: number[], warmS: number): Promise<Measured>;
+  close(): Promise<void>;
+}
+
+async function clientProc(v: Variant, agentUrl: string, ports: number[]): Promise<ClientProc> {
+  // fork: the same node and flags (--cpu-prof, --trace-gc … apply to each variant's process) and this
+  // process's CPU mask (the load generator's CPU)
+  const child = fork(`${REPO_ROOT}/bench/sdk.ts`, ['--client', v, agentUrl, ports.join(',')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const onExit = (code: number | null) =>
+        reject(new Error(`bench sdk: the ${v} process exited (${code})`));
+      child.once('exit', onExit);
+      child.once('message', (m: Record<string, unknown>) => {
+        child.off('exit', onExit);
+        resolve(m);
+      });
+    });
+  await next();
+  return {
+    async measure(seconds, serverPids, warmS) {
+      const answer = next();
+      child.send({ measure: [seconds, serverPids, warmS] } satisfies ClientAsk);
+      return (await answer).measured as Measured;
+    },
+    async close() {
+      if (child.exitCode === null && child.signalCode === null)
+        child.send({ close: true } satisfies ClientAsk);
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+async function rounds(
+  out: string[],
+  procs: Record<Variant, ClientProc>,
+  b: Proc & { ports: number[] },
+  agentPid: number,
+): Promise<void> {
   const results: Record<Variant, Measured[]> = { plain: [], spread: [], sdk: [], lookup: [], other: [] };
   const quiet: number[] = [];
   let redone = 0;
@@ -390,7 +522,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
       // rotate the order per round so no variant always runs first (or right after the costliest one)
       for (let i = 0; i < VARIANTS.length; i++) {
         const v = VARIANTS[(i + r) % VARIANTS.length] as Variant;
-        round[v] = await measure(ROUND_S, [b.pid, agentPid], fns[v], ROUND_WARMUP_S);
+        round[v] = await procs[v].measure(ROUND_S, [b.pid, agentPid], ROUND_WARMUP_S);
       }
       const worst = Math.max(...VARIANTS.map((v) => round[v].others));
       process.stderr.write(
@@ -404,13 +536,6 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     quiet.push(kept.quiet);
     for (const v of VARIANTS) results[v].push(kept.round[v]);
   }
-  await client.close();
-  await otherClient?.close();
-  await discovery.close();
-  await plainPool.close();
-  for (const p of spreadPools) await p.close();
-  await registry.close();
-  for (const p of lookupPools.values()) await p.close();
 
   const med = (v: Variant, k: keyof Measured) => median(results[v].map((x) => x[k]));
   const max = (v: Variant, k: keyof Measured) => Math.max(...results[v].map((x) => x[k]));
@@ -450,7 +575,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     names[v],
     fmt(rps(v)),
     `${fmt(Math.min(...results[v].map((x) => x.rps)))}–${fmt(max(v, 'rps'))}`,
-    `${fmt(med(v, 'clientUs'), 1)} (${fmt(med(v, 'clientSysUs'), 1)} sys)`,
+    `${fmt(med(v, 'clientUs'), 1)} (${fmt(med(v, 'clientSysUs'), 1)} sys, ${fmt(med(v, 'gcUs'), 1)} GC)`,
     `${fmt(med(v, 'clientShare') * 100)} %`,
     fmt(med(v, 'serverUs'), 1),
     `${fmt(max(v, 'serverShare') * 100)} %`,
@@ -467,7 +592,7 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
         'variant',
         'calls/s (median)',
         'range',
-        'client CPU µs/call',
+        'client CPU µs/call (kernel, GC pauses)',
         'client core busy',
         'server CPU µs/call',
         'server core busy (max)',
@@ -478,8 +603,8 @@ async function throughput(out: string[], agentUrl: string, b: Proc & { ports: nu
     ),
     '',
     `- ${CONCURRENCY} concurrent callers per variant; ${ROUNDS} rounds, in each every variant back to back (order rotated per round), each run ${ROUND_WARMUP_S} s warm-up + ${ROUND_S} s measured (every variant warmed ${WARMUP_S} s once before the rounds); medians of the rounds shown.`,
-    `- one backend process (${backendKind}, ${INSTANCES} ports = the ${INSTANCES} instances of \`bench\`, each with a passing TTL check) and \`phare agent --dev\` on CPU ${SERVER_CPU}; all clients in one process on the load-generator CPU. The lookup baseline uses undici \`Pool.request\` with keep-alive to the agent and to each instance.`,
-    `- client CPU µs/call is this process's CPU time per completed call (what the client code costs whatever share of its core it got); "core busy" is the share of its one core a side used. The backend + agent used at most ${fmt(maxServer * 100)} % of their core in any run${maxServer > SERVER_BOUND ? ' — **the server may have set the pace in some runs**' : ' (never the bottleneck)'}.`,
+    `- one backend process (${backendKind}, ${INSTANCES} ports = the ${INSTANCES} instances of \`bench\`, each with a passing TTL check) and \`phare agent --dev\` on CPU ${SERVER_CPU}; each client variant in a process of its own on the load-generator CPU. The lookup baseline uses undici \`Pool.request\` with keep-alive to the agent and to each instance.`,
+    `- client CPU µs/call is the variant's process's CPU time per completed call, GC pauses the part of it V8 paused for GC (what the client code costs whatever share of its core it got); "core busy" is the share of its one core a side used. The backend + agent used at most ${fmt(maxServer * 100)} % of their core in any run${maxServer > SERVER_BOUND ? ' — **the server may have set the pace in some runs**' : ' (never the bottleneck)'}.`,
     `- machine ${fmt(Math.min(...quiet) * 100)}–${fmt(Math.max(...quiet) * 100)} % busy before the rounds; other processes used at most ${fmt(maxOthers * 100)} % of both CPUs during any kept run (hypervisor steal at most ${fmt(maxSteal * 100, 1)} %)${maxOthers > DISTURBED ? ' — **figures disturbed by other load**' : ''}${redone ? ` (${redone} disturbed round(s) run again)` : ''}.`,
   );
   if (has('sdk') && has('plain')) {
@@ -786,11 +911,20 @@ async function failover(
 const bi = process.argv.indexOf('--backend');
 const ri = process.argv.indexOf('--raw-backend');
 const di = process.argv.indexOf('--delayed');
+const ci = process.argv.indexOf('--client');
 if (bi >= 0) backendMode(Number(process.argv[bi + 1] ?? 1));
 else if (ri >= 0) rawBackendMode(Number(process.argv[ri + 1] ?? 1));
 else if (di >= 0)
   delayedMode(
     String(process.argv[di + 1])
+      .split(',')
+      .map(Number),
+  );
+else if (ci >= 0)
+  await clientMode(
+    process.argv[ci + 1] as Variant,
+    String(process.argv[ci + 2]),
+    String(process.argv[ci + 3])
       .split(',')
       .map(Number),
   );
