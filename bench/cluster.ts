@@ -112,7 +112,7 @@ async function etcdRevision(etcd: EtcdCluster): Promise<number> {
   return Math.max(...s.map((x) => x.Status.header.revision));
 }
 
-function etcdCpu(etcd: EtcdCluster): number {
+export function etcdCpu(etcd: EtcdCluster): number {
   let s = 0;
   for (const m of etcd.members) if (m.pid) s += cpuSeconds(m.pid);
   return s;
