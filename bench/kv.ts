@@ -448,6 +448,13 @@ export async function run(): Promise<string> {
       pq((x) => x.acquire),
     ];
   };
+  const p = (h: Handover[], q: number) =>
+    quantile(
+      h.map((x) => x.total),
+      q,
+    );
+  const gap = (q: number) => p(clusterHandover, q) - p(rawHandover, q);
+  const perRound = (seconds: number, h: Handover[]) => fmt((seconds * 1000) / Math.max(1, h.length), 2);
   sections.push(
     '',
     `### Lock hand-over after the holder's session is destroyed (lock-delay ${LOCK_DELAY_MS} ms, ${HANDOVERS} rounds)`,
@@ -475,7 +482,7 @@ export async function run(): Promise<string> {
       ],
     ),
     '',
-    `Cluster minus reference, same ${HANDOVER_BLOCK}-round blocks in turn: p50 ${fmt(quantile(clusterHandover.map((h) => h.total), 0.5) - quantile(rawHandover.map((h) => h.total), 0.5), 1)} ms, p99 ${fmt(quantile(clusterHandover.map((h) => h.total), 0.99) - quantile(rawHandover.map((h) => h.total), 0.99), 1)} ms: what Phare's HTTP, sessions and cache add to etcd's own transaction after the delay. The reference's lock-delay is counted from the moment its revoke was sent (Phare's from the agent's invalidation, a few ms later), so the difference is an upper bound. CPU per hand-over round: etcd ${fmt((cpu.etcd * 1000) / Math.max(1, clusterHandover.length), 2)} ms and agents A / B / C ${cpu.agents.map((c) => fmt((c * 1000) / Math.max(1, clusterHandover.length), 2)).join(' / ')} ms (each round also creates and destroys two sessions); the reference's etcd ${fmt((cpu.raw * 1000) / Math.max(1, rawHandover.length), 2)} ms.`,
+    `Cluster minus reference, same ${HANDOVER_BLOCK}-round blocks in turn: p50 ${fmt(gap(0.5), 1)} ms, p99 ${fmt(gap(0.99), 1)} ms: what Phare's HTTP, sessions and cache add to etcd's own transaction after the delay. The reference's lock-delay is counted from the moment its revoke was sent (Phare's from the agent's invalidation, a few ms later), so the difference is an upper bound. CPU per hand-over round: etcd ${perRound(cpu.etcd, clusterHandover)} ms and agents A / B / C ${cpu.agents.map((c) => perRound(c, clusterHandover)).join(' / ')} ms (each round also creates and destroys two sessions); the reference's etcd ${perRound(cpu.raw, rawHandover)} ms.`,
   );
   return sections.join('\n');
 }
