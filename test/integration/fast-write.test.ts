@@ -1,13 +1,14 @@
 /**
- * The write fast path (src/agent/http/fast-write.ts): `PUT /v1/agent/service/register` taken ahead of
- * fastify answers with exactly the status, headers and bytes fastify sends — for a registration and for
- * every way one fails — and never takes a request fastify would treat otherwise (a cross-origin browser
- * request, a bad Host, a body over the limit, a query string, a chunked body).
+ * The write fast path (src/agent/http/fast-write.ts): `PUT /v1/agent/service/register` and a plain
+ * `PUT /v1/kv/<key>` taken ahead of fastify answer with exactly the status, headers and bytes fastify sends —
+ * for a write and for every way one fails — and never take a request fastify would treat otherwise (a
+ * cross-origin browser request, a bad Host, a body over the limit, a query string, a chunked body, a key the
+ * router decodes).
  *
  * Each case is sent twice on fresh connections: to `/v1/agent/service/register` (the fast path) and to
  * `/v1/agent/service/register?replace-existing-checks=false` (the same request to fastify: a query string is
- * never taken ahead), and
- * the agent's own metric says which path answered.
+ * never taken ahead), or to `/v1/kv/<key>` and `/v1/kv/<key>?flags=0`; the agent's own metric says which path
+ * answered.
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
@@ -31,21 +32,35 @@ async function fastWrites(base: string, token?: string): Promise<number> {
   return Number(m[1]);
 }
 
-/** The same PUT through the fast path and through fastify: both answers, and how many the fast path took. */
+/**
+ * The same PUT through the fast path and through fastify (`slow`: the same path with a query string that
+ * changes nothing): both answers, and how many the fast path took.
+ */
 async function both(
   base: string,
   body: string | Buffer,
   headers: Record<string, string> = {},
   token?: string,
+  path = '/v1/agent/service/register',
+  slow = '?replace-existing-checks=false',
 ) {
   const before = await fastWrites(base, token);
-  const fast = await put(`${base}/v1/agent/service/register`, body, headers);
+  const fast = await put(`${base}${path}`, body, headers);
   const taken = (await fastWrites(base, token)) - before;
-  const slow = await put(`${base}/v1/agent/service/register?replace-existing-checks=false`, body, headers);
+  const slowAnswer = await put(`${base}${path}${slow}`, body, headers);
   const after = (await fastWrites(base, token)) - before;
   assert.equal(after, taken, 'a URL with a query string is never taken ahead of fastify');
-  return { fast, slow, taken };
+  return { fast, slow: slowAnswer, taken };
 }
+
+/** {@link both} for `PUT /v1/kv/<key>`: fastify gets it with `?flags=0` (the default flags, said aloud). */
+const bothKv = (
+  base: string,
+  key: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+  token?: string,
+) => both(base, body, headers, token, `/v1/kv/${key}`, '?flags=0');
 
 const json = (v: unknown) => JSON.stringify(v);
 
@@ -196,5 +211,114 @@ describe('the write fast path and ACL tokens', () => {
     }
     const services = await fetch(`${agent.url}/v1/agent/services`, { headers: { 'X-Consul-Token': MGMT } });
     assert.deepEqual(Object.keys((await services.json()) as object), ['web-1']);
+  });
+});
+
+describe('the write fast path for KV puts', () => {
+  const MGMT = '3c1f9a2e-8d4b-4e6f-9a1c-5b7d2e4f6a80';
+  let agent: RunningAgent & { url: string };
+  let writer: { SecretID: string };
+  const raw = async (key: string) => {
+    const res = await fetch(`${agent.url}/v1/kv/${key}?raw`, { headers: { 'X-Consul-Token': MGMT } });
+    return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+  };
+
+  before(async () => {
+    agent = await startAgentInProcess({
+      flags: { 'acl-enabled': true, 'acl-default-policy': 'deny', 'acl-initial-management-token': MGMT },
+    });
+    const call = async (path: string, body: unknown) => {
+      const res = await fetch(`${agent.url}${path}`, {
+        method: 'PUT',
+        headers: { 'X-Consul-Token': MGMT },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      return res.json();
+    };
+    const policy = (await call('/v1/acl/policy', {
+      Name: 'config-writer',
+      Rules: 'key_prefix "config/" { policy = "write" }',
+    })) as { ID: string };
+    writer = (await call('/v1/acl/token', { Policies: [{ ID: policy.ID }] })) as typeof writer;
+  });
+  after(() => agent?.close());
+
+  test('a put: the same `true`, the bytes stored as sent, for every content type a value comes with', async () => {
+    const auth = { 'X-Consul-Token': MGMT };
+    const types = [
+      undefined,
+      'text/plain;charset=UTF-8',
+      'application/json',
+      'application/octet-stream',
+      'application/x-www-form-urlencoded',
+    ];
+    for (const [i, type] of types.entries()) {
+      const value = Buffer.from([0, 1, 2, 0xff, 0xfe, i, 0x7b]);
+      const headers: Record<string, string> = type ? { ...auth, 'Content-Type': type } : auth;
+      const { fast, slow, taken } = await bothKv(agent.url, `config/t${i}`, value, headers, MGMT);
+      assert.equal(taken, 1, String(type));
+      assert.equal(fast.status, 200, fast.body);
+      assert.equal(fast.body, 'true');
+      assert.deepEqual(fast, slow, String(type));
+      assert.deepEqual((await raw(`config/t${i}`)).bytes, value);
+    }
+    // nested, long, and every character a plain key may have; each stored under the key as sent
+    for (const key of ['config/a/b/c', `config/${'k'.repeat(300)}`, 'config/x_y~z-1.2/.v/w']) {
+      const segments = key.split('/');
+      const plain = segments.every((p) => !p.startsWith('.'));
+      const { fast, slow, taken } = await bothKv(agent.url, key, 'v', auth, MGMT);
+      assert.equal(taken, plain ? 1 : 0, key);
+      assert.deepEqual(fast, slow, key);
+      assert.equal((await raw(key)).bytes.toString(), 'v');
+    }
+  });
+
+  test('tokens: allowed, denied, unknown and missing give the answers fastify gives, and write nothing else', async () => {
+    const cases: [string, string, Record<string, string>, number][] = [
+      ['a token that may write config/', 'config/ok', { 'X-Consul-Token': writer.SecretID }, 200],
+      ['the same as a bearer token', 'config/bearer', { Authorization: `Bearer ${writer.SecretID}` }, 200],
+      ['a key outside its prefix', 'secret/x', { 'X-Consul-Token': writer.SecretID }, 403],
+      ['the anonymous token', 'config/anon', {}, 403],
+      [
+        'an unknown token',
+        'config/unknown',
+        { 'X-Consul-Token': '00000000-0000-4000-8000-000000000000' },
+        403,
+      ],
+    ];
+    for (const [what, key, headers, status] of cases) {
+      const { fast, slow, taken } = await bothKv(agent.url, key, 'v', headers, MGMT);
+      assert.equal(taken, 1, what);
+      assert.equal(fast.status, status, `${what}: ${fast.body}`);
+      assert.deepEqual(fast, slow, what);
+      assert.equal((await raw(key)).status, status === 200 ? 200 : 404, what);
+    }
+  });
+
+  test('what the router decodes or fastify weighs otherwise is left to it', async () => {
+    const auth = { 'X-Consul-Token': MGMT };
+    const cases: [string, string, Record<string, string>, string | Buffer][] = [
+      ['a percent-encoded key', 'config/a%20b', auth, 'v'],
+      ['a folder key (trailing slash)', 'config/folder/', auth, 'v'],
+      ['an empty segment', 'config//x', auth, 'v'],
+      ['a segment starting with a dot', 'config/.hidden', auth, 'v'],
+      ['no key', '', auth, 'v'],
+      ['a browser from another origin', 'config/o', { ...auth, Origin: 'http://evil.example' }, 'v'],
+      ['a Host that is not the agent', 'config/h', { ...auth, Host: 'evil.example' }, 'v'],
+      ['a value over 512 KiB', 'config/big', auth, Buffer.alloc(512 * 1024 + 1, 0x61)],
+      ['another content type', 'config/ct', { ...auth, 'Content-Type': 'image/png' }, 'v'],
+    ];
+    for (const [what, key, headers, body] of cases) {
+      const { fast, slow, taken } = await bothKv(agent.url, key, body, headers, MGMT);
+      assert.equal(taken, 0, what);
+      assert.deepEqual(fast, slow, what);
+    }
+    // the largest value the route takes is taken, and stored whole
+    const max = Buffer.alloc(512 * 1024, 0x62);
+    const { fast, taken } = await bothKv(agent.url, 'config/max', max, auth, MGMT);
+    assert.equal(taken, 1);
+    assert.equal(fast.body, 'true');
+    assert.equal((await raw('config/max')).bytes.length, max.length);
   });
 });

@@ -221,8 +221,25 @@ async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   checkDatacenter(q, ctx.config.datacenter);
   if (key === '') throw new HttpError(400, 'Missing key name');
   conflicting(req, q, ['cas', 'acquire', 'release']);
-  authz(req, ctx).require('key', key, 'write');
-  const body = req.body as Buffer | undefined;
+  sendJson(reply, await putKey(ctx, key, req.body as Buffer | undefined, q, authz(req, ctx)));
+}
+
+/**
+ * The write of `PUT /v1/kv/<key>` once the request is checked (a key, one of `?cas`/`?acquire`/`?release` at
+ * most): the token's `key:write`, then the change; resolves with Consul's answer (`true`/`false`) once durable.
+ * The route and the write fast path (fast-write.ts, a plain put with no query) both go through it.
+ *
+ * @example
+ * const ok = await putKey(ctx, 'config/web', Buffer.from('on'), {}, ctx.acl.resolve(token));
+ */
+export async function putKey(
+  ctx: RouteContext,
+  key: string,
+  body: Buffer | undefined,
+  q: QueryParams,
+  authorizer: Authorizer,
+): Promise<boolean> {
+  authorizer.require('key', key, 'write');
   const w: KvWrite = {
     key,
     value: body && body.length > 0 ? body.toString('base64') : null,
@@ -231,7 +248,7 @@ async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
   const cas = has(q, 'cas') ? Number(parseUint64(one(q, 'cas') ?? '')) : undefined;
   const acquire = has(q, 'acquire') ? (one(q, 'acquire') ?? '') : undefined;
   const release = has(q, 'release') ? (one(q, 'release') ?? '') : undefined;
-  const ok = await writeKv(ctx, (tx) => {
+  return writeKv(ctx, (tx) => {
     if (cas !== undefined) return kvCas(tx, w, cas);
     if (acquire !== undefined) {
       // Lock-delay is wall time, checked before the change as Consul's leader does (KVS.Apply).
@@ -241,7 +258,6 @@ async function put(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext):
     if (release !== undefined) return kvUnlock(tx, w, release);
     return kvSet(tx, w);
   });
-  sendJson(reply, ok);
 }
 
 async function del(req: FastifyRequest, reply: FastifyReply, ctx: RouteContext): Promise<void> {

@@ -22,8 +22,9 @@ import { CONNECTION_LIMITS, type ConnectionStats, guardConnections } from './con
 import { AUTHZ, type ClusterView, type Method, type RouteContext } from './context.ts';
 import { toHttpError } from './errors.ts';
 import { createFastPath, FastReads, tokenFrom } from './fast-read.ts';
-import { createFastWrite } from './fast-write.ts';
+import { createFastWrite, kvPutRoute, registerRoute } from './fast-write.ts';
 import { createRequestGuard } from './guard.ts';
+import { KV_MAX_VALUE_BYTES, putKey } from './kv.routes.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { routes } from './routes.ts';
 import { checkClientCert, serverTlsOptions, type TlsMaterial } from './tls.ts';
@@ -158,14 +159,16 @@ export async function createHttpApi(options: HttpApiOptions): Promise<HttpApi> {
       metrics.httpFastRead();
     },
   });
-  // Registrations are taken in front of fastify too (fast-write.ts), by the route's own code.
+  // Registrations and plain KV puts are taken in front of fastify too (fast-write.ts), by the routes' own code.
   const fastWrite = createFastWrite({
     refuse,
     resolve: (req) => options.acl.resolve(tokenFrom(undefined, req.headers)),
-    register: (body, authorizer, ip) => registerFromBody(ctx, body, authorizer, false, ip),
+    routes: [
+      registerRoute((body, authorizer, ip) => registerFromBody(ctx, body, authorizer, false, ip), BODY_LIMIT),
+      kvPutRoute((key, body, authorizer) => putKey(ctx, key, body, {}, authorizer()), KV_MAX_VALUE_BYTES),
+    ],
     closing: closing.signal,
     defaultPolicy,
-    bodyLimit: BODY_LIMIT,
     logger,
     countRequest: (method, route, status) => {
       metrics.httpRequest(method, route, status);
