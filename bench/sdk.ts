@@ -29,8 +29,10 @@
  *   over the same 10 ports (a pool each), which shows what spreading itself costs undici;
  * - the same number of concurrent callers for every variant, each warmed up once, and again briefly before
  *   each of its measured runs;
- * - many short rounds (`SDK_BENCH_ROUNDS`, default 40, of `SDK_BENCH_ROUND_S` = 0.25 s per variant after
- *   `SDK_BENCH_ROUND_WARMUP_S` = 50 ms not counted), the variants back to back within a round, the order rotated per round; the machine is
+ * - many short rounds (`SDK_BENCH_ROUNDS`, default 100, of `SDK_BENCH_ROUND_S` = 0.1 s per variant after
+ *   `SDK_BENCH_ROUND_WARMUP_S` = 20 ms not counted; 40 of 0.25 s + 50 ms until stop 14, for the same total:
+ *   the 95 % interval of the median ratio went from ±0.2 to ±0.04), the variants back to back within a
+ *   round, the order rotated per round; the machine is
  *   checked for quiet before the first round (waits up to `BENCH_QUIET_WAIT` s for idle CPUs) and a round is
  *   run again when other processes disturbed it. This VM's speed drifts by ±20 % over seconds (the same code's
  *   CPU per call moved 26–39 µs between 1.5 s runs with the machine otherwise idle), so one long run per
@@ -332,9 +334,9 @@ interface ServiceEntryLite {
 }
 
 /** Throughput rounds: many short ones (see the header), each variant warmed once and briefly before each run. */
-const ROUNDS = QUICK ? 4 : Number(process.env.SDK_BENCH_ROUNDS ?? 40);
-const ROUND_S = QUICK ? 0.2 : Number(process.env.SDK_BENCH_ROUND_S ?? 0.25);
-const ROUND_WARMUP_S = Number(process.env.SDK_BENCH_ROUND_WARMUP_S ?? 0.05);
+const ROUNDS = QUICK ? 4 : Number(process.env.SDK_BENCH_ROUNDS ?? 100);
+const ROUND_S = QUICK ? 0.2 : Number(process.env.SDK_BENCH_ROUND_S ?? 0.1);
+const ROUND_WARMUP_S = Number(process.env.SDK_BENCH_ROUND_WARMUP_S ?? 0.02);
 /** A backend above this share of its core may be setting the pace: flagged in the report. */
 const SERVER_BOUND = 0.8;
 
