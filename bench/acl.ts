@@ -23,6 +23,7 @@ import {
   benchMain,
   cpuSeconds,
   DURATION,
+  exitWithParent,
   fmt,
   isMain,
   loadAnswer,
@@ -265,7 +266,8 @@ async function registerWebWithToken(url: string, token: string): Promise<void> {
 }
 
 if (isMain(import.meta)) {
-  if (process.argv[2] === '--serve-https')
+  if (process.argv[2] === '--serve-https') {
+    exitWithParent();
     serveHttps(process.argv[3] as string, process.argv[4] as string, process.argv[5] as string);
-  else await benchMain(run);
+  } else await benchMain(run);
 }

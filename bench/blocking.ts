@@ -15,6 +15,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import {
   benchMain,
+  exitWithParent,
   fmt,
   isMain,
   median,
@@ -312,8 +313,10 @@ export async function run(): Promise<string> {
 }
 
 if (isMain(import.meta)) {
-  if (process.argv[2] === '--serve-longpoll') serveLongpoll(Number(process.argv[3]));
-  else {
+  if (process.argv[2] === '--serve-longpoll') {
+    exitWithParent();
+    serveLongpoll(Number(process.argv[3]));
+  } else {
     await benchMain(run);
   }
 }

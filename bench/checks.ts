@@ -15,6 +15,7 @@ import { Pool, request } from 'undici';
 import {
   benchMain,
   cpuSeconds,
+  exitWithParent,
   fmt,
   isMain,
   LOADGEN_CPU,
@@ -232,8 +233,10 @@ export async function run(): Promise<string> {
 }
 
 if (isMain(import.meta)) {
-  if (process.argv[2] === '--backend') backend();
-  else {
+  if (process.argv[2] === '--backend') {
+    exitWithParent();
+    backend();
+  } else {
     await benchMain(run);
   }
 }

@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { Catalog } from '../src/agent/catalog/index.ts';
 import { createDnsServer } from '../src/agent/dns/index.ts';
 import { createMemoryStore } from '../src/agent/store/index.ts';
+import { exitWithParent } from './lib.ts';
 
 const SECONDS = Number(process.env.DNS_BENCH_SECONDS ?? 10);
 const SERVER_CPU = process.env.SERVER_CPU ?? '1';
@@ -248,5 +249,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-if (process.argv.includes('--serve')) await serve();
-else await main();
+if (process.argv.includes('--serve')) {
+  exitWithParent();
+  await serve();
+} else await main();

@@ -18,6 +18,7 @@ import {
   benchMain,
   cpuSeconds,
   DURATION,
+  exitWithParent,
   fmt,
   isMain,
   loadAnswer,
@@ -168,8 +169,10 @@ export async function run(on?: { url: string; label: string; pid?: number }): Pr
 }
 
 if (isMain(import.meta)) {
-  if (process.argv[2] === '--serve') serve(process.argv[3] as string);
-  else {
+  if (process.argv[2] === '--serve') {
+    exitWithParent();
+    serve(process.argv[3] as string);
+  } else {
     await benchMain(run);
   }
 }

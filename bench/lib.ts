@@ -37,6 +37,21 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
+/**
+ * For a bench's child mode (a backend, a baseline server): exit once the bench that started it is gone. A
+ * bench killed by a signal runs no cleanup, and its children (pinned to the server CPU) would go on taking a
+ * share of it from every later run; such a child is re-parented, so its parent pid changes.
+ *
+ * @example
+ * if (process.argv[2] === '--serve') { exitWithParent(); serve(); }
+ */
+export function exitWithParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
+
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs`. */
 export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   return new Promise((resolve) => {

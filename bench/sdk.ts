@@ -64,6 +64,7 @@ import {
   benchMain,
   cpuSeconds,
   DURATION,
+  exitWithParent,
   fmt,
   isMain,
   loadAverage,
@@ -914,6 +915,7 @@ const bi = process.argv.indexOf('--backend');
 const ri = process.argv.indexOf('--raw-backend');
 const di = process.argv.indexOf('--delayed');
 const ci = process.argv.indexOf('--client');
+if (bi >= 0 || ri >= 0 || di >= 0 || ci >= 0) exitWithParent();
 if (bi >= 0) backendMode(Number(process.argv[bi + 1] ?? 1));
 else if (ri >= 0) rawBackendMode(Number(process.argv[ri + 1] ?? 1));
 else if (di >= 0)
