@@ -378,18 +378,15 @@ export async function run(): Promise<string> {
   const raw = new Etcd3({ hosts: cetcd.endpoints.map((e) => e.replace('http://', '')) });
   try {
     const agents = await startClusterAgents(cetcd, '/bench-kv', ['a', 'b', 'c']);
+    const holder = (agents[0] as { url: string }).url;
+    const waiter = (agents[2] as { url: string }).url;
     const signal = (sig: NodeJS.Signals) => {
       for (const a of agents) process.kill(a.pid, sig);
     };
     try {
       // Warm-up, unmeasured: the first rounds after a start ran JIT compilation and full GCs of the start-up
       // heap and were most of the slowest rounds.
-      await handovers(
-        (agents[0] as { url: string }).url,
-        (agents[2] as { url: string }).url,
-        HANDOVER_WARMUP,
-        HANDOVERS,
-      );
+      await handovers(holder, waiter, HANDOVER_WARMUP, HANDOVERS);
       await rawHandovers(raw, HANDOVER_WARMUP, HANDOVERS);
       // Blocks of rounds, Phare's and the reference's in turn, so both see the same minutes of this VM; the
       // agents are stopped (SIGSTOP) while the reference runs, so their idle work (probes, lease keepalives)
@@ -398,14 +395,7 @@ export async function run(): Promise<string> {
         const n = Math.min(HANDOVER_BLOCK, HANDOVERS - done);
         const e0 = etcdCpu(cetcd);
         const a0 = agents.map((a) => cpuSeconds(a.pid));
-        clusterHandover.push(
-          ...(await handovers(
-            (agents[0] as { url: string }).url,
-            (agents[2] as { url: string }).url,
-            n,
-            done,
-          )),
-        );
+        clusterHandover.push(...(await handovers(holder, waiter, n, done)));
         cpu.etcd += etcdCpu(cetcd) - e0;
         agents.forEach((a, i) => {
           cpu.agents[i] = (cpu.agents[i] ?? 0) + cpuSeconds(a.pid) - (a0[i] ?? 0);

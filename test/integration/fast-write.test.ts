@@ -160,29 +160,37 @@ describe('the write fast path answers as fastify does', () => {
   });
 });
 
+/** The management token of the ACL agents below. */
+const MGMT = '7b2e3f1d-3c8e-4d60-8b68-2e1f8c4d0e12';
+
+/** An agent with ACLs on (default deny) and a token whose one policy, `name`, has `rules`. */
+async function aclAgent(
+  name: string,
+  rules: string,
+): Promise<{ agent: RunningAgent & { url: string }; writer: { SecretID: string } }> {
+  const agent = await startAgentInProcess({
+    flags: { 'acl-enabled': true, 'acl-default-policy': 'deny', 'acl-initial-management-token': MGMT },
+  });
+  const call = async (path: string, body: unknown) => {
+    const res = await fetch(`${agent.url}${path}`, {
+      method: 'PUT',
+      headers: { 'X-Consul-Token': MGMT },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return res.json();
+  };
+  const policy = (await call('/v1/acl/policy', { Name: name, Rules: rules })) as { ID: string };
+  const writer = (await call('/v1/acl/token', { Policies: [{ ID: policy.ID }] })) as { SecretID: string };
+  return { agent, writer };
+}
+
 describe('the write fast path and ACL tokens', () => {
-  const MGMT = '7b2e3f1d-3c8e-4d60-8b68-2e1f8c4d0e12';
   let agent: RunningAgent & { url: string };
   let writer: { SecretID: string };
 
   before(async () => {
-    agent = await startAgentInProcess({
-      flags: { 'acl-enabled': true, 'acl-default-policy': 'deny', 'acl-initial-management-token': MGMT },
-    });
-    const call = async (path: string, body: unknown) => {
-      const res = await fetch(`${agent.url}${path}`, {
-        method: 'PUT',
-        headers: { 'X-Consul-Token': MGMT },
-        body: JSON.stringify(body),
-      });
-      assert.equal(res.status, 200, await res.clone().text());
-      return res.json();
-    };
-    const policy = (await call('/v1/acl/policy', {
-      Name: 'web-writer',
-      Rules: 'service "web" { policy = "write" }',
-    })) as { ID: string };
-    writer = (await call('/v1/acl/token', { Policies: [{ ID: policy.ID }] })) as typeof writer;
+    ({ agent, writer } = await aclAgent('web-writer', 'service "web" { policy = "write" }'));
   });
   after(() => agent?.close());
 
@@ -215,7 +223,6 @@ describe('the write fast path and ACL tokens', () => {
 });
 
 describe('the write fast path for KV puts', () => {
-  const MGMT = '3c1f9a2e-8d4b-4e6f-9a1c-5b7d2e4f6a80';
   let agent: RunningAgent & { url: string };
   let writer: { SecretID: string };
   const raw = async (key: string) => {
@@ -224,23 +231,7 @@ describe('the write fast path for KV puts', () => {
   };
 
   before(async () => {
-    agent = await startAgentInProcess({
-      flags: { 'acl-enabled': true, 'acl-default-policy': 'deny', 'acl-initial-management-token': MGMT },
-    });
-    const call = async (path: string, body: unknown) => {
-      const res = await fetch(`${agent.url}${path}`, {
-        method: 'PUT',
-        headers: { 'X-Consul-Token': MGMT },
-        body: JSON.stringify(body),
-      });
-      assert.equal(res.status, 200, await res.clone().text());
-      return res.json();
-    };
-    const policy = (await call('/v1/acl/policy', {
-      Name: 'config-writer',
-      Rules: 'key_prefix "config/" { policy = "write" }',
-    })) as { ID: string };
-    writer = (await call('/v1/acl/token', { Policies: [{ ID: policy.ID }] })) as typeof writer;
+    ({ agent, writer } = await aclAgent('config-writer', 'key_prefix "config/" { policy = "write" }'));
   });
   after(() => agent?.close());
 

@@ -127,7 +127,7 @@ export function kvPutRoute(
  * The `request` handler in front of fastify's (after the read fast path): true when it took the request.
  *
  * @example
- * const write = createFastWrite({ refuse, resolve, register, closing, defaultPolicy, bodyLimit, logger, countRequest });
+ * const write = createFastWrite({ refuse, resolve, routes: [registerRoute(register, BODY_LIMIT)], closing, defaultPolicy, logger, countRequest });
  * http.createServer((req, res) => write(req, res) || fastifyHandler(req, res));
  */
 export function createFastWrite(o: FastWriteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
@@ -157,19 +157,19 @@ export function createFastWrite(o: FastWriteOptions): (req: IncomingMessage, res
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(text)),
   });
+  /** The route that takes `url`, with the URL's parameter. */
+  const routeOf = (url: string) => {
+    for (const route of o.routes) {
+      const param = route.match(url);
+      if (param !== undefined) return { route, param };
+    }
+    return undefined;
+  };
   return (req, res) => {
     if (req.method !== 'PUT' || o.closing.aborted) return false;
-    const url = req.url ?? '';
-    let route: FastWriteRoute | undefined;
-    let param: string | undefined;
-    for (const r of o.routes) {
-      param = r.match(url);
-      if (param !== undefined) {
-        route = r;
-        break;
-      }
-    }
-    if (!route || param === undefined) return false;
+    const taken = routeOf(req.url ?? '');
+    if (!taken) return false;
+    const { route, param } = taken;
     const h = req.headers;
     const length = h['content-length'];
     if (length === undefined || h['transfer-encoding'] !== undefined) return false;
@@ -178,7 +178,6 @@ export function createFastWrite(o: FastWriteOptions): (req: IncomingMessage, res
     if (h.origin !== undefined || h['sec-fetch-site'] !== undefined || h.referer !== undefined) return false;
     if (o.refuse(req) !== null) return false;
     const { route: name, run } = route;
-    const p = param;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -190,7 +189,7 @@ export function createFastWrite(o: FastWriteOptions): (req: IncomingMessage, res
       };
       let done: Promise<string | undefined>;
       try {
-        done = run(p, body, authorizer, req.socket.remoteAddress ?? '');
+        done = run(param, body, authorizer, req.socket.remoteAddress ?? '');
       } catch (err) {
         fail(res, name, err);
         return;
