@@ -17,7 +17,6 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Dispatcher } from 'undici';
 import { type PhareError, phareError } from '../../api/index.ts';
 import type { Balancer, BalancerFactory, Endpoint } from '../balancer/index.ts';
 import {
@@ -46,6 +45,7 @@ import {
 } from './decide.ts';
 import { Observer, type RequestInfo, type ServiceClientHooks } from './observe.ts';
 import { type Attachment, InstancePools, ServiceLatency } from './pool.ts';
+import type { ReplyBody, TryReply } from './reply.ts';
 import { type CallTrace, Tracing, type TrySpan } from './trace.ts';
 import { type FlatHeaders, TryFailure, type TryRequest, TryRunner } from './try.ts';
 
@@ -182,11 +182,17 @@ export interface ServiceRequestOptions {
   hedge?: boolean;
 }
 
-/** An answer. The body must be consumed (`json()`, `text()`, `body.dump()`). */
+/**
+ * An answer. Read its body once — `json()`, `text()`, or the `body` stream — or let it go with
+ * `body.dump()`. A small answer (`content-length` up to 64 KiB) has been read whole before the call
+ * resolved: `json()` and `text()` decode it at once, and a cut or stalled body was a failed try (retried
+ * when the call may be). A larger or chunked one is streamed from its headers on, with backpressure.
+ */
 export interface ServiceResponse {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  /** The body as undici's `BodyReadable` (made on first use for a small answer). */
+  body: ReplyBody;
   /** The instance that answered. */
   instance: Instance;
   /** Tries made, hedges included (1 = neither retry nor hedge). */
@@ -199,21 +205,24 @@ export interface ServiceResponse {
 class Answer implements ServiceResponse {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
   instance: Instance;
   attempts: number;
-  constructor(res: Dispatcher.ResponseData, instance: Instance, attempts: number) {
-    this.statusCode = res.statusCode;
-    this.headers = res.headers;
-    this.body = res.body;
+  readonly #reply: TryReply;
+  constructor(reply: TryReply, instance: Instance, attempts: number) {
+    this.statusCode = reply.statusCode;
+    this.headers = reply.headers;
+    this.#reply = reply;
     this.instance = instance;
     this.attempts = attempts;
   }
+  get body(): ReplyBody {
+    return this.#reply.body;
+  }
   json<T = unknown>(): Promise<T> {
-    return this.body.json() as Promise<T>;
+    return this.#reply.json<T>();
   }
   text(): Promise<string> {
-    return this.body.text();
+    return this.#reply.text();
   }
 }
 
@@ -247,7 +256,7 @@ interface ServiceState {
 /** One try's result with the instance it went to. */
 interface Outcome {
   e: Endpoint;
-  r: Dispatcher.ResponseData | TryFailure;
+  r: TryReply | TryFailure;
 }
 
 /** Tries shorter than this keep a precise timer: a fast timer's lateness would be a large share of them. */
@@ -380,7 +389,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     a: Attachment,
     isHedge: boolean,
     left?: number,
-  ): Promise<Dispatcher.ResponseData | TryFailure> => {
+  ): Promise<TryReply | TryFailure> => {
     const req = prepare(c, e, isHedge, left);
     const span = c.trace?.startTry(e.instance, c.info.method, c.attempts, isHedge);
     if (span) req.headers = span.headers(req.headers);
@@ -406,6 +415,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       body: c.body,
       timeoutMs: t.timeoutMs,
       deadlineBound: t.deadlineBound,
+      deadlineAt: c.deadline.at,
       cheapTimer: t.cheapTimer,
       signal: c.signal,
     };
@@ -415,11 +425,11 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const measured = async (
     c: Call,
     e: Endpoint,
-    p: Promise<Dispatcher.ResponseData | TryFailure>,
+    p: Promise<TryReply | TryFailure>,
     started: number | undefined,
     span: TrySpan | undefined,
-  ): Promise<Dispatcher.ResponseData | TryFailure> => {
-    let r: Dispatcher.ResponseData | TryFailure;
+  ): Promise<TryReply | TryFailure> => {
+    let r: TryReply | TryFailure;
     try {
       r = await p;
     } catch (err) {
@@ -449,7 +459,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
     tryOn(c, e, a, isHedge).then((r) => ({ e, r }));
 
   /** True when the outcome is an answer to hand back (any status the policy does not retry). */
-  const final = (r: Dispatcher.ResponseData | TryFailure) =>
+  const final = (r: TryReply | TryFailure) =>
     !(r instanceof TryFailure) || (r.kind === 'status' && !policy.statuses.has(r.res?.statusCode ?? 0));
 
   /**
@@ -517,18 +527,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const detached = (c: Call, o: Outcome): void => {
     if (final(o.r))
       void answerOf(c, o.e, o.r)
-        .body.dump()
+        .dump()
         .catch(() => {});
     else noteFailure(c, o);
   };
 
   /** A final answer's effect on its instance (a success, or a 5xx towards ejection); the answer itself. */
-  const answerOf = (
-    c: Call,
-    e: Endpoint,
-    r: Dispatcher.ResponseData | TryFailure,
-  ): Dispatcher.ResponseData => {
-    const res = r instanceof TryFailure ? (r.res as Dispatcher.ResponseData) : r;
+  const answerOf = (c: Call, e: Endpoint, r: TryReply | TryFailure): TryReply => {
+    const res = r instanceof TryFailure ? (r.res as TryReply) : r;
     if (res.statusCode < 500) outlier.success(e);
     else ejectCheck(e, 'status', c.state, c.info.service);
     return res;
@@ -538,7 +544,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   const noteFailure = (c: Call, o: Outcome): void => {
     const r = o.r as TryFailure;
     if (r.kind !== 'circuit') ejectCheck(o.e, r.kind, c.state, c.info.service);
-    void r.res?.body.dump().catch(() => {});
+    void r.res?.dump().catch(() => {});
   };
 
   const fail = (c: Call, instance: Instance | undefined, err: PhareError | Error, outcome: string): never => {
@@ -639,7 +645,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   }
 
   /** A final answer handed back: counted for its instance, reported, the call's span ended. */
-  const answered = (c: Call, e: Endpoint, r: Dispatcher.ResponseData | TryFailure): Answer => {
+  const answered = (c: Call, e: Endpoint, r: TryReply | TryFailure): Answer => {
     const res = answerOf(c, e, r);
     observer.response(
       c.info,
@@ -667,7 +673,7 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
 
     for (;;) {
       let e: Endpoint;
-      let r: Dispatcher.ResponseData | TryFailure;
+      let r: TryReply | TryFailure;
       if (first !== undefined) {
         e = first.e;
         r = first.r;

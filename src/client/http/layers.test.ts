@@ -212,6 +212,7 @@ describe('one try against a real server', () => {
     body: undefined,
     timeoutMs: 1_000,
     deadlineBound: false,
+    deadlineAt: Infinity,
     cheapTimer: false,
     signal: undefined,
     ...o,
