@@ -64,7 +64,7 @@ export interface BodyBound {
 
 /**
  * One try's answer: status, headers and the body — its chunks when it was read whole, else the stream.
- * The body can be read once (`json()`, `text()`, `arrayBuffer()`, or through `body`); `dump()` lets it go.
+ * The body can be read once (`json()`, `text()`, or through `body`); `dump()` lets it go.
  */
 export class TryReply {
   readonly statusCode: number;
@@ -126,16 +126,6 @@ export class TryReply {
     }
   }
 
-  /** The body's bytes. */
-  arrayBuffer(): Promise<ArrayBuffer> {
-    if (this.#stream !== undefined) return this.#stream.arrayBuffer();
-    if (this.#used) return Promise.reject(unusable());
-    this.#used = true;
-    const all = Buffer.concat(this.#chunks ?? []);
-    this.#chunks = undefined;
-    return Promise.resolve(all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer);
-  }
-
   /** Lets the body go unread (a stream is read to its end and dropped, as undici's `dump()`). */
   dump(): Promise<void> {
     if (this.#stream !== undefined) return this.#stream.dump();
@@ -144,13 +134,13 @@ export class TryReply {
     return Promise.resolve();
   }
 
+  /** The body as text, once: UTF-8, a leading byte-order mark skipped (as undici's `text()`). */
   #take(): string {
     if (this.#used) throw unusable();
     this.#used = true;
     const chunks = this.#chunks ?? [];
     this.#chunks = undefined;
     const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-    // as undici's text(): UTF-8, a leading byte-order mark skipped
     const start = all.length >= 3 && all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf ? 3 : 0;
     return all.toString('utf8', start);
   }

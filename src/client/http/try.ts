@@ -140,8 +140,9 @@ export class TryRunner {
   /**
    * {@link run} in callback form, for a call that has no promise of its own to spend: the fast path (closed
    * circuit, undici's `headersTimeout` as the try's timer) goes out through undici's dispatch API with
-   * reply.ts's handler, so the try costs no promise at all; any other try runs as {@link run}. `done` gets the outcome `run` would resolve
-   * with, `aborted` the caller's abort reason (what `run` would reject with). Neither is ever called twice.
+   * reply.ts's handler, so the try costs no promise at all; any other try runs as {@link run}. `done` gets
+   * the outcome `run` would resolve with, `aborted` the caller's abort reason (what `run` would reject
+   * with). Neither is ever called twice.
    */
   send(
     e: Endpoint,
